@@ -1,0 +1,3 @@
+//! infinitedb: an embeddable storage engine for versioned records at points of
+//! multi-dimensional spaces.
+#![forbid(unsafe_code)]
