@@ -1,0 +1,87 @@
+//! The crate's error type: every failure of a storage operation, with the errno it came from
+//! where there is one, so callers can tell retryable, fatal and impossible cases apart.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout `uring-io`.
+pub type Result<T, E = IoError> = std::result::Result<T, E>;
+
+/// A failed storage operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IoError {
+    /// The operating system (or the simulated disk) reported `errno` for `operation` on `path`.
+    #[error("{operation} on {path:?} failed: {source}")]
+    Os {
+        /// What was attempted ("pwrite", "fdatasync", "open", "io_uring_setup", ...).
+        operation: &'static str,
+        /// The file or directory concerned (empty when none applies).
+        path: PathBuf,
+        /// The OS error, carrying the errno (`raw_os_error()`).
+        #[source]
+        source: std::io::Error,
+    },
+    /// A buffer, offset or length is not a multiple of the required direct-I/O alignment.
+    /// Raised before anything is submitted.
+    #[error("unaligned {what}: {value} is not a multiple of {alignment} bytes")]
+    Unaligned {
+        /// Which quantity is unaligned: "buffer address", "offset" or "length".
+        what: &'static str,
+        /// The offending value.
+        value: u64,
+        /// The alignment required, in bytes.
+        alignment: u64,
+    },
+    /// A previous fsync of this file failed; the file is poisoned and refuses further writes
+    /// until it is reopened (a failed fsync is never retried as if it had worked).
+    #[error("{path:?} is poisoned by an earlier failed sync; reopen to continue")]
+    Poisoned {
+        /// The poisoned file.
+        path: PathBuf,
+    },
+    /// A `FileHandle` from another storage instance was passed in.
+    #[error("file handle for {path:?} belongs to another storage backend")]
+    ForeignHandle {
+        /// The handle's path.
+        path: PathBuf,
+    },
+    /// The requested backend cannot run here (with the reason).
+    #[error("backend {backend} unavailable: {reason}")]
+    BackendUnavailable {
+        /// The backend that was asked for.
+        backend: &'static str,
+        /// Why it cannot be used here.
+        reason: String,
+    },
+    /// A read ended before the requested bytes (the file is shorter).
+    #[error("short read of {path:?} at offset {offset}: wanted {wanted} bytes, got {got}")]
+    ShortRead {
+        /// The file read.
+        path: PathBuf,
+        /// Where the read started.
+        offset: u64,
+        /// Bytes requested.
+        wanted: u64,
+        /// Bytes obtained.
+        got: u64,
+    },
+}
+
+impl IoError {
+    /// The errno behind this error, if it came from the OS or the simulated disk.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            IoError::Os { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// Builds an [`IoError::Os`] from a raw errno.
+    pub fn from_errno(operation: &'static str, path: impl Into<PathBuf>, errno: i32) -> Self {
+        IoError::Os {
+            operation,
+            path: path.into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+}
