@@ -8,6 +8,8 @@
 mod aligned;
 mod backend;
 mod error;
+mod os;
+mod sim;
 mod storage;
 
 pub use aligned::{AlignedBuf, MIN_ALIGNMENT};

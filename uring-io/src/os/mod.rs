@@ -1,0 +1,1 @@
+//! The operating system's storage: io_uring, fallback and buffered backends (in progress).

@@ -1,0 +1,1 @@
+//! The simulated disk for fault injection and crash tests (in progress).
