@@ -1,0 +1,434 @@
+//! The edits inside a manifest batch payload (`docs/format.md`, "Manifest edit batch").
+//!
+//! Owns: the edit enum and the per-edit layouts. Each edit starts with a tag byte; all
+//! integers are little-endian; reserved bytes are zero. Invariants: names and id lists are
+//! bounded by the bytes present before they are allocated.
+
+use crate::checksum::Checksum;
+use crate::error::{DecodeError, Expected, FileKind};
+use crate::ids::{BlockId, Key, Revision, SegmentId, SpaceId};
+use crate::int;
+use crate::layout::{check_zero, ensure, read_u8, read_u32, read_u64, read_u128};
+
+/// The longest space name, in bytes of UTF-8.
+pub const SPACE_NAME_BYTES_MAX: usize = 255;
+/// The most dimensions a space may have.
+const DIMS_MAX: u8 = 16;
+/// The most bits per dimension.
+const BITS_PER_DIM_MAX: u8 = 32;
+/// The bits of a Hilbert key.
+const KEY_BITS: u32 = 128;
+
+const TAG_CREATE_SPACE: u8 = 1;
+const TAG_ADD_BLOCK: u8 = 2;
+const TAG_REMOVE_BLOCKS: u8 = 3;
+const TAG_RETIRE_SEGMENT: u8 = 4;
+const TAG_REVISION_HIGH_WATER: u8 = 5;
+
+/// Size of `CreateSpace` before the name: tag, dims, bits, name length, space id.
+const CREATE_SPACE_FIXED_BYTES: usize = 8;
+/// Size of `AddBlock`.
+const ADD_BLOCK_BYTES: usize = 88;
+/// Size of `RemoveBlocks` before the ids: tag, 3 reserved, space id, count, 4 reserved.
+const REMOVE_BLOCKS_FIXED_BYTES: usize = 16;
+/// Size of `RetireSegment` and of `RevisionHighWater`.
+const SMALL_EDIT_BYTES: usize = 16;
+
+/// What the manifest records about a sealed block: where it is and what it holds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockMeta {
+    /// The block's id (its file name derives from it).
+    pub block_id: BlockId,
+    /// The space it belongs to.
+    pub space_id: SpaceId,
+    /// The block file's length in bytes.
+    pub len_bytes: u64,
+    /// The smallest key.
+    pub min_key: Key,
+    /// The largest key.
+    pub max_key: Key,
+    /// The smallest revision.
+    pub min_revision: Revision,
+    /// The largest revision.
+    pub max_revision: Revision,
+    /// The number of records.
+    pub record_count: u64,
+    /// The block footer's checksum: checked when the block is opened.
+    pub footer_checksum: Checksum,
+}
+
+impl BlockMeta {
+    /// The manifest's record of a block, from its footer and footer checksum (as returned by
+    /// `BlockBuilder::finish` or `BlockFooter::decode`).
+    #[must_use]
+    pub fn from_footer(footer: &crate::block::BlockFooter, footer_checksum: Checksum) -> Self {
+        Self {
+            block_id: footer.block_id,
+            space_id: footer.space_id,
+            len_bytes: footer.block_bytes,
+            min_key: footer.min_key,
+            max_key: footer.max_key,
+            min_revision: footer.min_revision,
+            max_revision: footer.max_revision,
+            record_count: footer.record_count,
+            footer_checksum,
+        }
+    }
+}
+
+/// One change to the database's catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ManifestEdit {
+    /// A new space (tag 1).
+    CreateSpace {
+        /// Its id.
+        space_id: SpaceId,
+        /// Its unique name, 1..=255 bytes of UTF-8.
+        name: String,
+        /// Dimensions, 1..=16.
+        dims: u8,
+        /// Bits per dimension, 1..=32, with `dims * bits_per_dim <= 128`.
+        bits_per_dim: u8,
+    },
+    /// A sealed block became part of its space (tag 2).
+    AddBlock(BlockMeta),
+    /// Blocks left their space (compaction) (tag 3).
+    RemoveBlocks {
+        /// The space.
+        space_id: SpaceId,
+        /// The blocks removed, at least one.
+        block_ids: Vec<BlockId>,
+    },
+    /// A hot segment's records are all in blocks; the file may be recycled (tag 4).
+    RetireSegment {
+        /// The space.
+        space_id: SpaceId,
+        /// The segment retired.
+        segment_id: SegmentId,
+    },
+    /// Every revision below this one has been assigned (tag 5).
+    RevisionHighWater {
+        /// The high-water mark.
+        revision: Revision,
+    },
+}
+
+/// True when `dims` and `bits_per_dim` describe a valid space.
+fn space_shape_is_valid(dims: u8, bits_per_dim: u8) -> bool {
+    (1..=DIMS_MAX).contains(&dims)
+        && (1..=BITS_PER_DIM_MAX).contains(&bits_per_dim)
+        && u32::from(dims) * u32::from(bits_per_dim) <= KEY_BITS
+}
+
+/// Appends one edit's encoding to `out`.
+pub(crate) fn encode_edit(edit: &ManifestEdit, out: &mut Vec<u8>) {
+    let start = out.len();
+    match edit {
+        ManifestEdit::CreateSpace {
+            space_id,
+            name,
+            dims,
+            bits_per_dim,
+        } => {
+            assert!(
+                space_shape_is_valid(*dims, *bits_per_dim),
+                "space shape out of range"
+            );
+            let name_bytes = u8::try_from(name.len()).ok().filter(|&bytes| bytes > 0);
+            assert!(name_bytes.is_some(), "space name is 1..=255 bytes");
+            out.resize(start + CREATE_SPACE_FIXED_BYTES, 0);
+            let fixed = out.get_mut(start..).unwrap_or_default();
+            int::write_bytes(
+                fixed,
+                0,
+                &[
+                    TAG_CREATE_SPACE,
+                    *dims,
+                    *bits_per_dim,
+                    name_bytes.unwrap_or(0),
+                ],
+            );
+            int::write_u32(fixed, 4, space_id.0);
+            out.extend_from_slice(name.as_bytes());
+        }
+        ManifestEdit::AddBlock(meta) => encode_add_block(meta, out),
+        ManifestEdit::RemoveBlocks {
+            space_id,
+            block_ids,
+        } => {
+            assert!(
+                !block_ids.is_empty(),
+                "RemoveBlocks names at least one block"
+            );
+            let count = int::u32_from_usize(block_ids.len()).unwrap_or(u32::MAX);
+            out.resize(start + REMOVE_BLOCKS_FIXED_BYTES, 0);
+            let fixed = out.get_mut(start..).unwrap_or_default();
+            int::write_u8(fixed, 0, TAG_REMOVE_BLOCKS);
+            int::write_u32(fixed, 4, space_id.0);
+            int::write_u32(fixed, 8, count);
+            for block_id in block_ids {
+                out.extend_from_slice(&block_id.0.to_le_bytes());
+            }
+        }
+        ManifestEdit::RetireSegment {
+            space_id,
+            segment_id,
+        } => {
+            let mut fixed = [0_u8; SMALL_EDIT_BYTES];
+            int::write_u8(&mut fixed, 0, TAG_RETIRE_SEGMENT);
+            int::write_u32(&mut fixed, 4, space_id.0);
+            int::write_u64(&mut fixed, 8, segment_id.0);
+            out.extend_from_slice(&fixed);
+        }
+        ManifestEdit::RevisionHighWater { revision } => {
+            let mut fixed = [0_u8; SMALL_EDIT_BYTES];
+            int::write_u8(&mut fixed, 0, TAG_REVISION_HIGH_WATER);
+            int::write_u64(&mut fixed, 8, revision.0);
+            out.extend_from_slice(&fixed);
+        }
+    }
+}
+
+/// Appends an `AddBlock` edit.
+fn encode_add_block(meta: &BlockMeta, out: &mut Vec<u8>) {
+    assert!(meta.min_key <= meta.max_key, "block key range is ordered");
+    assert!(
+        meta.min_revision <= meta.max_revision,
+        "block revision range is ordered"
+    );
+    let mut fixed = [0_u8; ADD_BLOCK_BYTES];
+    int::write_u8(&mut fixed, 0, TAG_ADD_BLOCK);
+    int::write_u32(&mut fixed, 4, meta.space_id.0);
+    int::write_u64(&mut fixed, 8, meta.block_id.0);
+    int::write_u64(&mut fixed, 16, meta.len_bytes);
+    int::write_u64(&mut fixed, 24, meta.record_count);
+    int::write_u128(&mut fixed, 32, meta.min_key);
+    int::write_u128(&mut fixed, 48, meta.max_key);
+    int::write_u64(&mut fixed, 64, meta.min_revision.0);
+    int::write_u64(&mut fixed, 72, meta.max_revision.0);
+    int::write_u64(&mut fixed, 80, meta.footer_checksum.0);
+    out.extend_from_slice(&fixed);
+}
+
+/// Decodes `edit_count` edits filling `payload` exactly. Offsets are relative to `payload`.
+pub(crate) fn decode_payload(
+    payload: &[u8],
+    edit_count: u32,
+) -> Result<Vec<ManifestEdit>, DecodeError> {
+    let mut edits = Vec::new();
+    let mut offset = 0;
+    for _ in 0..edit_count {
+        let (edit, end) = decode_edit(payload, offset)?;
+        edits.push(edit);
+        offset = end;
+    }
+    let expected = Expected::Equal(int::u128_from_usize(payload.len()));
+    let found = int::u128_from_usize(offset);
+    ensure(
+        offset == payload.len(),
+        FileKind::ManifestEdit,
+        "payload_bytes",
+        expected,
+        found,
+        offset,
+    )?;
+    Ok(edits)
+}
+
+/// Fails unless `payload` holds `needed` bytes from `offset`.
+fn need(
+    payload: &[u8],
+    offset: usize,
+    needed: usize,
+    field: &'static str,
+) -> Result<(), DecodeError> {
+    let have = payload.len().saturating_sub(offset);
+    let expected = Expected::AtLeast(int::u128_from_usize(needed));
+    ensure(
+        have >= needed,
+        FileKind::ManifestEdit,
+        field,
+        expected,
+        int::u128_from_usize(have),
+        offset,
+    )
+}
+
+/// Decodes the edit at `offset`; returns it and the offset after it.
+fn decode_edit(payload: &[u8], offset: usize) -> Result<(ManifestEdit, usize), DecodeError> {
+    let kind = FileKind::ManifestEdit;
+    let tag = read_u8(kind, "tag", payload, offset)?;
+    match tag {
+        TAG_CREATE_SPACE => decode_create_space(payload, offset),
+        TAG_ADD_BLOCK => decode_add_block(payload, offset),
+        TAG_REMOVE_BLOCKS => decode_remove_blocks(payload, offset),
+        TAG_RETIRE_SEGMENT => {
+            need(payload, offset, SMALL_EDIT_BYTES, "retire_segment")?;
+            check_zero(kind, "reserved", payload, offset + 1, 3)?;
+            let space_id = SpaceId(read_u32(kind, "space_id", payload, offset + 4)?);
+            let segment_id = SegmentId(read_u64(kind, "segment_id", payload, offset + 8)?);
+            Ok((
+                ManifestEdit::RetireSegment {
+                    space_id,
+                    segment_id,
+                },
+                offset + SMALL_EDIT_BYTES,
+            ))
+        }
+        TAG_REVISION_HIGH_WATER => {
+            need(payload, offset, SMALL_EDIT_BYTES, "revision_high_water")?;
+            check_zero(kind, "reserved", payload, offset + 1, 7)?;
+            let revision = Revision(read_u64(kind, "revision", payload, offset + 8)?);
+            Ok((
+                ManifestEdit::RevisionHighWater { revision },
+                offset + SMALL_EDIT_BYTES,
+            ))
+        }
+        _ => Err(DecodeError::corrupt(
+            kind,
+            "tag",
+            Expected::Describe("1..=5"),
+            u128::from(tag),
+            offset,
+        )),
+    }
+}
+
+/// Decodes a `CreateSpace` edit at `offset`.
+fn decode_create_space(
+    payload: &[u8],
+    offset: usize,
+) -> Result<(ManifestEdit, usize), DecodeError> {
+    let kind = FileKind::ManifestEdit;
+    need(payload, offset, CREATE_SPACE_FIXED_BYTES, "create_space")?;
+    let dims = read_u8(kind, "dims", payload, offset + 1)?;
+    let bits_per_dim = read_u8(kind, "bits_per_dim", payload, offset + 2)?;
+    let expected = Expected::Describe("1..=16 dims of 1..=32 bits, <= 128 bits");
+    ensure(
+        space_shape_is_valid(dims, bits_per_dim),
+        kind,
+        "dims",
+        expected,
+        u128::from(dims),
+        offset + 1,
+    )?;
+    let name_bytes = usize::from(read_u8(kind, "name_bytes", payload, offset + 3)?);
+    let found = int::u128_from_usize(name_bytes);
+    ensure(
+        name_bytes >= 1,
+        kind,
+        "name_bytes",
+        Expected::AtLeast(1),
+        found,
+        offset + 3,
+    )?;
+    let space_id = SpaceId(read_u32(kind, "space_id", payload, offset + 4)?);
+    let name_offset = offset + CREATE_SPACE_FIXED_BYTES;
+    need(payload, name_offset, name_bytes, "name_bytes")?;
+    let end = name_offset + name_bytes;
+    let raw = payload.get(name_offset..end).unwrap_or_default();
+    let Ok(name) = std::str::from_utf8(raw) else {
+        return Err(DecodeError::corrupt(
+            kind,
+            "name",
+            Expected::Describe("UTF-8"),
+            found,
+            name_offset,
+        ));
+    };
+    let edit = ManifestEdit::CreateSpace {
+        space_id,
+        name: name.to_owned(),
+        dims,
+        bits_per_dim,
+    };
+    Ok((edit, end))
+}
+
+/// Decodes an `AddBlock` edit at `offset`.
+fn decode_add_block(payload: &[u8], offset: usize) -> Result<(ManifestEdit, usize), DecodeError> {
+    let kind = FileKind::ManifestEdit;
+    need(payload, offset, ADD_BLOCK_BYTES, "add_block")?;
+    check_zero(kind, "reserved", payload, offset + 1, 3)?;
+    let meta = BlockMeta {
+        space_id: SpaceId(read_u32(kind, "space_id", payload, offset + 4)?),
+        block_id: BlockId(read_u64(kind, "block_id", payload, offset + 8)?),
+        len_bytes: read_u64(kind, "len_bytes", payload, offset + 16)?,
+        record_count: read_u64(kind, "record_count", payload, offset + 24)?,
+        min_key: read_u128(kind, "min_key", payload, offset + 32)?,
+        max_key: read_u128(kind, "max_key", payload, offset + 48)?,
+        min_revision: Revision(read_u64(kind, "min_revision", payload, offset + 64)?),
+        max_revision: Revision(read_u64(kind, "max_revision", payload, offset + 72)?),
+        footer_checksum: Checksum(read_u64(kind, "footer_checksum", payload, offset + 80)?),
+    };
+    ensure(
+        meta.min_key <= meta.max_key,
+        kind,
+        "max_key",
+        Expected::AtLeast(meta.min_key),
+        meta.max_key,
+        offset + 48,
+    )?;
+    let expected = Expected::AtLeast(u128::from(meta.min_revision.0));
+    let found = u128::from(meta.max_revision.0);
+    ensure(
+        meta.min_revision <= meta.max_revision,
+        kind,
+        "max_revision",
+        expected,
+        found,
+        offset + 72,
+    )?;
+    Ok((ManifestEdit::AddBlock(meta), offset + ADD_BLOCK_BYTES))
+}
+
+/// Decodes a `RemoveBlocks` edit at `offset`; the id count is bounded by the bytes present
+/// before the vector is allocated.
+fn decode_remove_blocks(
+    payload: &[u8],
+    offset: usize,
+) -> Result<(ManifestEdit, usize), DecodeError> {
+    let kind = FileKind::ManifestEdit;
+    need(payload, offset, REMOVE_BLOCKS_FIXED_BYTES, "remove_blocks")?;
+    check_zero(kind, "reserved", payload, offset + 1, 3)?;
+    check_zero(kind, "reserved", payload, offset + 12, 4)?;
+    let space_id = SpaceId(read_u32(kind, "space_id", payload, offset + 4)?);
+    let count = int::usize_from_u32(read_u32(kind, "block_count", payload, offset + 8)?);
+    let found = int::u128_from_usize(count);
+    ensure(
+        count >= 1,
+        kind,
+        "block_count",
+        Expected::AtLeast(1),
+        found,
+        offset + 8,
+    )?;
+    let ids_offset = offset + REMOVE_BLOCKS_FIXED_BYTES;
+    let available = payload.len().saturating_sub(ids_offset) / 8;
+    let expected = Expected::AtMost(int::u128_from_usize(available));
+    ensure(
+        count <= available,
+        kind,
+        "block_count",
+        expected,
+        found,
+        offset + 8,
+    )?;
+    let mut block_ids = Vec::with_capacity(count);
+    for position in 0..count {
+        block_ids.push(BlockId(read_u64(
+            kind,
+            "block_id",
+            payload,
+            ids_offset + position * 8,
+        )?));
+    }
+    Ok((
+        ManifestEdit::RemoveBlocks {
+            space_id,
+            block_ids,
+        },
+        ids_offset + count * 8,
+    ))
+}

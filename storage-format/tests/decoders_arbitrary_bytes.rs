@@ -1,0 +1,255 @@
+//! Every decoder survives arbitrary bytes: no panic, and no allocation beyond a bounded
+//! multiple of the input (frame, page, header and footer decoders borrow and allocate nothing
+//! by construction; the manifest decoder's output is measured here). Inputs are both raw
+//! random bytes and valid encodings with random bytes overwritten and the checksums
+//! recomputed, so that field validation behind the checksums is exercised too.
+//!
+//! The `*_million` tests run 1,000,000 cases per decoder; they are ignored in debug builds
+//! and run by `cargo test --release` (the CI command).
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "test code: a panic is a test failure"
+)]
+
+mod common;
+
+use infinitedb_format::{
+    BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockReader, Checksum, FRAME_PAYLOAD_BYTES_MAX,
+    LOG_HEADER_BYTES, LogHeader, LogKind, ManifestEdit, ManifestHeader, PageLocation, RecordKind,
+    RecordRef, Revision, SegmentId, SpaceId, decode_edits, decode_frame, decode_page, encode_edits,
+    encode_frame, frame_encoded_bytes,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+const MILLION: u32 = 1_000_000;
+const QUICK: u32 = 4_000;
+
+fn valid_frame() -> Vec<u8> {
+    let records = [
+        RecordRef {
+            key: 9,
+            revision: Revision(3),
+            kind: RecordKind::Put,
+            value: b"abc",
+        },
+        RecordRef {
+            key: 1,
+            revision: Revision(4),
+            kind: RecordKind::Delete,
+            value: b"",
+        },
+    ];
+    let mut out = vec![0; frame_encoded_bytes(&records)];
+    encode_frame(SegmentId(1), SpaceId(1), &records, &mut out);
+    out
+}
+
+fn valid_batch() -> Vec<u8> {
+    let edits = [
+        ManifestEdit::CreateSpace {
+            space_id: SpaceId(1),
+            name: "n".into(),
+            dims: 2,
+            bits_per_dim: 8,
+        },
+        ManifestEdit::RemoveBlocks {
+            space_id: SpaceId(1),
+            block_ids: vec![BlockId(1)],
+        },
+    ];
+    let mut out = Vec::new();
+    encode_edits(&edits, &mut out);
+    out
+}
+
+fn valid_block() -> Vec<u8> {
+    let mut builder = BlockBuilder::new(SpaceId(1), BlockId(1));
+    builder.push(RecordRef {
+        key: 1,
+        revision: Revision(2),
+        kind: RecordKind::Put,
+        value: b"x",
+    });
+    builder.push(RecordRef {
+        key: 1,
+        revision: Revision(1),
+        kind: RecordKind::Delete,
+        value: b"",
+    });
+    builder.finish().bytes
+}
+
+/// Raw bytes up to `len_max`, or `base` with up to 4 bytes overwritten, then cut.
+fn mutated(base: Vec<u8>, len_max: usize) -> impl Strategy<Value = (Vec<u8>, bool)> {
+    let raw = proptest::collection::vec(any::<u8>(), 0..len_max).prop_map(|bytes| (bytes, false));
+    let base_len = base.len();
+    let edits = proptest::collection::vec((0..base_len, any::<u8>()), 1..4);
+    let damaged = (edits, 0..=base_len + 8, any::<bool>()).prop_map(move |(edits, cut, reseal)| {
+        let mut bytes = base.clone();
+        for (offset, value) in edits {
+            bytes[offset] = value;
+        }
+        bytes.truncate(cut);
+        (bytes, reseal)
+    });
+    prop_oneof![raw, damaged]
+}
+
+fn run(
+    cases: u32,
+    strategy: impl Strategy<Value = (Vec<u8>, bool)>,
+    check: impl Fn(Vec<u8>, bool),
+) {
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(bytes, reseal)| {
+            check(bytes, reseal);
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn frame_case(mut bytes: Vec<u8>, reseal: bool) {
+    if reseal {
+        common::reseal(&mut bytes, common::FRAME_HEADER, 56);
+    }
+    if let Ok(frame) = decode_frame(&bytes, SegmentId(1), FRAME_PAYLOAD_BYTES_MAX) {
+        assert!(frame.encoded_bytes <= bytes.len());
+        assert_eq!(frame.records().count(), frame.header.record_count as usize);
+    }
+}
+
+fn edits_case(mut bytes: Vec<u8>, reseal: bool) {
+    if reseal {
+        common::reseal(&mut bytes, 32, 28);
+    }
+    if let Ok((edits, consumed)) = decode_edits(&bytes) {
+        assert!(consumed <= bytes.len());
+        let heap: usize = edits.capacity() * size_of::<ManifestEdit>()
+            + edits
+                .iter()
+                .map(|edit| match edit {
+                    ManifestEdit::CreateSpace { name, .. } => name.capacity(),
+                    ManifestEdit::RemoveBlocks { block_ids, .. } => block_ids.capacity() * 8,
+                    _ => 0,
+                })
+                .sum::<usize>();
+        assert!(
+            heap <= 16 * consumed,
+            "{heap} heap bytes from {consumed} input bytes"
+        );
+    }
+}
+
+fn header_case(mut bytes: Vec<u8>, reseal: bool) {
+    if reseal && bytes.len() >= LOG_HEADER_BYTES {
+        common::reseal_page(&mut bytes[..LOG_HEADER_BYTES]);
+    }
+    if let Ok(header) = LogHeader::decode(&bytes) {
+        assert!(header.kind == LogKind::HotSegment || header.space_id == SpaceId(0));
+    }
+    let _ = ManifestHeader::decode(&bytes);
+}
+
+fn block_case(mut bytes: Vec<u8>, reseal: bool) {
+    if reseal && bytes.len() >= 128 {
+        let start = bytes.len() - 128;
+        common::reseal_page(&mut bytes[start..]);
+    }
+    if let Ok((footer, _)) = BlockFooter::decode(&bytes) {
+        let _ = BlockIndex::decode(&bytes, &footer);
+    }
+    if let Ok(reader) = BlockReader::new(&bytes) {
+        let _ = reader.get(1, Revision(5));
+        let _ = reader.scan().count();
+    }
+    let location = PageLocation {
+        offset: 0,
+        bytes: 4096,
+        first_key: 1,
+        last_key: 1,
+        record_count: 2,
+        checksum: Checksum(u64::from_le_bytes(
+            bytes.get(..8).unwrap_or(&[0; 8]).try_into().unwrap(),
+        )),
+    };
+    if let Ok(page) = decode_page(&bytes, &location) {
+        assert_eq!(page.records().count(), 2);
+    }
+}
+
+#[test]
+fn frames_quick() {
+    // Goal/method: see module doc; a debug-build sample.
+    run(QUICK, mutated(valid_frame(), 300), frame_case);
+}
+
+#[test]
+fn edits_quick() {
+    // Goal/method: see module doc; a debug-build sample.
+    run(QUICK, mutated(valid_batch(), 300), edits_case);
+}
+
+#[test]
+fn header_pages_quick() {
+    // Goal/method: see module doc; a debug-build sample.
+    let mut page = vec![0; LOG_HEADER_BYTES];
+    let header = LogHeader {
+        kind: LogKind::HotSegment,
+        segment_id: SegmentId(1),
+        space_id: SpaceId(1),
+        created_revision: Revision(1),
+    };
+    header.encode(&mut page);
+    run(QUICK / 4, mutated(page, 300), header_case);
+}
+
+#[test]
+fn blocks_quick() {
+    // Goal/method: see module doc; a debug-build sample.
+    run(QUICK / 4, mutated(valid_block(), 600), block_case);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "1M cases: run with --release")]
+fn frames_million() {
+    // Goal/method: see module doc; 1,000,000 cases.
+    run(MILLION, mutated(valid_frame(), 300), frame_case);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "1M cases: run with --release")]
+fn edits_million() {
+    // Goal/method: see module doc; 1,000,000 cases.
+    run(MILLION, mutated(valid_batch(), 300), edits_case);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "1M cases: run with --release")]
+fn header_pages_million() {
+    // Goal/method: see module doc; 1,000,000 cases (log and manifest header decoders).
+    let mut page = vec![0; LOG_HEADER_BYTES];
+    let header = LogHeader {
+        kind: LogKind::StagingLog,
+        segment_id: SegmentId(1),
+        space_id: SpaceId(0),
+        created_revision: Revision(1),
+    };
+    header.encode(&mut page);
+    run(MILLION, mutated(page, 300), header_case);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "1M cases: run with --release")]
+fn blocks_million() {
+    // Goal/method: see module doc; 1,000,000 cases (footer, index, page and reader).
+    run(MILLION, mutated(valid_block(), 600), block_case);
+}
