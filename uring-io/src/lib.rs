@@ -4,6 +4,16 @@
 //! Unsafe sites (keep this list current):
 //! - `aligned.rs`: allocation, slice views and deallocation of [`AlignedBuf`]; invariant: the
 //!   pointer, length and alignment come from one successful `alloc_zeroed`.
+//! - `os/ring.rs`: `Ring::push_group` (an `unsafe fn`) is the only place SQEs enter a ring;
+//!   `run_deferred_task_work` enters with no SQEs and no argument. Invariant (the callers'
+//!   contract): every buffer, timespec and fd an SQE names outlives its CQE.
+//! - `os/uring_queue.rs` (`push_round`), `os/raw_queue.rs` (`queue`), `os/read_batch.rs`
+//!   (`read_wave`), `os/detect.rs` (NOP probe): callers of `push_group`; the in-flight table,
+//!   or the borrowed wave, owns each buffer until its CQE is reaped, and `Drop`/`abandon` leak
+//!   whatever the kernel may still touch.
+//! - `os/detect.rs`: `fstatfs` and `statx` on open descriptors into zeroed out-parameters.
+//! - tests `os_short_write.rs` (`setrlimit`, `signal(SIGXFSZ, SIG_IGN)`) and
+//!   `os_env_override.rs` (`set_var`): process-wide changes, each in a single-test binary.
 
 mod aligned;
 mod backend;
@@ -15,6 +25,12 @@ mod storage;
 pub use aligned::{AlignedBuf, MIN_ALIGNMENT};
 pub use backend::{BACKEND_ENV_VAR, BackendInfo, BackendKind, BackendRequest};
 pub use error::{IoError, Result};
+pub use os::{OsStorage, RAW_QUEUE_DEPTH_MAX, RawCompletion, RawQueue};
+pub use sim::{
+    CrashPlan, CrashPlanError, ENUMERATED_WRITES_MAX, Fault, OpKind, OpMatch, PathMatch,
+    PendingWrite, RuleId, SECTOR_BYTES, SIM_ALIGNMENT_BYTES, SIM_CHAINS_IN_FLIGHT_MAX, SimDisk,
+    SimFaults, SimStorage, Tear, Trigger,
+};
 pub use storage::{
     ChainEvent, ChainId, ChainOutcome, CommitChain, CommitQueue, FileHandle, OpenMode, Storage,
 };

@@ -1,0 +1,389 @@
+//! `UringCommitQueue`: the io_uring [`CommitQueue`]. One ring per queue, owned by the thread that
+//! uses the queue; each chain is `WRITE(O_DIRECT) -link-> FSYNC(DATASYNC)`, plus `-link->
+//! LINK_TIMEOUT` while some of its deadline is left (see `chain_round` for why the link timeout
+//! cannot enforce the deadline on its own).
+//!
+//! Invariants:
+//! - The in-flight table, keyed by chain id (`user_data >> 2`), owns each chain's buffer,
+//!   timespec and file handle until the last CQE of its current round is reaped; only then is a
+//!   round decided and the buffer returned or resubmitted.
+//! - `DeadlineExceeded` is reported from the queue's own clock (`poll` wakes at the earliest
+//!   unreported deadline), at most once per chain and only while the chain is not final.
+//! - A single-issuer ring is created disabled and enabled by the first thread that submits or
+//!   polls; it is rebuilt if the queue moves to another thread while idle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use io_uring::types::{Fd, FsyncFlags, Timespec};
+use io_uring::{opcode, squeue};
+
+use super::chain_round::{RoundPlan, RoundResults, RoundVerdict, decide};
+use super::file::{OsFile, check_alignment};
+use super::ring::{Completion, Ring, RingSetup};
+use crate::aligned::AlignedBuf;
+use crate::error::{IoError, Result};
+use crate::storage::{ChainEvent, ChainId, ChainOutcome, CommitChain, CommitQueue};
+
+/// Submission slots of a commit queue's ring (each chain takes up to 3).
+const QUEUE_SQ_ENTRIES: u32 = 128;
+/// Completion slots: room for every CQE of ~340 chains before the kernel's overflow list (with
+/// `FEAT_NODROP`) has to hold any.
+const QUEUE_CQ_ENTRIES: u32 = 1024;
+/// How long dropping a queue waits for in-flight chains before leaking their buffers (the
+/// kernel may still be reading them; leaking is safe, freeing is not).
+const DROP_DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+const STEP_WRITE: u64 = 0;
+const STEP_FSYNC: u64 = 1;
+const STEP_LINK_TIMEOUT: u64 = 2;
+const STEP_BITS: u32 = 2;
+
+/// One chain in flight.
+struct InFlightChain {
+    tag: u64,
+    file: Arc<OsFile>,
+    offset: u64,
+    buf: AlignedBuf,
+    deadline_at: Option<Instant>,
+    deadline_reported: bool,
+    plan: RoundPlan,
+    results: RoundResults,
+    /// The current round's link-timeout duration; boxed so its address is stable while the SQE
+    /// that points at it is in the kernel.
+    timespec: Box<Timespec>,
+    retries: u32,
+}
+
+/// The io_uring commit queue (see the module docs).
+pub(crate) struct UringCommitQueue {
+    setup: RingSetup,
+    alignment: usize,
+    storage_id: u64,
+    ring: Option<Ring>,
+    owner: Option<ThreadId>,
+    chains: HashMap<u64, InFlightChain>,
+    next_chain: u64,
+    completions: Vec<Completion>,
+}
+
+impl UringCommitQueue {
+    /// A queue whose ring is built lazily by the thread that first uses it.
+    pub(crate) fn new(setup: RingSetup, alignment: usize, storage_id: u64) -> Self {
+        UringCommitQueue {
+            setup,
+            alignment,
+            storage_id,
+            ring: None,
+            owner: None,
+            chains: HashMap::new(),
+            next_chain: 0,
+            completions: Vec::new(),
+        }
+    }
+
+    /// The ring, built (or rebuilt for a new owner thread) as needed.
+    fn ring(&mut self) -> Result<&mut Ring> {
+        let current = std::thread::current().id();
+        let moved = self.setup.is_single_issuer() && self.owner != Some(current);
+        if moved && !self.chains.is_empty() {
+            return Err(IoError::from_errno(
+                "io_uring commit queue used from a second thread with chains in flight",
+                "",
+                libc::EEXIST,
+            ));
+        }
+        if self.ring.is_none() || moved {
+            let ring = Ring::new(self.setup, QUEUE_SQ_ENTRIES, QUEUE_CQ_ENTRIES, true)
+                .map_err(|source| os_error("io_uring_setup", source))?;
+            if self.setup.is_single_issuer() {
+                ring.enable()
+                    .map_err(|source| os_error("io_uring_register(ENABLE_RINGS)", source))?;
+            }
+            self.ring = Some(ring);
+            self.owner = Some(current);
+        }
+        self.ring
+            .as_mut()
+            .ok_or_else(|| IoError::from_errno("io_uring ring", "", libc::EBADF))
+    }
+
+    /// Pushes the current round of chain `chain_key`, submitting first if the SQ is too full.
+    fn push_round(&mut self, chain_key: u64) -> Result<()> {
+        let entries = {
+            let chain = self
+                .chains
+                .get_mut(&chain_key)
+                .ok_or_else(|| IoError::from_errno("commit queue table", "", libc::ENOENT))?;
+            round_entries(chain_key, chain)?
+        };
+        let ring = self.ring()?;
+        loop {
+            // SAFETY: every pointer in `entries` refers to the chain's `buf` and boxed
+            // `timespec`, and the fd to its `Arc<OsFile>`, all owned by the in-flight table
+            // entry `chain_key`. That entry is removed (and the buffer returned) only in
+            // `finish_round` once all of this round's CQEs have been reaped, and `Drop` leaks
+            // entries whose CQEs never arrived. Nobody touches the buffer meanwhile: the table
+            // is private and the chain's owner gave the buffer up at `submit`.
+            let pushed = unsafe { ring.push_group(&entries) };
+            if pushed.is_ok() {
+                return Ok(());
+            }
+            ring.submit()
+                .map_err(|source| os_error("io_uring_enter", source))?;
+            if ring.free_slots() < entries.len() {
+                ring.wait(Some(Duration::from_millis(1)))
+                    .map_err(|source| os_error("io_uring_enter", source))?;
+            }
+        }
+    }
+
+    /// Reaps available CQEs, decides finished rounds, resubmits where needed.
+    fn reap(&mut self, events: &mut Vec<ChainEvent>) -> Result<()> {
+        let mut completions = std::mem::take(&mut self.completions);
+        completions.clear();
+        let reaped = self.ring()?.reap(&mut completions);
+        reaped.map_err(|source| os_error("io_uring_enter", source))?;
+        for completion in completions.drain(..) {
+            self.record(completion, events)?;
+        }
+        self.completions = completions;
+        Ok(())
+    }
+
+    /// Records one CQE; when its round is complete, decides it.
+    fn record(&mut self, completion: Completion, events: &mut Vec<ChainEvent>) -> Result<()> {
+        let chain_key = completion.user_data >> STEP_BITS;
+        let Some(chain) = self.chains.get_mut(&chain_key) else {
+            debug_assert!(false, "impossible: CQE for unknown chain {chain_key}");
+            return Ok(());
+        };
+        let slot = match completion.user_data & ((1 << STEP_BITS) - 1) {
+            STEP_WRITE => &mut chain.results.write,
+            STEP_FSYNC => &mut chain.results.fsync,
+            _ => &mut chain.results.link_timeout,
+        };
+        debug_assert!(
+            slot.is_none(),
+            "impossible: duplicate CQE {}",
+            completion.user_data
+        );
+        *slot = Some(completion.result);
+        if chain.results.is_complete(&chain.plan) {
+            self.finish_round(chain_key, events)?;
+        }
+        Ok(())
+    }
+
+    /// Acts on a complete round: resubmit, or report the final outcome and release the buffer.
+    fn finish_round(&mut self, chain_key: u64, events: &mut Vec<ChainEvent>) -> Result<()> {
+        let Some(chain) = self.chains.get_mut(&chain_key) else {
+            return Ok(());
+        };
+        let verdict = decide(
+            &chain.plan,
+            &chain.results,
+            chain.buf.len(),
+            self.alignment,
+            chain.retries,
+        );
+        let outcome = match verdict {
+            RoundVerdict::Resubmit {
+                resume_at_bytes,
+                is_retry,
+            } => {
+                chain.retries += u32::from(is_retry);
+                let left = chain
+                    .deadline_at
+                    .map(|at| at.saturating_duration_since(Instant::now()));
+                chain.plan = RoundPlan::starting_at(resume_at_bytes, chain.buf.len(), left);
+                chain.results = RoundResults::default();
+                match self.push_round(chain_key) {
+                    Ok(()) => return Ok(()),
+                    Err(error) => ChainOutcome::Failed {
+                        step: "write",
+                        errno: error.errno().unwrap_or(libc::EIO),
+                    },
+                }
+            }
+            // fsyncgate: a sync that succeeds after another sync of this file failed does not
+            // prove our pages reached the disk (the failed one may have dropped them).
+            RoundVerdict::Durable if chain.file.is_poisoned() => ChainOutcome::Failed {
+                step: "fsync",
+                errno: libc::EIO,
+            },
+            RoundVerdict::Durable => ChainOutcome::Durable,
+            RoundVerdict::Cancelled => ChainOutcome::Cancelled,
+            RoundVerdict::Failed {
+                step,
+                errno,
+                poison,
+            } => {
+                if poison {
+                    chain.file.poison();
+                }
+                ChainOutcome::Failed { step, errno }
+            }
+        };
+        if let Some(chain) = self.chains.remove(&chain_key) {
+            events.push(ChainEvent {
+                id: ChainId(chain_key),
+                tag: chain.tag,
+                outcome,
+                buf: Some(chain.buf),
+            });
+        }
+        Ok(())
+    }
+
+    /// Emits `DeadlineExceeded` for chains whose deadline passed; returns the earliest deadline
+    /// still unreported.
+    fn report_deadlines(&mut self, now: Instant, events: &mut Vec<ChainEvent>) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        for (chain_key, chain) in &mut self.chains {
+            let Some(deadline_at) = chain.deadline_at.filter(|_| !chain.deadline_reported) else {
+                continue;
+            };
+            if deadline_at <= now {
+                chain.deadline_reported = true;
+                events.push(ChainEvent {
+                    id: ChainId(*chain_key),
+                    tag: chain.tag,
+                    outcome: ChainOutcome::DeadlineExceeded,
+                    buf: None,
+                });
+            } else {
+                earliest = Some(earliest.map_or(deadline_at, |at| at.min(deadline_at)));
+            }
+        }
+        earliest
+    }
+}
+
+/// The SQEs of a chain's current round.
+fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<Vec<squeue::Entry>> {
+    debug_assert!(chain_key < (1 << (64 - STEP_BITS)));
+    let plan = chain.plan;
+    let write_len = u32::try_from(plan.write_bytes).map_err(|_| {
+        IoError::from_errno("io_uring write length", chain.file.path(), libc::EINVAL)
+    })?;
+    let buf = &chain.buf.as_slice()[plan.resume_at_bytes..plan.end_bytes()];
+    let fd = Fd(chain.file.fd());
+    let user_data = chain_key << STEP_BITS;
+    let write = opcode::Write::new(fd, buf.as_ptr(), write_len)
+        .offset(chain.offset + plan.resume_at_bytes as u64)
+        .build()
+        .flags(squeue::Flags::IO_LINK)
+        .user_data(user_data | STEP_WRITE);
+    let fsync = opcode::Fsync::new(fd)
+        .flags(FsyncFlags::DATASYNC)
+        .build()
+        .user_data(user_data | STEP_FSYNC);
+    let Some(link_timeout) = plan.link_timeout else {
+        return Ok(vec![write, fsync]);
+    };
+    *chain.timespec = Timespec::from(link_timeout);
+    let timeout = opcode::LinkTimeout::new(&*chain.timespec)
+        .build()
+        .user_data(user_data | STEP_LINK_TIMEOUT);
+    Ok(vec![write, fsync.flags(squeue::Flags::IO_LINK), timeout])
+}
+
+fn os_error(operation: &'static str, source: std::io::Error) -> IoError {
+    IoError::Os {
+        operation,
+        path: std::path::PathBuf::new(),
+        source,
+    }
+}
+
+impl CommitQueue for UringCommitQueue {
+    fn submit(&mut self, chain: CommitChain) -> Result<ChainId> {
+        let file = resolve_file(&chain, self.storage_id)?;
+        check_alignment(chain.offset, &chain.buf, self.alignment)?;
+        file.check_not_poisoned()?;
+        let chain_key = self.next_chain;
+        let submitted_at = Instant::now();
+        let in_flight = InFlightChain {
+            tag: chain.tag,
+            file,
+            offset: chain.offset,
+            plan: RoundPlan::starting_at(0, chain.buf.len(), chain.deadline),
+            buf: chain.buf,
+            deadline_at: chain.deadline.map(|deadline| submitted_at + deadline),
+            deadline_reported: false,
+            results: RoundResults::default(),
+            timespec: Box::new(Timespec::new()),
+            retries: 0,
+        };
+        self.ring()?;
+        self.next_chain += 1;
+        self.chains.insert(chain_key, in_flight);
+        if let Err(error) = self.push_round(chain_key) {
+            // Nothing of this chain reached the SQ (push_group is all or nothing).
+            self.chains.remove(&chain_key);
+            return Err(error);
+        }
+        if let Some(ring) = self.ring.as_mut() {
+            // A failed submit leaves the SQEs queued; the next poll submits them again.
+            let _ = ring.submit();
+        }
+        Ok(ChainId(chain_key))
+    }
+
+    fn poll(&mut self, wait: Option<Duration>, events: &mut Vec<ChainEvent>) -> Result<()> {
+        let started = Instant::now();
+        let wait_until = wait.map(|wait| started + wait);
+        let events_before = events.len();
+        loop {
+            self.reap(events)?;
+            let now = Instant::now();
+            let earliest_deadline = self.report_deadlines(now, events);
+            let Some(wait_until) = wait_until else {
+                return Ok(());
+            };
+            if events.len() > events_before || self.chains.is_empty() || now >= wait_until {
+                return Ok(());
+            }
+            let wake_at = earliest_deadline.map_or(wait_until, |at| at.min(wait_until));
+            let timeout = wake_at
+                .saturating_duration_since(now)
+                .max(Duration::from_micros(1));
+            self.ring()?
+                .wait(Some(timeout))
+                .map_err(|source| os_error("io_uring_enter", source))?;
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.chains.len()
+    }
+}
+
+/// The chain's file as an OS file of this storage.
+pub(crate) fn resolve_file(chain: &CommitChain, storage_id: u64) -> Result<Arc<OsFile>> {
+    super::storage_file(&chain.file, storage_id)
+}
+
+impl Drop for UringCommitQueue {
+    fn drop(&mut self) {
+        let give_up_at = Instant::now() + DROP_DRAIN_WAIT;
+        let mut events = Vec::new();
+        while !self.chains.is_empty() && Instant::now() < give_up_at {
+            if self
+                .poll(Some(Duration::from_millis(100)), &mut events)
+                .is_err()
+            {
+                break;
+            }
+            events.clear();
+        }
+        // Whatever is still in flight may still be read by the kernel: leak it rather than
+        // free memory a DMA may be reading.
+        for (_, chain) in self.chains.drain() {
+            std::mem::forget(chain);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Deadlines on the real disk: a chain that cannot make its deadline reports
+//! `DeadlineExceeded` first and its final fate later; one that makes it reports only its fate.
+
+mod os_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use os_support::{backends, final_event, patterned, poll_until_final};
+use uring_io::{ChainOutcome, CommitChain, OpenMode, Storage};
+
+#[test]
+fn a_one_microsecond_deadline_on_64_mib_reports_deadline_then_final() {
+    // Goal: DeadlineExceeded comes before the final outcome and at most once. Method: per
+    // backend, submit a 64 MiB chain with a 1 µs deadline (no disk writes 64 MiB in 1 µs),
+    // poll until final, and check the event order; a Durable outcome must be real (read back).
+    for backend in backends() {
+        let storage = &backend.storage;
+        let alignment = storage.info().alignment_bytes;
+        let file = storage.open(Path::new("big"), OpenMode::CreateNew).unwrap();
+        let mut queue = storage.commit_queue().unwrap();
+        let buf = patterned(64 << 20, alignment, 3);
+        let id = queue
+            .submit(CommitChain {
+                file: file.clone(),
+                offset: 0,
+                buf,
+                deadline: Some(Duration::from_micros(1)),
+                tag: 9,
+            })
+            .unwrap();
+        let events = poll_until_final(queue.as_mut(), &[id]);
+        let kinds: Vec<&ChainOutcome> = events.iter().map(|event| &event.outcome).collect();
+        eprintln!("{}: {kinds:?}", storage.info().kind.name());
+        assert_eq!(events[0].outcome, ChainOutcome::DeadlineExceeded);
+        assert!(events[0].buf.is_none());
+        let deadline_events = events
+            .iter()
+            .filter(|event| event.outcome == ChainOutcome::DeadlineExceeded)
+            .count();
+        assert_eq!(deadline_events, 1);
+        let last = final_event(&events, id);
+        assert!(
+            matches!(
+                last.outcome,
+                ChainOutcome::Durable | ChainOutcome::Cancelled
+            ),
+            "unexpected final outcome {:?}",
+            last.outcome
+        );
+        if last.outcome == ChainOutcome::Durable {
+            let on_disk = std::fs::read(backend.dir.path().join("big")).unwrap();
+            assert_eq!(on_disk.len(), 64 << 20);
+            assert_eq!(&on_disk[..], &last.buf.as_ref().unwrap()[..]);
+        }
+    }
+}
+
+#[test]
+fn a_generous_deadline_reports_only_the_final_outcome() {
+    // Goal: no spurious DeadlineExceeded. Method: 8 KiB chains with a 60 s deadline; every
+    // event is final and Durable.
+    for backend in backends() {
+        let storage = &backend.storage;
+        let alignment = storage.info().alignment_bytes;
+        let file = storage
+            .create_prewritten(Path::new("small"), 64 << 10)
+            .unwrap();
+        let mut queue = storage.commit_queue().unwrap();
+        let ids: Vec<_> = (0..4u64)
+            .map(|index| {
+                let chain = CommitChain {
+                    file: file.clone(),
+                    offset: index * 8192,
+                    buf: patterned(8192, alignment, u8::try_from(index).unwrap()),
+                    deadline: Some(Duration::from_secs(60)),
+                    tag: index,
+                };
+                queue.submit(chain).unwrap()
+            })
+            .collect();
+        let events = poll_until_final(queue.as_mut(), &ids);
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(
+            events
+                .iter()
+                .all(|event| event.outcome == ChainOutcome::Durable)
+        );
+    }
+}
+
+#[test]
+fn poll_without_wait_returns_immediately_and_reports_passed_deadlines() {
+    // Goal: `poll(None)` never blocks, yet still reports a deadline that has passed. Method:
+    // submit 64 MiB with a 1 µs deadline, sleep 1 ms, poll(None) once.
+    for backend in backends() {
+        let storage = &backend.storage;
+        let alignment = storage.info().alignment_bytes;
+        let file = storage
+            .open(Path::new("nowait"), OpenMode::CreateNew)
+            .unwrap();
+        let mut queue = storage.commit_queue().unwrap();
+        let chain = CommitChain {
+            file,
+            offset: 0,
+            buf: patterned(64 << 20, alignment, 1),
+            deadline: Some(Duration::from_micros(1)),
+            tag: 1,
+        };
+        let id = queue.submit(chain).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        let mut events = Vec::new();
+        queue.poll(None, &mut events).unwrap();
+        assert!(
+            !events.is_empty(),
+            "a passed deadline (or the final outcome) is reported"
+        );
+        assert!(events.iter().all(|event| event.id == id));
+        poll_until_final(queue.as_mut(), &[id]);
+    }
+}
