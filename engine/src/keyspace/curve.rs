@@ -21,7 +21,8 @@
 //! - Neither direction allocates or panics; coordinates are never masked.
 
 use super::error::KeyspaceError;
-use super::level_table::level_table;
+use super::level_table::{level_table, levels_per_chunk};
+use super::morton::{deinterleave_small, interleave_small};
 
 /// Most dimensions a curve may have.
 pub const DIMS_MAX: u32 = 16;
@@ -169,22 +170,49 @@ impl Curve {
     /// `encode` for a point already checked by `check_point`.
     pub(super) fn encode_unchecked(&self, point: &[u32]) -> u128 {
         debug_assert!(self.check_point(point).is_ok());
-        let (dims, bits) = (self.dims, self.bits_per_dim);
-        let Some(table) = level_table(dims) else {
+        let key = match self.dims {
+            1 => self.encode_line(point),
+            2 => self.encode_small::<2, { levels_per_chunk(2) }>(point),
+            3 => self.encode_small::<3, { levels_per_chunk(3) }>(point),
+            4 => self.encode_small::<4, { levels_per_chunk(4) }>(point),
+            _ => None,
+        };
+        key.unwrap_or_else(|| {
             let index = self.encode_bit_by_bit(point);
             debug_assert!(self.key_bits_used() == KEY_BITS || index >> self.key_bits_used() == 0);
-            return index << (KEY_BITS - self.key_bits_used());
+            index << (KEY_BITS - self.key_bits_used())
+        })
+    }
+
+    /// The encode of a 1-dimensional point: Skilling's transform of one word is the identity
+    /// (its undo step is a Gray code, `x ^ (x >> 1)`, and its final flip is `x >> 1`).
+    fn encode_line(&self, point: &[u32]) -> Option<u128> {
+        let [coordinate] = point else {
+            return None;
         };
-        let morton = interleave(point, bits) << (KEY_BITS - self.key_bits_used());
-        match dims {
-            2 => table.encode::<2>(bits, morton),
-            3 => table.encode::<3>(bits, morton),
-            _ => table.encode::<4>(bits, morton),
-        }
+        Some(u128::from(*coordinate) << (KEY_BITS - self.bits_per_dim))
+    }
+
+    /// The inverse of `encode_line`.
+    fn decode_line(&self, key: u128, point: &mut [u32]) -> Option<()> {
+        let [coordinate] = point else {
+            return None;
+        };
+        *coordinate = u32::try_from(key >> (KEY_BITS - self.bits_per_dim)).ok()?;
+        Some(())
+    }
+
+    /// The table-driven encode of a 2..=4-dimensional point (`None` if `point` or the table
+    /// does not fit `DIMS`, which `check_point` and `Curve::new` rule out).
+    fn encode_small<const DIMS: usize, const LEVELS: usize>(&self, point: &[u32]) -> Option<u128> {
+        let point = <&[u32; DIMS]>::try_from(point).ok()?;
+        let table = level_table(self.dims)?;
+        let morton = interleave_small::<DIMS>(point, self.bits_per_dim);
+        Some(table.encode::<DIMS, LEVELS>(self.bits_per_dim, morton))
     }
 
     /// The Hilbert index (not top-aligned) by Skilling's transform as written: the reference
-    /// for the table-driven path, and the path for 1 and 5..=16 dims.
+    /// for the table-driven and 1-dimensional paths, and the path for 5..=16 dims.
     fn encode_bit_by_bit(&self, point: &[u32]) -> u128 {
         let mut words = [0_u32; DIMS_MAX_USIZE];
         let words = &mut words[..self.dims_usize()];
@@ -206,22 +234,34 @@ impl Curve {
                 found: point.len(),
             });
         }
-        let (dims, bits) = (self.dims, self.bits_per_dim);
-        let Some(table) = level_table(dims) else {
-            decode_bit_by_bit(key >> (KEY_BITS - self.key_bits_used()), bits, point);
-            return Ok(());
+        let decoded = match self.dims {
+            1 => self.decode_line(key, point),
+            2 => self.decode_small::<2, { levels_per_chunk(2) }>(key, point),
+            3 => self.decode_small::<3, { levels_per_chunk(3) }>(key, point),
+            4 => self.decode_small::<4, { levels_per_chunk(4) }>(key, point),
+            _ => None,
         };
-        // The table reads exactly `bits` digits from the top: the unused low bits are ignored.
-        let lanes = match dims {
-            2 => table.decode::<2>(bits, key),
-            3 => table.decode::<3>(bits, key),
-            _ => table.decode::<4>(bits, key),
-        };
-        for (lane, coordinate) in point.iter_mut().enumerate() {
-            *coordinate = lane_u32(lanes >> (32 * lane));
+        if decoded.is_none() {
+            let index = key >> (KEY_BITS - self.key_bits_used());
+            decode_bit_by_bit(index, self.bits_per_dim, point);
         }
         debug_assert!(self.check_point(point).is_ok());
         Ok(())
+    }
+
+    /// The table-driven decode into a 2..=4-dimensional point (`None` if `point` or the table
+    /// does not fit `DIMS`, which the caller and `Curve::new` rule out).
+    fn decode_small<const DIMS: usize, const LEVELS: usize>(
+        &self,
+        key: u128,
+        point: &mut [u32],
+    ) -> Option<()> {
+        let point = <&mut [u32; DIMS]>::try_from(point).ok()?;
+        let table = level_table(self.dims)?;
+        // The tables read exactly `bits_per_dim` digits from the top: low unused bits are ignored.
+        let morton = table.decode::<DIMS, LEVELS>(self.bits_per_dim, key);
+        deinterleave_small::<DIMS>(morton, self.bits_per_dim, point);
+        Some(())
     }
 }
 
@@ -229,15 +269,6 @@ impl Curve {
 fn decode_bit_by_bit(index: u128, bits_per_dim: u32, point: &mut [u32]) {
     deinterleave(index, bits_per_dim, point);
     transpose_to_axes(point, bits_per_dim);
-}
-
-/// The low 32 bits of `lanes`.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "takes the low 32-bit lane on purpose"
-)]
-fn lane_u32(lanes: u128) -> u32 {
-    lanes as u32
 }
 
 /// Skilling's `AxestoTranspose`: coordinates in, transposed Hilbert index out (in place).
@@ -329,17 +360,61 @@ fn interleave(words: &[u32], bits_per_dim: u32) -> u128 {
     index
 }
 
+/// `BYTE_LANES[b]`: bit `7 - j` of `b` moved to bit `8 * j`, the bottom of byte lane `j`.
+/// Deinterleaving reads the bits of 8 words of one level with one look-up.
+static BYTE_LANES: [u64; 256] = byte_lanes_table();
+
+const fn byte_lanes_table() -> [u64; 256] {
+    let mut table = [0_u64; 256];
+    let mut value = 0;
+    while value < 256 {
+        let mut lane = 0;
+        while lane < 8 {
+            if (value >> (7 - lane)) & 1 == 1 {
+                table[value] |= 1 << (8 * lane);
+            }
+            lane += 1;
+        }
+        value += 1;
+    }
+    table
+}
+
 /// The inverse of `interleave`: gathers every `dims`-th bit of `index` into `words`.
+///
+/// Reads the index one level (one `dims`-bit digit, word 0 on top) at a time from the top, in
+/// blocks of up to 8 levels: each level shifts two `u64`s of 8 byte lanes (words 0..8 and
+/// 8..16) left by one and ors in the digit's bits through `BYTE_LANES`; after a block each
+/// lane holds that block's bits of one word.
 fn deinterleave(index: u128, bits_per_dim: u32, words: &mut [u32]) {
     let dims = words.len();
-    for (word_index, word) in words.iter_mut().enumerate() {
-        let lane = index >> (dims - 1 - word_index);
-        let mut value = 0_u32;
-        for level in 0..bits_per_dim as usize {
-            let bit = (lane >> (level * dims)) & 1;
-            value |= u32::from(bit == 1) << level;
+    debug_assert!((1..=DIMS_MAX_USIZE).contains(&dims));
+    let bits_used = dims * bits_per_dim as usize;
+    debug_assert!((1..=KEY_BITS as usize).contains(&bits_used));
+    if let [word] = words {
+        // One dimension: the index is the coordinate.
+        *word = u32::try_from(index).unwrap_or(u32::MAX);
+        return;
+    }
+    let mut rest = index << (KEY_BITS as usize - bits_used);
+    words.fill(0);
+    let mut level = 0;
+    while level < bits_per_dim {
+        let block = (bits_per_dim - level).min(8);
+        let mut lanes = [0_u64; 2];
+        for _ in 0..block {
+            // The digit, padded so word 0 is bit 15: at most 16 bits remain after the shift.
+            let digit = u16::try_from(rest >> (KEY_BITS as usize - dims)).unwrap_or(0);
+            rest <<= dims;
+            let padded = usize::from(digit << (DIMS_MAX_USIZE - dims));
+            lanes[0] = (lanes[0] << 1) | BYTE_LANES[padded >> 8];
+            lanes[1] = (lanes[1] << 1) | BYTE_LANES[padded & 0xff];
         }
-        *word = value;
+        for (word_index, word) in words.iter_mut().enumerate() {
+            let lane = lanes[word_index / 8] >> (8 * (word_index % 8));
+            *word = (*word << block) | u32::from(lane.to_le_bytes()[0]);
+        }
+        level += block;
     }
 }
 
@@ -377,12 +452,34 @@ mod tests {
         assert_eq!(back, words);
     }
 
+    // Goal: deinterleave inverts interleave for every dims and width, including partial
+    // 8-level blocks and 9..=16 dims (two byte-lane words). Method: xorshift words, round trip.
+    #[test]
+    fn deinterleave_inverts_interleave_every_shape() {
+        let mut state = 0x0123_4567_89ab_cdef_u64;
+        for dims in 1..=16_usize {
+            for bits in 1..=(128 / u32::try_from(dims).unwrap()).min(32) {
+                let mut words = [0_u32; 16];
+                for word in words.iter_mut().take(dims) {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    *word = u32::try_from(state >> 32).unwrap() & (u32::MAX >> (32 - bits));
+                }
+                let index = interleave(&words[..dims], bits);
+                let mut back = [0_u32; 16];
+                deinterleave(index, bits, &mut back[..dims]);
+                assert_eq!(back, words, "{dims}x{bits}");
+            }
+        }
+    }
+
     // Goal: the table-driven path gives the same keys as Skilling's transform as written.
     // Method: random points (a fixed xorshift stream) of every table shape, both directions.
     #[test]
     fn level_tables_match_bit_by_bit_transform() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for dims in 2..=4 {
+        for dims in 1..=4 {
             for bits in 1..=32 {
                 let curve = Curve::new(dims, bits).unwrap();
                 for _ in 0..200 {
@@ -404,6 +501,81 @@ mod tests {
                     let mut reference = [0_u32; 4];
                     decode_bit_by_bit(index, bits, &mut reference[..dims as usize]);
                     assert_eq!(reference, decoded);
+                }
+            }
+        }
+    }
+
+    /// Skilling's `AxestoTranspose` exactly as the paper writes it (branches, no masks), then
+    /// the index read bit by bit: an independent reference for every path.
+    fn skilling_reference(point: &[u32], bits_per_dim: u32) -> u128 {
+        let mut x = point.to_vec();
+        let n = x.len();
+        let m = 1_u32 << (bits_per_dim - 1);
+        let mut q = m;
+        while q > 1 {
+            let p = q - 1;
+            for i in 0..n {
+                if x[i] & q != 0 {
+                    x[0] ^= p;
+                } else {
+                    let t = (x[0] ^ x[i]) & p;
+                    x[0] ^= t;
+                    x[i] ^= t;
+                }
+            }
+            q >>= 1;
+        }
+        for i in 1..n {
+            x[i] ^= x[i - 1];
+        }
+        let mut t = 0;
+        let mut q = m;
+        while q > 1 {
+            if x[n - 1] & q != 0 {
+                t ^= q - 1;
+            }
+            q >>= 1;
+        }
+        for word in &mut x {
+            *word ^= t;
+        }
+        let mut index = 0_u128;
+        for level in (0..bits_per_dim).rev() {
+            for word in &x {
+                index = (index << 1) | u128::from((word >> level) & 1);
+            }
+        }
+        index
+    }
+
+    // Goal: every shape's keys equal Skilling's transform as published, so no persisted key
+    // changes with the speed work. Method: random points (xorshift, plus the all-max corner)
+    // of every valid shape, encoded and decoded, against `skilling_reference`.
+    #[test]
+    fn every_shape_matches_published_transform() {
+        let mut state = 0x5851_f42d_4c95_7f2d_u64;
+        for dims in 1..=DIMS_MAX {
+            for bits in 1..=BITS_PER_DIM_MAX.min(KEY_BITS / dims) {
+                let curve = Curve::new(dims, bits).unwrap();
+                for round in 0..40 {
+                    let mut point = [0_u32; DIMS_MAX_USIZE];
+                    for coordinate in point.iter_mut().take(dims as usize) {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        *coordinate = u32::try_from(state >> 32).unwrap() & curve.coordinate_max();
+                        if round == 0 {
+                            *coordinate = curve.coordinate_max();
+                        }
+                    }
+                    let point = &point[..dims as usize];
+                    let key = curve.encode(point).unwrap();
+                    let expected = skilling_reference(point, bits) << (128 - dims * bits);
+                    assert_eq!(key, expected, "{dims}x{bits} {point:?}");
+                    let mut decoded = [0_u32; DIMS_MAX_USIZE];
+                    curve.decode(key, &mut decoded[..dims as usize]).unwrap();
+                    assert_eq!(&decoded[..dims as usize], point, "{dims}x{bits}");
                 }
             }
         }

@@ -2,7 +2,9 @@
 //!
 //! - `curve.rs`: `Curve`, a space's shape, and the point <-> top-aligned `u128` key bijection
 //!   (Skilling's transform).
-//! - `level_table.rs`: the same transform as a per-level state machine for 2..=4 dims (speed).
+//! - `level_table.rs`: the same transform as a state machine for 2..=4 dims, several levels per
+//!   table look-up (speed).
+//! - `morton.rs`: bit interleaving for 2..=4 dims by magic-number spreads.
 //! - `query_box.rs`: `QueryBox`, an axis-aligned box with inclusive bounds.
 //! - `key_ranges.rs`: `KeyRange` and `Curve::key_ranges`, the box -> key ranges decomposition
 //!   (never under-covers: DESIGN.md §7, corner keys do not bound a box).
@@ -14,6 +16,7 @@ mod curve;
 mod error;
 mod key_ranges;
 mod level_table;
+mod morton;
 mod query_box;
 
 pub use curve::{BITS_PER_DIM_MAX, Curve, DIMS_MAX, KEY_BITS};
