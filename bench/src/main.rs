@@ -1,6 +1,305 @@
-//! `infinitedb-bench`: fio-style benchmarks of infinitedb.
+//! `infinitedb-bench`: fio-style benchmarks of infinitedb. A thin CLI over the
+//! `infinitedb_bench` library: parse the arguments, run the suite, one job or `--vs-fio`,
+//! print the report.
+//!
+//! With no arguments it runs the main job: a one-minute suite on a temporary directory.
 #![forbid(unsafe_code)]
 
-fn main() {
-    eprintln!("infinitedb-bench: the benchmark suite is not built yet (issue 6)");
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use infinitedb::Durability;
+use infinitedb_bench::compare::{self, CompareConfig};
+use infinitedb_bench::environment::Environment;
+use infinitedb_bench::job::{Limit, Progress};
+use infinitedb_bench::raw::{self, RawJob, RawMode};
+use infinitedb_bench::report::{JobReport, JobShape, Report};
+use infinitedb_bench::suite::{self, SuiteConfig, durability_name, engine_shape};
+use infinitedb_bench::units::{parse_deadline, parse_duration, parse_size};
+use infinitedb_bench::workload::{self, EngineJob, EngineMode};
+use uring_io::BackendRequest;
+
+/// Workloads, named like fio's `--rw`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Rw {
+    /// Engine: puts of fresh points.
+    Write,
+    /// Engine: puts over a preloaded key set (`--keys`).
+    Overwrite,
+    /// Engine: gets of the preloaded key set in order.
+    Read,
+    /// Engine: gets of random preloaded keys.
+    Randread,
+    /// Engine: box queries (not available yet: issue 5).
+    Query,
+    /// Engine: `--rwmixread`% random gets, the rest random puts.
+    Mixed,
+    /// Device: sequential O_DIRECT writes at `--iodepth`, no fsync.
+    RawWrite,
+    /// Device: random O_DIRECT reads at `--iodepth`.
+    RawRandread,
+    /// Device: QD1 write + fdatasync commit chains.
+    RawCommit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DurabilityArg {
+    Sync,
+    Nosync,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    Auto,
+    Uring,
+    Fallback,
+    Buffered,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Normal,
+    Json,
+}
+
+/// A deadline, or none.
+#[derive(Clone, Copy, Debug)]
+struct Deadline(Option<Duration>);
+
+/// fio-style benchmarks of infinitedb. Without --rw or --vs-fio: the main job, a one-minute
+/// suite (raw device figures, durable commits at 1 and 64 writers, bulk ingest, point reads)
+/// on a temporary directory, ending with each engine figure beside the raw figure bounding it.
+#[derive(Debug, Parser)]
+#[command(name = "infinitedb-bench", version)]
+struct Args {
+    /// Run one workload instead of the suite.
+    #[arg(long, value_enum)]
+    rw: Option<Rw>,
+    /// Percentage of gets in --rw mixed.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100), requires = "rw")]
+    rwmixread: u8,
+    /// Bytes per operation: value size for engine workloads (default 128), block size for raw
+    /// ones (default 1m for raw-write, 4k otherwise).
+    #[arg(long, value_parser = parse_size, requires = "rw")]
+    bs: Option<u64>,
+    /// Threads (engine workloads; raw workloads run one thread).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024), requires = "rw")]
+    numjobs: u32,
+    /// Operations in flight (raw-write and raw-randread; the engine's put blocks, so use --numjobs).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256), requires = "rw")]
+    iodepth: u32,
+    /// How long each run lasts (10s for --rw, 5s per run for --vs-fio, 7s per suite job).
+    #[arg(long, value_parser = parse_duration)]
+    runtime: Option<Duration>,
+    /// Payload bytes to move; with --runtime, whichever comes first.
+    #[arg(long, value_parser = parse_size, requires = "rw")]
+    size: Option<u64>,
+    /// Size of the raw workloads' file (and fio's with --vs-fio).
+    #[arg(long, value_parser = parse_size, default_value = "1g")]
+    filesize: u64,
+    /// Keys preloaded for overwrite, read, randread and mixed.
+    #[arg(long, default_value_t = 100_000, requires = "rw")]
+    keys: u64,
+    /// When a put returns: once on disk (sync) or once sequenced (nosync).
+    #[arg(long, value_enum, default_value = "sync", requires = "rw")]
+    durability: DurabilityArg,
+    /// Dimensions of the benchmark space.
+    #[arg(long, default_value_t = 2, requires = "rw")]
+    dims: u32,
+    /// Bits per dimension of the benchmark space.
+    #[arg(long, default_value_t = 32, requires = "rw")]
+    bits: u32,
+    /// Directory to benchmark (a temporary directory is made inside; default: the system's
+    /// temporary directory).
+    #[arg(long)]
+    directory: Option<PathBuf>,
+    /// I/O backend: auto probes io_uring, then the thread fallback, then buffered.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Direct-route deadline before a group is hedged to the staging log ("none" disables).
+    #[arg(long, value_parser = parse_deadline_arg, default_value = "2ms", requires = "rw")]
+    deadline: Deadline,
+    /// normal (fio-like text) or json (schema in the report module's docs and the README).
+    #[arg(long, value_enum, default_value = "normal")]
+    output_format: OutputFormat,
+    /// Compare with fio on the same directory: alternating runs, medians of --repeats.
+    #[arg(long, conflicts_with = "rw")]
+    vs_fio: bool,
+    /// Repeats per row with --vs-fio.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), requires = "vs_fio")]
+    repeats: u32,
+    /// Suite only: do not run fio for the bounds even if it is installed.
+    #[arg(long, conflicts_with_all = ["rw", "vs_fio"])]
+    no_fio: bool,
+}
+
+fn parse_deadline_arg(text: &str) -> Result<Deadline, String> {
+    parse_deadline(text).map(Deadline)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let directory = args.directory.clone().unwrap_or_else(std::env::temp_dir);
+    if !directory.is_dir() {
+        bail!(
+            "--directory {} is not an existing directory",
+            directory.display()
+        );
+    }
+    let progress = args.output_format == OutputFormat::Normal;
+    let report = match args.rw {
+        Some(rw) => run_job(&args, rw, directory, progress)?,
+        None if args.vs_fio => compare::run(&CompareConfig {
+            directory,
+            runtime: args.runtime.unwrap_or(Duration::from_secs(5)),
+            repeats: args.repeats,
+            backend: backend_request(args.backend),
+            file_bytes: args.filesize,
+            progress,
+        })?,
+        None => suite::run(&SuiteConfig {
+            directory,
+            backend: backend_request(args.backend),
+            job_runtime: args.runtime.unwrap_or(SuiteConfig::default().job_runtime),
+            with_fio: !args.no_fio,
+            progress,
+        })?,
+    };
+    match args.output_format {
+        OutputFormat::Normal => print!("{}", report.text()),
+        OutputFormat::Json => println!("{}", report.json()?),
+    }
+    Ok(())
+}
+
+fn backend_request(backend: BackendArg) -> BackendRequest {
+    match backend {
+        BackendArg::Auto => BackendRequest::Auto,
+        BackendArg::Uring => BackendRequest::Uring,
+        BackendArg::Fallback => BackendRequest::Fallback,
+        BackendArg::Buffered => BackendRequest::Buffered,
+    }
+}
+
+fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Report> {
+    let limit = Limit {
+        runtime: args
+            .runtime
+            .or(args.size.is_none().then_some(Duration::from_secs(10))),
+        bytes: args.size,
+    };
+    let mut report = Report::new(Environment::probe(&directory, None));
+    let raw_mode = match rw {
+        Rw::RawWrite => Some(RawMode::SequentialWrite),
+        Rw::RawRandread => Some(RawMode::RandomRead),
+        Rw::RawCommit => Some(RawMode::Commit),
+        _ => None,
+    };
+    let job_report = match raw_mode {
+        Some(mode) => run_raw_job(args, mode, directory, limit, progress, &mut report)?,
+        None => run_engine_job(args, rw, directory, limit, progress, &mut report)?,
+    };
+    report.jobs.push(job_report);
+    Ok(report)
+}
+
+fn run_raw_job(
+    args: &Args,
+    mode: RawMode,
+    directory: PathBuf,
+    limit: Limit,
+    progress: bool,
+    report: &mut Report,
+) -> Result<JobReport> {
+    if args.numjobs != 1 {
+        bail!("raw workloads run one thread: use --iodepth for concurrency");
+    }
+    let default_bs = if mode == RawMode::SequentialWrite {
+        1 << 20
+    } else {
+        4096
+    };
+    let block_bytes = usize::try_from(args.bs.unwrap_or(default_bs)).context("--bs")?;
+    let temporary = tempfile::Builder::new()
+        .prefix("infinitedb-bench-raw-")
+        .tempdir_in(&directory)
+        .with_context(|| format!("creating a temporary directory in {}", directory.display()))?;
+    let job = RawJob {
+        directory: temporary.path().to_path_buf(),
+        mode,
+        block_bytes,
+        iodepth: usize::try_from(args.iodepth).context("--iodepth")?,
+        file_bytes: args.filesize,
+        limit,
+        backend: backend_request(args.backend),
+    };
+    let bar = Progress::start(mode.name(), progress);
+    let result = raw::run(&job, &bar);
+    bar.finish();
+    let (measurement, info) = result?;
+    report.environment.backend = Some((&info).into());
+    let shape = JobShape {
+        name: mode.name().to_string(),
+        rw: mode.name().to_string(),
+        bs_bytes: block_bytes as u64,
+        numjobs: 1,
+        iodepth: args.iodepth,
+        durability: None,
+    };
+    Ok(JobReport::new(shape, &measurement, None))
+}
+
+fn run_engine_job(
+    args: &Args,
+    rw: Rw,
+    directory: PathBuf,
+    limit: Limit,
+    progress: bool,
+    report: &mut Report,
+) -> Result<JobReport> {
+    if args.iodepth != 1 {
+        bail!(
+            "engine workloads run at --iodepth 1 (a put blocks until acknowledged): use --numjobs"
+        );
+    }
+    let mode = match rw {
+        Rw::Write => EngineMode::Write,
+        Rw::Overwrite => EngineMode::Overwrite,
+        Rw::Read => EngineMode::Read,
+        Rw::Randread => EngineMode::RandRead,
+        Rw::Mixed => EngineMode::Mixed {
+            read_percent: args.rwmixread,
+        },
+        _ => EngineMode::Query,
+    };
+    let durability = match args.durability {
+        DurabilityArg::Sync => Durability::Sync,
+        DurabilityArg::Nosync => Durability::NoSync,
+    };
+    let job = EngineJob {
+        directory,
+        mode,
+        value_bytes: usize::try_from(args.bs.unwrap_or(128)).context("--bs")?,
+        numjobs: args.numjobs,
+        limit,
+        durability,
+        dims: args.dims,
+        bits: args.bits,
+        backend: backend_request(args.backend),
+        deadline: args.deadline.0,
+        keys: args.keys,
+    };
+    let bar = Progress::start(mode.name(), progress);
+    let result = workload::run(&job, &bar);
+    bar.finish();
+    let run = result?;
+    report.environment.backend = Some((&run.backend).into());
+    let name = format!("{}-{}", mode.name(), durability_name(durability));
+    Ok(JobReport::new(
+        engine_shape(&name, &job),
+        &run.measurement,
+        Some(run.figures),
+    ))
 }

@@ -1,0 +1,97 @@
+//! The benchmark library's error type, [`BenchError`]: every way a run can fail, with the
+//! underlying error reachable through `source()`. The CLI wraps it in `anyhow` for printing.
+
+use std::path::PathBuf;
+
+/// Result alias of the benchmark library.
+pub type Result<T, E = BenchError> = std::result::Result<T, E>;
+
+/// A failed benchmark step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A job's parameters do not make sense together (checked before anything runs).
+    #[error("invalid job: {detail}")]
+    InvalidJob {
+        /// What is wrong and what to do instead.
+        detail: String,
+    },
+    /// The workload asked for is not built yet.
+    #[error("{what} is not available yet: {reason}")]
+    NotAvailable {
+        /// The workload.
+        what: &'static str,
+        /// Why, and where it is tracked.
+        reason: &'static str,
+    },
+    /// The engine failed.
+    #[error("engine: {0}")]
+    Engine(#[from] infinitedb::Error),
+    /// The storage layer failed (raw workloads).
+    #[error("storage: {0}")]
+    Storage(#[from] uring_io::IoError),
+    /// A raw operation completed with an error or a short transfer.
+    #[error("raw {operation} at offset {offset}: {detail}")]
+    RawOperation {
+        /// "read", "write" or "commit".
+        operation: &'static str,
+        /// Byte offset in the benchmark file.
+        offset: u64,
+        /// The errno or the short count.
+        detail: String,
+    },
+    /// A file or directory operation failed.
+    #[error("{operation} {path:?}: {source}")]
+    File {
+        /// What was attempted.
+        operation: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// fio could not be run or failed.
+    #[error("fio: {detail}")]
+    Fio {
+        /// What went wrong (exit status and stderr, or the spawn error).
+        detail: String,
+    },
+    /// fio's JSON output did not have the expected shape.
+    #[error("fio output: {0}")]
+    FioOutput(#[from] serde_json::Error),
+    /// A latency histogram refused a value or a merge.
+    #[error("histogram: {detail}")]
+    Histogram {
+        /// The hdrhistogram error.
+        detail: String,
+    },
+    /// A worker thread panicked (a bug in the workload).
+    #[error("a worker thread of {job} panicked")]
+    WorkerPanicked {
+        /// The job.
+        job: String,
+    },
+}
+
+impl BenchError {
+    /// A [`BenchError::File`] mapper for `map_err`.
+    pub(crate) fn file(
+        operation: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> BenchError {
+        let path = path.into();
+        move |source| BenchError::File {
+            operation,
+            path,
+            source,
+        }
+    }
+
+    /// A [`BenchError::InvalidJob`].
+    pub(crate) fn invalid(detail: impl Into<String>) -> BenchError {
+        BenchError::InvalidJob {
+            detail: detail.into(),
+        }
+    }
+}

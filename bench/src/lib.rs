@@ -1,0 +1,29 @@
+//! The harness of `infinitedb-bench`: fio-style benchmarks of infinitedb, with the raw device
+//! and fio figures that bound them measured in the same run.
+//!
+//! Modules, one concept each:
+//! - [`workload`]: engine workloads (durable commits with N writers, bulk ingest, overwrite,
+//!   point reads, mixed) on a fresh temporary database;
+//! - [`raw`]: device workloads through `uring-io` (commits, sequential writes, random reads);
+//! - [`fio`]: runs fio with matching parameters and parses its JSON output;
+//! - [`report`]: latency summaries, comparisons, the text and JSON renderings (the JSON schema
+//!   is documented there);
+//! - [`environment`]: kernel, filesystem, device queue attributes, backend;
+//! - [`suite`]: the main job (no arguments); [`compare`]: `--vs-fio`, medians of repeats;
+//! - [`job`]: limits and progress; [`units`]: fio-style sizes and durations.
+//!
+//! The binary (`src/main.rs`) only parses arguments and prints.
+#![forbid(unsafe_code)]
+
+pub mod compare;
+pub mod environment;
+mod error;
+pub mod fio;
+pub mod job;
+pub mod raw;
+pub mod report;
+pub mod suite;
+pub mod units;
+pub mod workload;
+
+pub use error::{BenchError, Result};

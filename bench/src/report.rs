@@ -1,0 +1,505 @@
+//! Reports: what a job measured ([`Measurement`]), its summary ([`JobReport`]: ops/s, MB/s and
+//! latency percentiles from an HDR histogram), comparisons of engine figures with the raw or
+//! fio figures that bound them ([`Comparison`]), and their text and JSON renderings.
+//!
+//! # JSON schema (`--output-format json`), stable within [`SCHEMA`]
+//!
+//! One object:
+//! - `schema`: `"infinitedb-bench/1"`; a field is only ever added within a version, never
+//!   renamed or removed.
+//! - `environment`: `kernel`, `directory`, `filesystem`, `mount_source`, `cpus`, `device`
+//!   (`name`, `logical_block_bytes`, `write_cache`, `fua`, `rotational`, `scheduler`, or
+//!   `null`), `backend` (`kind`, `direct_io`, `alignment_bytes`, `reason`, or `null`). Unknown
+//!   values are `null`.
+//! - `jobs`: one object per job: `name`, `rw`, `bs_bytes`, `numjobs`, `iodepth`,
+//!   `durability` (`"sync"`, `"nosync"` or `null` for raw jobs), `ops`, `bytes`,
+//!   `runtime_seconds`, `ops_per_second`, `mb_per_second` (10^6 bytes), `latency_us` (`min`,
+//!   `avg`, `max`, `p50`, `p90`, `p99`, `p99_9`, `p99_99`; per operation, submission to
+//!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
+//!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
+//!   `seals`, `device_write_bytes`, `device_mb_per_second`: the process's `write_bytes` from
+//!   `/proc/self/io` over the job).
+//! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
+//!   (`"raw"`: uring-io's raw workloads; `"fio"`), `ratio` (ours / bound), `target_ratio`
+//!   (or `null`), `repeats` (values are medians of this many runs).
+//! - `notes`: strings (workloads left out and why, warnings).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::environment::Environment;
+use crate::error::{BenchError, Result};
+
+/// Version tag of the JSON output.
+pub const SCHEMA: &str = "infinitedb-bench/1";
+
+/// Highest latency the histograms track (60 s); longer ones are clamped to it.
+pub const LATENCY_NS_MAX: u64 = 60_000_000_000;
+
+/// A latency histogram in nanoseconds, 3 significant digits.
+///
+/// # Errors
+/// [`BenchError::Histogram`] (never with these constant bounds).
+pub fn latency_histogram() -> Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3).map_err(|error| BenchError::Histogram {
+        detail: error.to_string(),
+    })
+}
+
+/// Records one latency, clamped to the histogram's range.
+pub fn record_latency(histogram: &mut Histogram<u64>, latency: Duration) {
+    let nanoseconds = u64::try_from(latency.as_nanos()).unwrap_or(LATENCY_NS_MAX);
+    histogram.saturating_record(nanoseconds.clamp(1, LATENCY_NS_MAX));
+}
+
+/// What one job (all its threads) measured.
+#[derive(Clone, Debug)]
+pub struct Measurement {
+    /// Operations completed.
+    pub ops: u64,
+    /// Payload bytes moved (values written or read).
+    pub bytes: u64,
+    /// Wall time from the first operation's start to the last one's end.
+    pub elapsed: Duration,
+    /// Per-operation latency in nanoseconds.
+    pub latency_ns: Histogram<u64>,
+}
+
+impl Measurement {
+    /// Operations per second.
+    pub fn ops_per_second(&self) -> f64 {
+        per_second(self.ops as f64, self.elapsed)
+    }
+
+    /// Megabytes (10^6) per second.
+    pub fn mb_per_second(&self) -> f64 {
+        per_second(self.bytes as f64, self.elapsed) / 1e6
+    }
+}
+
+fn per_second(amount: f64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds > 0.0 { amount / seconds } else { 0.0 }
+}
+
+/// Latency summary in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Fastest operation.
+    pub min: f64,
+    /// Mean.
+    pub avg: f64,
+    /// Slowest operation.
+    pub max: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// 99.99th percentile.
+    pub p99_99: f64,
+}
+
+impl Latency {
+    /// Summarises a nanosecond histogram (all zero when it is empty).
+    pub fn from_histogram(histogram: &Histogram<u64>) -> Latency {
+        if histogram.is_empty() {
+            return Latency::default();
+        }
+        let us = |nanoseconds: u64| nanoseconds as f64 / 1e3;
+        let at = |quantile: f64| us(histogram.value_at_quantile(quantile));
+        Latency {
+            min: us(histogram.min()),
+            avg: histogram.mean() / 1e3,
+            max: us(histogram.max()),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            p99_9: at(0.999),
+            p99_99: at(0.9999),
+        }
+    }
+}
+
+/// Engine counters over one job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EngineFigures {
+    /// Durable commit chains (each one fdatasync).
+    pub fsyncs: u64,
+    /// Records acknowledged per fsync.
+    pub records_per_fsync: f64,
+    /// Groups acknowledged by the hot segment.
+    pub groups_direct: u64,
+    /// Groups acknowledged by the staging log.
+    pub groups_staged: u64,
+    /// Records acknowledged by the hot segment.
+    pub records_direct: u64,
+    /// Records acknowledged by the staging log.
+    pub records_staged: u64,
+    /// Hot-segment chains that passed their deadline.
+    pub deadline_misses: u64,
+    /// Seals completed.
+    pub seals: u64,
+    /// Bytes the process sent to the block layer during the job (`/proc/self/io`).
+    pub device_write_bytes: u64,
+    /// `device_write_bytes` per second of the job, in 10^6 bytes.
+    pub device_mb_per_second: f64,
+}
+
+/// The summary of one job.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobReport {
+    /// Job name ("durable-1-writer", "raw-commit", ...).
+    pub name: String,
+    /// The `--rw` mode.
+    pub rw: String,
+    /// Bytes per operation (value size for engine jobs).
+    pub bs_bytes: u64,
+    /// Threads.
+    pub numjobs: u32,
+    /// Operations in flight per thread.
+    pub iodepth: u32,
+    /// "sync" or "nosync" for engine jobs; `None` for raw jobs.
+    pub durability: Option<String>,
+    /// Operations completed.
+    pub ops: u64,
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Wall time of the job.
+    pub runtime_seconds: f64,
+    /// Operations per second.
+    pub ops_per_second: f64,
+    /// Payload MB/s (10^6 bytes).
+    pub mb_per_second: f64,
+    /// Per-operation latency.
+    pub latency_us: Latency,
+    /// Engine counters (`None` for raw jobs).
+    pub engine: Option<EngineFigures>,
+}
+
+/// The shape of a job, for its report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobShape {
+    /// Job name.
+    pub name: String,
+    /// The `--rw` mode.
+    pub rw: String,
+    /// Bytes per operation.
+    pub bs_bytes: u64,
+    /// Threads.
+    pub numjobs: u32,
+    /// Operations in flight per thread.
+    pub iodepth: u32,
+    /// "sync"/"nosync" for engine jobs.
+    pub durability: Option<String>,
+}
+
+impl JobReport {
+    /// Summarises `measurement` of a job shaped `shape`.
+    pub fn new(shape: JobShape, measurement: &Measurement, engine: Option<EngineFigures>) -> Self {
+        JobReport {
+            name: shape.name,
+            rw: shape.rw,
+            bs_bytes: shape.bs_bytes,
+            numjobs: shape.numjobs,
+            iodepth: shape.iodepth,
+            durability: shape.durability,
+            ops: measurement.ops,
+            bytes: measurement.bytes,
+            runtime_seconds: measurement.elapsed.as_secs_f64(),
+            ops_per_second: measurement.ops_per_second(),
+            mb_per_second: measurement.mb_per_second(),
+            latency_us: Latency::from_histogram(&measurement.latency_ns),
+            engine,
+        }
+    }
+
+    /// fio-like text: a header line, throughput, latency and engine counters.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let durability = self
+            .durability
+            .as_deref()
+            .map_or(String::new(), |durability| {
+                format!(", durability={durability}")
+            });
+        let _ = writeln!(
+            out,
+            "{}: (rw={}, bs={}, numjobs={}, iodepth={}{durability})",
+            self.name,
+            self.rw,
+            format_bytes(self.bs_bytes),
+            self.numjobs,
+            self.iodepth
+        );
+        let _ = writeln!(
+            out,
+            "  {}: IOPS={}, BW={:.1}MB/s ({} ops, {} in {:.2}s)",
+            self.rw,
+            format_count(self.ops_per_second),
+            self.mb_per_second,
+            self.ops,
+            format_bytes(self.bytes),
+            self.runtime_seconds
+        );
+        let latency = &self.latency_us;
+        let _ = writeln!(
+            out,
+            "    lat (usec): min={:.1}, avg={:.1}, max={:.1}",
+            latency.min, latency.avg, latency.max
+        );
+        let _ = writeln!(
+            out,
+            "    lat percentiles (usec): p50={:.1}, p90={:.1}, p99={:.1}, p99.9={:.1}, p99.99={:.1}",
+            latency.p50, latency.p90, latency.p99, latency.p99_9, latency.p99_99
+        );
+        if let Some(engine) = &self.engine {
+            let _ = writeln!(
+                out,
+                "    engine: fsyncs={}, records/fsync={:.1}, groups direct/staged={}/{}, \
+                 deadline misses={}, seals={}, device writes={} ({:.1}MB/s)",
+                engine.fsyncs,
+                engine.records_per_fsync,
+                engine.groups_direct,
+                engine.groups_staged,
+                engine.deadline_misses,
+                engine.seals,
+                format_bytes(engine.device_write_bytes),
+                engine.device_mb_per_second
+            );
+        }
+        out
+    }
+}
+
+/// An engine figure beside the raw or fio figure that bounds it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    /// What is measured ("durable puts/s, 1 writer, 128 B").
+    pub figure: String,
+    /// Unit of `ours` and `bound` ("ops/s", "MB/s").
+    pub unit: String,
+    /// Our figure (median of `repeats`).
+    pub ours: f64,
+    /// What bounds it ("commits/s, 4 KiB write+fdatasync QD1").
+    pub bound_figure: String,
+    /// The bound's figure (median of `repeats`).
+    pub bound: f64,
+    /// "raw" (uring-io raw workloads) or "fio".
+    pub bound_source: String,
+    /// `ours / bound` (0 when the bound is 0).
+    pub ratio: f64,
+    /// The ratio the issue asks for, if any.
+    pub target_ratio: Option<f64>,
+    /// Runs each value is the median of.
+    pub repeats: u32,
+}
+
+impl Comparison {
+    /// A comparison with its ratio computed.
+    pub fn new(figure: &str, unit: &str, ours: f64, bound_figure: &str, bound: f64) -> Self {
+        Comparison {
+            figure: figure.to_string(),
+            unit: unit.to_string(),
+            ours,
+            bound_figure: bound_figure.to_string(),
+            bound,
+            bound_source: "raw".to_string(),
+            ratio: if bound > 0.0 { ours / bound } else { 0.0 },
+            target_ratio: None,
+            repeats: 1,
+        }
+    }
+
+    /// Sets the target ratio.
+    #[must_use]
+    pub fn target(mut self, target_ratio: f64) -> Self {
+        self.target_ratio = Some(target_ratio);
+        self
+    }
+
+    /// Sets where the bound comes from.
+    #[must_use]
+    pub fn source(mut self, bound_source: &str) -> Self {
+        self.bound_source = bound_source.to_string();
+        self
+    }
+}
+
+/// A whole run: environment, jobs, comparisons, notes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Where it ran.
+    pub environment: Environment,
+    /// Each job's summary.
+    pub jobs: Vec<JobReport>,
+    /// Engine figures against their bounds.
+    pub comparisons: Vec<Comparison>,
+    /// Left-out workloads and warnings.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// An empty report for `environment`.
+    pub fn new(environment: Environment) -> Self {
+        Report {
+            schema: SCHEMA,
+            environment,
+            jobs: Vec::new(),
+            comparisons: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The JSON rendering (see the module docs for the schema).
+    ///
+    /// # Errors
+    /// [`BenchError::FioOutput`] if serialisation fails (it does not for these types).
+    pub fn json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// The text rendering: environment, jobs, then the comparison table and notes.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for line in self.environment.lines() {
+            let _ = writeln!(out, "{line}");
+        }
+        for job in &self.jobs {
+            let _ = write!(out, "\n{}", job.text());
+        }
+        if !self.comparisons.is_empty() {
+            let _ = write!(out, "\n{}", comparison_table(&self.comparisons));
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        out
+    }
+}
+
+/// The comparison table: figure, ours, bound, ratio, target.
+pub fn comparison_table(comparisons: &[Comparison]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<40} {:>12} {:<44} {:>12} {:>8} {:>8}",
+        "figure", "ours", "bound", "bound value", "ratio", "target"
+    );
+    for row in comparisons {
+        let target = row
+            .target_ratio
+            .map_or_else(|| "-".to_string(), |target| format!(">={target:.2}x"));
+        let met = match row.target_ratio {
+            Some(target) if row.ratio >= target => " ok",
+            Some(_) => " BELOW",
+            None => "",
+        };
+        let _ = writeln!(
+            out,
+            "{:<40} {:>12} {:<44} {:>12} {:>7.2}x {:>8}{met}",
+            format!("{} ({})", row.figure, row.unit),
+            format_value(row.ours),
+            format!("{} [{}]", row.bound_figure, row.bound_source),
+            format_value(row.bound),
+            row.ratio,
+            target
+        );
+    }
+    out
+}
+
+fn format_value(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// `1234567.0` → "1.23M", like fio's IOPS.
+fn format_count(value: f64) -> String {
+    if value >= 1e6 {
+        format!("{:.2}M", value / 1e6)
+    } else if value >= 1e4 {
+        format!("{:.1}k", value / 1e3)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// Bytes in binary units ("4KiB", "1MiB", "128B").
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() == 0.0 {
+        format!("{value:.0}{}", UNITS[unit])
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+/// The median of `values` (the lower middle for an even count; 0 for none). Repeats are
+/// summarised by the median, not the mean, so one disturbed run (another tenant's burst, a
+/// journal commit) does not move the figure.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        count => sorted[(count - 1) / 2],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_summary_orders_its_percentiles() {
+        // Goal: the summary's fields are consistent. Method: record 1..=10000 µs.
+        let mut histogram = latency_histogram().unwrap();
+        for us in 1..=10_000u64 {
+            record_latency(&mut histogram, Duration::from_micros(us));
+        }
+        let latency = Latency::from_histogram(&histogram);
+        assert!(latency.min >= 0.99 && latency.min <= 1.01);
+        assert!((latency.p50 - 5000.0).abs() < 10.0);
+        assert!(latency.p90 <= latency.p99 && latency.p99 <= latency.p99_9);
+        assert!(latency.p99_9 <= latency.p99_99 && latency.p99_99 <= latency.max);
+    }
+
+    #[test]
+    fn median_and_units() {
+        // Goal: helpers compute what they claim. Method: fixed inputs.
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.0);
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(format_bytes(4096), "4KiB");
+        assert_eq!(format_bytes(128), "128B");
+        assert_eq!(format_count(12_345.0), "12.3k");
+    }
+
+    #[test]
+    fn comparisons_flag_missed_targets() {
+        // Goal: a ratio under target is flagged. Method: one row met, one missed.
+        let met = Comparison::new("a", "ops/s", 90.0, "b", 100.0).target(0.85);
+        let missed = Comparison::new("c", "ops/s", 10.0, "d", 100.0).target(0.85);
+        let table = comparison_table(&[met, missed]);
+        assert!(table.contains(" ok"));
+        assert!(table.contains("BELOW"));
+    }
+}

@@ -1,0 +1,527 @@
+//! The main job: `infinitedb-bench` with no arguments. On a temporary directory, with no
+//! configuration, a short suite (about a minute) measures the raw device figures, then the
+//! engine figures each bounds, and sets them side by side with their ratios:
+//!
+//! | engine figure | bound (raw, and fio when installed) | target (issue 4) |
+//! |---|---|---|
+//! | durable puts/s, 1 writer, 128 B, `Sync` | QD1 4 KiB write+fdatasync commits/s | ≥ 0.85× |
+//! | durable puts/s, 64 writers, 128 B | the same commits/s | ≥ 25× |
+//! | `NoSync` bulk ingest, 1 KiB values: MB/s ingested and MB/s to the device | sequential 1 MiB O_DIRECT writes, QD32 | — |
+//! | point reads/s (random gets of a sealed key set) | random 4 KiB O_DIRECT reads/s, QD32 | — |
+//!
+//! Each figure is one run here (the time budget); `scripts/bench-vs-fio.sh` gives medians of
+//! repeats against fio. Box queries are left out until issue 5 builds them, and the report
+//! says so.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use infinitedb::Durability;
+use uring_io::{BackendInfo, BackendRequest};
+
+use crate::environment::Environment;
+use crate::error::{BenchError, Result};
+use crate::fio::{self, FioEngine, FioJob, FioPattern};
+use crate::job::{Limit, Progress};
+use crate::raw::{self, RawJob, RawMode};
+use crate::report::{Comparison, JobReport, JobShape, Report};
+use crate::workload::{self, EngineJob, EngineMode};
+
+/// How the suite runs.
+#[derive(Clone, Debug)]
+pub struct SuiteConfig {
+    /// Where its temporary files go (a fresh temporary directory is made inside).
+    pub directory: PathBuf,
+    /// Backend for every job.
+    pub backend: BackendRequest,
+    /// Runtime of each engine job (raw jobs run half of it).
+    pub job_runtime: Duration,
+    /// Also run fio for the bounds when it is installed.
+    pub with_fio: bool,
+    /// Draw progress bars (only when stdout is a terminal).
+    pub progress: bool,
+}
+
+impl Default for SuiteConfig {
+    fn default() -> Self {
+        SuiteConfig {
+            directory: std::env::temp_dir(),
+            backend: BackendRequest::Auto,
+            job_runtime: Duration::from_secs(7),
+            with_fio: true,
+            progress: true,
+        }
+    }
+}
+
+/// Size of the raw workloads' file in the suite.
+pub const SUITE_RAW_FILE_BYTES: u64 = 256 * 1024 * 1024;
+/// Size of the file commit jobs overwrite (raw and fio): the engine's hot-segment size, so
+/// all three overwrite a file of the same size. Commits get their own small file because the
+/// first fdatasyncs after a large file was written pay for flushing the device's volatile
+/// cache of it (seen here: raw commits at a third of their rate right after a 1 GiB prewrite).
+pub const COMMIT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The directory holding `mode`'s raw file under `directory` (`commit/` or `stream/`),
+/// created if needed: commit and streaming jobs use files of different sizes, each reused
+/// across runs.
+///
+/// # Errors
+/// [`BenchError::File`].
+pub fn raw_directory(directory: &Path, mode: RawMode) -> Result<PathBuf> {
+    let name = if mode == RawMode::Commit {
+        "commit"
+    } else {
+        "stream"
+    };
+    let path = directory.join(name);
+    std::fs::create_dir_all(&path).map_err(BenchError::file("create", &path))?;
+    Ok(path)
+}
+
+/// The size of `mode`'s file given the configured `file_bytes`.
+pub fn raw_file_bytes(mode: RawMode, file_bytes: u64) -> u64 {
+    if mode == RawMode::Commit {
+        file_bytes.min(COMMIT_FILE_BYTES)
+    } else {
+        file_bytes
+    }
+}
+
+/// fio's file for `mode` under `directory` (commits apart, as for our side).
+pub fn fio_file(directory: &Path, mode: RawMode) -> PathBuf {
+    directory.join(if mode == RawMode::Commit {
+        "fio-commit.dat"
+    } else {
+        "fio.dat"
+    })
+}
+
+/// Keys preloaded for the point-read job.
+pub const SUITE_READ_KEYS: u64 = 100_000;
+
+/// Figures the comparisons need, collected as jobs finish.
+#[derive(Default)]
+struct Bounds {
+    commits_per_second: f64,
+    write_mb_per_second: f64,
+    reads_per_second: f64,
+    fio_commits_per_second: Option<f64>,
+    fio_write_mb_per_second: Option<f64>,
+    fio_reads_per_second: Option<f64>,
+}
+
+/// Runs the suite; returns its report (environment, jobs, comparisons, notes).
+///
+/// # Errors
+/// Any job's error; [`BenchError::File`] if the temporary directory cannot be made.
+pub fn run(config: &SuiteConfig) -> Result<Report> {
+    let temporary = tempfile::Builder::new()
+        .prefix("infinitedb-bench-suite-")
+        .tempdir_in(&config.directory)
+        .map_err(BenchError::file(
+            "create a temporary directory in",
+            &config.directory,
+        ))?;
+    let directory = temporary.path();
+    let mut report = Report::new(Environment::probe(directory, None));
+    let mut bounds = Bounds::default();
+    let backend = run_raw_jobs(config, directory, &mut report, &mut bounds)?;
+    report.environment.backend = Some((&backend).into());
+    if config.with_fio && fio::available() {
+        run_fio_jobs(config, directory, &mut report, &mut bounds)?;
+    } else {
+        report.notes.push(
+            "fio not run (not installed, or --no-fio): bounds are uring-io's raw figures only"
+                .into(),
+        );
+    }
+    let engine = run_engine_jobs(config, directory, &mut report)?;
+    report.comparisons = comparisons(&bounds, &engine);
+    report.notes.push(
+        "box queries left out: the engine's box queries are issue 5, not built yet".to_string(),
+    );
+    report.notes.push(
+        "one run per figure (about a minute in all); scripts/bench-vs-fio.sh gives medians of 3"
+            .to_string(),
+    );
+    Ok(report)
+}
+
+fn run_raw_jobs(
+    config: &SuiteConfig,
+    directory: &Path,
+    report: &mut Report,
+    bounds: &mut Bounds,
+) -> Result<BackendInfo> {
+    let runtime = config.job_runtime / 2;
+    let shapes = [
+        ("raw commits QD1", RawMode::Commit, 4096, 1),
+        ("raw seq write QD32", RawMode::SequentialWrite, 1 << 20, 32),
+        ("raw rand read QD32", RawMode::RandomRead, 4096, 32),
+    ];
+    let mut backend = None;
+    for (name, mode, block_bytes, iodepth) in shapes {
+        let job = RawJob {
+            directory: raw_directory(directory, mode)?,
+            mode,
+            block_bytes,
+            iodepth,
+            file_bytes: raw_file_bytes(mode, SUITE_RAW_FILE_BYTES),
+            limit: Limit::runtime(runtime),
+            backend: config.backend,
+        };
+        let progress = Progress::start(name, config.progress);
+        let result = raw::run(&job, &progress);
+        progress.finish();
+        let (measurement, info) = match result {
+            Ok(done) => done,
+            Err(BenchError::InvalidJob { detail }) if mode != RawMode::Commit => {
+                report.notes.push(format!("{name} skipped: {detail}"));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        match mode {
+            RawMode::Commit => bounds.commits_per_second = measurement.ops_per_second(),
+            RawMode::SequentialWrite => bounds.write_mb_per_second = measurement.mb_per_second(),
+            RawMode::RandomRead => bounds.reads_per_second = measurement.ops_per_second(),
+        }
+        let shape = raw_shape(name, mode, block_bytes, iodepth);
+        report.jobs.push(JobReport::new(shape, &measurement, None));
+        backend = Some(info);
+    }
+    for mode in [RawMode::Commit, RawMode::SequentialWrite] {
+        let _ = std::fs::remove_file(raw_directory(directory, mode)?.join(raw::RAW_FILE_NAME));
+    }
+    backend.ok_or_else(|| BenchError::invalid("no raw job ran"))
+}
+
+fn raw_shape(name: &str, mode: RawMode, block_bytes: usize, iodepth: usize) -> JobShape {
+    JobShape {
+        name: name.to_string(),
+        rw: mode.name().to_string(),
+        bs_bytes: block_bytes as u64,
+        numjobs: 1,
+        iodepth: u32::try_from(iodepth).unwrap_or(u32::MAX),
+        durability: None,
+    }
+}
+
+fn run_fio_jobs(
+    config: &SuiteConfig,
+    directory: &Path,
+    report: &mut Report,
+    bounds: &mut Bounds,
+) -> Result<()> {
+    let runtime = config.job_runtime / 2;
+    let file = fio_file(directory, RawMode::SequentialWrite);
+    let commit_file = fio_file(directory, RawMode::Commit);
+    let jobs = [
+        ("fio commits QD1", fio_commit_job(&commit_file, runtime)),
+        ("fio seq write QD32", fio_write_job(&file, runtime, 32)),
+        ("fio rand read QD32", fio_read_job(&file, runtime, 32)),
+    ];
+    for (index, (name, job)) in jobs.iter().enumerate() {
+        let progress = Progress::start(name, config.progress);
+        let output = fio::run(job);
+        progress.finish();
+        let output = output?;
+        let result = output.job()?;
+        match index {
+            0 => bounds.fio_commits_per_second = Some(result.write.iops),
+            1 => bounds.fio_write_mb_per_second = Some(result.write.mb_per_second()),
+            _ => bounds.fio_reads_per_second = Some(result.read.iops),
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&commit_file);
+    report.notes.push(format!(
+        "fio ran {} s per bound job on the same directory (fio figures marked [fio])",
+        runtime.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// fio's QD1 commit: a 4 KiB O_DIRECT write then fdatasync, psync engine, overwriting a
+/// [`COMMIT_FILE_BYTES`] file.
+pub fn fio_commit_job(file: &Path, runtime: Duration) -> FioJob {
+    FioJob {
+        file: file.to_path_buf(),
+        file_bytes: COMMIT_FILE_BYTES,
+        pattern: FioPattern::SequentialWrite,
+        block_bytes: 4096,
+        iodepth: 1,
+        engine: FioEngine::Psync,
+        direct: true,
+        fdatasync_each_write: true,
+        runtime,
+    }
+}
+
+/// fio's sequential 1 MiB O_DIRECT writes through io_uring at `iodepth`.
+pub fn fio_write_job(file: &Path, runtime: Duration, iodepth: u32) -> FioJob {
+    FioJob {
+        file_bytes: SUITE_RAW_FILE_BYTES,
+        block_bytes: 1 << 20,
+        iodepth,
+        engine: FioEngine::IoUring,
+        fdatasync_each_write: false,
+        ..fio_commit_job(file, runtime)
+    }
+}
+
+/// fio's random 4 KiB O_DIRECT reads through io_uring at `iodepth`.
+pub fn fio_read_job(file: &Path, runtime: Duration, iodepth: u32) -> FioJob {
+    FioJob {
+        pattern: FioPattern::RandomRead,
+        block_bytes: 4096,
+        ..fio_write_job(file, runtime, iodepth)
+    }
+}
+
+/// The suite's engine jobs: name, mode, value bytes, writers, durability.
+const ENGINE_JOBS: [(&str, EngineMode, usize, u32, Durability); 4] = [
+    (
+        "durable puts, 1 writer",
+        EngineMode::Write,
+        128,
+        1,
+        Durability::Sync,
+    ),
+    (
+        "durable puts, 64 writers",
+        EngineMode::Write,
+        128,
+        64,
+        Durability::Sync,
+    ),
+    (
+        "bulk ingest NoSync",
+        EngineMode::Write,
+        1024,
+        4,
+        Durability::NoSync,
+    ),
+    (
+        "point reads",
+        EngineMode::RandRead,
+        128,
+        1,
+        Durability::Sync,
+    ),
+];
+
+/// One engine job of the suite, shaped for `config`.
+pub fn suite_engine_job(
+    directory: &Path,
+    backend: BackendRequest,
+    runtime: Duration,
+    index: usize,
+) -> Option<EngineJob> {
+    let (_, mode, value_bytes, numjobs, durability) = *ENGINE_JOBS.get(index)?;
+    Some(EngineJob {
+        directory: directory.to_path_buf(),
+        mode,
+        value_bytes,
+        numjobs,
+        limit: Limit::runtime(runtime),
+        durability,
+        dims: 2,
+        bits: 32,
+        backend,
+        deadline: Some(infinitedb_deadline_default()),
+        keys: if mode == EngineMode::Write {
+            0
+        } else {
+            SUITE_READ_KEYS
+        },
+    })
+}
+
+/// The engine's default deadline (2 ms, `infinitedb::Options`' documented default).
+fn infinitedb_deadline_default() -> Duration {
+    Duration::from_millis(2)
+}
+
+/// Names of the suite's engine jobs, in order.
+pub fn suite_engine_job_names() -> [&'static str; 4] {
+    ENGINE_JOBS.map(|(name, ..)| name)
+}
+
+fn run_engine_jobs(
+    config: &SuiteConfig,
+    directory: &Path,
+    report: &mut Report,
+) -> Result<Vec<JobReport>> {
+    let mut reports = Vec::new();
+    for (index, name) in suite_engine_job_names().into_iter().enumerate() {
+        let Some(job) = suite_engine_job(directory, config.backend, config.job_runtime, index)
+        else {
+            continue;
+        };
+        let progress = Progress::start(name, config.progress);
+        let run = workload::run(&job, &progress);
+        progress.finish();
+        let run = run?;
+        let shape = engine_shape(name, &job);
+        let job_report = JobReport::new(shape, &run.measurement, Some(run.figures));
+        report.jobs.push(job_report.clone());
+        reports.push(job_report);
+    }
+    Ok(reports)
+}
+
+/// The report shape of an engine job.
+pub fn engine_shape(name: &str, job: &EngineJob) -> JobShape {
+    JobShape {
+        name: name.to_string(),
+        rw: job.mode.name().to_string(),
+        bs_bytes: job.value_bytes as u64,
+        numjobs: job.numjobs,
+        iodepth: 1,
+        durability: Some(durability_name(job.durability).to_string()),
+    }
+}
+
+/// "sync" or "nosync".
+pub fn durability_name(durability: Durability) -> &'static str {
+    if durability == Durability::NoSync {
+        "nosync"
+    } else {
+        "sync"
+    }
+}
+
+/// What an engine comparison reads from its job's report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Metric {
+    /// Operations per second.
+    Ops,
+    /// Payload MB/s.
+    Payload,
+    /// MB/s the process wrote to the device.
+    Device,
+}
+
+impl Metric {
+    pub(crate) fn of(self, job: &JobReport) -> f64 {
+        match self {
+            Metric::Ops => job.ops_per_second,
+            Metric::Payload => job.mb_per_second,
+            Metric::Device => job
+                .engine
+                .as_ref()
+                .map_or(0.0, |engine| engine.device_mb_per_second),
+        }
+    }
+}
+
+/// The device figure bounding an engine figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// QD1 4 KiB write + fdatasync commits/s.
+    Commit,
+    /// Sequential 1 MiB O_DIRECT writes at QD32, MB/s.
+    Write,
+    /// Random 4 KiB O_DIRECT reads at QD32, IOPS.
+    Read,
+}
+
+impl Bound {
+    /// The bound's label (the same as the device rows of `--vs-fio`).
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Bound::Commit => "commits/s, 4KiB write+fdatasync QD1",
+            Bound::Write => "seq write 1MiB O_DIRECT QD32",
+            Bound::Read => "rand read 4KiB O_DIRECT QD32",
+        }
+    }
+}
+
+/// One engine comparison: figure, unit, index into [`ENGINE_JOBS`], metric, bound, target.
+pub(crate) type EngineComparison = (
+    &'static str,
+    &'static str,
+    usize,
+    Metric,
+    Bound,
+    Option<f64>,
+);
+
+/// The engine comparisons of the suite and of `--vs-fio` (targets from issue 4).
+pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 5] = [
+    (
+        "durable puts/s, 1 writer, 128B",
+        "ops/s",
+        0,
+        Metric::Ops,
+        Bound::Commit,
+        Some(0.85),
+    ),
+    (
+        "durable puts/s, 64 writers, 128B",
+        "ops/s",
+        1,
+        Metric::Ops,
+        Bound::Commit,
+        Some(25.0),
+    ),
+    (
+        "NoSync ingest 1KiB, ingested",
+        "MB/s",
+        2,
+        Metric::Payload,
+        Bound::Write,
+        None,
+    ),
+    (
+        "NoSync ingest 1KiB, to device",
+        "MB/s",
+        2,
+        Metric::Device,
+        Bound::Write,
+        None,
+    ),
+    (
+        "point reads/s, 1 reader",
+        "ops/s",
+        3,
+        Metric::Ops,
+        Bound::Read,
+        None,
+    ),
+];
+
+impl Bounds {
+    /// The raw figure and the fio figure (if fio ran) of `bound`.
+    fn of(&self, bound: Bound) -> (f64, Option<f64>) {
+        match bound {
+            Bound::Commit => (self.commits_per_second, self.fio_commits_per_second),
+            Bound::Write => (self.write_mb_per_second, self.fio_write_mb_per_second),
+            Bound::Read => (self.reads_per_second, self.fio_reads_per_second),
+        }
+    }
+}
+
+fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
+    let mut rows = Vec::new();
+    for (figure, unit, index, metric, bound, target) in ENGINE_COMPARISONS {
+        let Some(job) = engine.get(index) else {
+            continue;
+        };
+        let ours = metric.of(job);
+        let (raw, fio) = bounds.of(bound);
+        let mut row = Comparison::new(figure, unit, ours, bound.label(), raw);
+        row.target_ratio = target;
+        if let Some(fio) = fio {
+            let mut fio_row = Comparison::new(figure, unit, ours, bound.label(), fio).source("fio");
+            fio_row.target_ratio = target;
+            rows.push(row);
+            rows.push(fio_row);
+        } else {
+            rows.push(row);
+        }
+    }
+    rows
+}
