@@ -1,0 +1,187 @@
+//! [`Batch`]: records of one space written atomically under one revision, and its validated,
+//! keyed form [`KeyedBatch`] that travels to the I/O thread.
+//!
+//! Invariants of a `KeyedBatch`: at least one record; every key is the Hilbert key of a point
+//! that fits the space; every value is at most `value_bytes_max`; no key appears twice (a later
+//! write of the same point in one batch replaces the earlier one, as sequential writes would).
+
+use std::collections::HashMap;
+
+use infinitedb_format::{Key, RECORD_HEADER_BYTES, RecordKind, RecordRef, Revision, SpaceId};
+
+use crate::error::{Error, Result};
+use crate::keyspace::Curve;
+
+/// Records of one space, written atomically with one revision by [`crate::Db::write`].
+/// Points and values are checked when the batch is written, not when they are added.
+///
+/// ```no_run
+/// # fn demo(db: &infinitedb::Db, space: infinitedb::SpaceId) -> infinitedb::Result<()> {
+/// let mut batch = infinitedb::Batch::new(space);
+/// batch.put(&[1, 2], b"a").delete(&[3, 4]);
+/// let revision = db.write(batch)?;
+/// # let _ = revision; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub(crate) space: SpaceId,
+    pub(crate) entries: Vec<(Vec<u32>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// An empty batch for `space`.
+    #[must_use]
+    pub fn new(space: SpaceId) -> Self {
+        Batch {
+            space,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adds a put of `value` at `point`.
+    pub fn put(&mut self, point: &[u32], value: &[u8]) -> &mut Self {
+        self.entries.push((point.to_vec(), Some(value.to_vec())));
+        self
+    }
+
+    /// Adds a delete of `point`.
+    pub fn delete(&mut self, point: &[u32]) -> &mut Self {
+        self.entries.push((point.to_vec(), None));
+        self
+    }
+
+    /// The number of records added.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no record was added.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The space written.
+    #[must_use]
+    pub fn space(&self) -> SpaceId {
+        self.space
+    }
+}
+
+/// One validated record: its key and `Some(value)` for a put, `None` for a delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyedRecord {
+    pub(crate) key: Key,
+    pub(crate) value: Option<Box<[u8]>>,
+}
+
+impl KeyedRecord {
+    /// Borrowed as a format record at `revision`.
+    pub(crate) fn as_record_ref(&self, revision: Revision) -> RecordRef<'_> {
+        match &self.value {
+            Some(value) => RecordRef {
+                key: self.key,
+                revision,
+                kind: RecordKind::Put,
+                value,
+            },
+            None => RecordRef {
+                key: self.key,
+                revision,
+                kind: RecordKind::Delete,
+                value: &[],
+            },
+        }
+    }
+
+    /// Encoded size in a frame or block.
+    pub(crate) fn encoded_bytes(&self) -> usize {
+        RECORD_HEADER_BYTES + self.value.as_ref().map_or(0, |value| value.len())
+    }
+}
+
+/// A batch whose points became keys and whose values were checked.
+#[derive(Clone, Debug)]
+pub(crate) struct KeyedBatch {
+    pub(crate) space: SpaceId,
+    pub(crate) records: Vec<KeyedRecord>,
+    pub(crate) encoded_bytes: usize,
+}
+
+impl KeyedBatch {
+    /// Validates `batch` against its space's curve and the value limit.
+    pub(crate) fn from_batch(batch: Batch, curve: &Curve, value_bytes_max: usize) -> Result<Self> {
+        if batch.entries.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let mut records: Vec<KeyedRecord> = Vec::with_capacity(batch.entries.len());
+        let mut index_of_key: HashMap<Key, usize> = HashMap::new();
+        for (point, value) in batch.entries {
+            let key = curve.encode(&point).map_err(|source| Error::InvalidPoint {
+                space: batch.space.0,
+                source,
+            })?;
+            if let Some(value) = &value
+                && value.len() > value_bytes_max
+            {
+                return Err(Error::ValueTooLarge {
+                    bytes: value.len(),
+                    max: value_bytes_max,
+                });
+            }
+            let record = KeyedRecord {
+                key,
+                value: value.map(Vec::into_boxed_slice),
+            };
+            match index_of_key.get(&key) {
+                Some(&index) => records[index] = record,
+                None => {
+                    index_of_key.insert(key, records.len());
+                    records.push(record);
+                }
+            }
+        }
+        let encoded_bytes = records.iter().map(KeyedRecord::encoded_bytes).sum();
+        debug_assert!(!records.is_empty());
+        Ok(KeyedBatch {
+            space: batch.space,
+            records,
+            encoded_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_write_of_a_point_replaces_the_earlier_one() {
+        // Goal: one key per batch, last write wins; bad input is typed. Method: build batches.
+        let curve = Curve::new(2, 8).unwrap();
+        let mut batch = Batch::new(SpaceId(1));
+        batch.put(&[1, 2], b"a").put(&[3, 4], b"b").delete(&[1, 2]);
+        let keyed = KeyedBatch::from_batch(batch, &curve, 16).unwrap();
+        assert_eq!(keyed.records.len(), 2);
+        assert_eq!(keyed.records[0].value, None);
+        assert_eq!(keyed.encoded_bytes, 2 * RECORD_HEADER_BYTES + 1);
+
+        let mut big = Batch::new(SpaceId(1));
+        big.put(&[1, 1], &[0; 17]);
+        assert!(matches!(
+            KeyedBatch::from_batch(big, &curve, 16),
+            Err(Error::ValueTooLarge { bytes: 17, max: 16 })
+        ));
+        let mut outside = Batch::new(SpaceId(1));
+        outside.put(&[256, 1], b"");
+        assert!(matches!(
+            KeyedBatch::from_batch(outside, &curve, 16),
+            Err(Error::InvalidPoint { .. })
+        ));
+        assert!(matches!(
+            KeyedBatch::from_batch(Batch::new(SpaceId(1)), &curve, 16),
+            Err(Error::EmptyBatch)
+        ));
+    }
+}

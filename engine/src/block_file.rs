@@ -1,0 +1,246 @@
+//! [`BlockFile`]: one sealed, immutable block on disk, with its footer and sparse index kept
+//! in memory, and the minimal point read the write path needs (DESIGN §5 "Block", §6).
+//!
+//! Owns: writing a block (seal step 2) and opening it again (recovery). Invariants: a block
+//! file is written whole with one `write_durable` into a new file (`CreateNew` syncs the
+//! directory), and is trusted only if its footer's checksum equals the one the manifest
+//! recorded (the checksum lives outside the thing it protects); its index is verified against
+//! the footer before use; page checksums are verified on every read.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use infinitedb_format::{
+    BLOCK_PAGE_BYTES, BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockMeta, Key, RecordKind,
+    Revision, SpaceId, decode_page,
+};
+use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
+
+use crate::error::{Error, Result};
+use crate::memtable::{Lookup, Memtable};
+
+/// A sealed block that the manifest names.
+#[derive(Debug)]
+pub(crate) struct BlockFile {
+    pub(crate) path: PathBuf,
+    pub(crate) meta: BlockMeta,
+    file: FileHandle,
+    index: BlockIndex,
+    storage: Arc<dyn Storage>,
+}
+
+impl BlockFile {
+    /// Seal step 2: writes the records of `memtable` as block `block_id` at `path`, durably.
+    /// Returns `None` for an empty memtable (nothing to write).
+    pub(crate) fn write(
+        storage: &Arc<dyn Storage>,
+        path: PathBuf,
+        space: SpaceId,
+        block_id: BlockId,
+        memtable: &Memtable,
+    ) -> Result<Option<BlockFile>> {
+        if memtable.is_empty() {
+            return Ok(None);
+        }
+        let mut builder = BlockBuilder::new(space, block_id);
+        memtable.for_each(|record| builder.push(record));
+        let built = builder.finish();
+        let alignment = storage.info().alignment_bytes;
+        let mut buf = AlignedBuf::with_capacity_for(built.bytes.len(), alignment)?;
+        buf[..built.bytes.len()].copy_from_slice(&built.bytes);
+        let file = storage.open(&path, OpenMode::CreateNew)?;
+        storage.write_durable(&file, 0, &buf)?;
+        let footer = built.footer;
+        let index = read_index(
+            storage.as_ref(),
+            &file,
+            &path,
+            &footer,
+            built.bytes.len() as u64,
+        )?;
+        let meta = meta_of(&footer, built.bytes.len() as u64, built.footer_checksum);
+        Ok(Some(BlockFile {
+            path,
+            meta,
+            file,
+            index,
+            storage: storage.clone(),
+        }))
+    }
+
+    /// Opens the block the manifest describes with `meta`; a missing file, a footer whose
+    /// checksum differs from the manifest's, or a bad index is [`Error::Corruption`].
+    pub(crate) fn open(
+        storage: &Arc<dyn Storage>,
+        path: PathBuf,
+        meta: BlockMeta,
+    ) -> Result<BlockFile> {
+        if !storage.exists(&path)? {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!("block {} named by the manifest is missing", meta.block_id.0),
+            ));
+        }
+        let file = storage.open(&path, OpenMode::Read)?;
+        let len_bytes = storage.file_len(&file)?;
+        if len_bytes < meta.len_bytes || meta.len_bytes < BLOCK_PAGE_BYTES as u64 {
+            return Err(Error::corruption(
+                &path,
+                len_bytes,
+                format!(
+                    "block is {len_bytes} bytes, manifest says {}",
+                    meta.len_bytes
+                ),
+            ));
+        }
+        let last_page_offset = meta.len_bytes - BLOCK_PAGE_BYTES as u64;
+        let page = read_exact(
+            storage.as_ref(),
+            &file,
+            &path,
+            last_page_offset,
+            BLOCK_PAGE_BYTES,
+        )?;
+        let (footer, checksum) = BlockFooter::decode(&page).map_err(|error| {
+            Error::corruption(&path, last_page_offset + error.offset(), error.to_string())
+        })?;
+        if checksum != meta.footer_checksum || footer.block_id != meta.block_id {
+            return Err(Error::corruption(
+                &path,
+                last_page_offset,
+                format!(
+                    "footer checksum {checksum} differs from the manifest's {}",
+                    meta.footer_checksum
+                ),
+            ));
+        }
+        let index = read_index(storage.as_ref(), &file, &path, &footer, meta.len_bytes)?;
+        Ok(BlockFile {
+            path,
+            meta,
+            file,
+            index,
+            storage: storage.clone(),
+        })
+    }
+
+    /// Whether the block's key and revision ranges allow a record of `key` at or below `at`.
+    pub(crate) fn may_hold(&self, key: Key, at: Revision) -> bool {
+        self.meta.min_key <= key && key <= self.meta.max_key && self.meta.min_revision <= at
+    }
+
+    /// The newest record of `key` at or below `at` in this block.
+    pub(crate) fn get(&self, key: Key, at: Revision) -> Result<Option<Lookup>> {
+        let mut best: Option<Lookup> = None;
+        for location in self.index.pages_for_key(key) {
+            let length = usize::try_from(location.bytes).unwrap_or(usize::MAX);
+            let bytes = read_exact(
+                self.storage.as_ref(),
+                &self.file,
+                &self.path,
+                location.offset,
+                length,
+            )?;
+            let page = decode_page(&bytes, &location).map_err(|error| {
+                Error::corruption(
+                    &self.path,
+                    location.offset + error.offset(),
+                    error.to_string(),
+                )
+            })?;
+            let found = page
+                .records()
+                .find(|record| record.key == key && record.revision <= at);
+            if let Some(record) = found
+                && best
+                    .as_ref()
+                    .is_none_or(|current| record.revision > current.revision())
+            {
+                best = Some(match record.kind {
+                    RecordKind::Put => Lookup::Put(record.revision, record.value.to_vec()),
+                    RecordKind::Delete => Lookup::Deleted(record.revision),
+                });
+            }
+        }
+        Ok(best)
+    }
+}
+
+/// The manifest's description of a block.
+fn meta_of(
+    footer: &BlockFooter,
+    len_bytes: u64,
+    footer_checksum: infinitedb_format::Checksum,
+) -> BlockMeta {
+    BlockMeta {
+        block_id: footer.block_id,
+        space_id: footer.space_id,
+        len_bytes,
+        min_key: footer.min_key,
+        max_key: footer.max_key,
+        min_revision: footer.min_revision,
+        max_revision: footer.max_revision,
+        record_count: footer.record_count,
+        footer_checksum,
+    }
+}
+
+/// Reads and verifies the sparse index the footer points to.
+fn read_index(
+    storage: &dyn Storage,
+    file: &FileHandle,
+    path: &PathBuf,
+    footer: &BlockFooter,
+    len_bytes: u64,
+) -> Result<BlockIndex> {
+    let end = footer
+        .index_offset
+        .checked_add(footer.index_bytes)
+        .filter(|&end| end <= len_bytes);
+    let Some(_) = end else {
+        return Err(Error::corruption(
+            path,
+            footer.index_offset,
+            "block index lies outside the block",
+        ));
+    };
+    let page = BLOCK_PAGE_BYTES as u64;
+    let start = footer.index_offset / page * page;
+    let skip = usize::try_from(footer.index_offset - start).unwrap_or(0);
+    let length = usize::try_from(footer.index_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(skip);
+    let bytes = read_exact(storage, file, path, start, length)?;
+    BlockIndex::decode(&bytes[skip..], footer).map_err(|error| {
+        Error::corruption(
+            path,
+            footer.index_offset + error.offset(),
+            error.to_string(),
+        )
+    })
+}
+
+/// Reads `length` bytes at `offset` (aligned reads; the result is cut to `length`).
+pub(crate) fn read_exact(
+    storage: &dyn Storage,
+    file: &FileHandle,
+    path: &PathBuf,
+    offset: u64,
+    length: usize,
+) -> Result<Vec<u8>> {
+    let alignment = storage.info().alignment_bytes as u64;
+    let start = offset / alignment * alignment;
+    let skip = usize::try_from(offset - start).unwrap_or(0);
+    let mut buf =
+        AlignedBuf::with_capacity_for(skip.saturating_add(length), storage.info().alignment_bytes)?;
+    let read = storage.read_at(file, start, &mut buf)?;
+    if read < skip + length {
+        return Err(Error::corruption(
+            path,
+            offset,
+            format!("file ends after {read} of {} bytes", skip + length),
+        ));
+    }
+    Ok(buf[skip..skip + length].to_vec())
+}

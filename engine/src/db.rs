@@ -1,0 +1,445 @@
+//! [`Db`]: the handle a service embeds — open and recovery, spaces, writes, the minimal read,
+//! and an orderly shutdown that drains every queued write (DESIGN §3, §4).
+//!
+//! Threads: writers call into `&Db` from any thread and block on a one-shot reply; one I/O
+//! thread owns the commit queue (`io_thread`); one sealer thread writes blocks and prepares
+//! spare logs (`sealer`). `close` (and `Drop`, which never panics) sends `Shutdown` and joins
+//! both: the I/O thread first finishes every queued write, then the sealer its queued seals.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, bounded, unbounded};
+use infinitedb_format::{
+    FRAME_HEADER_BYTES, ManifestEdit, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
+};
+use parking_lot::{Mutex, RwLock};
+use uring_io::{BackendInfo, OsStorage, Storage};
+
+use crate::batch::{Batch, KeyedBatch};
+use crate::error::{Error, Result};
+use crate::io_thread::{IoConfig, IoThread};
+use crate::keyspace::Curve;
+use crate::lock::DirLock;
+use crate::log_file::{LogFile, hot_header};
+use crate::manifest::Manifest;
+use crate::memtable::Lookup;
+use crate::options::Options;
+use crate::paths::DbPaths;
+use crate::queue::{ByteGate, Command};
+use crate::recovery::recover;
+use crate::sealer::{Ids, Sealer};
+use crate::space::SpaceShared;
+use crate::stats::{Stats, StatsCounters};
+
+// Writers share `&Db` across threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Db>();
+};
+
+/// Bytes a queued write holds in the gate besides its records (its bookkeeping).
+const WRITE_OVERHEAD_BYTES: usize = 256;
+
+/// An open database. `Send + Sync`: share `&Db` (or `Arc<Db>`) between writer threads.
+///
+/// ```no_run
+/// use infinitedb::{Db, Options};
+/// let db = Db::open("/tmp/example-db", Options::default())?;
+/// let space = db.create_space("points", 2, 16)?;
+/// let revision = db.put(space, &[3, 4], b"hello")?;
+/// assert_eq!(db.get(space, &[3, 4])?, Some(b"hello".to_vec()));
+/// # let _ = revision;
+/// db.close()?;
+/// # Ok::<(), infinitedb::Error>(())
+/// ```
+pub struct Db {
+    storage: Arc<dyn Storage>,
+    paths: DbPaths,
+    options: Options,
+    commands: Sender<Command>,
+    spaces: RwLock<HashMap<SpaceId, Arc<SpaceShared>>>,
+    space_names: RwLock<HashMap<String, SpaceId>>,
+    manifest: Arc<Mutex<Manifest>>,
+    ids: Arc<Ids>,
+    gate: Arc<ByteGate>,
+    stats: Arc<StatsCounters>,
+    revision_last: Arc<AtomicU64>,
+    create_lock: Mutex<()>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    _lock: DirLock,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.paths.root)
+            .field("backend", self.storage.info())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens the database in directory `path`, creating it if it does not exist, and recovers
+    /// everything acknowledged before a crash (DESIGN §3).
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another `Db` has it open; [`Error::MissingManifest`] if data files
+    /// exist without a manifest; [`Error::Corruption`] if acknowledged data or metadata is
+    /// damaged; [`Error::InvalidOption`]; [`Error::Io`].
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        options.validate()?;
+        let root = path.as_ref().to_path_buf();
+        let (storage, lock) = match &options.storage {
+            Some(storage) => (storage.clone(), DirLock::lock_registry(storage, &root)?),
+            None => {
+                let lock = DirLock::lock_file(&root)?;
+                let storage: Arc<dyn Storage> = OsStorage::open(&root, options.backend)?;
+                (storage, lock)
+            }
+        };
+        let paths = DbPaths::new(&root, options.staging_dir.as_deref());
+        let recovered = recover(&storage, &paths, options.segment_bytes)?;
+        Self::start(storage, paths, options, lock, recovered)
+    }
+
+    fn start(
+        storage: Arc<dyn Storage>,
+        paths: DbPaths,
+        options: Options,
+        lock: DirLock,
+        recovered: crate::recovery::Recovered,
+    ) -> Result<Db> {
+        let (commands, command_receiver) = unbounded();
+        let (sealer_jobs, sealer_receiver) = unbounded();
+        let stats = Arc::new(StatsCounters::default());
+        let gate = Arc::new(ByteGate::new(options.queue_bytes_max));
+        let revision_last = Arc::new(AtomicU64::new(recovered.revision_last));
+        let manifest = Arc::new(Mutex::new(recovered.manifest));
+        let ids = Arc::new(recovered.ids);
+        let config = IoConfig {
+            durability: options.durability,
+            deadline: options.deadline,
+            seal_threshold_bytes: options.seal_threshold_bytes,
+            seal_threshold_records: options.seal_threshold_records,
+            frame_bytes_max: options.frame_bytes_max(),
+        };
+        let queue = storage.commit_queue()?;
+        let mut io_thread = IoThread::new(
+            config,
+            queue,
+            command_receiver,
+            sealer_jobs,
+            gate.clone(),
+            stats.clone(),
+            revision_last.clone(),
+            Some(recovered.staging),
+        );
+        let mut spaces = HashMap::new();
+        let mut space_names = HashMap::new();
+        for space in recovered.spaces {
+            spaces.insert(space.shared.id, space.shared.clone());
+            space_names.insert(space.shared.name.clone(), space.shared.id);
+            io_thread.add_space(space.shared, space.active, Some(space.spare));
+        }
+        let sealer = Sealer {
+            storage: storage.clone(),
+            paths: paths.clone(),
+            manifest: manifest.clone(),
+            ids: ids.clone(),
+            commands: commands.clone(),
+            jobs: sealer_receiver,
+            stats: stats.clone(),
+            segment_bytes: options.segment_bytes,
+            revision_last: revision_last.clone(),
+        };
+        let io_handle = spawn("infinitedb-io", move || io_thread.run())?;
+        let sealer_handle = spawn("infinitedb-sealer", move || sealer.run())?;
+        Ok(Db {
+            storage,
+            paths,
+            options,
+            commands,
+            spaces: RwLock::new(spaces),
+            space_names: RwLock::new(space_names),
+            manifest,
+            ids,
+            gate,
+            stats,
+            revision_last,
+            create_lock: Mutex::new(()),
+            threads: Mutex::new(vec![io_handle, sealer_handle]),
+            _lock: lock,
+        })
+    }
+
+    /// Drains queued writes, finishes queued seals, stops the threads and releases the lock.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if an engine thread had stopped abnormally.
+    pub fn close(self) -> Result<()> {
+        self.shut_down()
+    }
+
+    fn shut_down(&self) -> Result<()> {
+        let _ = self.commands.send(Command::Shutdown);
+        let handles: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+        let mut result = Ok(());
+        for handle in handles {
+            if handle.join().is_err() {
+                result = Err(Error::Poisoned {
+                    detail: "an engine thread panicked".to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    /// Creates a space of `dims` dimensions (1..=16) with `bits_per_dim` bits each (1..=32,
+    /// `dims × bits_per_dim ≤ 128`), durably.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSpace`] for a bad shape or name; [`Error::SpaceExists`]; [`Error::Io`].
+    pub fn create_space(&self, name: &str, dims: u32, bits_per_dim: u32) -> Result<SpaceId> {
+        let curve = Curve::new(dims, bits_per_dim).map_err(|source| Error::InvalidSpace {
+            detail: format!("dims {dims} × bits {bits_per_dim}"),
+            source: Some(source),
+        })?;
+        if name.is_empty() || name.len() > SPACE_NAME_BYTES_MAX {
+            return Err(Error::InvalidSpace {
+                detail: format!("name must be 1..={SPACE_NAME_BYTES_MAX} bytes"),
+                source: None,
+            });
+        }
+        let (dims_byte, bits_byte) = (u8::try_from(dims), u8::try_from(bits_per_dim));
+        let (Ok(dims_byte), Ok(bits_byte)) = (dims_byte, bits_byte) else {
+            return Err(Error::InvalidSpace {
+                detail: "dims or bits out of range".to_string(),
+                source: None,
+            });
+        };
+        let _guard = self.create_lock.lock();
+        if self.space_names.read().contains_key(name) {
+            return Err(Error::SpaceExists {
+                name: name.to_string(),
+            });
+        }
+        let space_id = SpaceId(self.spaces.read().keys().map(|id| id.0).max().unwrap_or(0) + 1);
+        let edit = ManifestEdit::CreateSpace {
+            space_id,
+            name: name.to_string(),
+            dims: dims_byte,
+            bits_per_dim: bits_byte,
+        };
+        self.manifest.lock().append(&[edit])?;
+        let active = self.new_segment(space_id)?;
+        let spare = self.new_segment(space_id)?;
+        let shared = Arc::new(SpaceShared::new(
+            space_id,
+            name.to_string(),
+            curve,
+            Vec::new(),
+        ));
+        self.spaces.write().insert(space_id, shared.clone());
+        self.space_names.write().insert(name.to_string(), space_id);
+        self.commands
+            .send(Command::AddSpace {
+                space: shared,
+                active,
+                spare,
+            })
+            .map_err(|_| Error::Closed)?;
+        Ok(space_id)
+    }
+
+    fn new_segment(&self, space_id: SpaceId) -> Result<LogFile> {
+        let segment = self.ids.segment();
+        let header = hot_header(
+            segment,
+            space_id,
+            Revision(self.revision_last.load(Ordering::Acquire)),
+        );
+        LogFile::create(
+            self.storage.as_ref(),
+            self.paths.segment(space_id, segment),
+            header,
+            self.options.segment_bytes,
+        )
+    }
+
+    /// The id of the space named `name`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`].
+    pub fn space(&self, name: &str) -> Result<SpaceId> {
+        self.space_names
+            .read()
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::UnknownSpace {
+                name: name.to_string(),
+            })
+    }
+
+    fn shared(&self, space: SpaceId) -> Result<Arc<SpaceShared>> {
+        self.spaces
+            .read()
+            .get(&space)
+            .cloned()
+            .ok_or_else(|| Error::UnknownSpace {
+                name: format!("#{}", space.0),
+            })
+    }
+
+    /// Writes `value` at `point`; returns the write's revision once it is durable (under
+    /// `Durability::Sync`) and visible.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPoint`], [`Error::ValueTooLarge`], [`Error::UnknownSpace`] (nothing
+    /// written); [`Error::WriteFailed`] if its commit failed; [`Error::Closed`].
+    pub fn put(&self, space: SpaceId, point: &[u32], value: &[u8]) -> Result<Revision> {
+        let mut batch = Batch::new(space);
+        batch.put(point, value);
+        self.write(batch)
+    }
+
+    /// Deletes `point`; as [`Db::put`].
+    ///
+    /// # Errors
+    /// As [`Db::put`].
+    pub fn delete(&self, space: SpaceId, point: &[u32]) -> Result<Revision> {
+        let mut batch = Batch::new(space);
+        batch.delete(point);
+        self.write(batch)
+    }
+
+    /// Writes a batch atomically under one revision.
+    ///
+    /// # Errors
+    /// As [`Db::put`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`].
+    pub fn write(&self, batch: Batch) -> Result<Revision> {
+        let shared = self.shared(batch.space)?;
+        let keyed = KeyedBatch::from_batch(batch, &shared.curve, self.options.value_bytes_max)?;
+        let frame_bytes = FRAME_HEADER_BYTES + keyed.encoded_bytes;
+        let max = self.options.frame_bytes_max().min(
+            self.options
+                .queue_bytes_max
+                .saturating_sub(WRITE_OVERHEAD_BYTES),
+        );
+        if frame_bytes > max {
+            return Err(Error::BatchTooLarge {
+                bytes: frame_bytes,
+                max,
+            });
+        }
+        let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
+        let (reply, answer) = bounded(1);
+        self.gate.acquire(gate_bytes);
+        if self
+            .commands
+            .send(Command::Write {
+                batch: keyed,
+                gate_bytes,
+                reply,
+            })
+            .is_err()
+        {
+            self.gate.release(gate_bytes);
+            return Err(Error::Closed);
+        }
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Returns once every write acknowledged before the call is durable (a barrier for
+    /// `Durability::NoSync`; immediate under `Sync`).
+    ///
+    /// # Errors
+    /// [`Error::WriteFailed`] if a write since the last `sync` failed to commit.
+    pub fn sync(&self) -> Result<()> {
+        let (reply, answer) = bounded(1);
+        self.commands
+            .send(Command::Sync { reply })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Seals the space's live tail into a block now and waits until the seal is durable.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]; [`Error::Io`] if the block or manifest write failed.
+    pub fn flush(&self, space: SpaceId) -> Result<()> {
+        self.shared(space)?;
+        let (reply, answer) = bounded(1);
+        self.commands
+            .send(Command::Flush { space, reply })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The latest value at `point` (`None` if never written or deleted).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPoint`], [`Error::UnknownSpace`], [`Error::Corruption`] from a block.
+    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Vec<u8>>> {
+        let shared = self.shared(space)?;
+        let key = shared
+            .curve
+            .encode(point)
+            .map_err(|source| Error::InvalidPoint {
+                space: space.0,
+                source,
+            })?;
+        let at = Revision(u64::MAX);
+        Ok(match shared.lookup(key, at)? {
+            Some(Lookup::Put(_, value)) => Some(value),
+            Some(Lookup::Deleted(_)) | None => None,
+        })
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    /// The storage backend in use and why it was chosen.
+    pub fn backend(&self) -> &BackendInfo {
+        self.storage.info()
+    }
+
+    /// How many record versions `space` holds (in blocks and in the live tail). Every write
+    /// of a point adds one; crash tests use it to check that no record appears twice.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`].
+    pub fn record_versions(&self, space: SpaceId) -> Result<u64> {
+        Ok(self.shared(space)?.record_versions())
+    }
+
+    /// The last revision assigned.
+    pub fn last_revision(&self) -> Revision {
+        Revision(self.revision_last.load(Ordering::Acquire))
+    }
+}
+
+/// Starts a named engine thread.
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(body)
+        .map_err(|source| Error::Io {
+            source: uring_io::IoError::Os {
+                operation: "spawn",
+                path: PathBuf::new(),
+                source,
+            },
+        })
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.shut_down();
+    }
+}

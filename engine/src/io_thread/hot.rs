@@ -1,0 +1,307 @@
+//! The direct route: one chain in flight per hot segment, its events, the failure roll, and
+//! the seal switch to a spare segment.
+
+use infinitedb_format::{FRAME_HEADER_BYTES, SpaceId};
+use uring_io::{ChainEvent, ChainOutcome, CommitChain};
+
+use super::{ChainRole, IoThread, Route, Staged};
+use crate::options::Durability;
+use crate::sealer::{SealJob, SealerJob};
+use crate::stats::StatsCounters;
+
+impl IoThread {
+    /// Submits one chain for every space that has pending batches and no chain in flight.
+    /// Returns whether any chain was submitted.
+    pub(super) fn submit_hot_chains(&mut self) -> bool {
+        let ready: Vec<SpaceId> = self
+            .spaces
+            .iter()
+            .filter(|(_, space)| {
+                space.inflight.is_none()
+                    && !space.pending.is_empty()
+                    && space.broken.is_none()
+                    && !space.log.poisoned
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut submitted = false;
+        for space_id in ready {
+            submitted |= self.submit_hot_chain(space_id);
+        }
+        submitted
+    }
+
+    /// The front pending batches of a space that fit one frame and the segment.
+    fn take_frame_revisions(&mut self, space_id: SpaceId) -> Vec<u64> {
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return Vec::new();
+        };
+        let mut frame_bytes = FRAME_HEADER_BYTES;
+        let mut revisions = Vec::new();
+        for &revision in &space.pending {
+            // The revisions taken must be a prefix of `pending` (the caller drains that many).
+            let Some(state) = self.batches.get(&revision) else {
+                break;
+            };
+            let next = frame_bytes + state.batch.encoded_bytes;
+            if next > self.config.frame_bytes_max || !space.log.fits(next) {
+                break;
+            }
+            frame_bytes = next;
+            revisions.push(revision);
+        }
+        if revisions.is_empty() {
+            // The first batch does not fit what is left of the segment: switch to the spare.
+            space.switch_wanted = true;
+        }
+        revisions
+    }
+
+    fn submit_hot_chain(&mut self, space_id: SpaceId) -> bool {
+        let revisions = self.take_frame_revisions(space_id);
+        if revisions.is_empty() {
+            return false;
+        }
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return false;
+        };
+        let (chain, end_bytes) =
+            match super::encode_chain(&self.batches, &revisions, &space.log, space_id) {
+                Ok(encoded) => encoded,
+                Err(error) => {
+                    let detail = format!("cannot build a chain buffer: {error}");
+                    self.on_hot_failed(space_id, revisions, &detail);
+                    return true;
+                }
+            };
+        // A chain whose batches all have a staged copy needs no deadline: hedging it again
+        // would only cancel it again (with a zero deadline, for ever).
+        let hedged = revisions.iter().all(|revision| {
+            self.batches
+                .get(revision)
+                .is_none_or(|state| state.staged != Staged::None)
+        });
+        let deadline = if hedged { None } else { self.config.deadline };
+        let submission = CommitChain {
+            file: space.log.file.clone(),
+            offset: chain.offset,
+            buf: chain.buf,
+            deadline,
+            tag: u64::from(space_id.0),
+        };
+        match self.queue.submit(submission) {
+            Ok(id) => {
+                space.pending.drain(..revisions.len());
+                space.inflight = Some(id);
+                self.chains.insert(
+                    id,
+                    ChainRole::Hot {
+                        space: space_id,
+                        offset: chain.offset,
+                        end_bytes,
+                        revisions,
+                    },
+                );
+            }
+            Err(error) => {
+                let detail = format!("submit to {:?} failed: {error}", space.log.path);
+                space.pending.drain(..revisions.len());
+                self.on_hot_failed(space_id, revisions, &detail);
+            }
+        }
+        true
+    }
+
+    pub(super) fn on_hot_event(&mut self, event: ChainEvent) {
+        if event.outcome == ChainOutcome::DeadlineExceeded {
+            StatsCounters::add(&self.stats.deadline_misses, 1);
+            let Some(ChainRole::Hot {
+                space, revisions, ..
+            }) = self.chains.get(&event.id)
+            else {
+                return;
+            };
+            let space_id = *space;
+            let mut hedged = revisions.clone();
+            if let Some(space) = self.spaces.get_mut(&space_id) {
+                space.stalled = true;
+                hedged.extend(space.pending.iter().copied());
+            }
+            self.stage(&hedged);
+            return;
+        }
+        let Some(ChainRole::Hot {
+            space,
+            offset,
+            end_bytes,
+            revisions,
+        }) = self.chains.remove(&event.id)
+        else {
+            return;
+        };
+        if let Some(log) = self.spaces.get_mut(&space) {
+            log.inflight = None;
+            log.stalled = false;
+        }
+        match event.outcome {
+            ChainOutcome::Durable => {
+                self.on_hot_durable(space, offset, end_bytes, &revisions, event.buf)
+            }
+            ChainOutcome::Cancelled => {
+                // The region past the durable end is unknown; the next chain rewrites it.
+                if let Some(log) = self.spaces.get_mut(&space) {
+                    for revision in revisions.into_iter().rev() {
+                        log.pending.push_front(revision);
+                    }
+                }
+            }
+            ChainOutcome::Failed { step, errno } => {
+                let detail = format!("{step} failed with errno {errno}");
+                self.on_hot_failed(space, revisions, &detail);
+            }
+            ChainOutcome::DeadlineExceeded => {}
+            _ => self.on_hot_failed(space, revisions, "unknown chain outcome"),
+        }
+    }
+
+    fn on_hot_durable(
+        &mut self,
+        space_id: SpaceId,
+        offset: u64,
+        end_bytes: u64,
+        revisions: &[u64],
+        buf: Option<uring_io::AlignedBuf>,
+    ) {
+        StatsCounters::add(&self.stats.fsyncs, 1);
+        if let (Some(space), Some(buf)) = (self.spaces.get_mut(&space_id), buf.as_ref()) {
+            space.log.on_durable(offset, buf, end_bytes);
+        }
+        let mut first_records = 0_u64;
+        let zero_deadline = self.config.deadline == Some(std::time::Duration::ZERO);
+        for revision in revisions {
+            let Some(state) = self.batches.get_mut(revision) else {
+                continue;
+            };
+            state.hot_durable = true;
+            // With a zero deadline the direct route never acknowledges a batch whose staged
+            // copy is coming: every group goes the staged route (issue 4).
+            let staged_wins =
+                zero_deadline && matches!(state.staged, Staged::Queued | Staged::InFlight);
+            if state.route.is_none() && !staged_wins {
+                state.route = Some(Route::Direct);
+                first_records += state.batch.records.len() as u64;
+                self.undecided.remove(revision);
+            }
+            if let Some(segment) = state.staging_segment.take() {
+                self.staging_release(segment);
+            }
+        }
+        if first_records > 0 {
+            StatsCounters::add(&self.stats.groups_direct, 1);
+            StatsCounters::add(&self.stats.records_direct, first_records);
+        }
+        self.publish_ready(space_id);
+        for revision in revisions {
+            self.retire_if_done(*revision);
+        }
+        self.answer_sync_waiters();
+    }
+
+    /// A hot chain failed (or could not be submitted): the segment is poisoned and the space
+    /// rolls to its spare. Batches with a staged copy (queued, in flight or durable) and, under
+    /// `NoSync`, all batches (already acknowledged) go on to the new segment; the others fail.
+    pub(super) fn on_hot_failed(&mut self, space_id: SpaceId, revisions: Vec<u64>, detail: &str) {
+        StatsCounters::add(&self.stats.chain_failures, 1);
+        let mut requeue = Vec::new();
+        for revision in revisions {
+            let staged = self.batches.get(&revision).map(|state| state.staged);
+            let keep = self.config.durability == Durability::NoSync
+                || matches!(
+                    staged,
+                    Some(Staged::Queued | Staged::InFlight | Staged::Durable)
+                );
+            if keep {
+                requeue.push(revision);
+            } else {
+                self.fail_batch(revision, detail);
+            }
+        }
+        if self.config.durability == Durability::NoSync {
+            self.sync_error = Some(detail.to_string());
+        }
+        if let Some(space) = self.spaces.get_mut(&space_id) {
+            space.log.poisoned = true;
+            space.switch_wanted = true;
+            for revision in requeue.into_iter().rev() {
+                space.pending.push_front(revision);
+            }
+        }
+        self.publish_ready(space_id);
+        self.answer_sync_waiters();
+    }
+
+    /// Switches every space that wants it (seal threshold, flush, full or poisoned segment)
+    /// and can: no chain in flight, a spare ready.
+    pub(super) fn switch_where_wanted(&mut self) {
+        let (bytes_max, records_max) = (
+            self.config.seal_threshold_bytes,
+            self.config.seal_threshold_records,
+        );
+        let ready: Vec<SpaceId> = self
+            .spaces
+            .iter_mut()
+            .filter_map(|(id, space)| {
+                let active = space.shared.active();
+                let over = !active.is_empty()
+                    && (active.encoded_bytes() >= bytes_max || active.len() as u64 >= records_max);
+                space.switch_wanted |= over || space.log.poisoned;
+                let can = space.switch_wanted
+                    && space.inflight.is_none()
+                    && space.spare.is_some()
+                    && space.broken.is_none();
+                can.then_some(*id)
+            })
+            .collect();
+        for space_id in ready {
+            self.switch_segment(space_id);
+        }
+    }
+
+    /// Seal step 1 (DESIGN §6): freeze the memtable, move the space to its spare segment, and
+    /// hand the frozen memtable and the old segment to the sealer.
+    fn switch_segment(&mut self, space_id: SpaceId) {
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return;
+        };
+        let Some(spare) = space.spare.take() else {
+            return;
+        };
+        debug_assert!(
+            space.inflight.is_none(),
+            "a switch waits for the segment's chain"
+        );
+        let old = std::mem::replace(&mut space.log, spare);
+        if old.poisoned {
+            StatsCounters::add(&self.stats.segments_rolled, 1);
+        }
+        let memtable = space.shared.freeze_active();
+        let job = SealJob {
+            space: space.shared.clone(),
+            memtable,
+            log: old,
+            flush_waiters: std::mem::take(&mut space.flush_waiters),
+        };
+        space.switch_wanted = false;
+        if let Err(error) = self.sealer.send(SealerJob::Seal(job)) {
+            let detail = "the sealer thread stopped".to_string();
+            if let SealerJob::Seal(job) = error.0 {
+                for waiter in job.flush_waiters {
+                    let _ = waiter.send(Err(crate::error::Error::Poisoned {
+                        detail: detail.clone(),
+                    }));
+                }
+            }
+            self.break_space(space_id, &detail);
+        }
+    }
+}

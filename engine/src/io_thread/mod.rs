@@ -1,0 +1,465 @@
+//! The I/O thread: the one owner of the [`CommitQueue`] (DESIGN §4 "Write path").
+//!
+//! Owns: sequencing (revisions), group commit, the direct route (hot segments), the staged
+//! route (staging log), acknowledgement and publication to the live tail, and the switch of a
+//! space to a fresh segment at a seal. Module map:
+//! - `mod.rs`: state, the loop, commands.
+//! - `hot.rs`: hot-segment chains, their events, failure roll and the seal switch.
+//! - `staging.rs`: the staging log: hedged copies and their chains.
+//! - `publish.rs`: acknowledgement in revision order, publication, sync barriers.
+//!
+//! A group is everything that arrived while the previous chain of a space was in flight: the
+//! loop drains the command channel, assigns revisions in arrival order, and submits for each
+//! space without a chain in flight one frame holding its pending batches (one chain per
+//! segment in flight, one frame per chain). Batches are acknowledged in revision order per
+//! space, each by whichever copy became durable first. The thread never panics on I/O
+//! errors: they become per-writer results.
+//!
+//! Batch lifecycle (state in [`BatchState`]): sequenced → pending in its space → in a hot chain
+//! (→ durable | cancelled: back to pending | failed: back to pending if a staged copy exists or
+//! is coming, else the writer gets the error) and, when hedged, queued → in a staging chain →
+//! durable. It leaves the table once its hot copy is durable (and, under `Sync`, it has been
+//! published) or it failed.
+
+mod hot;
+mod publish;
+mod staging;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use infinitedb_format::{
+    RecordRef, Revision, SegmentId, SpaceId, encode_frame, frame_encoded_bytes,
+};
+use uring_io::{ChainId, CommitQueue};
+
+use crate::batch::KeyedBatch;
+use crate::error::Error;
+use crate::log_file::{ChainBuffer, LogFile};
+use crate::options::Durability;
+use crate::queue::{ByteGate, Command, Reply};
+use crate::sealer::SealerJob;
+use crate::space::SpaceShared;
+use crate::stats::StatsCounters;
+
+/// How long one poll of the commit queue waits for an event while chains are in flight; new
+/// writes wait at most this long to join a group of another space.
+const POLL_WAIT: Duration = Duration::from_micros(200);
+/// How long the idle thread waits for a command before looking again.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
+
+/// The settings the I/O thread needs.
+#[derive(Clone, Debug)]
+pub(crate) struct IoConfig {
+    pub(crate) durability: Durability,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) seal_threshold_bytes: u64,
+    pub(crate) seal_threshold_records: u64,
+    pub(crate) frame_bytes_max: usize,
+}
+
+/// Which copy of a batch became durable first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    Direct,
+    Staged,
+}
+
+/// Where a batch's staging-log copy is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Staged {
+    None,
+    Queued,
+    InFlight,
+    Durable,
+    Failed,
+}
+
+/// One sequenced batch.
+#[derive(Debug)]
+pub(crate) struct BatchState {
+    pub(crate) batch: KeyedBatch,
+    pub(crate) gate_bytes: usize,
+    pub(crate) reply: Option<Reply<Revision>>,
+    pub(crate) hot_durable: bool,
+    pub(crate) staged: Staged,
+    pub(crate) staging_segment: Option<SegmentId>,
+    pub(crate) route: Option<Route>,
+    pub(crate) published: bool,
+    pub(crate) failed: Option<String>,
+}
+
+/// The direct route of one space.
+#[derive(Debug)]
+pub(crate) struct SpaceLog {
+    pub(crate) shared: Arc<SpaceShared>,
+    pub(crate) log: LogFile,
+    pub(crate) spare: Option<LogFile>,
+    pub(crate) inflight: Option<ChainId>,
+    pub(crate) pending: VecDeque<u64>,
+    pub(crate) unpublished: VecDeque<u64>,
+    pub(crate) stalled: bool,
+    pub(crate) switch_wanted: bool,
+    pub(crate) flush_waiters: Vec<Reply<()>>,
+    pub(crate) broken: Option<String>,
+}
+
+/// What a chain in flight is for.
+#[derive(Debug)]
+pub(crate) enum ChainRole {
+    Hot {
+        space: SpaceId,
+        offset: u64,
+        end_bytes: u64,
+        revisions: Vec<u64>,
+    },
+    Staging {
+        offset: u64,
+        end_bytes: u64,
+        revisions: Vec<u64>,
+    },
+}
+
+/// The staged route.
+#[derive(Debug, Default)]
+pub(crate) struct StagingState {
+    pub(crate) log: Option<LogFile>,
+    pub(crate) spare: Option<LogFile>,
+    pub(crate) spare_requested: bool,
+    pub(crate) queue: VecDeque<u64>,
+    pub(crate) inflight: Option<ChainId>,
+    pub(crate) references: HashMap<SegmentId, usize>,
+    pub(crate) full: Vec<LogFile>,
+    pub(crate) disabled: Option<String>,
+}
+
+/// Everything the I/O thread owns.
+pub(crate) struct IoThread {
+    pub(crate) config: IoConfig,
+    pub(crate) queue: Box<dyn CommitQueue>,
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) sealer: Sender<SealerJob>,
+    pub(crate) gate: Arc<ByteGate>,
+    pub(crate) stats: Arc<StatsCounters>,
+    pub(crate) revision_last: Arc<AtomicU64>,
+    pub(crate) batches: HashMap<u64, BatchState>,
+    pub(crate) spaces: HashMap<SpaceId, SpaceLog>,
+    pub(crate) staging: StagingState,
+    pub(crate) chains: HashMap<ChainId, ChainRole>,
+    pub(crate) undecided: BTreeSet<u64>,
+    pub(crate) sync_waiters: Vec<(u64, Reply<()>)>,
+    pub(crate) sync_error: Option<String>,
+    pub(crate) shutdown: bool,
+}
+
+/// Encodes the batches `revisions` (all of space `space_id`, in revision order) as one frame
+/// of `log`, in a chain buffer; returns it with the log's end once it is durable.
+pub(super) fn encode_chain(
+    batches: &HashMap<u64, BatchState>,
+    revisions: &[u64],
+    log: &LogFile,
+    space_id: SpaceId,
+) -> crate::error::Result<(ChainBuffer, u64)> {
+    let records: Vec<RecordRef<'_>> = revisions
+        .iter()
+        .filter_map(|revision| batches.get(revision).map(|state| (*revision, state)))
+        .flat_map(|(revision, state)| {
+            debug_assert_eq!(state.batch.space, space_id);
+            state
+                .batch
+                .records
+                .iter()
+                .map(move |record| record.as_record_ref(Revision(revision)))
+        })
+        .collect();
+    let frame_bytes = frame_encoded_bytes(&records);
+    let mut chain = log.begin_chain(frame_bytes)?;
+    let frame = &mut chain.buf[chain.frame_offset_in_buf..];
+    let written = encode_frame(log.segment_id(), space_id, &records, frame);
+    debug_assert_eq!(written, frame_bytes);
+    Ok((chain, log.durable_bytes() + frame_bytes as u64))
+}
+
+impl IoThread {
+    /// A thread state with `spaces` (each with its active segment and spare) and `staging`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "wiring of the engine's shared parts, done once"
+    )]
+    pub(crate) fn new(
+        config: IoConfig,
+        queue: Box<dyn CommitQueue>,
+        commands: Receiver<Command>,
+        sealer: Sender<SealerJob>,
+        gate: Arc<ByteGate>,
+        stats: Arc<StatsCounters>,
+        revision_last: Arc<AtomicU64>,
+        staging_log: Option<LogFile>,
+    ) -> IoThread {
+        let staging = StagingState {
+            log: staging_log,
+            ..StagingState::default()
+        };
+        IoThread {
+            config,
+            queue,
+            commands,
+            sealer,
+            gate,
+            stats,
+            revision_last,
+            batches: HashMap::new(),
+            spaces: HashMap::new(),
+            staging,
+            chains: HashMap::new(),
+            undecided: BTreeSet::new(),
+            sync_waiters: Vec::new(),
+            sync_error: None,
+            shutdown: false,
+        }
+    }
+
+    /// Registers a space's direct route.
+    pub(crate) fn add_space(
+        &mut self,
+        shared: Arc<SpaceShared>,
+        active: LogFile,
+        spare: Option<LogFile>,
+    ) {
+        let space = SpaceLog {
+            shared: shared.clone(),
+            log: active,
+            spare,
+            inflight: None,
+            pending: VecDeque::new(),
+            unpublished: VecDeque::new(),
+            stalled: false,
+            switch_wanted: false,
+            flush_waiters: Vec::new(),
+            broken: None,
+        };
+        self.spaces.insert(shared.id, space);
+    }
+
+    /// The loop: commands in, chains out, events back, until shut down and drained.
+    pub(crate) fn run(mut self) {
+        let mut events = Vec::new();
+        let mut progressed = true;
+        loop {
+            let may_block = !progressed && self.queue.in_flight() == 0;
+            progressed = self.receive_commands(may_block);
+            self.switch_where_wanted();
+            progressed |= self.submit_hot_chains();
+            progressed |= self.submit_staging_chain();
+            if self.shutdown && self.batches.is_empty() && self.queue.in_flight() == 0 {
+                break;
+            }
+            if self.queue.in_flight() > 0 {
+                events.clear();
+                if let Err(error) = self.queue.poll(Some(POLL_WAIT), &mut events) {
+                    self.on_queue_error(&error.to_string());
+                }
+                progressed |= !events.is_empty();
+                for event in events.drain(..) {
+                    self.on_event(event);
+                }
+            }
+        }
+        self.finish();
+    }
+
+    /// Drains the command channel (blocking briefly first when `may_block`). Returns whether
+    /// any command arrived.
+    fn receive_commands(&mut self, may_block: bool) -> bool {
+        let mut received = false;
+        if may_block {
+            match self.commands.recv_timeout(IDLE_WAIT) {
+                Ok(command) => {
+                    self.on_command(command);
+                    received = true;
+                }
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.shutdown = true;
+                    return true;
+                }
+            }
+        }
+        loop {
+            match self.commands.try_recv() {
+                Ok(command) => {
+                    self.on_command(command);
+                    received = true;
+                }
+                Err(TryRecvError::Empty) => return received,
+                Err(TryRecvError::Disconnected) => {
+                    self.shutdown = true;
+                    return received;
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Write {
+                batch,
+                gate_bytes,
+                reply,
+            } => self.on_write(batch, gate_bytes, reply),
+            Command::Sync { reply } => {
+                let last = self.revision_last.load(Ordering::Acquire);
+                self.sync_waiters.push((last, reply));
+                self.answer_sync_waiters();
+            }
+            Command::Flush { space, reply } => self.on_flush(space, reply),
+            Command::AddSpace {
+                space,
+                active,
+                spare,
+            } => self.add_space(space, active, Some(spare)),
+            Command::Spare { space, log } => self.on_spare(space, log),
+            Command::StagingSpare { log } => self.on_staging_spare(log),
+            Command::Shutdown => self.shutdown = true,
+        }
+    }
+
+    /// Sequences a write: its revision is the next one, in arrival order.
+    fn on_write(&mut self, batch: KeyedBatch, gate_bytes: usize, reply: Reply<Revision>) {
+        let Some(space) = self.spaces.get_mut(&batch.space) else {
+            self.gate.release(gate_bytes);
+            let _ = reply.send(Err(Error::UnknownSpace {
+                name: format!("#{}", batch.space.0),
+            }));
+            return;
+        };
+        if let Some(detail) = &space.broken {
+            self.gate.release(gate_bytes);
+            let _ = reply.send(Err(Error::Poisoned {
+                detail: detail.clone(),
+            }));
+            return;
+        }
+        let revision = self.revision_last.load(Ordering::Acquire) + 1;
+        self.revision_last.store(revision, Ordering::Release);
+        StatsCounters::add(&self.stats.batches, 1);
+        space.pending.push_back(revision);
+        let stalled = space.stalled;
+        let mut state = BatchState {
+            batch,
+            gate_bytes,
+            reply: Some(reply),
+            hot_durable: false,
+            staged: Staged::None,
+            staging_segment: None,
+            route: None,
+            published: false,
+            failed: None,
+        };
+        match self.config.durability {
+            Durability::Sync => space.unpublished.push_back(revision),
+            Durability::NoSync => {
+                publish::publish_records(&space.shared, &state.batch, Revision(revision));
+                state.published = true;
+                if let Some(reply) = state.reply.take() {
+                    let _ = reply.send(Ok(Revision(revision)));
+                }
+            }
+        }
+        self.batches.insert(revision, state);
+        self.undecided.insert(revision);
+        if stalled || self.config.deadline == Some(Duration::ZERO) {
+            self.stage(&[revision]);
+        }
+    }
+
+    fn on_flush(&mut self, space_id: SpaceId, reply: Reply<()>) {
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            let _ = reply.send(Err(Error::UnknownSpace {
+                name: format!("#{}", space_id.0),
+            }));
+            return;
+        };
+        let idle =
+            space.pending.is_empty() && space.inflight.is_none() && space.unpublished.is_empty();
+        if idle && space.shared.active().is_empty() && !space.log.poisoned {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        space.flush_waiters.push(reply);
+        space.switch_wanted = true;
+    }
+
+    fn on_spare(&mut self, space_id: SpaceId, log: crate::error::Result<LogFile>) {
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return;
+        };
+        match log {
+            Ok(log) => space.spare = Some(log),
+            Err(error) => {
+                let detail = format!("no spare segment could be prepared: {error}");
+                self.break_space(space_id, &detail);
+            }
+        }
+    }
+
+    /// Gives up on a space until reopen: every batch not yet durable fails.
+    fn break_space(&mut self, space_id: SpaceId, detail: &str) {
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return;
+        };
+        space.broken = Some(detail.to_string());
+        let waiting: Vec<u64> = space.pending.drain(..).collect();
+        for waiter in space.flush_waiters.drain(..) {
+            let _ = waiter.send(Err(Error::Poisoned {
+                detail: detail.to_string(),
+            }));
+        }
+        for revision in waiting {
+            self.fail_batch(revision, detail);
+        }
+        self.publish_ready(space_id);
+    }
+
+    /// The commit queue itself failed: every chain in flight is lost to us.
+    fn on_queue_error(&mut self, detail: &str) {
+        let spaces: Vec<SpaceId> = self.spaces.keys().copied().collect();
+        for space in spaces {
+            self.break_space(space, &format!("commit queue failed: {detail}"));
+        }
+        self.staging.disabled = Some(detail.to_string());
+        self.shutdown = true;
+    }
+
+    /// After the loop: anything still waiting gets an error, and the gate is released.
+    fn finish(&mut self) {
+        let revisions: Vec<u64> = self.batches.keys().copied().collect();
+        for revision in revisions {
+            if let Some(mut state) = self.batches.remove(&revision) {
+                self.gate.release(state.gate_bytes);
+                if let Some(reply) = state.reply.take() {
+                    let _ = reply.send(Err(Error::Closed));
+                }
+            }
+        }
+        for (_, reply) in self.sync_waiters.drain(..) {
+            let _ = reply.send(Err(Error::Closed));
+        }
+        for space in self.spaces.values_mut() {
+            for waiter in space.flush_waiters.drain(..) {
+                let _ = waiter.send(Err(Error::Closed));
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: uring_io::ChainEvent) {
+        match self.chains.get(&event.id) {
+            Some(ChainRole::Hot { .. }) => self.on_hot_event(event),
+            Some(ChainRole::Staging { .. }) => self.on_staging_event(event),
+            None => debug_assert!(false, "event for an unknown chain {:?}", event.id),
+        }
+    }
+}

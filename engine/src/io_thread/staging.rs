@@ -1,0 +1,292 @@
+//! The staged route: hedged copies of batches on the staging log (DESIGN §4).
+//!
+//! Invariants: one staging chain in flight; each chain holds one frame of one space's batches
+//! in revision order; a staging log file is kept while any batch copied into it lacks a
+//! durable hot-segment copy (`references`), and handed to the sealer for removal once it is
+//! full and no longer referenced. When no staging log is available (full with no spare yet,
+//! or disabled after a failure) batches simply wait for their hot segment.
+
+use infinitedb_format::{FRAME_HEADER_BYTES, SegmentId};
+use uring_io::{ChainEvent, ChainOutcome, CommitChain};
+
+use super::{ChainRole, IoThread, Route, Staged};
+use crate::error::Result;
+use crate::log_file::LogFile;
+use crate::sealer::SealerJob;
+use crate::stats::StatsCounters;
+
+impl IoThread {
+    /// Queues staged copies of `revisions` (those not already staged or durable).
+    pub(super) fn stage(&mut self, revisions: &[u64]) {
+        if self.config.deadline.is_none() || self.staging.disabled.is_some() {
+            return;
+        }
+        for revision in revisions {
+            let Some(state) = self.batches.get_mut(revision) else {
+                continue;
+            };
+            if state.staged == Staged::None && !state.hot_durable {
+                state.staged = Staged::Queued;
+                self.staging.queue.push_back(*revision);
+            }
+        }
+    }
+
+    /// The front queued batches of one space that fit one frame of the staging log.
+    fn take_staging_revisions(&mut self) -> Vec<u64> {
+        while let Some(front) = self.staging.queue.front() {
+            match self.batches.get(front) {
+                // Skip copies no longer needed: the hot copy is durable and acknowledged.
+                Some(state) if !state.hot_durable || state.route.is_none() => break,
+                Some(_) | None => {
+                    let revision = *front;
+                    self.staging.queue.pop_front();
+                    if let Some(state) = self.batches.get_mut(&revision) {
+                        state.staged = Staged::None;
+                    }
+                }
+            }
+        }
+        let Some(log) = &self.staging.log else {
+            return Vec::new();
+        };
+        let mut frame_bytes = FRAME_HEADER_BYTES;
+        let mut space = None;
+        let mut revisions = Vec::new();
+        for revision in &self.staging.queue {
+            let Some(state) = self.batches.get(revision) else {
+                break;
+            };
+            if space.is_some_and(|space| space != state.batch.space) {
+                break;
+            }
+            let next = frame_bytes + state.batch.encoded_bytes;
+            if next > self.config.frame_bytes_max || !log.fits(next) {
+                break;
+            }
+            space = Some(state.batch.space);
+            frame_bytes = next;
+            revisions.push(*revision);
+        }
+        revisions
+    }
+
+    /// Submits the next staging chain if none is in flight. Returns whether one was.
+    pub(super) fn submit_staging_chain(&mut self) -> bool {
+        if self.staging.inflight.is_some()
+            || self.staging.queue.is_empty()
+            || self.staging.disabled.is_some()
+        {
+            return false;
+        }
+        let revisions = self.take_staging_revisions();
+        if revisions.is_empty() {
+            if !self.staging.queue.is_empty() {
+                self.rotate_staging();
+            }
+            return false;
+        }
+        let Some(log) = &self.staging.log else {
+            return false;
+        };
+        let Some(space_id) = revisions
+            .first()
+            .and_then(|revision| self.batches.get(revision))
+            .map(|state| state.batch.space)
+        else {
+            return false;
+        };
+        let Ok((chain, end_bytes)) = super::encode_chain(&self.batches, &revisions, log, space_id)
+        else {
+            return false;
+        };
+        let segment = log.segment_id();
+        let submission = CommitChain {
+            file: log.file.clone(),
+            offset: chain.offset,
+            buf: chain.buf,
+            deadline: None,
+            tag: u64::MAX,
+        };
+        match self.queue.submit(submission) {
+            Ok(id) => {
+                self.staging.queue.drain(..revisions.len());
+                for revision in &revisions {
+                    if let Some(state) = self.batches.get_mut(revision) {
+                        state.staged = Staged::InFlight;
+                        state.staging_segment = Some(segment);
+                        *self.staging.references.entry(segment).or_insert(0) += 1;
+                    }
+                }
+                self.staging.inflight = Some(id);
+                self.chains.insert(
+                    id,
+                    ChainRole::Staging {
+                        offset: chain.offset,
+                        end_bytes,
+                        revisions,
+                    },
+                );
+                true
+            }
+            Err(error) => {
+                self.disable_staging(&format!("staging submit failed: {error}"));
+                false
+            }
+        }
+    }
+
+    /// The staging log is full: continue on the spare if there is one, and ask for another.
+    fn rotate_staging(&mut self) {
+        if let Some(spare) = self.staging.spare.take() {
+            if let Some(full) = self.staging.log.replace(spare) {
+                self.staging.full.push(full);
+            }
+            self.reclaim_staging();
+        }
+        if !self.staging.spare_requested && self.staging.spare.is_none() {
+            self.staging.spare_requested = true;
+            if self.sealer.send(SealerJob::PrepareStaging).is_err() {
+                self.disable_staging("the sealer thread stopped");
+            }
+        }
+    }
+
+    pub(super) fn on_staging_spare(&mut self, log: Result<LogFile>) {
+        self.staging.spare_requested = false;
+        match log {
+            Ok(log) if self.staging.log.is_none() => self.staging.log = Some(log),
+            Ok(log) => self.staging.spare = Some(log),
+            Err(error) => {
+                self.disable_staging(&format!("no staging log could be prepared: {error}"))
+            }
+        }
+    }
+
+    /// A batch's hot copy is durable: its staged copy is no longer needed.
+    pub(super) fn staging_release(&mut self, segment: SegmentId) {
+        if let Some(count) = self.staging.references.get_mut(&segment) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.staging.references.remove(&segment);
+                self.reclaim_staging();
+            }
+        }
+    }
+
+    /// Hands full staging logs that no batch needs any more to the sealer for removal.
+    fn reclaim_staging(&mut self) {
+        let references = &self.staging.references;
+        let (free, kept): (Vec<LogFile>, Vec<LogFile>) = self
+            .staging
+            .full
+            .drain(..)
+            .partition(|log| !references.contains_key(&log.segment_id()));
+        self.staging.full = kept;
+        for log in free {
+            let _ = self.sealer.send(SealerJob::RemoveStaging(log));
+        }
+    }
+
+    fn disable_staging(&mut self, detail: &str) {
+        self.staging.disabled = Some(detail.to_string());
+        let queued: Vec<u64> = self.staging.queue.drain(..).collect();
+        for revision in queued {
+            if let Some(state) = self.batches.get_mut(&revision) {
+                state.staged = Staged::Failed;
+            }
+        }
+    }
+
+    pub(super) fn on_staging_event(&mut self, event: ChainEvent) {
+        if event.outcome == ChainOutcome::DeadlineExceeded {
+            return;
+        }
+        let Some(ChainRole::Staging {
+            offset,
+            end_bytes,
+            revisions,
+        }) = self.chains.remove(&event.id)
+        else {
+            return;
+        };
+        self.staging.inflight = None;
+        match event.outcome {
+            ChainOutcome::Durable => {
+                StatsCounters::add(&self.stats.fsyncs, 1);
+                if let (Some(log), Some(buf)) = (self.staging.log.as_mut(), event.buf.as_ref()) {
+                    log.on_durable(offset, buf, end_bytes);
+                }
+                self.on_staging_durable(&revisions);
+            }
+            ChainOutcome::Cancelled => {
+                for revision in revisions.into_iter().rev() {
+                    self.unreference(revision, Staged::Queued);
+                    self.staging.queue.push_front(revision);
+                }
+            }
+            _ => {
+                if let Some(log) = self.staging.log.as_mut() {
+                    log.poisoned = true;
+                }
+                for revision in &revisions {
+                    self.unreference(*revision, Staged::Failed);
+                }
+                self.disable_staging(&format!("staging chain ended {:?}", event.outcome));
+                self.settle_after_staging_failure(&revisions);
+            }
+        }
+    }
+
+    /// Drops a batch's reference to its staging log and sets its staged state.
+    fn unreference(&mut self, revision: u64, staged: Staged) {
+        let Some(state) = self.batches.get_mut(&revision) else {
+            return;
+        };
+        state.staged = staged;
+        if let Some(segment) = state.staging_segment.take() {
+            self.staging_release(segment);
+        }
+    }
+
+    fn on_staging_durable(&mut self, revisions: &[u64]) {
+        let mut first_records = 0_u64;
+        let mut spaces = Vec::new();
+        for revision in revisions {
+            let Some(state) = self.batches.get_mut(revision) else {
+                continue;
+            };
+            state.staged = Staged::Durable;
+            if state.route.is_none() {
+                state.route = Some(Route::Staged);
+                first_records += state.batch.records.len() as u64;
+                self.undecided.remove(revision);
+            }
+            spaces.push(state.batch.space);
+        }
+        if first_records > 0 {
+            StatsCounters::add(&self.stats.groups_staged, 1);
+            StatsCounters::add(&self.stats.records_staged, first_records);
+        }
+        spaces.dedup();
+        for space in spaces {
+            self.publish_ready(space);
+        }
+        self.answer_sync_waiters();
+    }
+
+    /// After a staging failure, batches whose hot copy had already failed have no copy left
+    /// in flight unless they were requeued to a hot segment (they were: see `on_hot_failed`);
+    /// publish whatever became decidable.
+    fn settle_after_staging_failure(&mut self, revisions: &[u64]) {
+        let mut spaces: Vec<_> = revisions
+            .iter()
+            .filter_map(|revision| self.batches.get(revision))
+            .map(|state| state.batch.space)
+            .collect();
+        spaces.dedup();
+        for space in spaces {
+            self.publish_ready(space);
+        }
+    }
+}

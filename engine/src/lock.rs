@@ -1,0 +1,122 @@
+//! The database directory's lock: one `Db` per directory (DESIGN §3, "Isolation").
+//!
+//! On the OS storage, `LOCK` is a real file locked with `File::try_lock` (flock(2): the lock
+//! belongs to the open file description, so a second open in this process conflicts as well
+//! as one in another process, and the kernel drops it when the process dies). With a supplied
+//! storage (the simulated disk) the directory is not a real one, so a process-wide registry of
+//! `(storage, path)` pairs stands in. Either lock is released when [`DirLock`] drops.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use uring_io::Storage;
+
+use crate::error::{Error, Result};
+
+/// Name of the lock file inside the database directory.
+pub(crate) const LOCK_FILE_NAME: &str = "LOCK";
+
+/// A held lock on a database directory.
+#[derive(Debug)]
+pub(crate) enum DirLock {
+    /// An flock on `<dir>/LOCK`.
+    File(File),
+    /// An entry of the process-wide registry.
+    Registry(RegistryKey),
+}
+
+/// Identifies a directory of a supplied storage: the storage's address and the path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RegistryKey {
+    storage_address: usize,
+    path: PathBuf,
+}
+
+fn registry() -> &'static Mutex<HashSet<RegistryKey>> {
+    static REGISTRY: OnceLock<Mutex<HashSet<RegistryKey>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+impl DirLock {
+    /// Locks the real directory `dir` (created if missing) through `<dir>/LOCK`.
+    pub(crate) fn lock_file(dir: &Path) -> Result<DirLock> {
+        std::fs::create_dir_all(dir).map_err(|source| io_error("create_dir_all", dir, source))?;
+        let path = dir.join(LOCK_FILE_NAME);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| io_error("open", &path, source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock::File(file)),
+            Err(TryLockError::WouldBlock) => Err(Error::Locked {
+                path: dir.to_path_buf(),
+            }),
+            Err(TryLockError::Error(source)) => Err(io_error("flock", &path, source)),
+        }
+    }
+
+    /// Locks `dir` of the supplied `storage` in the process-wide registry.
+    pub(crate) fn lock_registry(storage: &Arc<dyn Storage>, dir: &Path) -> Result<DirLock> {
+        let storage_address = Arc::as_ptr(storage).cast::<()>() as usize;
+        let key = RegistryKey {
+            storage_address,
+            path: dir.to_path_buf(),
+        };
+        if registry().lock().insert(key.clone()) {
+            Ok(DirLock::Registry(key))
+        } else {
+            Err(Error::Locked {
+                path: dir.to_path_buf(),
+            })
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        match self {
+            // Closing the file releases the flock; unlock explicitly so the release does not
+            // wait for other clones of the description.
+            DirLock::File(file) => {
+                let _ = file.unlock();
+            }
+            DirLock::Registry(key) => {
+                registry().lock().remove(key);
+            }
+        }
+    }
+}
+
+fn io_error(operation: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        source: uring_io::IoError::Os {
+            operation,
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_file_lock_in_the_same_process_is_refused_until_the_first_drops() {
+        // Goal: flock per open description conflicts within one process. Method: lock twice.
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::lock_file(dir.path()).unwrap();
+        assert!(matches!(
+            DirLock::lock_file(dir.path()),
+            Err(Error::Locked { .. })
+        ));
+        drop(first);
+        assert!(DirLock::lock_file(dir.path()).is_ok());
+    }
+}

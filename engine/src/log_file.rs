@@ -1,0 +1,180 @@
+//! [`LogFile`]: an append-only log of frames in a pre-written file — a space's hot segment or
+//! a staging log — and the arithmetic of its O_DIRECT appends (DESIGN §4).
+//!
+//! Owns: the durable end of the log and a copy of its partial tail page. Invariants:
+//! - Page 0 holds the [`LogHeader`]; frames start at `LOG_HEADER_BYTES` and are contiguous.
+//! - `durable_bytes` only grows, and only when a chain ending there was acknowledged durable.
+//! - A chain starts at `durable_bytes` rounded down to the alignment and rewrites the partial
+//!   tail page with its acknowledged prefix unchanged (taken from memory, never re-read), then
+//!   the new frame, then zeros to the next alignment boundary. Example with 4096-byte pages:
+//!   durable end 10_000 → the chain starts at 8192, copies 1808 tail bytes, appends a frame of
+//!   300 bytes (to 10_300) and zero-pads to 12_288.
+//! - A cancelled or failed chain leaves `durable_bytes` alone, so the next chain rewrites from
+//!   the old durable end: the log stays a durable prefix. One chain in flight per log.
+
+use std::path::PathBuf;
+
+use infinitedb_format::{LOG_HEADER_BYTES, LogHeader, LogKind, Revision, SegmentId, SpaceId};
+use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
+
+use crate::error::Result;
+
+/// A chain's buffer, ready for the frame to be encoded at `frame_offset_in_buf`.
+#[derive(Debug)]
+pub(crate) struct ChainBuffer {
+    /// File offset the buffer is written at (aligned).
+    pub(crate) offset: u64,
+    /// Where the new frame starts inside `buf`.
+    pub(crate) frame_offset_in_buf: usize,
+    /// The bytes: tail prefix, room for the frame, zero padding.
+    pub(crate) buf: AlignedBuf,
+}
+
+/// One log file being appended to.
+#[derive(Debug)]
+pub(crate) struct LogFile {
+    pub(crate) path: PathBuf,
+    pub(crate) file: FileHandle,
+    pub(crate) header: LogHeader,
+    capacity_bytes: u64,
+    durable_bytes: u64,
+    tail_page: Vec<u8>,
+    alignment_bytes: usize,
+    /// A sync failed on this file: never write to it again.
+    pub(crate) poisoned: bool,
+}
+
+impl LogFile {
+    /// Creates (pre-writes) a new log at `path` and makes its header durable.
+    pub(crate) fn create(
+        storage: &dyn Storage,
+        path: PathBuf,
+        header: LogHeader,
+        capacity_bytes: u64,
+    ) -> Result<LogFile> {
+        let file = storage.create_prewritten(&path, capacity_bytes)?;
+        Self::initialise(storage, path, file, header, capacity_bytes)
+    }
+
+    /// Reuses the retired log at `old_path` under `path` with a new header: rename, sync the
+    /// directory, then make the header durable. Frames of the old generation stay behind the
+    /// header and are rejected as foreign (they carry the old segment id).
+    pub(crate) fn recycle(
+        storage: &dyn Storage,
+        old_path: &std::path::Path,
+        path: PathBuf,
+        header: LogHeader,
+    ) -> Result<LogFile> {
+        storage.rename(old_path, &path)?;
+        if let Some(dir) = path.parent() {
+            storage.sync_dir(dir)?;
+        }
+        let file = storage.open(&path, OpenMode::ReadWrite)?;
+        let capacity_bytes = storage.file_len(&file)?;
+        Self::initialise(storage, path, file, header, capacity_bytes)
+    }
+
+    fn initialise(
+        storage: &dyn Storage,
+        path: PathBuf,
+        file: FileHandle,
+        header: LogHeader,
+        capacity_bytes: u64,
+    ) -> Result<LogFile> {
+        let alignment_bytes = storage.info().alignment_bytes.max(uring_io::MIN_ALIGNMENT);
+        let mut page = AlignedBuf::new(LOG_HEADER_BYTES.max(alignment_bytes), alignment_bytes)?;
+        header.encode(&mut page);
+        storage.write_durable(&file, 0, &page)?;
+        let durable_bytes = page.len() as u64;
+        debug_assert!(durable_bytes < capacity_bytes);
+        Ok(LogFile {
+            path,
+            file,
+            header,
+            capacity_bytes,
+            durable_bytes,
+            tail_page: vec![0; alignment_bytes],
+            alignment_bytes,
+            poisoned: false,
+        })
+    }
+
+    /// The header every frame of this log matches.
+    pub(crate) fn segment_id(&self) -> SegmentId {
+        self.header.segment_id
+    }
+
+    /// Whether a frame of `frame_bytes` still fits.
+    pub(crate) fn fits(&self, frame_bytes: usize) -> bool {
+        let end = self.durable_bytes + frame_bytes as u64;
+        end.div_ceil(self.alignment_bytes as u64) * self.alignment_bytes as u64
+            <= self.capacity_bytes
+    }
+
+    /// The durable end of the log.
+    pub(crate) fn durable_bytes(&self) -> u64 {
+        self.durable_bytes
+    }
+
+    /// A buffer for the next chain: the tail page's acknowledged prefix and room for a frame of
+    /// `frame_bytes`, zero-padded to the alignment.
+    pub(crate) fn begin_chain(&self, frame_bytes: usize) -> Result<ChainBuffer> {
+        let alignment = self.alignment_bytes as u64;
+        let offset = self.durable_bytes / alignment * alignment;
+        let prefix_bytes = usize::try_from(self.durable_bytes - offset).unwrap_or(0);
+        debug_assert!(prefix_bytes < self.alignment_bytes);
+        let mut buf =
+            AlignedBuf::with_capacity_for(prefix_bytes + frame_bytes, self.alignment_bytes)?;
+        buf[..prefix_bytes].copy_from_slice(&self.tail_page[..prefix_bytes]);
+        Ok(ChainBuffer {
+            offset,
+            frame_offset_in_buf: prefix_bytes,
+            buf,
+        })
+    }
+
+    /// Records that the chain written at `offset` with `buf` is durable up to `end_bytes`.
+    pub(crate) fn on_durable(&mut self, offset: u64, buf: &AlignedBuf, end_bytes: u64) {
+        let alignment = self.alignment_bytes as u64;
+        assert!(
+            end_bytes >= self.durable_bytes,
+            "a log's durable end never moves back"
+        );
+        assert!(
+            offset == self.durable_bytes / alignment * alignment,
+            "chains start at the tail page"
+        );
+        let tail_start = end_bytes / alignment * alignment;
+        let from = usize::try_from(tail_start - offset).unwrap_or(0);
+        let used = usize::try_from(end_bytes - tail_start).unwrap_or(0);
+        self.tail_page.fill(0);
+        if let Some(source) = buf.get(from..from + used) {
+            self.tail_page[..used].copy_from_slice(source);
+        }
+        self.durable_bytes = end_bytes;
+    }
+}
+
+/// The header of a new hot segment.
+pub(crate) fn hot_header(
+    segment_id: SegmentId,
+    space_id: SpaceId,
+    created_revision: Revision,
+) -> LogHeader {
+    LogHeader {
+        kind: LogKind::HotSegment,
+        segment_id,
+        space_id,
+        created_revision,
+    }
+}
+
+/// The header of a new staging log.
+pub(crate) fn staging_header(segment_id: SegmentId, created_revision: Revision) -> LogHeader {
+    LogHeader {
+        kind: LogKind::StagingLog,
+        segment_id,
+        space_id: SpaceId(0),
+        created_revision,
+    }
+}

@@ -1,0 +1,157 @@
+//! The live tail of one space: a concurrent sorted map of `(key asc, revision desc) → value`
+//! (DESIGN §6, "Live tail").
+//!
+//! Choice: `crossbeam-skiplist`'s lock-free `SkipMap`, shared as `Arc<Memtable>`. The I/O
+//! thread inserts while readers search, and neither waits for the other; a seal freezes the
+//! memtable by moving the same `Arc` into the view's frozen list (no copy), and the sealer
+//! iterates it in block order. A persistent tree would copy O(log n) nodes per insert and an
+//! append-only log would need sorting at seal time; the skiplist does neither.
+//!
+//! Invariants: records are inserted only once published (durable under `Durability::Sync`,
+//! sequenced under `NoSync`), in revision order per space; an entry is never changed or
+//! removed; `(key, revision)` is unique, so inserting a duplicate (the same batch seen in two
+//! logs during recovery) is idempotent.
+
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_skiplist::SkipMap;
+use infinitedb_format::{Key, RecordKind, RecordRef, Revision};
+
+/// A memtable entry's key: the Hilbert key, then the revision in descending order.
+type EntryKey = (Key, Reverse<u64>);
+/// A memtable entry's value: `Some(value)` for a put, `None` for a delete.
+type EntryValue = Option<Box<[u8]>>;
+
+/// One space's in-memory records.
+#[derive(Debug, Default)]
+pub(crate) struct Memtable {
+    map: SkipMap<EntryKey, EntryValue>,
+    encoded_bytes: AtomicU64,
+    revision_max: AtomicU64,
+}
+
+/// What a memtable or block says about a key at a revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// A put of this value at this revision.
+    Put(Revision, Vec<u8>),
+    /// A delete at this revision.
+    Deleted(Revision),
+}
+
+impl Lookup {
+    /// The revision that wrote it.
+    pub(crate) fn revision(&self) -> Revision {
+        match self {
+            Lookup::Put(revision, _) | Lookup::Deleted(revision) => *revision,
+        }
+    }
+}
+
+impl Memtable {
+    /// Inserts a record; a duplicate `(key, revision)` keeps the first copy.
+    pub(crate) fn insert(&self, key: Key, revision: Revision, value: Option<Box<[u8]>>) {
+        let bytes = infinitedb_format::RECORD_HEADER_BYTES as u64
+            + value.as_ref().map_or(0, |value| value.len() as u64);
+        let map_key = (key, Reverse(revision.0));
+        if self.map.contains_key(&map_key) {
+            return;
+        }
+        self.map.insert(map_key, value);
+        self.encoded_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.revision_max.fetch_max(revision.0, Ordering::Relaxed);
+    }
+
+    /// The newest record of `key` at or below `at`.
+    pub(crate) fn get(&self, key: Key, at: Revision) -> Option<Lookup> {
+        let entry = self
+            .map
+            .range((key, Reverse(at.0))..=(key, Reverse(0)))
+            .next()?;
+        let revision = Revision(entry.key().1.0);
+        debug_assert!(revision <= at);
+        Some(match entry.value() {
+            Some(value) => Lookup::Put(revision, value.to_vec()),
+            None => Lookup::Deleted(revision),
+        })
+    }
+
+    /// Records held.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no record is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Encoded bytes of the records held.
+    pub(crate) fn encoded_bytes(&self) -> u64 {
+        self.encoded_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The highest revision held (0 when empty).
+    #[cfg(test)]
+    pub(crate) fn revision_max(&self) -> Revision {
+        Revision(self.revision_max.load(Ordering::Relaxed))
+    }
+
+    /// Calls `visit` with every record in block order (key ascending, revision descending).
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(RecordRef<'_>)) {
+        for entry in self.map.iter() {
+            let (key, Reverse(revision)) = *entry.key();
+            let record = match entry.value() {
+                Some(value) => RecordRef {
+                    key,
+                    revision: Revision(revision),
+                    kind: RecordKind::Put,
+                    value,
+                },
+                None => RecordRef {
+                    key,
+                    revision: Revision(revision),
+                    kind: RecordKind::Delete,
+                    value: &[],
+                },
+            };
+            visit(record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_at_or_below_the_read_revision_wins() {
+        // Goal: MVCC lookup and block order. Method: three revisions of one key, one other key.
+        let memtable = Memtable::default();
+        memtable.insert(7, Revision(1), Some(b"a".to_vec().into_boxed_slice()));
+        memtable.insert(7, Revision(3), None);
+        memtable.insert(7, Revision(5), Some(b"c".to_vec().into_boxed_slice()));
+        memtable.insert(7, Revision(5), Some(b"dup".to_vec().into_boxed_slice()));
+        memtable.insert(2, Revision(4), Some(b"x".to_vec().into_boxed_slice()));
+        assert_eq!(
+            memtable.get(7, Revision(2)),
+            Some(Lookup::Put(Revision(1), b"a".to_vec()))
+        );
+        assert_eq!(
+            memtable.get(7, Revision(4)),
+            Some(Lookup::Deleted(Revision(3)))
+        );
+        assert_eq!(
+            memtable.get(7, Revision(9)),
+            Some(Lookup::Put(Revision(5), b"c".to_vec()))
+        );
+        assert_eq!(memtable.get(7, Revision(0)), None);
+        assert_eq!(memtable.get(8, Revision(9)), None);
+        let mut order = Vec::new();
+        memtable.for_each(|record| order.push((record.key, record.revision.0)));
+        assert_eq!(order, vec![(2, 4), (7, 5), (7, 3), (7, 1)]);
+        assert_eq!(memtable.len(), 4);
+        assert_eq!(memtable.revision_max(), Revision(5));
+    }
+}

@@ -1,0 +1,215 @@
+//! [`Options`] of a [`crate::Db`] and their documented defaults, and [`Durability`].
+//!
+//! Every limit of the engine is here or a named constant (STYLE.md §5): queue bytes, value
+//! size, seal thresholds, segment size. `validate` checks relations between them at open.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use infinitedb_format::{FRAME_HEADER_BYTES, LOG_HEADER_BYTES, RECORD_HEADER_BYTES};
+use uring_io::{BackendRequest, Storage};
+
+use crate::error::{Error, Result};
+
+/// When a write returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Return once the write is on disk (hot segment or staging log fdatasync acknowledged)
+    /// and visible to reads. The default.
+    #[default]
+    Sync,
+    /// Return once the write is sequenced (it has its revision and is visible to reads); it
+    /// reaches the disk with a later group. [`crate::Db::sync`] is the barrier.
+    NoSync,
+}
+
+/// Default deadline of the direct route before a group is hedged onto the staging log.
+pub const DEADLINE_DEFAULT: Duration = Duration::from_millis(2);
+/// Default bound on the bytes of writes queued or in flight (backpressure beyond it).
+pub const QUEUE_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+/// Default largest value.
+pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
+/// Default size of a pre-written hot segment (and of a staging log file).
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// Default seal threshold in encoded record bytes of a hot segment.
+pub const SEAL_THRESHOLD_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
+/// Default seal threshold in records of a hot segment.
+pub const SEAL_THRESHOLD_RECORDS_DEFAULT: u64 = 1_000_000;
+
+/// How a [`crate::Db`] is opened. Build with `Options::default()` and the setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use infinitedb::{Durability, Options};
+/// let options = Options::default()
+///     .durability(Durability::Sync)
+///     .deadline(Some(Duration::from_millis(2)))
+///     .seal_threshold_records(100_000);
+/// # let _ = options;
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) durability: Durability,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) staging_dir: Option<PathBuf>,
+    pub(crate) seal_threshold_bytes: u64,
+    pub(crate) seal_threshold_records: u64,
+    pub(crate) queue_bytes_max: usize,
+    pub(crate) value_bytes_max: usize,
+    pub(crate) backend: BackendRequest,
+    pub(crate) storage: Option<Arc<dyn Storage>>,
+    pub(crate) segment_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Sync,
+            deadline: Some(DEADLINE_DEFAULT),
+            staging_dir: None,
+            seal_threshold_bytes: SEAL_THRESHOLD_BYTES_DEFAULT,
+            seal_threshold_records: SEAL_THRESHOLD_RECORDS_DEFAULT,
+            queue_bytes_max: QUEUE_BYTES_MAX_DEFAULT,
+            value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
+            backend: BackendRequest::Auto,
+            storage: None,
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("deadline", &self.deadline)
+            .field("staging_dir", &self.staging_dir)
+            .field("seal_threshold_bytes", &self.seal_threshold_bytes)
+            .field("seal_threshold_records", &self.seal_threshold_records)
+            .field("queue_bytes_max", &self.queue_bytes_max)
+            .field("value_bytes_max", &self.value_bytes_max)
+            .field("backend", &self.backend)
+            .field(
+                "storage",
+                &self.storage.as_ref().map(|storage| storage.info().kind),
+            )
+            .field("segment_bytes", &self.segment_bytes)
+            .finish()
+    }
+}
+
+impl Options {
+    /// When writes return (default [`Durability::Sync`]).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How long a group may wait on its hot segment before it is hedged onto the staging log
+    /// (default 2 ms; `None` disables the staged route; zero sends every group staged too).
+    #[must_use]
+    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Directory of the staging log (default `<db>/staging`); may sit on another device.
+    #[must_use]
+    pub fn staging_dir(mut self, staging_dir: PathBuf) -> Self {
+        self.staging_dir = Some(staging_dir);
+        self
+    }
+
+    /// Seal a space's hot segment once its records encode to this many bytes (default 32 MiB).
+    #[must_use]
+    pub fn seal_threshold_bytes(mut self, bytes: u64) -> Self {
+        self.seal_threshold_bytes = bytes;
+        self
+    }
+
+    /// Seal a space's hot segment once it holds this many records (default 1,000,000).
+    #[must_use]
+    pub fn seal_threshold_records(mut self, records: u64) -> Self {
+        self.seal_threshold_records = records;
+        self
+    }
+
+    /// Bound on the bytes of writes queued or in flight; writers block beyond it (default
+    /// 64 MiB). A single batch larger than this is refused with [`Error::BatchTooLarge`].
+    #[must_use]
+    pub fn queue_bytes_max(mut self, bytes: usize) -> Self {
+        self.queue_bytes_max = bytes;
+        self
+    }
+
+    /// Largest value accepted (default 1 MiB); larger is [`Error::ValueTooLarge`].
+    #[must_use]
+    pub fn value_bytes_max(mut self, bytes: usize) -> Self {
+        self.value_bytes_max = bytes;
+        self
+    }
+
+    /// Which OS backend to open (default `Auto`; ignored when [`Options::storage`] is set).
+    #[must_use]
+    pub fn backend(mut self, backend: BackendRequest) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Use this storage instead of opening the OS one (crash tests pass a simulated disk).
+    #[must_use]
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// Size of each pre-written hot segment and staging log file (default 64 MiB; a multiple
+    /// of 4096, at least 1 MiB).
+    #[must_use]
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// The largest encoded frame a segment accepts: the segment minus its header and one page
+    /// of slack for the rewritten tail page.
+    pub(crate) fn frame_bytes_max(&self) -> usize {
+        let usable = self
+            .segment_bytes
+            .saturating_sub(2 * LOG_HEADER_BYTES as u64);
+        usize::try_from(usable)
+            .unwrap_or(usize::MAX)
+            .min(infinitedb_format::FRAME_PAYLOAD_BYTES_MAX as usize)
+    }
+
+    /// Checks the options against each other.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid = |name, detail: String| Err(Error::InvalidOption { name, detail });
+        if self.segment_bytes < 1024 * 1024 || !self.segment_bytes.is_multiple_of(4096) {
+            return invalid(
+                "segment_bytes",
+                format!("{} is not a multiple of 4096 >= 1 MiB", self.segment_bytes),
+            );
+        }
+        let record_bytes_max = FRAME_HEADER_BYTES + RECORD_HEADER_BYTES + self.value_bytes_max;
+        if record_bytes_max > self.frame_bytes_max() {
+            return invalid(
+                "value_bytes_max",
+                format!("{} does not fit a segment frame", self.value_bytes_max),
+            );
+        }
+        if self.queue_bytes_max < record_bytes_max {
+            return invalid(
+                "queue_bytes_max",
+                format!("{} is below one maximal record", self.queue_bytes_max),
+            );
+        }
+        if self.seal_threshold_bytes == 0 || self.seal_threshold_records == 0 {
+            return invalid("seal_threshold", "thresholds must be positive".to_string());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,473 @@
+//! Opening a database: the manifest, the blocks, and every live log folded back into blocks
+//! before any write is accepted (DESIGN §3 "Recovery", §6, §7).
+//!
+//! Steps, each safe to repeat if a crash interrupts the open itself:
+//! 1. Replay `MANIFEST` (missing with data files present: `Error::MissingManifest`; damaged
+//!    header or a damaged batch followed by a valid one: `Error::Corruption`).
+//! 2. Blocks: remove block files the manifest does not name (a seal that crashed before its
+//!    manifest edit), open the named ones and verify their footers against the manifest.
+//! 3. Logs: every hot segment not retired by the manifest and every staging log is scanned
+//!    frame by frame (`scan_log`): a frame that fails to decode ends the log when nothing
+//!    valid of the same log follows it (a torn, never-acknowledged tail), and is
+//!    `Error::Corruption { file, offset }` when something does.
+//! 4. Per space, the records found (de-duplicated by `(key, revision)`, so a batch present in
+//!    both a hot segment and the staging log counts once; records at or below the space's
+//!    highest sealed revision are already in blocks and skipped) are sealed into one new
+//!    block, and one atomic manifest rewrite adds those blocks, retires every scanned segment
+//!    and records the revision high-water mark.
+//! 5. Only then are the scanned logs reused: retired segments are recycled (renamed to a new
+//!    segment id, new header) as each space's active and spare segment, one staging log is
+//!    recycled and the others removed.
+//!
+//! Because no recovered log is ever appended to, garbage after a torn tail can never end up
+//! in the middle of a log (DESIGN §7); a recycled file's old frames carry the old segment id
+//! and are rejected as foreign. The next revision is `max(revisions in logs, blocks, the
+//! manifest's high-water mark) + 1`; segment and block ids continue above every id found in
+//! a file name or the manifest, so none is reused while a file may carry it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use infinitedb_format::offsets::FRAME_MAGIC_OFFSET;
+use infinitedb_format::{
+    BlockId, FRAME_PAYLOAD_BYTES_MAX, ManifestEdit, Revision, SegmentId, SpaceId, decode_frame,
+};
+use uring_io::{AlignedBuf, OpenMode, Storage};
+
+use crate::block_file::BlockFile;
+use crate::error::{Error, Result};
+use crate::keyspace::Curve;
+use crate::log_file::{LogFile, hot_header, staging_header};
+use crate::manifest::{Manifest, ManifestState};
+use crate::memtable::Memtable;
+use crate::paths::{DbPaths, parse_block_name, parse_segment_name, parse_staging_name};
+use crate::sealer::Ids;
+use crate::space::SpaceShared;
+
+/// Magic bytes of a frame (`IDBF`, docs/format.md).
+const FRAME_MAGIC: [u8; 4] = *b"IDBF";
+
+/// A space ready for writes.
+#[derive(Debug)]
+pub(crate) struct RecoveredSpace {
+    pub(crate) shared: Arc<SpaceShared>,
+    pub(crate) active: LogFile,
+    pub(crate) spare: LogFile,
+}
+
+/// Everything `Db::open` needs to start the threads.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub(crate) manifest: Manifest,
+    pub(crate) spaces: Vec<RecoveredSpace>,
+    pub(crate) staging: LogFile,
+    pub(crate) revision_last: u64,
+    pub(crate) ids: Ids,
+}
+
+/// Files found in the directories, by kind.
+#[derive(Debug, Default)]
+struct FoundFiles {
+    segments: Vec<(SpaceId, SegmentId, PathBuf)>,
+    staging: Vec<(SegmentId, PathBuf)>,
+    blocks: Vec<(BlockId, PathBuf)>,
+}
+
+/// Opens (or initialises) the database at `paths`.
+pub(crate) fn recover(
+    storage: &Arc<dyn Storage>,
+    paths: &DbPaths,
+    segment_bytes: u64,
+) -> Result<Recovered> {
+    for dir in [&paths.root, &paths.segments, &paths.blocks, &paths.staging] {
+        storage.create_dir_all(dir)?;
+    }
+    let found = list_files(storage.as_ref(), paths)?;
+    let (mut state, generation) = if storage.exists(&paths.manifest())? {
+        Manifest::replay(storage.as_ref(), &paths.manifest())?
+    } else if found.segments.is_empty() && found.blocks.is_empty() && found.staging.is_empty() {
+        (ManifestState::default(), 0)
+    } else {
+        return Err(Error::MissingManifest {
+            path: paths.root.clone(),
+        });
+    };
+    let ids = allocate_ids(&state, &found);
+    remove_unnamed_blocks(storage.as_ref(), paths, &state, &found)?;
+    let mut blocks = open_blocks(storage, paths, &state)?;
+    let mut revision_last = state.revision_high.0;
+    let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
+    seal_tails(storage, paths, &ids, &tails, &mut state, &mut blocks)?;
+    let mut free = Vec::new();
+    for (space_id, segment_id, path) in &found.segments {
+        state.apply(&ManifestEdit::RetireSegment {
+            space_id: *space_id,
+            segment_id: *segment_id,
+        });
+        free.push(path.clone());
+    }
+    state.apply(&ManifestEdit::RevisionHighWater {
+        revision: Revision(revision_last),
+    });
+    let mut manifest = Manifest::write_new(
+        storage.clone(),
+        paths.manifest(),
+        paths.manifest_temporary(),
+        state,
+        generation + 1,
+    )?;
+    let staging = reuse_staging(
+        storage.as_ref(),
+        paths,
+        &found,
+        &ids,
+        revision_last,
+        segment_bytes,
+    )?;
+    let spaces = assign_segments(
+        storage.as_ref(),
+        paths,
+        &mut manifest,
+        blocks,
+        free,
+        &ids,
+        revision_last,
+        segment_bytes,
+    )?;
+    Ok(Recovered {
+        manifest,
+        spaces,
+        staging,
+        revision_last,
+        ids,
+    })
+}
+
+/// Step 4: one block per space from the records found in its logs, added to `state`.
+fn seal_tails(
+    storage: &Arc<dyn Storage>,
+    paths: &DbPaths,
+    ids: &Ids,
+    tails: &BTreeMap<SpaceId, Memtable>,
+    state: &mut ManifestState,
+    blocks: &mut BTreeMap<SpaceId, Vec<Arc<BlockFile>>>,
+) -> Result<()> {
+    for (space_id, memtable) in tails {
+        let block_id = ids.block();
+        let block = BlockFile::write(
+            storage,
+            paths.block(block_id),
+            *space_id,
+            block_id,
+            memtable,
+        )?;
+        if let Some(block) = block {
+            state.apply(&ManifestEdit::AddBlock(block.meta));
+            blocks.entry(*space_id).or_default().push(Arc::new(block));
+        }
+    }
+    Ok(())
+}
+
+fn list_files(storage: &dyn Storage, paths: &DbPaths) -> Result<FoundFiles> {
+    let mut found = FoundFiles::default();
+    let names = |dir: &Path| -> Result<Vec<String>> {
+        Ok(storage
+            .list_dir(dir)?
+            .into_iter()
+            .filter_map(|name| name.into_string().ok())
+            .collect())
+    };
+    for name in names(&paths.segments)? {
+        if let Some((space, segment)) = parse_segment_name(&name) {
+            found
+                .segments
+                .push((space, segment, paths.segments.join(&name)));
+        }
+    }
+    for name in names(&paths.staging)? {
+        if let Some(segment) = parse_staging_name(&name) {
+            found.staging.push((segment, paths.staging.join(&name)));
+        }
+    }
+    for name in names(&paths.blocks)? {
+        if let Some(block) = parse_block_name(&name) {
+            found.blocks.push((block, paths.blocks.join(&name)));
+        }
+    }
+    found.segments.sort();
+    found.staging.sort();
+    Ok(found)
+}
+
+/// Ids continue above every id in a file name or the manifest.
+fn allocate_ids(state: &ManifestState, found: &FoundFiles) -> Ids {
+    let segment_max = found
+        .segments
+        .iter()
+        .map(|(_, segment, _)| segment.0)
+        .chain(found.staging.iter().map(|(segment, _)| segment.0))
+        .chain(state.retired.iter().map(|(_, segment)| segment.0))
+        .max()
+        .unwrap_or(0);
+    let block_max = found
+        .blocks
+        .iter()
+        .map(|(block, _)| block.0)
+        .chain(state.blocks.keys().map(|block| block.0))
+        .max()
+        .unwrap_or(0);
+    Ids {
+        next_segment: AtomicU64::new(segment_max + 1),
+        next_block: AtomicU64::new(block_max + 1),
+    }
+}
+
+fn remove_unnamed_blocks(
+    storage: &dyn Storage,
+    paths: &DbPaths,
+    state: &ManifestState,
+    found: &FoundFiles,
+) -> Result<()> {
+    let mut removed = false;
+    for (block, path) in &found.blocks {
+        if !state.blocks.contains_key(block) {
+            storage.remove_file(path)?;
+            removed = true;
+        }
+    }
+    if removed {
+        storage.sync_dir(&paths.blocks)?;
+    }
+    Ok(())
+}
+
+fn open_blocks(
+    storage: &Arc<dyn Storage>,
+    paths: &DbPaths,
+    state: &ManifestState,
+) -> Result<BTreeMap<SpaceId, Vec<Arc<BlockFile>>>> {
+    let mut blocks: BTreeMap<SpaceId, Vec<Arc<BlockFile>>> = BTreeMap::new();
+    for meta in state.blocks.values() {
+        if !state.spaces.contains_key(&meta.space_id) {
+            return Err(Error::corruption(
+                paths.manifest(),
+                0,
+                format!(
+                    "block {} of unknown space {}",
+                    meta.block_id.0, meta.space_id.0
+                ),
+            ));
+        }
+        let block = BlockFile::open(storage, paths.block(meta.block_id), *meta)?;
+        blocks
+            .entry(meta.space_id)
+            .or_default()
+            .push(Arc::new(block));
+    }
+    Ok(blocks)
+}
+
+/// Scans every live log; returns per space the records not yet in blocks.
+fn scan_logs(
+    storage: &dyn Storage,
+    state: &ManifestState,
+    found: &FoundFiles,
+    revision_last: &mut u64,
+) -> Result<BTreeMap<SpaceId, Memtable>> {
+    let mut sealed: BTreeMap<SpaceId, Revision> = BTreeMap::new();
+    for meta in state.blocks.values() {
+        let entry = sealed.entry(meta.space_id).or_default();
+        *entry = (*entry).max(meta.max_revision);
+        *revision_last = (*revision_last).max(meta.max_revision.0);
+    }
+    let mut tails: BTreeMap<SpaceId, Memtable> = BTreeMap::new();
+    let live_segments = found
+        .segments
+        .iter()
+        .filter(|(space, segment, _)| !state.retired.contains(&(*space, *segment)));
+    let logs = live_segments
+        .map(|(_, segment, path)| (*segment, path))
+        .chain(found.staging.iter().map(|(segment, path)| (*segment, path)));
+    for (segment, path) in logs {
+        scan_log(storage, path, segment, |space, key, revision, value| {
+            if !state.spaces.contains_key(&space) {
+                return Err(Error::corruption(
+                    path,
+                    0,
+                    format!("frame of unknown space {}", space.0),
+                ));
+            }
+            *revision_last = (*revision_last).max(revision.0);
+            if sealed.get(&space).is_none_or(|sealed| revision > *sealed) {
+                tails.entry(space).or_default().insert(key, revision, value);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(tails)
+}
+
+/// Calls `visit(space, key, revision, value)` for every record of every valid frame of the
+/// log at `path` whose frames carry `segment`, up to its end (see the module doc for the
+/// torn-tail / corruption rule).
+pub(crate) fn scan_log(
+    storage: &dyn Storage,
+    path: &Path,
+    segment: SegmentId,
+    mut visit: impl FnMut(SpaceId, u128, Revision, Option<Box<[u8]>>) -> Result<()>,
+) -> Result<()> {
+    let file = storage.open(path, OpenMode::Read)?;
+    let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
+    if len_bytes <= infinitedb_format::LOG_HEADER_BYTES {
+        return Ok(());
+    }
+    let mut buf = AlignedBuf::with_capacity_for(len_bytes, storage.info().alignment_bytes)?;
+    let read = storage.read_at(&file, 0, &mut buf)?;
+    let bytes = &buf[..read.min(len_bytes)];
+    let mut offset = infinitedb_format::LOG_HEADER_BYTES;
+    while offset < bytes.len() {
+        match decode_frame(&bytes[offset..], segment, FRAME_PAYLOAD_BYTES_MAX) {
+            Ok(frame) => {
+                for record in frame.records() {
+                    let value = match record.kind {
+                        infinitedb_format::RecordKind::Put => {
+                            Some(record.value.to_vec().into_boxed_slice())
+                        }
+                        _ => None,
+                    };
+                    visit(frame.header.space_id, record.key, record.revision, value)?;
+                }
+                offset += frame.encoded_bytes;
+            }
+            Err(error) => {
+                let decodes = |candidate: &[u8]| {
+                    decode_frame(candidate, segment, FRAME_PAYLOAD_BYTES_MAX).is_ok()
+                };
+                if let Some(later) = crate::scan::find_valid_after(
+                    bytes,
+                    offset + 1,
+                    FRAME_MAGIC,
+                    FRAME_MAGIC_OFFSET,
+                    decodes,
+                ) {
+                    let detail = format!(
+                        "{error}; a valid frame of segment {} follows at offset {later}",
+                        segment.0
+                    );
+                    return Err(Error::corruption(path, offset as u64, detail));
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Recycles the first staging log (or creates one) as the new staging log; removes the rest.
+fn reuse_staging(
+    storage: &dyn Storage,
+    paths: &DbPaths,
+    found: &FoundFiles,
+    ids: &Ids,
+    revision_last: u64,
+    segment_bytes: u64,
+) -> Result<LogFile> {
+    let segment = ids.segment();
+    let header = staging_header(segment, Revision(revision_last));
+    let path = paths.staging_log(segment);
+    let Some(((_, first), rest)) = found.staging.split_first() else {
+        return LogFile::create(storage, path, header, segment_bytes);
+    };
+    for (_, old) in rest {
+        storage.remove_file(old)?;
+    }
+    LogFile::recycle(storage, first, path, header)
+}
+
+/// Gives every space an active and a spare segment, recycling retired ones first; removes
+/// retired segments left over.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the last step of open, given everything it needs"
+)]
+fn assign_segments(
+    storage: &dyn Storage,
+    paths: &DbPaths,
+    manifest: &mut Manifest,
+    mut blocks: BTreeMap<SpaceId, Vec<Arc<BlockFile>>>,
+    free_scanned: Vec<PathBuf>,
+    ids: &Ids,
+    revision_last: u64,
+    segment_bytes: u64,
+) -> Result<Vec<RecoveredSpace>> {
+    let mut free: Vec<(SpaceId, SegmentId, PathBuf)> = Vec::new();
+    let listed = storage.list_dir(&paths.segments)?;
+    for name in listed
+        .into_iter()
+        .filter_map(|name| name.into_string().ok())
+    {
+        if let Some((space, segment)) = parse_segment_name(&name)
+            && manifest.state().retired.contains(&(space, segment))
+        {
+            free.push((space, segment, paths.segments.join(&name)));
+        }
+    }
+    debug_assert!(
+        free_scanned
+            .iter()
+            .all(|path| free.iter().any(|(_, _, free)| free == path))
+    );
+    let mut next_log = |space: SpaceId, manifest: &mut Manifest| -> Result<LogFile> {
+        let segment = ids.segment();
+        let header = hot_header(segment, space, Revision(revision_last));
+        let path = paths.segment(space, segment);
+        match free.pop() {
+            Some((old_space, old_segment, old_path)) => {
+                let log = LogFile::recycle(storage, &old_path, path, header)?;
+                manifest.forget_retired(old_space, old_segment);
+                Ok(log)
+            }
+            None => LogFile::create(storage, path, header, segment_bytes),
+        }
+    };
+    let space_records: Vec<_> = manifest
+        .state()
+        .spaces
+        .iter()
+        .map(|(id, record)| (*id, record.clone()))
+        .collect();
+    let mut spaces = Vec::new();
+    for (space_id, record) in space_records {
+        let curve = Curve::new(u32::from(record.dims), u32::from(record.bits_per_dim)).map_err(
+            |error| {
+                Error::corruption(
+                    paths.manifest(),
+                    0,
+                    format!("space {}: {error}", space_id.0),
+                )
+            },
+        )?;
+        let active = next_log(space_id, manifest)?;
+        let spare = next_log(space_id, manifest)?;
+        let shared = SpaceShared::new(
+            space_id,
+            record.name,
+            curve,
+            blocks.remove(&space_id).unwrap_or_default(),
+        );
+        spaces.push(RecoveredSpace {
+            shared: Arc::new(shared),
+            active,
+            spare,
+        });
+    }
+    for (space, segment, path) in free {
+        storage.remove_file(&path)?;
+        manifest.forget_retired(space, segment);
+    }
+    storage.sync_dir(&paths.segments)?;
+    Ok(spaces)
+}

@@ -1,0 +1,197 @@
+//! The sealer thread: turns frozen memtables into blocks off the commit path, and prepares
+//! spare logs (DESIGN §6 "Seal").
+//!
+//! A seal, after the I/O thread's switch (step 1: memtable frozen, space moved to its spare):
+//! 2. write the block to a new file, durably (`BlockFile::write`; `CreateNew` syncs the dir);
+//! 3. append `AddBlock + RetireSegment` to the manifest as one durable batch;
+//! 4. publish the new view (the frozen memtable leaves, the block joins, in one swap);
+//! 5. only now recycle the old segment: rename it to a new segment id, write its new header,
+//!    and hand it to the I/O thread as the space's next spare.
+//!
+//! A crash between any two steps recovers (docs/crash-analysis.md): before 3 the old segment
+//! is still live and the block file unnamed (removed on open); after 3 the segment is retired
+//! and its records are in the block. If step 2 or 3 fails, the frozen memtable stays in the
+//! view (reads go on), the old segment is never recycled (it stays live on disk until a reopen
+//! recovers it), and a fresh spare is created instead.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_channel::{Receiver, Sender};
+use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
+use parking_lot::Mutex;
+use uring_io::Storage;
+
+use crate::block_file::BlockFile;
+use crate::error::{Error, Result};
+use crate::log_file::{LogFile, hot_header, staging_header};
+use crate::manifest::Manifest;
+use crate::memtable::Memtable;
+use crate::paths::DbPaths;
+use crate::queue::{Command, Reply};
+use crate::space::SpaceShared;
+use crate::stats::StatsCounters;
+
+/// A frozen memtable and the segment it came from.
+#[derive(Debug)]
+pub(crate) struct SealJob {
+    pub(crate) space: Arc<SpaceShared>,
+    pub(crate) memtable: Arc<Memtable>,
+    pub(crate) log: LogFile,
+    pub(crate) flush_waiters: Vec<Reply<()>>,
+}
+
+/// Work for the sealer thread.
+#[derive(Debug)]
+pub(crate) enum SealerJob {
+    /// Seal a frozen memtable and recycle its segment.
+    Seal(SealJob),
+    /// Create a spare staging log.
+    PrepareStaging,
+    /// Remove a staging log no batch needs any more.
+    RemoveStaging(LogFile),
+}
+
+/// Allocators of identities that must never be reused while a file may carry them.
+#[derive(Debug)]
+pub(crate) struct Ids {
+    pub(crate) next_segment: AtomicU64,
+    pub(crate) next_block: AtomicU64,
+}
+
+impl Ids {
+    /// A fresh segment id.
+    pub(crate) fn segment(&self) -> SegmentId {
+        SegmentId(self.next_segment.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A fresh block id.
+    pub(crate) fn block(&self) -> BlockId {
+        BlockId(self.next_block.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// What the sealer thread owns and shares.
+pub(crate) struct Sealer {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) paths: DbPaths,
+    pub(crate) manifest: Arc<Mutex<Manifest>>,
+    pub(crate) ids: Arc<Ids>,
+    pub(crate) commands: Sender<Command>,
+    pub(crate) jobs: Receiver<SealerJob>,
+    pub(crate) stats: Arc<StatsCounters>,
+    pub(crate) segment_bytes: u64,
+    pub(crate) revision_last: Arc<AtomicU64>,
+}
+
+impl Sealer {
+    /// Runs jobs until the I/O thread drops its end of the channel.
+    pub(crate) fn run(self) {
+        while let Ok(job) = self.jobs.recv() {
+            match job {
+                SealerJob::Seal(job) => self.seal(job),
+                SealerJob::PrepareStaging => {
+                    let log = self.create_staging();
+                    let _ = self.commands.send(Command::StagingSpare { log });
+                }
+                SealerJob::RemoveStaging(log) => {
+                    let _ = self.storage.remove_file(&log.path);
+                    let _ = self.storage.sync_dir(&self.paths.staging);
+                }
+            }
+        }
+    }
+
+    fn seal(&self, job: SealJob) {
+        let SealJob {
+            space,
+            memtable,
+            log,
+            flush_waiters,
+        } = job;
+        let sealed = self.seal_write_block(&space, &memtable, &log);
+        let spare = match &sealed {
+            Ok(()) => self.seal_recycle_segment(&space, log),
+            Err(_) => self.create_segment(&space),
+        };
+        for waiter in flush_waiters {
+            let _ = waiter.send(sealed.as_ref().map(|_| ()).map_err(Error::duplicate));
+        }
+        let _ = self.commands.send(Command::Spare {
+            space: space.id,
+            log: spare,
+        });
+    }
+
+    /// Steps 2–4: block file, manifest edit, view.
+    fn seal_write_block(
+        &self,
+        space: &SpaceShared,
+        memtable: &Arc<Memtable>,
+        log: &LogFile,
+    ) -> Result<()> {
+        let block_id = self.ids.block();
+        let path = self.paths.block(block_id);
+        let block = BlockFile::write(&self.storage, path, space.id, block_id, memtable)?;
+        let mut edits = Vec::with_capacity(2);
+        if let Some(block) = &block {
+            edits.push(ManifestEdit::AddBlock(block.meta));
+        }
+        edits.push(ManifestEdit::RetireSegment {
+            space_id: space.id,
+            segment_id: log.segment_id(),
+        });
+        self.manifest.lock().append(&edits)?;
+        space.replace_frozen(memtable, block.map(Arc::new));
+        StatsCounters::add(&self.stats.seals, 1);
+        Ok(())
+    }
+
+    /// Step 5: the retired segment becomes the space's next spare (a poisoned one is removed
+    /// and replaced by a new file: the device gave an error there).
+    fn seal_recycle_segment(&self, space: &SpaceShared, log: LogFile) -> Result<LogFile> {
+        let old_segment = log.segment_id();
+        if log.poisoned {
+            self.storage.remove_file(&log.path)?;
+            self.storage.sync_dir(&self.paths.segments)?;
+            self.manifest.lock().forget_retired(space.id, old_segment);
+            return self.create_segment(space);
+        }
+        let segment = self.ids.segment();
+        let header = hot_header(segment, space.id, self.revision());
+        let path = self.paths.segment(space.id, segment);
+        let old_path = log.path.clone();
+        drop(log);
+        let recycled = LogFile::recycle(self.storage.as_ref(), &old_path, path, header)?;
+        self.manifest.lock().forget_retired(space.id, old_segment);
+        Ok(recycled)
+    }
+
+    /// A new pre-written hot segment for `space`.
+    pub(crate) fn create_segment(&self, space: &SpaceShared) -> Result<LogFile> {
+        let segment = self.ids.segment();
+        let header = hot_header(segment, space.id, self.revision());
+        LogFile::create(
+            self.storage.as_ref(),
+            self.paths.segment(space.id, segment),
+            header,
+            self.segment_bytes,
+        )
+    }
+
+    fn create_staging(&self) -> Result<LogFile> {
+        let segment = self.ids.segment();
+        let path: PathBuf = self.paths.staging_log(segment);
+        LogFile::create(
+            self.storage.as_ref(),
+            path,
+            staging_header(segment, self.revision()),
+            self.segment_bytes,
+        )
+    }
+
+    fn revision(&self) -> Revision {
+        Revision(self.revision_last.load(Ordering::Acquire))
+    }
+}

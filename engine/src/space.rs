@@ -1,0 +1,147 @@
+//! A space's shared state: its definition, its curve, and its published read view
+//! (DESIGN §2, §6 "Live tail").
+//!
+//! Owns: [`SpaceView`] `{blocks, frozen memtables, active memtable}`, swapped atomically with
+//! `arc-swap`. Readers load the current `Arc<SpaceView>` without locks and never block a
+//! writer. View changes are rare (a seal's switch, a seal's completion) and serialised by
+//! `view_lock`; each builds a new `SpaceView` by cloning vectors of `Arc`s (a handful of
+//! pointers), never the records themselves.
+//!
+//! Invariants: `frozen` is ordered oldest first and `blocks` in seal order; a frozen memtable
+//! leaves the view in the same swap that adds its block, so a reader never misses a record;
+//! blocks are a `Vec`, never a map keyed by a block's minimum key (DESIGN §7).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use infinitedb_format::{Key, Revision, SpaceId};
+use parking_lot::Mutex;
+
+use crate::block_file::BlockFile;
+use crate::error::Result;
+use crate::keyspace::Curve;
+use crate::memtable::{Lookup, Memtable};
+
+/// One published state of a space's data.
+#[derive(Debug, Default)]
+pub(crate) struct SpaceView {
+    pub(crate) blocks: Vec<Arc<BlockFile>>,
+    pub(crate) frozen: Vec<Arc<Memtable>>,
+    pub(crate) active: Arc<Memtable>,
+}
+
+/// A space as every thread of the engine sees it.
+#[derive(Debug)]
+pub(crate) struct SpaceShared {
+    pub(crate) id: SpaceId,
+    pub(crate) name: String,
+    pub(crate) curve: Curve,
+    pub(crate) view: ArcSwap<SpaceView>,
+    view_lock: Mutex<()>,
+}
+
+impl SpaceShared {
+    /// A space with `blocks` and an empty live tail.
+    pub(crate) fn new(
+        id: SpaceId,
+        name: String,
+        curve: Curve,
+        blocks: Vec<Arc<BlockFile>>,
+    ) -> Self {
+        let view = SpaceView {
+            blocks,
+            frozen: Vec::new(),
+            active: Arc::new(Memtable::default()),
+        };
+        SpaceShared {
+            id,
+            name,
+            curve,
+            view: ArcSwap::from_pointee(view),
+            view_lock: Mutex::new(()),
+        }
+    }
+
+    /// Seal step 1: the active memtable becomes frozen, a new one becomes active. Returns the
+    /// frozen memtable.
+    pub(crate) fn freeze_active(&self) -> Arc<Memtable> {
+        let _guard = self.view_lock.lock();
+        let current = self.view.load_full();
+        let mut frozen = current.frozen.clone();
+        frozen.push(current.active.clone());
+        let next = SpaceView {
+            blocks: current.blocks.clone(),
+            frozen,
+            active: Arc::new(Memtable::default()),
+        };
+        self.view.store(Arc::new(next));
+        current.active.clone()
+    }
+
+    /// Seal step 4: `sealed` leaves the frozen list and `block` (if any) joins the blocks, in
+    /// one swap.
+    pub(crate) fn replace_frozen(&self, sealed: &Arc<Memtable>, block: Option<Arc<BlockFile>>) {
+        let _guard = self.view_lock.lock();
+        let current = self.view.load_full();
+        let frozen: Vec<_> = current
+            .frozen
+            .iter()
+            .filter(|memtable| !Arc::ptr_eq(memtable, sealed))
+            .cloned()
+            .collect();
+        debug_assert_eq!(frozen.len() + 1, current.frozen.len());
+        let mut blocks = current.blocks.clone();
+        blocks.extend(block);
+        let next = SpaceView {
+            blocks,
+            frozen,
+            active: current.active.clone(),
+        };
+        self.view.store(Arc::new(next));
+    }
+
+    /// Record versions held: in blocks (per their footers) and in the live tail.
+    pub(crate) fn record_versions(&self) -> u64 {
+        let view = self.view.load_full();
+        let blocks: u64 = view
+            .blocks
+            .iter()
+            .map(|block| block.meta.record_count)
+            .sum();
+        let frozen: usize = view.frozen.iter().map(|memtable| memtable.len()).sum();
+        blocks + frozen as u64 + view.active.len() as u64
+    }
+
+    /// The active memtable (the I/O thread publishes into it).
+    pub(crate) fn active(&self) -> Arc<Memtable> {
+        self.view.load().active.clone()
+    }
+
+    /// The newest record of `key` at or below `at`, searching the live tail newest first and
+    /// then every block whose key range holds the key (the highest revision wins).
+    pub(crate) fn lookup(&self, key: Key, at: Revision) -> Result<Option<Lookup>> {
+        let view = self.view.load_full();
+        if let Some(found) = view.active.get(key, at) {
+            return Ok(Some(found));
+        }
+        for memtable in view.frozen.iter().rev() {
+            if let Some(found) = memtable.get(key, at) {
+                return Ok(Some(found));
+            }
+        }
+        let mut best: Option<Lookup> = None;
+        for block in view.blocks.iter().rev() {
+            if !block.may_hold(key, at) {
+                continue;
+            }
+            if let Some(found) = block.get(key, at)?
+                && best
+                    .as_ref()
+                    .is_none_or(|current| found.revision() > current.revision())
+            {
+                best = Some(found);
+            }
+        }
+        Ok(best)
+    }
+}
