@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use infinitedb_format::offsets::EDIT_MAGIC_OFFSET;
 use infinitedb_format::{
     BlockId, BlockMeta, DecodeClass, MANIFEST_HEADER_BYTES, ManifestEdit, ManifestHeader, Revision,
     SegmentId, SpaceId, decode_edits, encode_edits,
@@ -28,10 +29,7 @@ use crate::scan::find_valid_after;
 /// Rewrite the manifest once appends have grown it past this size.
 pub(crate) const MANIFEST_REWRITE_BYTES: u64 = 4 * 1024 * 1024;
 /// Magic bytes of an edit batch (`IDBE`, docs/format.md).
-const EDIT_MAGIC: [u8; 4] = *b"IDBE";
-/// Offset of the magic in an edit batch header: after the header and payload checksums
-/// (8 + 8 bytes). `storage-format` does not export it from `offsets` yet.
-const EDIT_MAGIC_OFFSET: usize = 16;
+const EDIT_MAGIC: [u8; 4] = infinitedb_format::magic::MANIFEST_EDIT_MAGIC.to_le_bytes();
 
 /// A space as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -47,7 +47,7 @@ use crate::sealer::Ids;
 use crate::space::SpaceShared;
 
 /// Magic bytes of a frame (`IDBF`, docs/format.md).
-const FRAME_MAGIC: [u8; 4] = *b"IDBF";
+const FRAME_MAGIC: [u8; 4] = infinitedb_format::magic::FRAME_MAGIC.to_le_bytes();
 
 /// A space ready for writes.
 #[derive(Debug)]
