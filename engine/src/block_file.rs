@@ -11,13 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use infinitedb_format::{
-    BLOCK_PAGE_BYTES, BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockMeta, Key, RecordKind,
-    Revision, SpaceId, decode_page,
+    BLOCK_PAGE_BYTES, BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockMeta, SpaceId,
 };
 use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
 use crate::error::{Error, Result};
-use crate::memtable::{Lookup, Memtable};
+use crate::memtable::Memtable;
 
 /// A sealed block that the manifest names.
 #[derive(Debug)]
@@ -66,6 +65,21 @@ impl BlockFile {
             index,
             storage: storage.clone(),
         }))
+    }
+
+    /// The open block file.
+    pub(crate) fn file(&self) -> &FileHandle {
+        &self.file
+    }
+
+    /// The block's verified sparse index.
+    pub(crate) fn index(&self) -> &BlockIndex {
+        &self.index
+    }
+
+    /// The storage that opened the file.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
     }
 
     /// Opens the block the manifest describes with `meta`; a missing file, a footer whose
@@ -123,47 +137,6 @@ impl BlockFile {
             index,
             storage: storage.clone(),
         })
-    }
-
-    /// Whether the block's key and revision ranges allow a record of `key` at or below `at`.
-    pub(crate) fn may_hold(&self, key: Key, at: Revision) -> bool {
-        self.meta.min_key <= key && key <= self.meta.max_key && self.meta.min_revision <= at
-    }
-
-    /// The newest record of `key` at or below `at` in this block.
-    pub(crate) fn get(&self, key: Key, at: Revision) -> Result<Option<Lookup>> {
-        let mut best: Option<Lookup> = None;
-        for location in self.index.pages_for_key(key) {
-            let length = usize::try_from(location.bytes).unwrap_or(usize::MAX);
-            let bytes = read_exact(
-                self.storage.as_ref(),
-                &self.file,
-                &self.path,
-                location.offset,
-                length,
-            )?;
-            let page = decode_page(&bytes, &location).map_err(|error| {
-                Error::corruption(
-                    &self.path,
-                    location.offset + error.offset(),
-                    error.to_string(),
-                )
-            })?;
-            let found = page
-                .records()
-                .find(|record| record.key == key && record.revision <= at);
-            if let Some(record) = found
-                && best
-                    .as_ref()
-                    .is_none_or(|current| record.revision > current.revision())
-            {
-                best = Some(match record.kind {
-                    RecordKind::Put => Lookup::Put(record.revision, record.value.to_vec()),
-                    RecordKind::Delete => Lookup::Deleted(record.revision),
-                });
-            }
-        }
-        Ok(best)
     }
 }
 

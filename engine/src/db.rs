@@ -23,10 +23,12 @@ use crate::batch::{Batch, KeyedBatch};
 use crate::error::{Error, Result};
 use crate::io_thread::{IoConfig, IoThread};
 use crate::keyspace::Curve;
+use crate::keyspace::QueryBox;
 use crate::lock::DirLock;
 use crate::log_file::{LogFile, hot_header};
 use crate::manifest::Manifest;
-use crate::memtable::Lookup;
+use crate::read::{PageCache, Query, Snapshot, VisibleRevision, space_read};
+
 use crate::options::Options;
 use crate::paths::DbPaths;
 use crate::queue::{ByteGate, Command};
@@ -68,6 +70,8 @@ pub struct Db {
     gate: Arc<ByteGate>,
     stats: Arc<StatsCounters>,
     revision_last: Arc<AtomicU64>,
+    visible: Arc<VisibleRevision>,
+    cache: Arc<PageCache>,
     create_lock: Mutex<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     _lock: DirLock,
@@ -143,6 +147,9 @@ impl Db {
         for space in recovered.spaces {
             spaces.insert(space.shared.id, space.shared.clone());
             space_names.insert(space.shared.name.clone(), space.shared.id);
+            space
+                .shared
+                .mark_published(Revision(recovered.revision_last));
             io_thread.add_space(space.shared, space.active, Some(space.spare));
         }
         let sealer = Sealer {
@@ -156,6 +163,8 @@ impl Db {
             segment_bytes: options.segment_bytes,
             revision_last: revision_last.clone(),
         };
+        let visible = io_thread.visible.clone();
+        let cache = Arc::new(PageCache::new(options.page_cache_bytes));
         let io_handle = spawn("infinitedb-io", move || io_thread.run())?;
         let sealer_handle = spawn("infinitedb-sealer", move || sealer.run())?;
         Ok(Db {
@@ -170,6 +179,8 @@ impl Db {
             gate,
             stats,
             revision_last,
+            visible,
+            cache,
             create_lock: Mutex::new(()),
             threads: Mutex::new(vec![io_handle, sealer_handle]),
             _lock: lock,
@@ -384,19 +395,111 @@ impl Db {
     /// # Errors
     /// [`Error::InvalidPoint`], [`Error::UnknownSpace`], [`Error::Corruption`] from a block.
     pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Vec<u8>>> {
+        let (read, at) = self.space_read(space)?;
+        Ok(read.get_at(point, at)?.map(|(_, value)| value))
+    }
+
+    /// The reads of `space` over its current view, at its published mark (whole batches only).
+    fn space_read(&self, space: SpaceId) -> Result<(crate::read::SpaceRead, Revision)> {
         let shared = self.shared(space)?;
-        let key = shared
-            .curve
-            .encode(point)
-            .map_err(|source| Error::InvalidPoint {
-                space: space.0,
-                source,
-            })?;
-        let at = Revision(u64::MAX);
-        Ok(match shared.lookup(key, at)? {
-            Some(Lookup::Put(_, value)) => Some(value),
-            Some(Lookup::Deleted(_)) | None => None,
-        })
+        // The mark first, then the view: every record at or below the mark is in that view.
+        let at = shared.published();
+        let view = shared.view.load_full();
+        Ok((
+            space_read(&shared, &view, &self.cache, self.options.query_range_budget),
+            at,
+        ))
+    }
+
+    /// The value at `point` as of `revision`: the newest write at or below it (`None` if
+    /// never written or deleted there). Reads above [`Db::snapshot`]'s revision are not
+    /// repeatable (a write of another space may still be published below them); pin a
+    /// [`Snapshot`] for that.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPoint`], [`Error::UnknownSpace`], [`Error::Corruption`] or
+    /// [`Error::Io`] from a block read.
+    pub fn get_at(
+        &self,
+        space: SpaceId,
+        point: &[u32],
+        revision: Revision,
+    ) -> Result<Option<Vec<u8>>> {
+        let (read, published) = self.space_read(space)?;
+        Ok(read
+            .get_at(point, revision.min(published))?
+            .map(|(_, value)| value))
+    }
+
+    /// Every version of `point`, newest first, with its revision; `None` marks a delete.
+    ///
+    /// # Errors
+    /// As [`Db::get_at`].
+    pub fn history(
+        &self,
+        space: SpaceId,
+        point: &[u32],
+    ) -> Result<Vec<(Revision, Option<Vec<u8>>)>> {
+        let (read, at) = self.space_read(space)?;
+        read.history(point, at)
+    }
+
+    /// The live entries inside `query_box`, lazily, in Hilbert order. The box becomes at most
+    /// [`Options::query_range_budget`] key ranges; blocks are pruned by key range, their
+    /// pages read in batches through the page cache, and results filtered to the box exactly.
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Options, QueryBox};
+    /// let db = Db::open("/tmp/example-query", Options::default())?;
+    /// let space = db.create_space("grid", 2, 8)?;
+    /// db.put(space, &[3, 4], b"x")?;
+    /// for entry in db.query(space, &QueryBox::new(vec![0, 0], vec![9, 9])?)? {
+    ///     let entry = entry?;
+    ///     assert_eq!((entry.point.as_slice(), entry.value.as_slice()), (&[3, 4][..], &b"x"[..]));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]; [`Error::InvalidBox`] when the box has the wrong number of
+    /// coordinates or a bound does not fit the space. Read errors come from the iterator.
+    pub fn query(&self, space: SpaceId, query_box: &QueryBox) -> Result<Query> {
+        let (read, at) = self.space_read(space)?;
+        read.query(query_box, at)
+    }
+
+    /// Every live entry of `space`, lazily, in Hilbert order.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]. Read errors come from the iterator.
+    pub fn scan(&self, space: SpaceId) -> Result<Query> {
+        let (read, at) = self.space_read(space)?;
+        Ok(read.scan(at))
+    }
+
+    /// A repeatable view of every space at the visible high-water mark: every write at or
+    /// below its revision is in it, none above, whatever is written or sealed later. Under
+    /// `Durability::Sync` a write acknowledged before the call is included unless a write of
+    /// another space sequenced before it is still in flight.
+    pub fn snapshot(&self) -> Snapshot {
+        // The mark first, then the views: every record at or below the mark is in them.
+        let revision = self.visible.load();
+        let spaces = self.spaces.read().values().cloned().collect::<Vec<_>>();
+        let reads = spaces
+            .iter()
+            .map(|shared| {
+                (
+                    shared.id,
+                    space_read(
+                        shared,
+                        &shared.view.load_full(),
+                        &self.cache,
+                        self.options.query_range_budget,
+                    ),
+                )
+            })
+            .collect();
+        Snapshot::new(revision, reads)
     }
 
     /// The engine's counters.

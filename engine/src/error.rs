@@ -42,6 +42,15 @@ pub enum Error {
         #[source]
         source: KeyspaceError,
     },
+    /// A query box does not fit its space (wrong number of coordinates, a bound too large).
+    #[error("invalid box for space {space}: {source}")]
+    InvalidBox {
+        /// The space id.
+        space: u32,
+        /// Why the box does not fit.
+        #[source]
+        source: KeyspaceError,
+    },
     /// A space's shape is out of range (dims 1..=16, bits 1..=32, dims × bits ≤ 128) or its
     /// name is empty or too long.
     #[error("invalid space definition: {detail}")]

@@ -1,5 +1,60 @@
 //! infinitedb: an embeddable storage engine for versioned records at points of
 //! multi-dimensional spaces.
+//!
+//! Points are keyed on a Hilbert curve; every write gets a revision (dense, strictly
+//! increasing, global to the database); writes go to disk through io_uring with O_DIRECT and
+//! linked fdatasyncs, and a write whose hot segment misses its deadline is hedged onto a
+//! staging log so commit latency stays bounded (see `DESIGN.md` §4).
+//!
+//! Guarantees:
+//! - **Durability**: with [`Durability::Sync`] (the default) a write returns `Ok(revision)`
+//!   only once it is on disk and visible; with [`Durability::NoSync`] once it is sequenced,
+//!   and [`Db::sync`] is the barrier.
+//! - **Recovery**: after a crash, [`Db::open`] restores every acknowledged write, never a torn
+//!   one, and per space a prefix of its history; damage inside acknowledged history is
+//!   [`Error::Corruption`], never silently dropped (`docs/crash-analysis.md`).
+//! - **Limits**: values up to [`Options::value_bytes_max`], queued bytes up to
+//!   [`Options::queue_bytes_max`] (writers block beyond it).
+//!
+//! ```no_run
+//! use infinitedb::{Db, Options};
+//! let db = Db::open("/tmp/example-db", Options::default())?;
+//! let space = db.create_space("points", 3, 21)?;
+//! db.put(space, &[1, 2, 3], b"value")?;
+//! assert_eq!(db.get(space, &[1, 2, 3])?, Some(b"value".to_vec()));
+//! db.close()?;
+//! # Ok::<(), infinitedb::Error>(())
+//! ```
+//!
+//! On-disk layouts are specified in `docs/format.md`.
 #![forbid(unsafe_code)]
 
+mod batch;
+mod block_file;
+mod db;
+mod error;
+mod io_thread;
 pub mod keyspace;
+mod lock;
+mod log_file;
+mod manifest;
+mod memtable;
+mod options;
+mod paths;
+mod queue;
+mod read;
+mod recovery;
+mod scan;
+mod sealer;
+mod space;
+mod stats;
+
+pub use batch::Batch;
+pub use db::Db;
+pub use error::{Error, Result};
+pub use infinitedb_format::{Revision, SpaceId};
+pub use keyspace::QueryBox;
+pub use options::{Durability, Options};
+pub use read::{Entry, Query, Snapshot};
+pub use stats::Stats;
+pub use uring_io::{BackendInfo, BackendKind, BackendRequest};

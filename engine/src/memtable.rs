@@ -31,22 +31,14 @@ pub(crate) struct Memtable {
     revision_max: AtomicU64,
 }
 
-/// What a memtable or block says about a key at a revision.
+/// What a memtable says about a key at a revision (its unit test's view of `get`).
+#[cfg(test)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Lookup {
     /// A put of this value at this revision.
     Put(Revision, Vec<u8>),
     /// A delete at this revision.
     Deleted(Revision),
-}
-
-impl Lookup {
-    /// The revision that wrote it.
-    pub(crate) fn revision(&self) -> Revision {
-        match self {
-            Lookup::Put(revision, _) | Lookup::Deleted(revision) => *revision,
-        }
-    }
 }
 
 impl Memtable {
@@ -64,6 +56,7 @@ impl Memtable {
     }
 
     /// The newest record of `key` at or below `at`.
+    #[cfg(test)]
     pub(crate) fn get(&self, key: Key, at: Revision) -> Option<Lookup> {
         let entry = self
             .map
@@ -75,6 +68,30 @@ impl Memtable {
             Some(value) => Lookup::Put(revision, value.to_vec()),
             None => Lookup::Deleted(revision),
         })
+    }
+
+    /// Calls `visit` with at most `limit` records in block order, starting at position
+    /// `(from_key, from_revision)` (inclusive) and ending at key `last_key` (inclusive): the
+    /// read path copies a memtable out in chunks so it never holds the skiplist across calls.
+    pub(crate) fn visit_from(
+        &self,
+        from_key: Key,
+        from_revision: Revision,
+        last_key: Key,
+        limit: usize,
+        mut visit: impl FnMut(Key, Revision, Option<&[u8]>),
+    ) {
+        if (from_key, Reverse(from_revision.0)) > (last_key, Reverse(0)) {
+            return;
+        }
+        for entry in self
+            .map
+            .range((from_key, Reverse(from_revision.0))..=(last_key, Reverse(0)))
+            .take(limit)
+        {
+            let (key, Reverse(revision)) = *entry.key();
+            visit(key, Revision(revision), entry.value().as_deref());
+        }
     }
 
     /// Records held.

@@ -35,6 +35,10 @@ pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Default seal threshold in encoded record bytes of a hot segment.
 pub const SEAL_THRESHOLD_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
+/// Default byte budget of the page cache of sealed blocks.
+pub const PAGE_CACHE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Default most key ranges a query box is decomposed into.
+pub const QUERY_RANGE_BUDGET_DEFAULT: usize = 64;
 /// Default seal threshold in records of a hot segment.
 pub const SEAL_THRESHOLD_RECORDS_DEFAULT: u64 = 1_000_000;
 
@@ -61,6 +65,8 @@ pub struct Options {
     pub(crate) backend: BackendRequest,
     pub(crate) storage: Option<Arc<dyn Storage>>,
     pub(crate) segment_bytes: u64,
+    pub(crate) page_cache_bytes: usize,
+    pub(crate) query_range_budget: usize,
 }
 
 impl Default for Options {
@@ -76,6 +82,8 @@ impl Default for Options {
             backend: BackendRequest::Auto,
             storage: None,
             segment_bytes: SEGMENT_BYTES_DEFAULT,
+            page_cache_bytes: PAGE_CACHE_BYTES_DEFAULT,
+            query_range_budget: QUERY_RANGE_BUDGET_DEFAULT,
         }
     }
 }
@@ -96,6 +104,8 @@ impl std::fmt::Debug for Options {
                 &self.storage.as_ref().map(|storage| storage.info().kind),
             )
             .field("segment_bytes", &self.segment_bytes)
+            .field("page_cache_bytes", &self.page_cache_bytes)
+            .field("query_range_budget", &self.query_range_budget)
             .finish()
     }
 }
@@ -174,6 +184,23 @@ impl Options {
         self
     }
 
+    /// Byte budget of the cache of verified block pages shared by all readers (default
+    /// 64 MiB; 0 disables it). Blocks are read with O_DIRECT, so the OS page cache does not
+    /// hold them: this cache is the only one.
+    #[must_use]
+    pub fn page_cache_bytes(mut self, bytes: usize) -> Self {
+        self.page_cache_bytes = bytes;
+        self
+    }
+
+    /// Most key ranges a query box is decomposed into (default 64, at least 1): more ranges
+    /// read fewer keys outside the box but seek more often.
+    #[must_use]
+    pub fn query_range_budget(mut self, ranges: usize) -> Self {
+        self.query_range_budget = ranges;
+        self
+    }
+
     /// The largest encoded frame a segment accepts: the segment minus its header and one page
     /// of slack for the rewritten tail page.
     pub(crate) fn frame_bytes_max(&self) -> usize {
@@ -209,6 +236,12 @@ impl Options {
         }
         if self.seal_threshold_bytes == 0 || self.seal_threshold_records == 0 {
             return invalid("seal_threshold", "thresholds must be positive".to_string());
+        }
+        if self.query_range_budget == 0 {
+            return invalid(
+                "query_range_budget",
+                "a box needs at least one key range".to_string(),
+            );
         }
         Ok(())
     }

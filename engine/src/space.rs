@@ -12,15 +12,15 @@
 //! blocks are a `Vec`, never a map keyed by a block's minimum key (DESIGN §7).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
-use infinitedb_format::{Key, Revision, SpaceId};
+use infinitedb_format::{Revision, SpaceId};
 use parking_lot::Mutex;
 
 use crate::block_file::BlockFile;
-use crate::error::Result;
 use crate::keyspace::Curve;
-use crate::memtable::{Lookup, Memtable};
+use crate::memtable::Memtable;
 
 /// One published state of a space's data.
 #[derive(Debug, Default)]
@@ -38,6 +38,9 @@ pub(crate) struct SpaceShared {
     pub(crate) curve: Curve,
     pub(crate) view: ArcSwap<SpaceView>,
     view_lock: Mutex<()>,
+    /// The highest revision whose batch is wholly in the live tail: latest reads read at it,
+    /// so a batch is seen whole or not at all, and a writer sees its acknowledged write.
+    published: AtomicU64,
 }
 
 impl SpaceShared {
@@ -59,6 +62,7 @@ impl SpaceShared {
             curve,
             view: ArcSwap::from_pointee(view),
             view_lock: Mutex::new(()),
+            published: AtomicU64::new(0),
         }
     }
 
@@ -112,36 +116,18 @@ impl SpaceShared {
         blocks + frozen as u64 + view.active.len() as u64
     }
 
+    /// The highest revision wholly published in this space (see `published`).
+    pub(crate) fn published(&self) -> Revision {
+        Revision(self.published.load(Ordering::Acquire))
+    }
+
+    /// Raises the published mark to `revision` (after its records are in the memtable).
+    pub(crate) fn mark_published(&self, revision: Revision) {
+        self.published.fetch_max(revision.0, Ordering::AcqRel);
+    }
+
     /// The active memtable (the I/O thread publishes into it).
     pub(crate) fn active(&self) -> Arc<Memtable> {
         self.view.load().active.clone()
-    }
-
-    /// The newest record of `key` at or below `at`, searching the live tail newest first and
-    /// then every block whose key range holds the key (the highest revision wins).
-    pub(crate) fn lookup(&self, key: Key, at: Revision) -> Result<Option<Lookup>> {
-        let view = self.view.load_full();
-        if let Some(found) = view.active.get(key, at) {
-            return Ok(Some(found));
-        }
-        for memtable in view.frozen.iter().rev() {
-            if let Some(found) = memtable.get(key, at) {
-                return Ok(Some(found));
-            }
-        }
-        let mut best: Option<Lookup> = None;
-        for block in view.blocks.iter().rev() {
-            if !block.may_hold(key, at) {
-                continue;
-            }
-            if let Some(found) = block.get(key, at)?
-                && best
-                    .as_ref()
-                    .is_none_or(|current| found.revision() > current.revision())
-            {
-                best = Some(found);
-            }
-        }
-        Ok(best)
     }
 }

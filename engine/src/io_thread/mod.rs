@@ -145,6 +145,8 @@ pub(crate) struct IoThread {
     pub(crate) gate: Arc<ByteGate>,
     pub(crate) stats: Arc<StatsCounters>,
     pub(crate) revision_last: Arc<AtomicU64>,
+    /// The visible high-water mark (what a snapshot pins), advanced as batches are decided.
+    pub(crate) visible: Arc<crate::read::VisibleRevision>,
     pub(crate) batches: HashMap<u64, BatchState>,
     pub(crate) spaces: HashMap<SpaceId, SpaceLog>,
     pub(crate) staging: StagingState,
@@ -203,6 +205,9 @@ impl IoThread {
             log: staging_log,
             ..StagingState::default()
         };
+        let visible = Arc::new(crate::read::VisibleRevision::new(Revision(
+            revision_last.load(Ordering::Acquire),
+        )));
         IoThread {
             config,
             queue,
@@ -211,6 +216,7 @@ impl IoThread {
             gate,
             stats,
             revision_last,
+            visible,
             batches: HashMap::new(),
             spaces: HashMap::new(),
             staging,
@@ -360,10 +366,14 @@ impl IoThread {
             failed: None,
         };
         match self.config.durability {
-            Durability::Sync => space.unpublished.push_back(revision),
+            Durability::Sync => {
+                space.unpublished.push_back(revision);
+                self.visible.sequenced(Revision(revision));
+            }
             Durability::NoSync => {
                 publish::publish_records(&space.shared, &state.batch, Revision(revision));
                 state.published = true;
+                self.visible.decided(Revision(revision), Revision(revision));
                 if let Some(reply) = state.reply.take() {
                     let _ = reply.send(Ok(Revision(revision)));
                 }

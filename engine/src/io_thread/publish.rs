@@ -3,6 +3,8 @@
 //! durable (DESIGN §3 "acknowledgements are in revision order per space"); a failed batch
 //! gets its error in the same order. Also the `sync` barrier and batch retirement.
 
+use std::sync::atomic::Ordering;
+
 use infinitedb_format::{Revision, SpaceId};
 
 use super::IoThread;
@@ -17,6 +19,7 @@ pub(super) fn publish_records(space: &SpaceShared, batch: &KeyedBatch, revision:
     for record in &batch.records {
         memtable.insert(record.key, revision, record.value.clone());
     }
+    space.mark_published(revision);
 }
 
 impl IoThread {
@@ -31,9 +34,17 @@ impl IoThread {
         while let Some(&revision) = space.unpublished.front() {
             let Some(state) = self.batches.get_mut(&revision) else {
                 space.unpublished.pop_front();
+                self.visible.decided(
+                    Revision(revision),
+                    Revision(self.revision_last.load(Ordering::Acquire)),
+                );
                 continue;
             };
             if let Some(detail) = &state.failed {
+                self.visible.decided(
+                    Revision(revision),
+                    Revision(self.revision_last.load(Ordering::Acquire)),
+                );
                 if let Some(reply) = state.reply.take() {
                     let _ = reply.send(Err(Error::WriteFailed {
                         detail: detail.clone(),
@@ -42,6 +53,11 @@ impl IoThread {
             } else if state.route.is_some() {
                 publish_records(&space.shared, &state.batch, Revision(revision));
                 state.published = true;
+                // Decided before the acknowledgement: a snapshot taken after it includes it.
+                self.visible.decided(
+                    Revision(revision),
+                    Revision(self.revision_last.load(Ordering::Acquire)),
+                );
                 if let Some(reply) = state.reply.take() {
                     let _ = reply.send(Ok(Revision(revision)));
                 }

@@ -1,0 +1,42 @@
+//! The read path (DESIGN §2 "Reads resolve per key", §3 "Isolation", §6 "Queries").
+//!
+//! A read takes one published view of a space (`{blocks, frozen memtables, active memtable}`)
+//! and a read revision, and merges one lazy source per memtable and per block:
+//!
+//! - `version.rs`: `Version`, the owned record the sources yield, `(key asc, revision desc)`.
+//! - `page_cache.rs`: `PageCache`, verified decoded pages under a byte budget (CLOCK).
+//! - `block_pages.rs`: `PagedBlock` and `fetch_pages`: a block's pages, one `read_many` per
+//!   batch of misses, checksums verified (a mismatch is `Error::Corruption { file, offset }`).
+//! - `block_source.rs`, `memtable_source.rs`: the lazy per-source streams within key ranges.
+//! - `merge.rs`: the k-way merge with MVCC resolution (latest at R, or full history).
+//! - `space_read.rs`: `SpaceRead`, point reads, history, box queries and scans of one space.
+//! - `query.rs`, `entry.rs`: the public lazy iterator and its items.
+//! - `snapshot.rs`: `Snapshot`, all of the above pinned at one revision.
+//! - `view.rs`: adapters from the write path's `BlockFile`, `Memtable` and `SpaceView`.
+//! - `visible.rs`: `VisibleRevision`, the highest revision below which everything is published
+//!   (what a snapshot pins).
+//!
+//! Readers never take a lock the I/O thread takes: views are loaded through `arc-swap`,
+//! memtables are lock-free skiplists read in chunks, and the page cache is touched only by
+//! readers.
+
+mod block_pages;
+mod block_source;
+mod entry;
+mod memtable_source;
+mod merge;
+mod page_cache;
+mod query;
+mod snapshot;
+mod space_read;
+mod version;
+mod view;
+mod visible;
+
+pub use entry::Entry;
+pub(crate) use page_cache::PageCache;
+pub use query::Query;
+pub use snapshot::Snapshot;
+pub(crate) use space_read::SpaceRead;
+pub(crate) use view::space_read;
+pub(crate) use visible::VisibleRevision;

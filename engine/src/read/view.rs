@@ -1,0 +1,99 @@
+//! Adapters from the write path's structures to the read path's: a sealed [`BlockFile`] is a
+//! [`PagedBlock`], a [`Memtable`] is a [`VersionRange`], and one published [`SpaceView`]
+//! becomes a [`SpaceRead`] (DESIGN §6 "Live tail": readers load one immutable view).
+//!
+//! Invariant: the `SpaceRead` holds `Arc`s of the view's memtables and blocks, never the view's
+//! lock or a borrow, so a reader never delays a seal's view swap.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use infinitedb_format::{BlockId, BlockIndex, Key, Revision};
+use uring_io::{FileHandle, Storage};
+
+use super::block_pages::PagedBlock;
+use super::memtable_source::VersionRange;
+use super::page_cache::PageCache;
+use super::space_read::SpaceRead;
+use super::version::Version;
+use crate::block_file::BlockFile;
+use crate::memtable::Memtable;
+use crate::space::{SpaceShared, SpaceView};
+
+impl PagedBlock for BlockFile {
+    fn block_id(&self) -> BlockId {
+        self.meta.block_id
+    }
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn file(&self) -> &FileHandle {
+        BlockFile::file(self)
+    }
+    fn storage(&self) -> &dyn Storage {
+        BlockFile::storage(self)
+    }
+    fn index(&self) -> &BlockIndex {
+        BlockFile::index(self)
+    }
+    fn key_bounds(&self) -> (Key, Key) {
+        (self.meta.min_key, self.meta.max_key)
+    }
+    fn revision_min(&self) -> Revision {
+        self.meta.min_revision
+    }
+}
+
+impl VersionRange for Memtable {
+    fn versions_from(
+        &self,
+        from: (Key, std::cmp::Reverse<Revision>),
+        last: Key,
+        limit: usize,
+        out: &mut Vec<Version>,
+    ) {
+        let (from_key, std::cmp::Reverse(from_revision)) = from;
+        self.visit_from(
+            from_key,
+            from_revision,
+            last,
+            limit,
+            |key, revision, value| {
+                out.push(Version {
+                    key,
+                    revision,
+                    value: value.map(<[u8]>::to_vec),
+                });
+            },
+        );
+    }
+}
+
+/// The reads of `space` over `view`.
+pub(crate) fn space_read(
+    space: &SpaceShared,
+    view: &SpaceView,
+    cache: &Arc<PageCache>,
+    range_budget: usize,
+) -> SpaceRead {
+    let mut memtables: Vec<Arc<dyn VersionRange>> = Vec::with_capacity(view.frozen.len() + 1);
+    memtables.push(view.active.clone());
+    memtables.extend(
+        view.frozen
+            .iter()
+            .map(|memtable| memtable.clone() as Arc<dyn VersionRange>),
+    );
+    let blocks = view
+        .blocks
+        .iter()
+        .map(|block| block.clone() as Arc<dyn PagedBlock>)
+        .collect();
+    SpaceRead {
+        space: space.id,
+        curve: space.curve,
+        memtables,
+        blocks,
+        cache: cache.clone(),
+        range_budget,
+    }
+}
