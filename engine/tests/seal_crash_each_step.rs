@@ -3,7 +3,10 @@
 //! §7: "the hot segment was reset after a seal before the index naming the new block was on
 //! disk").
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 mod common;
 

@@ -4,7 +4,11 @@
 //! to its last valid frame appended after garbage"). A flipped bit inside acknowledged history
 //! is `Error::Corruption` naming the segment file.
 
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 mod common;
 
@@ -87,7 +91,11 @@ fn torn_last_frame_is_truncated_at_every_byte() {
         copy_dir(pristine.path(), copy.path());
         let garbage = cut % 2 == 1;
         damage(&copy.path().join(&relative), cut, last_end, |index| {
-            if garbage { u8::try_from((index * 37 + 11) % 256).unwrap_or(0) } else { 0 }
+            if garbage {
+                u8::try_from((index * 37 + 11) % 256).unwrap_or(0)
+            } else {
+                0
+            }
         });
         let db = Db::open(copy.path(), small_options())
             .unwrap_or_else(|error| panic!("cut at {cut}: {error}"));

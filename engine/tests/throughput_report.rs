@@ -2,7 +2,10 @@
 //! default backend and deadline). Not a benchmark and asserts nothing about speed: the
 //! numbers tell where the write path stands; `infinitedb-bench` measures properly.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a test failure")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 use std::sync::Arc;
 use std::time::Instant;
