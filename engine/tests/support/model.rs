@@ -1,0 +1,259 @@
+//! The reference model: per space, every batch sequenced with its revision, and the check of
+//! a recovered database against a prefix of that history (DESIGN §3 "Recovery").
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use infinitedb::{Db, QueryBox, Revision, SpaceId};
+
+/// A point of a space.
+pub type Point = Vec<u32>;
+/// One record of a batch: a value, or `None` for a delete.
+pub type Record = (Point, Option<Vec<u8>>);
+
+/// One batch as the engine sequenced it.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// Its revision.
+    pub revision: Revision,
+    /// Its records (distinct points).
+    pub records: Vec<Record>,
+}
+
+/// Every batch sequenced, per space.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    spaces: BTreeMap<SpaceId, Vec<Committed>>,
+}
+
+impl History {
+    /// Records a batch of `space` sequenced at `revision`.
+    pub fn record(&mut self, space: SpaceId, revision: Revision, records: Vec<Record>) {
+        let points: BTreeSet<&Point> = records.iter().map(|(point, _)| point).collect();
+        assert_eq!(
+            points.len(),
+            records.len(),
+            "a batch writes each point once"
+        );
+        self.spaces
+            .entry(space)
+            .or_default()
+            .push(Committed { revision, records });
+    }
+
+    /// Adds every batch of `other`.
+    pub fn extend(&mut self, other: &History) {
+        for (space, batches) in &other.spaces {
+            for batch in batches {
+                self.record(*space, batch.revision, batch.records.clone());
+            }
+        }
+    }
+
+    /// The spaces with at least one batch.
+    pub fn spaces(&self) -> Vec<SpaceId> {
+        self.spaces.keys().copied().collect()
+    }
+
+    /// The batches of `space` in revision order; asserts revisions are distinct.
+    pub fn batches(&self, space: SpaceId) -> Vec<Committed> {
+        let mut batches = self.spaces.get(&space).cloned().unwrap_or_default();
+        batches.sort_by_key(|batch| batch.revision);
+        for pair in batches.windows(2) {
+            assert!(
+                pair[0].revision < pair[1].revision,
+                "space {space:?}: revision {:?} given to two batches",
+                pair[0].revision
+            );
+        }
+        batches
+    }
+
+    /// The highest revision of `space`, if any.
+    pub fn revision_max(&self, space: SpaceId) -> Option<Revision> {
+        self.spaces
+            .get(&space)?
+            .iter()
+            .map(|batch| batch.revision)
+            .max()
+    }
+
+    /// Every point `space` ever wrote.
+    pub fn points(&self, space: SpaceId) -> BTreeSet<Point> {
+        let batches = self
+            .spaces
+            .get(&space)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        batches
+            .iter()
+            .flat_map(|batch| batch.records.iter().map(|(point, _)| point.clone()))
+            .collect()
+    }
+}
+
+/// The latest revision and value of each point after the first `prefix` batches.
+pub fn state_at(
+    batches: &[Committed],
+    prefix: usize,
+) -> BTreeMap<Point, (Revision, Option<Vec<u8>>)> {
+    let mut state = BTreeMap::new();
+    for batch in &batches[..prefix] {
+        for (point, value) in &batch.records {
+            state.insert(point.clone(), (batch.revision, value.clone()));
+        }
+    }
+    state
+}
+
+/// What one recovered space showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// How many batches of the history it holds (a prefix).
+    pub prefix: usize,
+    /// How many batches the history has.
+    pub batches: usize,
+    /// The highest revision in the prefix.
+    pub revision_max: Option<Revision>,
+}
+
+/// Checks that `space` of `db` equals the model at a prefix of `history` that includes every
+/// batch up to revision `required` (the last one acknowledged before the crash), counting
+/// record versions so nothing appears twice and nothing unwritten appears.
+pub fn check_recovered(
+    db: &Db,
+    space: SpaceId,
+    history: &History,
+    required: Option<Revision>,
+    context: &str,
+) -> Recovered {
+    let batches = history.batches(space);
+    let versions = db.record_versions(space).unwrap();
+    let prefix = prefix_with_versions(&batches, versions).unwrap_or_else(|| {
+        panic!(
+            "{context}: space {space:?} holds {versions} record versions, which is no batch \
+             boundary of its {} batches (a torn batch, a duplicate or an unwritten record)",
+            batches.len()
+        )
+    });
+    let required_prefix = required.map_or(0, |revision| {
+        batches
+            .iter()
+            .take_while(|batch| batch.revision <= revision)
+            .count()
+    });
+    assert!(
+        prefix >= required_prefix,
+        "{context}: space {space:?} recovered {prefix} batches but {required_prefix} were \
+         acknowledged (up to revision {required:?}): acknowledged writes lost"
+    );
+    let state = state_at(&batches, prefix);
+    let context = format!(
+        "{context}: space {space:?} after prefix {prefix}/{}",
+        batches.len()
+    );
+    for point in history.points(space) {
+        check_point(db, space, &point, state.get(&point), &context);
+    }
+    check_scan_and_box(db, space, &state, &context);
+    let revision_max = prefix.checked_sub(1).map(|last| batches[last].revision);
+    Recovered {
+        prefix,
+        batches: batches.len(),
+        revision_max,
+    }
+}
+
+/// `get` gives the model's value and `history`'s newest version its revision and value.
+fn check_point(
+    db: &Db,
+    space: SpaceId,
+    point: &Point,
+    expected: Option<&(Revision, Option<Vec<u8>>)>,
+    context: &str,
+) {
+    let value = expected.and_then(|(_, value)| value.clone());
+    let found = db.get(space, point).unwrap();
+    assert!(
+        found == value,
+        "{context}: point {point:?}: expected {:?}, found {:?}",
+        value.as_deref().map(String::from_utf8_lossy),
+        found.as_deref().map(String::from_utf8_lossy),
+    );
+    let versions = db.history(space, point).unwrap();
+    let newest = versions
+        .first()
+        .map(|(revision, value)| (*revision, value.clone()));
+    assert_eq!(
+        newest.as_ref(),
+        expected,
+        "{context}: point {point:?}: newest version and revision"
+    );
+}
+
+/// A full scan and a box query return exactly the model's live points with their revisions.
+fn check_scan_and_box(
+    db: &Db,
+    space: SpaceId,
+    state: &BTreeMap<Point, (Revision, Option<Vec<u8>>)>,
+    context: &str,
+) {
+    let live = |inside: &dyn Fn(&Point) -> bool| -> BTreeMap<Point, (Revision, Vec<u8>)> {
+        state
+            .iter()
+            .filter(|(point, _)| inside(point))
+            .filter_map(|(point, (revision, value))| {
+                Some((point.clone(), (*revision, value.clone()?)))
+            })
+            .collect()
+    };
+    let collect = |query: infinitedb::Query| -> BTreeMap<Point, (Revision, Vec<u8>)> {
+        query
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.point, (entry.revision, entry.value))
+            })
+            .collect()
+    };
+    let scanned = collect(db.scan(space).unwrap());
+    assert_eq!(scanned, live(&|_| true), "{context}: scan");
+    let query_box = QueryBox::new(vec![2, 3], vec![9, 10]).unwrap();
+    let boxed = collect(db.query(space, &query_box).unwrap());
+    assert_eq!(
+        boxed,
+        live(&|point| query_box.contains(point)),
+        "{context}: box query"
+    );
+}
+
+/// The number of leading batches holding exactly `versions` records, if one exists.
+fn prefix_with_versions(batches: &[Committed], versions: u64) -> Option<usize> {
+    let mut total = 0u64;
+    for (index, batch) in batches.iter().enumerate() {
+        if total == versions {
+            return Some(index);
+        }
+        total += u64::try_from(batch.records.len()).unwrap();
+    }
+    (total == versions).then_some(batches.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_end_on_batch_boundaries() {
+        // Goal: the version count maps to a prefix only on batch boundaries. Method: three
+        // batches of 1, 2, 1 records.
+        let batch = |revision, count: u32| Committed {
+            revision: Revision(revision),
+            records: (0..count).map(|index| (vec![index], None)).collect(),
+        };
+        let batches = [batch(1, 1), batch(2, 2), batch(3, 1)];
+        assert_eq!(prefix_with_versions(&batches, 0), Some(0));
+        assert_eq!(prefix_with_versions(&batches, 1), Some(1));
+        assert_eq!(prefix_with_versions(&batches, 2), None);
+        assert_eq!(prefix_with_versions(&batches, 4), Some(3));
+        assert_eq!(prefix_with_versions(&batches, 5), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! A seeded workload generator: puts, deletes, batches, flushes (forced seals) and syncs over
+//! a small grid of points, so points are overwritten and deleted often. Values are unique per
+//! write (writer and sequence number in their first bytes) and of varied length, so a stale,
+//! torn or misplaced record shows up as a wrong value.
+
+use infinitedb::{Batch, Db, Revision, SpaceId};
+use rand::Rng;
+
+use super::model::{Point, Record};
+
+/// One step of a workload.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Writes a value at a point.
+    Put(Point, Vec<u8>),
+    /// Deletes a point.
+    Delete(Point),
+    /// Writes several distinct points atomically.
+    Batch(Vec<Record>),
+    /// Forces a seal of the space (`Db::flush`).
+    Flush,
+}
+
+/// How a workload looks.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Coordinates are drawn from `0..grid` in each of two dimensions.
+    pub grid: u32,
+    /// Longest value padding in bytes.
+    pub value_bytes_max: usize,
+    /// Chance per mille that a step is a flush.
+    pub flush_per_mille: u32,
+    /// Chance per mille that a step is a delete.
+    pub delete_per_mille: u32,
+    /// Chance per mille that a step is a batch.
+    pub batch_per_mille: u32,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            grid: 12,
+            value_bytes_max: 600,
+            flush_per_mille: 30,
+            delete_per_mille: 120,
+            batch_per_mille: 200,
+        }
+    }
+}
+
+/// Dimensions and bits of the suite's spaces.
+pub const SPACE_DIMS: u32 = 2;
+/// Bits per dimension of the suite's spaces.
+pub const SPACE_BITS: u32 = 16;
+
+/// A unique value for writer `writer`'s `sequence`-th write, padded to a random length.
+pub fn value_for(rng: &mut impl Rng, shape: &Shape, writer: u32, sequence: u32) -> Vec<u8> {
+    let mut value = format!("w{writer}-n{sequence}-").into_bytes();
+    let padding = rng.gen_range(0..=shape.value_bytes_max);
+    let byte = b'a' + u8::try_from(sequence % 26).unwrap();
+    value.extend(std::iter::repeat_n(byte, padding));
+    value
+}
+
+/// `count` steps for writer `writer`.
+pub fn generate(rng: &mut impl Rng, shape: &Shape, writer: u32, count: u32) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for sequence in 0..count {
+        let roll = rng.gen_range(0..1000);
+        let point = |rng: &mut dyn rand::RngCore| {
+            vec![rng.gen_range(0..shape.grid), rng.gen_range(0..shape.grid)]
+        };
+        let op = if roll < shape.flush_per_mille {
+            Op::Flush
+        } else if roll < shape.flush_per_mille + shape.delete_per_mille {
+            Op::Delete(point(rng))
+        } else if roll < shape.flush_per_mille + shape.delete_per_mille + shape.batch_per_mille {
+            let mut records: Vec<Record> = Vec::new();
+            for _ in 0..rng.gen_range(2..=5) {
+                let target = point(rng);
+                if records.iter().all(|(existing, _)| *existing != target) {
+                    let value =
+                        (rng.gen_range(0..4) != 0).then(|| value_for(rng, shape, writer, sequence));
+                    records.push((target, value));
+                }
+            }
+            Op::Batch(records)
+        } else {
+            Op::Put(point(rng), value_for(rng, shape, writer, sequence))
+        };
+        ops.push(op);
+    }
+    ops
+}
+
+/// The records an op writes (none for a flush).
+pub fn records_of(op: &Op) -> Vec<Record> {
+    match op {
+        Op::Put(point, value) => vec![(point.clone(), Some(value.clone()))],
+        Op::Delete(point) => vec![(point.clone(), None)],
+        Op::Batch(records) => records.clone(),
+        Op::Flush => Vec::new(),
+    }
+}
+
+/// Runs `op` on `space`; `Ok(Some(revision))` for an acknowledged write, `Ok(None)` for a
+/// completed flush.
+pub fn apply(db: &Db, space: SpaceId, op: &Op) -> infinitedb::Result<Option<Revision>> {
+    match op {
+        Op::Put(point, value) => db.put(space, point, value).map(Some),
+        Op::Delete(point) => db.delete(space, point).map(Some),
+        Op::Batch(records) => {
+            let mut batch = Batch::new(space);
+            for (point, value) in records {
+                match value {
+                    Some(value) => batch.put(point, value),
+                    None => batch.delete(point),
+                };
+            }
+            db.write(batch).map(Some)
+        }
+        Op::Flush => db.flush(space).map(|()| None),
+    }
+}
