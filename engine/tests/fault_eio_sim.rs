@@ -182,7 +182,6 @@ fn eio_on_a_hot_segment_write_fails_its_group_only() {
 }
 
 #[test]
-#[ignore = "engine bug: EIO on a staging-log fsync (deadline zero) leaves writers hanging; see report"]
 fn eio_on_the_staging_log_keeps_the_direct_route() {
     // Goal: a failing staging log does not lose or falsely acknowledge writes when every
     // group is hedged. Method: deadline zero (every group goes staged too); EIO on the 2nd

@@ -188,6 +188,8 @@ impl IoThread {
         }
     }
 
+    /// Disables the staged route until reopen: queued copies are dropped, and batches that
+    /// were waiting only for their staged copy are settled (`settle_after_staging_failure`).
     fn disable_staging(&mut self, detail: &str) {
         self.staging.disabled = Some(detail.to_string());
         let queued: Vec<u64> = self.staging.queue.drain(..).collect();
@@ -196,6 +198,7 @@ impl IoThread {
                 state.staged = Staged::Failed;
             }
         }
+        self.settle_after_staging_failure();
     }
 
     pub(super) fn on_staging_event(&mut self, event: ChainEvent) {
@@ -233,7 +236,6 @@ impl IoThread {
                     self.unreference(*revision, Staged::Failed);
                 }
                 self.disable_staging(&format!("staging chain ended {:?}", event.outcome));
-                self.settle_after_staging_failure(&revisions);
             }
         }
     }
@@ -275,18 +277,45 @@ impl IoThread {
         self.answer_sync_waiters();
     }
 
-    /// After a staging failure, batches whose hot copy had already failed have no copy left
-    /// in flight unless they were requeued to a hot segment (they were: see `on_hot_failed`);
-    /// publish whatever became decidable.
-    fn settle_after_staging_failure(&mut self, revisions: &[u64]) {
-        let mut spaces: Vec<_> = revisions
-            .iter()
-            .filter_map(|revision| self.batches.get(revision))
+    /// After the staged route is disabled, no staged copy is coming any more. A batch whose
+    /// hot copy is already durable but which was left undecided (with a zero deadline the
+    /// direct route waits for the staged copy, see `on_hot_durable`) is decided by its hot
+    /// copy now; otherwise its writer would wait for ever. Batches whose hot copy is still in
+    /// flight or pending are decided when it ends (its chain has no deadline: `Failed` counts
+    /// as staged there). Publishes whatever became decidable.
+    fn settle_after_staging_failure(&mut self) {
+        let mut records = 0_u64;
+        let mut decided = Vec::new();
+        for (revision, state) in &mut self.batches {
+            if state.hot_durable && state.route.is_none() && state.failed.is_none() {
+                state.route = Some(Route::Direct);
+                records += state.batch.records.len() as u64;
+                decided.push(*revision);
+            }
+        }
+        if !decided.is_empty() {
+            StatsCounters::add(&self.stats.groups_direct, 1);
+            StatsCounters::add(&self.stats.records_direct, records);
+        }
+        for revision in &decided {
+            self.undecided.remove(revision);
+        }
+        // Every space with a pending batch, not only those decided here: a batch of the failed
+        // chain may have become answerable (with its error) too. A rare path, so the superset
+        // is cheap.
+        let mut spaces: Vec<_> = self
+            .batches
+            .values()
             .map(|state| state.batch.space)
             .collect();
+        spaces.sort_unstable_by_key(|space| space.0);
         spaces.dedup();
         for space in spaces {
             self.publish_ready(space);
         }
+        for revision in decided {
+            self.retire_if_done(revision);
+        }
+        self.answer_sync_waiters();
     }
 }
