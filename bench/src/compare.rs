@@ -132,13 +132,7 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     if config.repeats == 0 {
         return Err(BenchError::invalid("--repeats must be positive"));
     }
-    let temporary = tempfile::Builder::new()
-        .prefix("infinitedb-bench-vs-fio-")
-        .tempdir_in(&config.directory)
-        .map_err(BenchError::file(
-            "create a temporary directory in",
-            &config.directory,
-        ))?;
+    let temporary = crate::job::scratch_directory(&config.directory, "infinitedb-bench-vs-fio-")?;
     let directory = temporary.path();
     let mut report = Report::new(Environment::probe(directory, None));
     let mut samples: HashMap<String, Vec<f64>> = HashMap::new();

@@ -2,6 +2,7 @@
 //! ([`Progress`], drawn only when stdout is a terminal, so piped and JSON runs stay quiet).
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -102,6 +103,18 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Creates a scratch directory named `<prefix>…` inside `parent`, removed when dropped. Every
+/// job works in one, so runs never see each other's files.
+///
+/// # Errors
+/// [`BenchError::File`] when the directory cannot be created.
+pub fn scratch_directory(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .map_err(BenchError::file("create a temporary directory in", parent))
 }
 
 #[cfg(test)]

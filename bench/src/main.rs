@@ -222,10 +222,7 @@ fn run_raw_job(
         4096
     };
     let block_bytes = usize::try_from(args.bs.unwrap_or(default_bs)).context("--bs")?;
-    let temporary = tempfile::Builder::new()
-        .prefix("infinitedb-bench-raw-")
-        .tempdir_in(&directory)
-        .with_context(|| format!("creating a temporary directory in {}", directory.display()))?;
+    let temporary = infinitedb_bench::job::scratch_directory(&directory, "infinitedb-bench-raw-")?;
     let job = RawJob {
         directory: temporary.path().to_path_buf(),
         mode,

@@ -116,13 +116,7 @@ struct Bounds {
 /// # Errors
 /// Any job's error; [`BenchError::File`] if the temporary directory cannot be made.
 pub fn run(config: &SuiteConfig) -> Result<Report> {
-    let temporary = tempfile::Builder::new()
-        .prefix("infinitedb-bench-suite-")
-        .tempdir_in(&config.directory)
-        .map_err(BenchError::file(
-            "create a temporary directory in",
-            &config.directory,
-        ))?;
+    let temporary = crate::job::scratch_directory(&config.directory, "infinitedb-bench-suite-")?;
     let directory = temporary.path();
     let mut report = Report::new(Environment::probe(directory, None));
     let mut bounds = Bounds::default();

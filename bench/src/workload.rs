@@ -152,13 +152,7 @@ impl EngineJob {
 /// [`BenchError::InvalidJob`], [`BenchError::NotAvailable`], engine errors, a worker panic.
 pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     job.validate()?;
-    let temporary = tempfile::Builder::new()
-        .prefix("infinitedb-bench-")
-        .tempdir_in(&job.directory)
-        .map_err(BenchError::file(
-            "create a temporary directory in",
-            &job.directory,
-        ))?;
+    let temporary = crate::job::scratch_directory(&job.directory, "infinitedb-bench-")?;
     let db = Db::open(temporary.path().join("db"), job.options())?;
     let space = db.create_space(SPACE_NAME, job.dims, job.bits)?;
     let points = Points::new(job.dims, job.bits);
