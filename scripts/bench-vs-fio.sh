@@ -20,6 +20,10 @@
 #   durable puts/s, 64 writers, 128B         engine, Sync, vs fio's QD1 commits/s     (>= 25x)
 #   NoSync ingest 1KiB (ingested / device)   engine MB/s vs fio seq write QD32 MB/s
 #   point reads/s                            engine gets vs fio rand read QD32 IOPS
+#   box-query records/s (~1000 records/box)  engine box queries over a sealed 2-D key set
+#                                            vs fio rand read QD32 IOPS
+# Each row also shows both sides' p50/p99 latency per operation in microseconds (ours: per
+# put, get or box query; fio's from its lat_ns percentiles, a commit's as write + fdatasync).
 #
 # Usage: scripts/bench-vs-fio.sh [--dir DIR] [--runtime SECONDS] [--repeats N] [--json FILE]
 # Env:   CARGO_TARGET_DIR (where the binary is built), BENCH_FILE_BYTES (default 1 GiB).
@@ -38,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --runtime) RUNTIME="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --json) JSON_OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -76,11 +80,15 @@ jq -r '.environment as $e
     "backend \($e.backend.kind // "unknown") (direct_io=\($e.backend.direct_io)): \($e.backend.reason)"' \
   "$WORK/report.json"
 echo
-printf '%-42s %12s %12s %8s %9s\n' "row" "ours" "fio" "ratio" "target"
-jq -r '.comparisons[] | [.figure, .unit, .ours, .bound_figure, .bound, .ratio,
-    (if .target_ratio == null then "-" else ">=\(.target_ratio)x" end)] | @tsv' "$WORK/report.json" |
-  while IFS=$'\t' read -r figure unit ours bound_figure bound ratio target; do
-    printf '%-42s %12.1f %12.1f %7.2fx %9s   (%s; fio: %s)\n' "$figure" "$ours" "$bound" "$ratio" "$target" "$unit" "$bound_figure"
+printf '%-42s %12s %12s %8s %9s %19s %19s\n' "row" "ours" "fio" "ratio" "target" \
+  "ours p50/p99 us" "fio p50/p99 us"
+jq -r 'def lat: if . == null then "-" else "\(.p50 * 10 | round / 10)/\(.p99 * 10 | round / 10)" end;
+  .comparisons[] | [.figure, .unit, .ours, .bound_figure, .bound, .ratio,
+    (if .target_ratio == null then "-" else ">=\(.target_ratio)x" end),
+    (.ours_latency_us | lat), (.bound_latency_us | lat)] | @tsv' "$WORK/report.json" |
+  while IFS=$'\t' read -r figure unit ours bound_figure bound ratio target ours_latency fio_latency; do
+    printf '%-42s %12.1f %12.1f %7.2fx %9s %19s %19s   (%s; fio: %s)\n' "$figure" "$ours" "$bound" \
+      "$ratio" "$target" "$ours_latency" "$fio_latency" "$unit" "$bound_figure"
   done
 jq -r '.notes[] | "note: \(.)"' "$WORK/report.json"
 

@@ -8,7 +8,11 @@
 //! Rows: raw QD1 4 KiB write+fdatasync commits (fio `psync --fdatasync=1 --direct=1`),
 //! sequential 1 MiB O_DIRECT writes at QD4 and QD32 and random 4 KiB O_DIRECT reads at QD32
 //! (fio `io_uring --direct=1`), each with a 0.9× target (issue 3); then each engine workload of
-//! the suite beside the fio figure that bounds it (issue 4's targets).
+//! the suite beside the fio figure that bounds it (issue 4's targets): durable puts beside QD1
+//! commits, ingest beside QD32 sequential writes, point reads and box-query records/s beside
+//! QD32 random 4 KiB reads. Every row also carries both sides' p50/p99 latency per operation
+//! (medians over the repeats; fio's from its `lat_ns` percentiles, a commit's as its write's
+//! plus its fdatasync's, see [`crate::fio::FioJobResult::latency_percentiles`]).
 //!
 //! Both sides overwrite pre-written files of the same sizes: commits a 64 MiB file (the
 //! engine's segment size, [`crate::suite::COMMIT_FILE_BYTES`]), the streaming rows one of
@@ -25,7 +29,7 @@ use crate::error::{BenchError, Result};
 use crate::fio::{self, FioJob};
 use crate::job::{Limit, Progress};
 use crate::raw::{self, RawJob, RawMode};
-use crate::report::{Comparison, JobReport, Report, median};
+use crate::report::{Comparison, JobReport, Latency, LatencyPercentiles, Report, median};
 use crate::suite::{
     self, Bound, ENGINE_COMPARISONS, Metric, engine_shape, fio_commit_job, fio_file, fio_read_job,
     fio_write_job, raw_directory, raw_file_bytes,
@@ -156,9 +160,6 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
         config.repeats,
         config.runtime.as_secs_f64()
     ));
-    report
-        .notes
-        .push("box queries left out: issue 5, not built yet".to_string());
     Ok(report)
 }
 
@@ -174,16 +175,12 @@ fn run_fio_side(
     progress.finish();
     let output = output?;
     let result = output.job()?;
-    let direction = if row.mode == RawMode::RandomRead {
-        &result.read
-    } else {
-        &result.write
-    };
+    let reads = row.mode == RawMode::RandomRead;
+    let direction = if reads { &result.read } else { &result.write };
     let value = row.value_of(direction.iops, direction.mb_per_second());
-    samples
-        .entry(format!("fio:{}", row.key))
-        .or_default()
-        .push(value);
+    let key = format!("fio:{}", row.key);
+    record_latency_samples(samples, &key, result.latency_percentiles(reads));
+    samples.entry(key).or_default().push(value);
     Ok(())
 }
 
@@ -208,10 +205,14 @@ fn run_our_side(
     progress.finish();
     let (measurement, info) = result?;
     let value = row.value_of(measurement.ops_per_second(), measurement.mb_per_second());
-    samples
-        .entry(format!("ours:{}", row.key))
-        .or_default()
-        .push(value);
+    let key = format!("ours:{}", row.key);
+    let latency = Latency::from_histogram(&measurement.latency_ns);
+    let percentiles = (measurement.ops > 0).then_some(LatencyPercentiles {
+        p50: latency.p50,
+        p99: latency.p99,
+    });
+    record_latency_samples(samples, &key, percentiles);
+    samples.entry(key).or_default().push(value);
     report.environment.backend = Some((&info).into());
     let shape = crate::report::JobShape {
         name: format!("ours {}", row.label),
@@ -240,11 +241,7 @@ fn run_engine_side(
         let run = workload::run(&job, &progress);
         progress.finish();
         let run = run?;
-        let job_report = JobReport::new(
-            engine_shape(name, &job),
-            &run.measurement,
-            Some(run.figures),
-        );
+        let job_report = run.report(engine_shape(name, &job));
         record_engine_samples(samples, index, &job_report);
         report.jobs.push(job_report);
     }
@@ -255,15 +252,30 @@ fn comparisons(samples: &HashMap<String, Vec<f64>>, repeats: u32) -> Vec<Compari
     let value = |key: &str| samples.get(key).map_or(0.0, |values| median(values));
     let mut rows = Vec::new();
     for row in &DEVICE_ROWS {
-        let ours = value(&format!("ours:{}", row.key));
-        let bound = value(&format!("fio:{}", row.key));
+        let (ours_key, fio_key) = (format!("ours:{}", row.key), format!("fio:{}", row.key));
         let label = format!("raw {}", row.label);
-        rows.push(Comparison::new(&label, row.unit, ours, row.label, bound).target(0.9));
+        let comparison = Comparison::new(
+            &label,
+            row.unit,
+            value(&ours_key),
+            row.label,
+            value(&fio_key),
+        )
+        .target(0.9)
+        .latencies(
+            latency_of(samples, &ours_key),
+            latency_of(samples, &fio_key),
+        );
+        rows.push(comparison);
     }
     for (figure, unit, index, metric, bound, target) in ENGINE_COMPARISONS {
+        let fio_key = format!("fio:{}", fio_key(bound));
         let ours = value(&engine_key(index, metric));
-        let bound_value = value(&format!("fio:{}", fio_key(bound)));
-        let mut row = Comparison::new(figure, unit, ours, bound.label(), bound_value);
+        let mut row = Comparison::new(figure, unit, ours, bound.label(), value(&fio_key))
+            .latencies(
+                latency_of(samples, &engine_latency_key(index)),
+                latency_of(samples, &fio_key),
+            );
         row.target_ratio = target;
         rows.push(row);
     }
@@ -274,17 +286,60 @@ fn comparisons(samples: &HashMap<String, Vec<f64>>, repeats: u32) -> Vec<Compari
     rows
 }
 
-/// Records every metric of the `index`-th engine job's report.
+/// Records every metric and the latency of the `index`-th engine job's report.
 fn record_engine_samples(samples: &mut HashMap<String, Vec<f64>>, index: usize, job: &JobReport) {
-    for metric in [Metric::Ops, Metric::Payload, Metric::Device] {
+    for metric in [
+        Metric::Ops,
+        Metric::Payload,
+        Metric::Device,
+        Metric::Records,
+    ] {
         let key = engine_key(index, metric);
         samples.entry(key).or_default().push(metric.of(job));
     }
+    record_latency_samples(
+        samples,
+        &engine_latency_key(index),
+        job.latency_percentiles(),
+    );
 }
 
 /// The sample key of an engine job's metric.
 fn engine_key(index: usize, metric: Metric) -> String {
     format!("engine:{index}:{metric:?}")
+}
+
+/// The sample key prefix of an engine job's latency.
+fn engine_latency_key(index: usize) -> String {
+    format!("engine:{index}")
+}
+
+/// Records `latency` (if any) under `key:p50` and `key:p99`.
+fn record_latency_samples(
+    samples: &mut HashMap<String, Vec<f64>>,
+    key: &str,
+    latency: Option<LatencyPercentiles>,
+) {
+    if let Some(latency) = latency {
+        samples
+            .entry(format!("{key}:p50"))
+            .or_default()
+            .push(latency.p50);
+        samples
+            .entry(format!("{key}:p99"))
+            .or_default()
+            .push(latency.p99);
+    }
+}
+
+/// The medians of the latencies recorded under `key`, if any run reported them.
+fn latency_of(samples: &HashMap<String, Vec<f64>>, key: &str) -> Option<LatencyPercentiles> {
+    let p50 = samples.get(&format!("{key}:p50"))?;
+    let p99 = samples.get(&format!("{key}:p99"))?;
+    Some(LatencyPercentiles {
+        p50: median(p50),
+        p99: median(p99),
+    })
 }
 
 /// The device row measuring `bound`.
@@ -299,7 +354,37 @@ fn fio_key(bound: Bound) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{EngineFigures, JobShape, Measurement, latency_histogram};
+    use crate::report::{EngineFigures, JobShape, Measurement, QueryFigures, latency_histogram};
+
+    /// An engine job's report of `repeat`: 100 × `repeat` ops/s, 7/70 µs p50/p99.
+    fn engine_report(repeat: u64) -> JobReport {
+        let measurement = Measurement {
+            ops: 100 * repeat,
+            bytes: 1_000_000 * repeat,
+            elapsed: Duration::from_secs(1),
+            latency_ns: latency_histogram().unwrap(),
+        };
+        let shape = JobShape {
+            name: "job".to_string(),
+            rw: "write".to_string(),
+            bs_bytes: 128,
+            numjobs: 1,
+            iodepth: 1,
+            durability: None,
+        };
+        let figures = EngineFigures {
+            device_mb_per_second: 5.0,
+            ..EngineFigures::default()
+        };
+        let mut report =
+            JobReport::new(shape, &measurement, Some(figures)).with_query(Some(QueryFigures {
+                records_per_second: 1000.0,
+                ..QueryFigures::default()
+            }));
+        report.latency_us.p50 = 7.0;
+        report.latency_us.p99 = 70.0;
+        report
+    }
 
     #[test]
     fn every_comparison_finds_its_samples() {
@@ -316,28 +401,14 @@ mod tests {
                     .entry(format!("ours:{}", row.key))
                     .or_default()
                     .push(value / 2.0);
+                let latency = LatencyPercentiles {
+                    p50: value,
+                    p99: value * 10.0,
+                };
+                record_latency_samples(&mut samples, &format!("fio:{}", row.key), Some(latency));
             }
             for index in 0..suite::suite_engine_job_names().len() {
-                let measurement = Measurement {
-                    ops: 100 * repeat,
-                    bytes: 1_000_000 * repeat,
-                    elapsed: Duration::from_secs(1),
-                    latency_ns: latency_histogram().unwrap(),
-                };
-                let shape = JobShape {
-                    name: "job".to_string(),
-                    rw: "write".to_string(),
-                    bs_bytes: 128,
-                    numjobs: 1,
-                    iodepth: 1,
-                    durability: None,
-                };
-                let figures = EngineFigures {
-                    device_mb_per_second: 5.0,
-                    ..EngineFigures::default()
-                };
-                let report = JobReport::new(shape, &measurement, Some(figures));
-                record_engine_samples(&mut samples, index, &report);
+                record_engine_samples(&mut samples, index, &engine_report(repeat));
             }
         }
         let rows = comparisons(&samples, 2);
@@ -346,7 +417,28 @@ mod tests {
             assert!(row.ours > 0.0, "{} has no sample", row.figure);
             assert!(row.bound > 0.0, "{} has no bound", row.figure);
             assert_eq!(row.repeats, 2);
+            let bound_latency = row.bound_latency_us.unwrap();
+            assert_eq!(
+                bound_latency.p99,
+                bound_latency.p50 * 10.0,
+                "{}",
+                row.figure
+            );
         }
+        // Every engine row has our latency; raw rows only where ours was recorded (not here).
+        for row in &rows[DEVICE_ROWS.len()..] {
+            assert_eq!(
+                row.ours_latency_us,
+                Some(LatencyPercentiles {
+                    p50: 7.0,
+                    p99: 70.0
+                })
+            );
+        }
+        assert!(rows[0].ours_latency_us.is_none());
+        let query_row = rows.iter().find(|row| row.unit == "records/s").unwrap();
+        assert_eq!(query_row.ours, 1000.0);
+        assert_eq!(query_row.bound_figure, Bound::Read.label());
         // Medians take the lower middle of two: the first repeat's values.
         assert_eq!(rows[0].bound, 10.0);
         assert_eq!(rows[0].ratio, 0.5);

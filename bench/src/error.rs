@@ -16,14 +16,24 @@ pub enum BenchError {
         /// What is wrong and what to do instead.
         detail: String,
     },
-    /// The workload asked for is not built yet.
-    #[error("{what} is not available yet: {reason}")]
-    NotAvailable {
-        /// The workload.
-        what: &'static str,
-        /// Why, and where it is tracked.
-        reason: &'static str,
+    /// A box query's answer differs from the brute-force filter of the preloaded key set.
+    #[error(
+        "box query {query_box} returned {found} records where a brute-force filter of the \
+         preloaded key set finds {expected}: the engine's answer is wrong ({detail})"
+    )]
+    QueryMismatch {
+        /// The box, `lo..=hi`.
+        query_box: String,
+        /// Records the engine returned.
+        found: u64,
+        /// Records the filter found.
+        expected: u64,
+        /// The first differing point.
+        detail: String,
     },
+    /// A box or point does not fit the benchmark space.
+    #[error("keyspace: {0}")]
+    Keyspace(#[from] infinitedb::keyspace::KeyspaceError),
     /// The engine failed.
     #[error("engine: {0}")]
     Engine(#[from] infinitedb::Error),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{BenchError, Result};
+use crate::report::LatencyPercentiles;
 
 /// The I/O pattern of a fio job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +183,32 @@ pub struct FioJobResult {
     /// fsync/fdatasync calls (present with `--fsync`/`--fdatasync`).
     #[serde(default)]
     pub sync: Option<FioSync>,
+}
+
+impl FioJobResult {
+    /// p50 and p99 per operation in microseconds: of the reads when `reads`, else of the
+    /// writes, plus, when fio timed fdatasyncs (`--fdatasync=1`), the same percentile of
+    /// those. fio times a commit's write and its fdatasync separately and the percentile of
+    /// a sum is not the sum of percentiles, so a commit's figure is an approximation (the
+    /// closest fio's output allows; for the tail it leans high). `None` when fio reported no
+    /// percentiles.
+    pub fn latency_percentiles(&self, reads: bool) -> Option<LatencyPercentiles> {
+        let direction = if reads { &self.read } else { &self.write };
+        let latency = direction.latency()?;
+        let sync = self
+            .sync
+            .as_ref()
+            .and_then(|sync| sync.lat_ns.as_ref())
+            .filter(|sync| !reads && sync.samples > 0);
+        let at = |percent: f64| -> Option<f64> {
+            let sync_ns = sync.map_or(Some(0), |sync| sync.percentile_ns(percent))?;
+            Some((latency.percentile_ns(percent)? + sync_ns) as f64 / 1e3)
+        };
+        Some(LatencyPercentiles {
+            p50: at(50.0)?,
+            p99: at(99.0)?,
+        })
+    }
 }
 
 /// One direction (read or write) of a job.

@@ -3,7 +3,9 @@
 //!
 //! Modules, one concept each:
 //! - [`workload`]: engine workloads (durable commits with N writers, bulk ingest, overwrite,
-//!   point reads, mixed) on a fresh temporary database;
+//!   point reads, mixed, box queries) on a fresh temporary database; `points` (private): the
+//!   key set's points;
+//! - [`query`]: box-query sizing and the brute-force check of the engine's answers;
 //! - [`raw`]: device workloads through `uring-io` (commits, sequential writes, random reads);
 //! - [`fio`]: runs fio with matching parameters and parses its JSON output;
 //! - [`report`]: latency summaries, comparisons, the text and JSON renderings (the JSON schema
@@ -20,6 +22,8 @@ pub mod environment;
 mod error;
 pub mod fio;
 pub mod job;
+mod points;
+pub mod query;
 pub mod raw;
 pub mod report;
 pub mod suite;

@@ -14,6 +14,7 @@ use infinitedb::Durability;
 use infinitedb_bench::compare::{self, CompareConfig};
 use infinitedb_bench::environment::Environment;
 use infinitedb_bench::job::{Limit, Progress};
+use infinitedb_bench::query::QUERY_RECORDS_DEFAULT;
 use infinitedb_bench::raw::{self, RawJob, RawMode};
 use infinitedb_bench::report::{JobReport, JobShape, Report};
 use infinitedb_bench::suite::{self, SuiteConfig, durability_name, engine_shape};
@@ -32,7 +33,8 @@ enum Rw {
     Read,
     /// Engine: gets of random preloaded keys.
     Randread,
-    /// Engine: box queries (not available yet: issue 5).
+    /// Engine: box queries of random boxes over a sealed preloaded key set (`--keys`),
+    /// each holding `--query-records` records on average; a sample is checked first.
     Query,
     /// Engine: `--rwmixread`% random gets, the rest random puts.
     Mixed,
@@ -69,8 +71,9 @@ enum OutputFormat {
 struct Deadline(Option<Duration>);
 
 /// fio-style benchmarks of infinitedb. Without --rw or --vs-fio: the main job, a one-minute
-/// suite (raw device figures, durable commits at 1 and 64 writers, bulk ingest, point reads)
-/// on a temporary directory, ending with each engine figure beside the raw figure bounding it.
+/// suite (raw device figures, durable commits at 1 and 64 writers, bulk ingest, point reads,
+/// box queries) on a temporary directory, ending with each engine figure beside the raw figure
+/// bounding it.
 #[derive(Debug, Parser)]
 #[command(name = "infinitedb-bench", version)]
 struct Args {
@@ -90,7 +93,7 @@ struct Args {
     /// Operations in flight (raw-write and raw-randread; the engine's put blocks, so use --numjobs).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256), requires = "rw")]
     iodepth: u32,
-    /// How long each run lasts (10s for --rw, 5s per run for --vs-fio, 7s per suite job).
+    /// How long each run lasts (10s for --rw, 5s per run for --vs-fio, 6s per suite job).
     #[arg(long, value_parser = parse_duration)]
     runtime: Option<Duration>,
     /// Payload bytes to move; with --runtime, whichever comes first.
@@ -99,9 +102,13 @@ struct Args {
     /// Size of the raw workloads' file (and fio's with --vs-fio).
     #[arg(long, value_parser = parse_size, default_value = "1g")]
     filesize: u64,
-    /// Keys preloaded for overwrite, read, randread and mixed.
+    /// Keys preloaded for overwrite, read, randread, mixed and query.
     #[arg(long, default_value_t = 100_000, requires = "rw")]
     keys: u64,
+    /// Query: records a box holds on average (sets the box's side: the fraction
+    /// (N / --keys)^(1/--dims) of every dimension).
+    #[arg(long, default_value_t = QUERY_RECORDS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
+    query_records: u64,
     /// When a put returns: once on disk (sync) or once sequenced (nosync).
     #[arg(long, value_enum, default_value = "sync", requires = "rw")]
     durability: DurabilityArg,
@@ -269,7 +276,10 @@ fn run_engine_job(
         Rw::Mixed => EngineMode::Mixed {
             read_percent: args.rwmixread,
         },
-        _ => EngineMode::Query,
+        Rw::Query => EngineMode::Query,
+        Rw::RawWrite | Rw::RawRandread | Rw::RawCommit => {
+            bail!("{rw:?} is a device workload, not an engine one")
+        }
     };
     let durability = match args.durability {
         DurabilityArg::Sync => Durability::Sync,
@@ -287,6 +297,7 @@ fn run_engine_job(
         backend: backend_request(args.backend),
         deadline: args.deadline.0,
         keys: args.keys,
+        query_records: args.query_records,
     };
     let bar = Progress::start(mode.name(), progress);
     let result = workload::run(&job, &bar);
@@ -294,9 +305,5 @@ fn run_engine_job(
     let run = result?;
     report.environment.backend = Some((&run.backend).into());
     let name = format!("{}-{}", mode.name(), durability_name(durability));
-    Ok(JobReport::new(
-        engine_shape(&name, &job),
-        &run.measurement,
-        Some(run.figures),
-    ))
+    Ok(run.report(engine_shape(&name, &job)))
 }

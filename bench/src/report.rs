@@ -18,10 +18,15 @@
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
 //!   `seals`, `device_write_bytes`, `device_mb_per_second`: the process's `write_bytes` from
-//!   `/proc/self/io` over the job).
+//!   `/proc/self/io` over the job), and `query` (`null` except for box-query jobs, else
+//!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
+//!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
+//!   box-query job's `ops` are queries and its `latency_us` is per query).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
 //!   (`"raw"`: uring-io's raw workloads; `"fio"`), `ratio` (ours / bound), `target_ratio`
-//!   (or `null`), `repeats` (values are medians of this many runs).
+//!   (or `null`), `repeats` (values are medians of this many runs), `ours_latency_us` and
+//!   `bound_latency_us` (`p50`, `p99` per operation, or `null` where the side does not
+//!   report them).
 //! - `notes`: strings (workloads left out and why, warnings).
 
 use std::fmt::Write as _;
@@ -152,6 +157,28 @@ pub struct EngineFigures {
     pub device_mb_per_second: f64,
 }
 
+/// Box-query figures of a `query` job (see `query.rs` for how boxes are sized and checked).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QueryFigures {
+    /// Each box's side as a fraction of every dimension's domain.
+    pub box_side_fraction: f64,
+    /// Records a box holds on average, from the side and the key set.
+    pub expected_records_per_box: f64,
+    /// Records the timed queries returned.
+    pub records: u64,
+    /// `records` per query.
+    pub records_per_query: f64,
+    /// `records` per second of the job.
+    pub records_per_second: f64,
+    /// Sample boxes checked against a brute-force filter before the timed loop.
+    pub verified_queries: u64,
+    /// Records those boxes held (every one matched).
+    pub verified_records: u64,
+    /// On the sample: records inside the boxes' key ranges per record inside the boxes (the
+    /// engine reads the former and filters; 1.0 is no over-read, 0 an empty sample).
+    pub range_over_read: f64,
+}
+
 /// The summary of one job.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobReport {
@@ -181,6 +208,8 @@ pub struct JobReport {
     pub latency_us: Latency,
     /// Engine counters (`None` for raw jobs).
     pub engine: Option<EngineFigures>,
+    /// Box-query figures (`None` except for `query` jobs).
+    pub query: Option<QueryFigures>,
 }
 
 /// The shape of a job, for its report.
@@ -217,7 +246,23 @@ impl JobReport {
             mb_per_second: measurement.mb_per_second(),
             latency_us: Latency::from_histogram(&measurement.latency_ns),
             engine,
+            query: None,
         }
+    }
+
+    /// Adds the box-query figures of a `query` job.
+    #[must_use]
+    pub fn with_query(mut self, query: Option<QueryFigures>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// p50 and p99 of the job's per-operation latency (`None` when it measured nothing).
+    pub fn latency_percentiles(&self) -> Option<LatencyPercentiles> {
+        (self.ops > 0).then_some(LatencyPercentiles {
+            p50: self.latency_us.p50,
+            p99: self.latency_us.p99,
+        })
     }
 
     /// fio-like text: a header line, throughput, latency and engine counters.
@@ -274,8 +319,32 @@ impl JobReport {
                 engine.device_mb_per_second
             );
         }
+        if let Some(query) = &self.query {
+            let _ = writeln!(
+                out,
+                "    query: records/s={}, records/query={:.1}, box side={:.4}% of each dimension \
+                 (~{:.0} records expected), verified {} queries / {} records against a \
+                 brute-force filter, range over-read={:.2}x",
+                format_count(query.records_per_second),
+                query.records_per_query,
+                query.box_side_fraction * 100.0,
+                query.expected_records_per_box,
+                query.verified_queries,
+                query.verified_records,
+                query.range_over_read
+            );
+        }
         out
     }
+}
+
+/// Two latency percentiles of one side of a comparison, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencyPercentiles {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
 }
 
 /// An engine figure beside the raw or fio figure that bounds it.
@@ -299,6 +368,10 @@ pub struct Comparison {
     pub target_ratio: Option<f64>,
     /// Runs each value is the median of.
     pub repeats: u32,
+    /// Our per-operation latency (median of `repeats`), if measured.
+    pub ours_latency_us: Option<LatencyPercentiles>,
+    /// The bound's per-operation latency (median of `repeats`), if its side reports it.
+    pub bound_latency_us: Option<LatencyPercentiles>,
 }
 
 impl Comparison {
@@ -314,7 +387,21 @@ impl Comparison {
             ratio: if bound > 0.0 { ours / bound } else { 0.0 },
             target_ratio: None,
             repeats: 1,
+            ours_latency_us: None,
+            bound_latency_us: None,
         }
+    }
+
+    /// Sets both sides' latency percentiles.
+    #[must_use]
+    pub fn latencies(
+        mut self,
+        ours: Option<LatencyPercentiles>,
+        bound: Option<LatencyPercentiles>,
+    ) -> Self {
+        self.ours_latency_us = ours;
+        self.bound_latency_us = bound;
+        self
     }
 
     /// Sets the target ratio.
@@ -386,13 +473,21 @@ impl Report {
     }
 }
 
-/// The comparison table: figure, ours, bound, ratio, target.
+/// The comparison table: figure, ours, bound, ratio, target, then each side's p50/p99
+/// latency in microseconds ("-" where a side does not report it).
 pub fn comparison_table(comparisons: &[Comparison]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<40} {:>12} {:<44} {:>12} {:>8} {:>8}",
-        "figure", "ours", "bound", "bound value", "ratio", "target"
+        "{:<44} {:>12} {:<44} {:>12} {:>8} {:>8}    {:>17} {:>17}",
+        "figure",
+        "ours",
+        "bound",
+        "bound value",
+        "ratio",
+        "target",
+        "ours p50/p99 us",
+        "bound p50/p99 us"
     );
     for row in comparisons {
         let target = row
@@ -405,16 +500,32 @@ pub fn comparison_table(comparisons: &[Comparison]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<40} {:>12} {:<44} {:>12} {:>7.2}x {:>8}{met}",
+            "{:<44} {:>12} {:<44} {:>12} {:>7.2}x {:>8}{met:<6} {:>17} {:>17}",
             format!("{} ({})", row.figure, row.unit),
             format_value(row.ours),
             format!("{} [{}]", row.bound_figure, row.bound_source),
             format_value(row.bound),
             row.ratio,
-            target
+            target,
+            format_latency(row.ours_latency_us),
+            format_latency(row.bound_latency_us)
         );
     }
     out
+}
+
+/// "12.3/456" (p50/p99 in microseconds), or "-".
+fn format_latency(latency: Option<LatencyPercentiles>) -> String {
+    latency.map_or_else(
+        || "-".to_string(),
+        |latency| {
+            format!(
+                "{}/{}",
+                format_value(latency.p50),
+                format_value(latency.p99)
+            )
+        },
+    )
 }
 
 fn format_value(value: f64) -> String {
@@ -498,8 +609,22 @@ mod tests {
         // Goal: a ratio under target is flagged. Method: one row met, one missed.
         let met = Comparison::new("a", "ops/s", 90.0, "b", 100.0).target(0.85);
         let missed = Comparison::new("c", "ops/s", 10.0, "d", 100.0).target(0.85);
-        let table = comparison_table(&[met, missed]);
+        let with_latency = Comparison::new("e", "ops/s", 5.0, "f", 10.0).latencies(
+            Some(LatencyPercentiles {
+                p50: 12.5,
+                p99: 250.0,
+            }),
+            None,
+        );
+        let table = comparison_table(&[met, missed, with_latency]);
         assert!(table.contains(" ok"));
         assert!(table.contains("BELOW"));
+        assert!(table.contains("12.50/250"), "{table}");
+        assert!(
+            table
+                .lines()
+                .last()
+                .is_some_and(|line| line.ends_with(" -"))
+        );
     }
 }

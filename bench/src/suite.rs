@@ -8,11 +8,14 @@
 //! | durable puts/s, 64 writers, 128 B | the same commits/s | ≥ 25× |
 //! | `NoSync` bulk ingest, 1 KiB values: MB/s ingested and MB/s to the device | sequential 1 MiB O_DIRECT writes, QD32 | — |
 //! | point reads/s (random gets of a sealed key set) | random 4 KiB O_DIRECT reads/s, QD32 | — |
+//! | box-query records/s, 2-D boxes of ~1,000 records of a sealed key set | the same reads/s | — |
 //!
-//! Each figure is one run here (the time budget); `scripts/bench-vs-fio.sh` gives medians of
-//! repeats against fio. Box queries are left out until issue 5 builds them, and the report
-//! says so.
+//! Every comparison also shows both sides' p50/p99 latency per operation (a query's for the
+//! box-query row). Each figure is one run here (the time budget: the whole suite stays under
+//! 90 s on the 2-core dev machine); `scripts/bench-vs-fio.sh` gives medians of repeats
+//! against fio.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,8 +26,11 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::fio::{self, FioEngine, FioJob, FioPattern};
 use crate::job::{Limit, Progress};
+use crate::query::QUERY_RECORDS_DEFAULT;
 use crate::raw::{self, RawJob, RawMode};
-use crate::report::{Comparison, JobReport, JobShape, Report};
+use crate::report::{
+    Comparison, JobReport, JobShape, Latency, LatencyPercentiles, Measurement, Report,
+};
 use crate::workload::{self, EngineJob, EngineMode};
 
 /// How the suite runs.
@@ -47,7 +53,10 @@ impl Default for SuiteConfig {
         SuiteConfig {
             directory: std::env::temp_dir(),
             backend: BackendRequest::Auto,
-            job_runtime: Duration::from_secs(7),
+            // 5 engine jobs of 6 s and 6 bound jobs of 3 s, plus preloads, file layouts and
+            // seals: about 60 s on the quiet 2-core dev machine (measured 66 s at 7 s per job),
+            // under the 90 s the issue allows.
+            job_runtime: Duration::from_secs(6),
             with_fio: true,
             progress: true,
         }
@@ -97,18 +106,21 @@ pub fn fio_file(directory: &Path, mode: RawMode) -> PathBuf {
     })
 }
 
-/// Keys preloaded for the point-read job.
+/// Keys preloaded for the point-read and box-query jobs.
 pub const SUITE_READ_KEYS: u64 = 100_000;
 
-/// Figures the comparisons need, collected as jobs finish.
+/// A bound's figure and, when its side reports it, its per-operation latency.
+#[derive(Clone, Copy, Debug, Default)]
+struct BoundFigure {
+    value: f64,
+    latency: Option<LatencyPercentiles>,
+}
+
+/// Figures the comparisons need, collected as jobs finish: uring-io's raw ones and fio's.
 #[derive(Default)]
 struct Bounds {
-    commits_per_second: f64,
-    write_mb_per_second: f64,
-    reads_per_second: f64,
-    fio_commits_per_second: Option<f64>,
-    fio_write_mb_per_second: Option<f64>,
-    fio_reads_per_second: Option<f64>,
+    raw: HashMap<Bound, BoundFigure>,
+    fio: HashMap<Bound, BoundFigure>,
 }
 
 /// Runs the suite; returns its report (environment, jobs, comparisons, notes).
@@ -132,9 +144,6 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
     }
     let engine = run_engine_jobs(config, directory, &mut report)?;
     report.comparisons = comparisons(&bounds, &engine);
-    report.notes.push(
-        "box queries left out: the engine's box queries are issue 5, not built yet".to_string(),
-    );
     report.notes.push(
         "one run per figure (about a minute in all); scripts/bench-vs-fio.sh gives medians of 3"
             .to_string(),
@@ -176,11 +185,9 @@ fn run_raw_jobs(
             }
             Err(error) => return Err(error),
         };
-        match mode {
-            RawMode::Commit => bounds.commits_per_second = measurement.ops_per_second(),
-            RawMode::SequentialWrite => bounds.write_mb_per_second = measurement.mb_per_second(),
-            RawMode::RandomRead => bounds.reads_per_second = measurement.ops_per_second(),
-        }
+        bounds
+            .raw
+            .insert(Bound::of_raw(mode), raw_bound_figure(mode, &measurement));
         let shape = raw_shape(name, mode, block_bytes, iodepth);
         report.jobs.push(JobReport::new(shape, &measurement, None));
         backend = Some(info);
@@ -189,6 +196,22 @@ fn run_raw_jobs(
         let _ = std::fs::remove_file(raw_directory(directory, mode)?.join(raw::RAW_FILE_NAME));
     }
     backend.ok_or_else(|| BenchError::invalid("no raw job ran"))
+}
+
+/// The bound a raw job measures: ops/s (MB/s for sequential writes) and its latency.
+fn raw_bound_figure(mode: RawMode, measurement: &Measurement) -> BoundFigure {
+    let latency = Latency::from_histogram(&measurement.latency_ns);
+    BoundFigure {
+        value: if mode == RawMode::SequentialWrite {
+            measurement.mb_per_second()
+        } else {
+            measurement.ops_per_second()
+        },
+        latency: (measurement.ops > 0).then_some(LatencyPercentiles {
+            p50: latency.p50,
+            p99: latency.p99,
+        }),
+    }
 }
 
 fn raw_shape(name: &str, mode: RawMode, block_bytes: usize, iodepth: usize) -> JobShape {
@@ -212,21 +235,36 @@ fn run_fio_jobs(
     let file = fio_file(directory, RawMode::SequentialWrite);
     let commit_file = fio_file(directory, RawMode::Commit);
     let jobs = [
-        ("fio commits QD1", fio_commit_job(&commit_file, runtime)),
-        ("fio seq write QD32", fio_write_job(&file, runtime, 32)),
-        ("fio rand read QD32", fio_read_job(&file, runtime, 32)),
+        (
+            "fio commits QD1",
+            Bound::Commit,
+            fio_commit_job(&commit_file, runtime),
+        ),
+        (
+            "fio seq write QD32",
+            Bound::Write,
+            fio_write_job(&file, runtime, 32),
+        ),
+        (
+            "fio rand read QD32",
+            Bound::Read,
+            fio_read_job(&file, runtime, 32),
+        ),
     ];
-    for (index, (name, job)) in jobs.iter().enumerate() {
+    for (name, bound, job) in &jobs {
         let progress = Progress::start(name, config.progress);
         let output = fio::run(job);
         progress.finish();
         let output = output?;
         let result = output.job()?;
-        match index {
-            0 => bounds.fio_commits_per_second = Some(result.write.iops),
-            1 => bounds.fio_write_mb_per_second = Some(result.write.mb_per_second()),
-            _ => bounds.fio_reads_per_second = Some(result.read.iops),
-        }
+        let reads = *bound == Bound::Read;
+        let value = match bound {
+            Bound::Commit => result.write.iops,
+            Bound::Write => result.write.mb_per_second(),
+            Bound::Read => result.read.iops,
+        };
+        let latency = result.latency_percentiles(reads);
+        bounds.fio.insert(*bound, BoundFigure { value, latency });
     }
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&commit_file);
@@ -275,7 +313,7 @@ pub fn fio_read_job(file: &Path, runtime: Duration, iodepth: u32) -> FioJob {
 }
 
 /// The suite's engine jobs: name, mode, value bytes, writers, durability.
-const ENGINE_JOBS: [(&str, EngineMode, usize, u32, Durability); 4] = [
+const ENGINE_JOBS: [(&str, EngineMode, usize, u32, Durability); 5] = [
     (
         "durable puts, 1 writer",
         EngineMode::Write,
@@ -304,6 +342,7 @@ const ENGINE_JOBS: [(&str, EngineMode, usize, u32, Durability); 4] = [
         1,
         Durability::Sync,
     ),
+    ("box queries", EngineMode::Query, 128, 1, Durability::Sync),
 ];
 
 /// One engine job of the suite, shaped for `config`.
@@ -330,6 +369,7 @@ pub fn suite_engine_job(
         } else {
             SUITE_READ_KEYS
         },
+        query_records: QUERY_RECORDS_DEFAULT,
     })
 }
 
@@ -339,7 +379,7 @@ fn infinitedb_deadline_default() -> Duration {
 }
 
 /// Names of the suite's engine jobs, in order.
-pub fn suite_engine_job_names() -> [&'static str; 4] {
+pub fn suite_engine_job_names() -> [&'static str; ENGINE_JOBS.len()] {
     ENGINE_JOBS.map(|(name, ..)| name)
 }
 
@@ -358,8 +398,7 @@ fn run_engine_jobs(
         let run = workload::run(&job, &progress);
         progress.finish();
         let run = run?;
-        let shape = engine_shape(name, &job);
-        let job_report = JobReport::new(shape, &run.measurement, Some(run.figures));
+        let job_report = run.report(engine_shape(name, &job));
         report.jobs.push(job_report.clone());
         reports.push(job_report);
     }
@@ -396,6 +435,8 @@ pub(crate) enum Metric {
     Payload,
     /// MB/s the process wrote to the device.
     Device,
+    /// Records per second returned by box queries.
+    Records,
 }
 
 impl Metric {
@@ -407,12 +448,16 @@ impl Metric {
                 .engine
                 .as_ref()
                 .map_or(0.0, |engine| engine.device_mb_per_second),
+            Metric::Records => job
+                .query
+                .as_ref()
+                .map_or(0.0, |query| query.records_per_second),
         }
     }
 }
 
 /// The device figure bounding an engine figure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Bound {
     /// QD1 4 KiB write + fdatasync commits/s.
     Commit,
@@ -431,6 +476,15 @@ impl Bound {
             Bound::Read => "rand read 4KiB O_DIRECT QD32",
         }
     }
+
+    /// The bound a raw workload measures.
+    fn of_raw(mode: RawMode) -> Bound {
+        match mode {
+            RawMode::Commit => Bound::Commit,
+            RawMode::SequentialWrite => Bound::Write,
+            RawMode::RandomRead => Bound::Read,
+        }
+    }
 }
 
 /// One engine comparison: figure, unit, index into [`ENGINE_JOBS`], metric, bound, target.
@@ -444,7 +498,7 @@ pub(crate) type EngineComparison = (
 );
 
 /// The engine comparisons of the suite and of `--vs-fio` (targets from issue 4).
-pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 5] = [
+pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 6] = [
     (
         "durable puts/s, 1 writer, 128B",
         "ops/s",
@@ -485,18 +539,15 @@ pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 5] = [
         Bound::Read,
         None,
     ),
+    (
+        "box queries, 1 reader, ~1000/box",
+        "records/s",
+        4,
+        Metric::Records,
+        Bound::Read,
+        None,
+    ),
 ];
-
-impl Bounds {
-    /// The raw figure and the fio figure (if fio ran) of `bound`.
-    fn of(&self, bound: Bound) -> (f64, Option<f64>) {
-        match bound {
-            Bound::Commit => (self.commits_per_second, self.fio_commits_per_second),
-            Bound::Write => (self.write_mb_per_second, self.fio_write_mb_per_second),
-            Bound::Read => (self.reads_per_second, self.fio_reads_per_second),
-        }
-    }
-}
 
 fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
     let mut rows = Vec::new();
@@ -505,16 +556,18 @@ fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
             continue;
         };
         let ours = metric.of(job);
-        let (raw, fio) = bounds.of(bound);
-        let mut row = Comparison::new(figure, unit, ours, bound.label(), raw);
+        let ours_latency = job.latency_percentiles();
+        let raw = bounds.raw.get(&bound).copied().unwrap_or_default();
+        let mut row = Comparison::new(figure, unit, ours, bound.label(), raw.value)
+            .latencies(ours_latency, raw.latency);
         row.target_ratio = target;
-        if let Some(fio) = fio {
-            let mut fio_row = Comparison::new(figure, unit, ours, bound.label(), fio).source("fio");
+        rows.push(row);
+        if let Some(fio) = bounds.fio.get(&bound) {
+            let mut fio_row = Comparison::new(figure, unit, ours, bound.label(), fio.value)
+                .source("fio")
+                .latencies(ours_latency, fio.latency);
             fio_row.target_ratio = target;
-            rows.push(row);
             rows.push(fio_row);
-        } else {
-            rows.push(row);
         }
     }
     rows

@@ -3,14 +3,14 @@
 //!
 //! Modes (fio's `--rw` words): `write` puts fresh points; `overwrite` puts random points of a
 //! preloaded key set; `read` gets the preloaded points in order, `randread` at random;
-//! `mixed` does `rwmixread`% random gets and the rest random puts; `query` (box queries) is
-//! not built yet (issue 5) and is refused with [`BenchError::NotAvailable`].
+//! `mixed` does `rwmixread`% random gets and the rest random puts; `query` runs box queries
+//! over random boxes sized to hold `query_records` preloaded records on average, each timed
+//! from the call to the iterator's end (`query.rs`: sizing, and the brute-force check of a
+//! sample of boxes that runs before the timed loop and fails the job on a wrong answer).
 //!
-//! Points: key `k` maps to a point through a 128-bit mix of `k` cut into `dims` coordinates
-//! of `bits` bits, so writes land all over the Hilbert curve, not in order; the same `k` always
-//! gives the same point (collisions only make the key set a little smaller). Preloading (not
-//! measured) writes the key set in batches of [`PRELOAD_BATCH_RECORDS`], syncs, and for the
-//! read modes seals it into a block (`flush`), so reads exercise the block path.
+//! Points: key `k` maps to a scattered point (`points.rs`). Preloading (not measured) writes
+//! the key set in batches of [`PRELOAD_BATCH_RECORDS`], syncs, and for the read and query
+//! modes seals it into a block (`flush`), so reads exercise the block path.
 //!
 //! Under `Durability::NoSync` a final `sync` is inside the measured time: the figure is for
 //! data that reached the disk. The engine's `iodepth` is 1: `put` blocks, so concurrency comes
@@ -27,7 +27,12 @@ use uring_io::{BackendInfo, BackendRequest};
 
 use crate::error::{BenchError, Result};
 use crate::job::{Limit, Progress};
-use crate::report::{EngineFigures, Measurement, latency_histogram, record_latency};
+use crate::points::Points;
+use crate::query::{self, BoxShape, QUERY_RANGE_BUDGET, Verification};
+use crate::report::{
+    EngineFigures, JobReport, JobShape, Measurement, QueryFigures, latency_histogram,
+    record_latency,
+};
 
 /// Records per batch when preloading a key set.
 pub const PRELOAD_BATCH_RECORDS: u64 = 1000;
@@ -52,7 +57,7 @@ pub enum EngineMode {
         /// Share of gets, 0..=100.
         read_percent: u8,
     },
-    /// Box queries (not available yet).
+    /// Box queries over the preloaded key set.
     Query,
 }
 
@@ -70,7 +75,15 @@ impl EngineMode {
     }
 
     fn needs_preload(self) -> bool {
-        !matches!(self, EngineMode::Write | EngineMode::Query)
+        self != EngineMode::Write
+    }
+
+    /// Whether the preloaded key set is sealed into a block before the timed part.
+    fn seals_preload(self) -> bool {
+        matches!(
+            self,
+            EngineMode::Read | EngineMode::RandRead | EngineMode::Query
+        )
     }
 }
 
@@ -97,8 +110,10 @@ pub struct EngineJob {
     pub backend: BackendRequest,
     /// Direct-route deadline (`None`: no staged route).
     pub deadline: Option<Duration>,
-    /// Size of the preloaded key set (read, randread, overwrite, mixed).
+    /// Size of the preloaded key set (read, randread, overwrite, mixed, query).
     pub keys: u64,
+    /// Records a query box holds on average (query; [`query::QUERY_RECORDS_DEFAULT`]).
+    pub query_records: u64,
 }
 
 /// What an engine job measured.
@@ -110,17 +125,21 @@ pub struct EngineRun {
     pub figures: EngineFigures,
     /// The backend the database used.
     pub backend: BackendInfo,
+    /// Box-query figures (`query` jobs only).
+    pub query: Option<QueryFigures>,
+}
+
+impl EngineRun {
+    /// The job's report, shaped `shape`.
+    pub fn report(&self, shape: JobShape) -> JobReport {
+        JobReport::new(shape, &self.measurement, Some(self.figures.clone()))
+            .with_query(self.query.clone())
+    }
 }
 
 impl EngineJob {
     fn validate(&self) -> Result<()> {
         self.limit.validate()?;
-        if self.mode == EngineMode::Query {
-            return Err(BenchError::NotAvailable {
-                what: "--rw query (box queries)",
-                reason: "the engine's box queries are issue 5, not built yet",
-            });
-        }
         if self.numjobs == 0 || self.numjobs > 1024 {
             return Err(BenchError::invalid("--numjobs must be 1..=1024"));
         }
@@ -135,6 +154,9 @@ impl EngineJob {
         {
             return Err(BenchError::invalid("--rwmixread must be 0..=100"));
         }
+        if self.mode == EngineMode::Query && self.query_records == 0 {
+            return Err(BenchError::invalid("--query-records must be positive"));
+        }
         Ok(())
     }
 
@@ -143,15 +165,26 @@ impl EngineJob {
             .durability(self.durability)
             .deadline(self.deadline)
             .backend(self.backend)
+            .query_range_budget(QUERY_RANGE_BUDGET)
+    }
+
+    /// The shape of the job's boxes (`query` jobs only).
+    fn box_shape(&self) -> Result<Option<BoxShape>> {
+        if self.mode != EngineMode::Query {
+            return Ok(None);
+        }
+        BoxShape::for_records(self.dims, self.bits, self.keys, self.query_records).map(Some)
     }
 }
 
 /// Runs `job` on a fresh database in a temporary directory under `job.directory`.
 ///
 /// # Errors
-/// [`BenchError::InvalidJob`], [`BenchError::NotAvailable`], engine errors, a worker panic.
+/// [`BenchError::InvalidJob`], [`BenchError::QueryMismatch`] when a sample box's answer is
+/// wrong, engine errors, a worker panic.
 pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     job.validate()?;
+    let shape = job.box_shape()?;
     let temporary = crate::job::scratch_directory(&job.directory, "infinitedb-bench-")?;
     let db = Db::open(temporary.path().join("db"), job.options())?;
     let space = db.create_space(SPACE_NAME, job.dims, job.bits)?;
@@ -159,10 +192,14 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     if job.mode.needs_preload() {
         preload(&db, space, &points, job)?;
     }
+    let verification = match &shape {
+        Some(shape) => Some(query::verify(&db, space, &points, job.keys, shape)?),
+        None => None,
+    };
     let stats_before = db.stats();
     let device_before = process_write_bytes();
     let begin = Instant::now();
-    let measurement = run_threads(&db, space, &points, job, progress)?;
+    let (measurement, records) = run_threads(&db, space, &points, shape.as_ref(), job, progress)?;
     if job.durability == Durability::NoSync {
         db.sync()?;
     }
@@ -173,14 +210,48 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     let figures = engine_figures(&stats_before, &db.stats(), device_bytes, elapsed);
     let backend = db.backend().clone();
     db.close()?;
+    let measurement = Measurement {
+        elapsed,
+        ..measurement
+    };
+    let query = shape
+        .zip(verification)
+        .map(|(shape, verified)| query_figures(&shape, job.keys, &verified, &measurement, records));
     Ok(EngineRun {
-        measurement: Measurement {
-            elapsed,
-            ..measurement
-        },
+        measurement,
         figures,
         backend,
+        query,
     })
+}
+
+/// The figures of a query job that ran `measurement.ops` queries returning `records`.
+fn query_figures(
+    shape: &BoxShape,
+    keys: u64,
+    verified: &Verification,
+    measurement: &Measurement,
+    records: u64,
+) -> QueryFigures {
+    let seconds = measurement.elapsed.as_secs_f64();
+    QueryFigures {
+        box_side_fraction: shape.side_fraction(),
+        expected_records_per_box: shape.expected_records(keys),
+        records,
+        records_per_query: if measurement.ops > 0 {
+            records as f64 / measurement.ops as f64
+        } else {
+            0.0
+        },
+        records_per_second: if seconds > 0.0 {
+            records as f64 / seconds
+        } else {
+            0.0
+        },
+        verified_queries: verified.queries,
+        verified_records: verified.records,
+        range_over_read: verified.range_over_read(),
+    }
 }
 
 /// Writes keys `0..job.keys` in batches, syncs, and seals for the read modes.
@@ -199,7 +270,7 @@ fn preload(db: &Db, space: SpaceId, points: &Points, job: &EngineJob) -> Result<
         key = end;
     }
     db.sync()?;
-    if matches!(job.mode, EngineMode::Read | EngineMode::RandRead) {
+    if job.mode.seals_preload() {
         db.flush(space)?;
     }
     Ok(())
@@ -209,22 +280,30 @@ fn preload(db: &Db, space: SpaceId, points: &Points, job: &EngineJob) -> Result<
 struct ThreadResult {
     ops: u64,
     bytes: u64,
+    /// Records returned by box queries (0 for the other modes).
+    records: u64,
     latency_ns: Histogram<u64>,
 }
 
+/// Runs the job's threads (box queries when `shape` is given); returns their merged
+/// measurement and the records their queries returned.
 fn run_threads(
     db: &Db,
     space: SpaceId,
     points: &Points,
+    shape: Option<&BoxShape>,
     job: &EngineJob,
     progress: &Progress,
-) -> Result<Measurement> {
+) -> Result<(Measurement, u64)> {
     let begin = Instant::now();
     let results: Vec<Result<ThreadResult>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..job.numjobs)
             .map(|thread| {
                 let progress = progress.clone();
-                scope.spawn(move || run_thread(db, space, points, job, thread, &progress))
+                scope.spawn(move || match shape {
+                    Some(shape) => run_query_thread(db, space, shape, job, thread, &progress),
+                    None => run_thread(db, space, points, job, thread, &progress),
+                })
             })
             .collect();
         handles
@@ -244,10 +323,12 @@ fn run_threads(
         elapsed: begin.elapsed(),
         latency_ns: latency_histogram()?,
     };
+    let mut records = 0;
     for result in results {
         let result = result?;
         measurement.ops += result.ops;
         measurement.bytes += result.bytes;
+        records += result.records;
         measurement
             .latency_ns
             .add(&result.latency_ns)
@@ -255,7 +336,7 @@ fn run_threads(
                 detail: error.to_string(),
             })?;
     }
-    Ok(measurement)
+    Ok((measurement, records))
 }
 
 /// What a thread does next.
@@ -301,8 +382,43 @@ fn run_thread(
     Ok(ThreadResult {
         ops,
         bytes,
+        records: 0,
         latency_ns,
     })
+}
+
+/// One thread of a query job: random boxes of `shape`, each timed from the call to the
+/// iterator's end; bytes are the values returned.
+fn run_query_thread(
+    db: &Db,
+    space: SpaceId,
+    shape: &BoxShape,
+    job: &EngineJob,
+    thread: u32,
+    progress: &Progress,
+) -> Result<ThreadResult> {
+    debug_assert_eq!(job.mode, EngineMode::Query);
+    let limit = job.limit.per_thread(job.numjobs);
+    let mut random = ChaCha8Rng::seed_from_u64(0x5eed ^ u64::from(thread));
+    let mut result = ThreadResult {
+        ops: 0,
+        bytes: 0,
+        records: 0,
+        latency_ns: latency_histogram()?,
+    };
+    let begin = Instant::now();
+    while !limit.reached(begin.elapsed(), result.bytes) {
+        let query_box = shape.random_box(&mut random)?;
+        let started = Instant::now();
+        for entry in db.query(space, &query_box)? {
+            result.bytes += entry?.value.len() as u64;
+            result.records += 1;
+        }
+        record_latency(&mut result.latency_ns, started.elapsed());
+        result.ops += 1;
+        progress.add(1);
+    }
+    Ok(result)
 }
 
 /// The `index`-th step of `thread`. Fresh writes interleave threads (`thread + numjobs × i`)
@@ -316,6 +432,7 @@ fn next_step(job: &EngineJob, thread: u32, index: u64, random: &mut ChaCha8Rng) 
             let start = job.keys / numjobs * u64::from(thread);
             Step::Get((start + index) % job.keys)
         }
+        // Query jobs run `run_query_thread`; a get keeps this match total.
         EngineMode::RandRead | EngineMode::Query => Step::Get(random.gen_range(0..job.keys)),
         EngineMode::Mixed { read_percent } => {
             let key = random.gen_range(0..job.keys);
@@ -371,62 +488,9 @@ pub fn process_write_bytes() -> Option<u64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-/// Maps key numbers to points of a `dims × bits` space.
-#[derive(Clone, Copy, Debug)]
-struct Points {
-    dims: u32,
-    bits: u32,
-}
-
-impl Points {
-    fn new(dims: u32, bits: u32) -> Points {
-        Points { dims, bits }
-    }
-
-    /// Fills `point` with the coordinates of `key`: `dims` slices of `bits` bits of a 128-bit
-    /// mix of `key`. `dims × bits ≤ 128` is the engine's rule, checked by `create_space`.
-    fn point(&self, key: u64, point: &mut Vec<u32>) {
-        let mixed = (u128::from(mix64(key)) << 64) | u128::from(mix64(key ^ 0x9E37_79B9_7F4A_7C15));
-        let mask = if self.bits >= 32 {
-            u128::from(u32::MAX)
-        } else {
-            (1u128 << self.bits) - 1
-        };
-        point.clear();
-        for dim in 0..self.dims {
-            let shift = (dim * self.bits) % 128;
-            let coordinate = (mixed >> shift) & mask;
-            point.push(u32::try_from(coordinate).unwrap_or(u32::MAX));
-        }
-    }
-}
-
-/// splitmix64's finaliser: a bijection on u64 that scatters nearby keys.
-fn mix64(key: u64) -> u64 {
-    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn points_fit_the_space_and_are_stable() {
-        // Goal: every coordinate is < 2^bits and a key always maps to the same point.
-        // Method: many keys in a 3 × 21 space.
-        let points = Points::new(3, 21);
-        let (mut first, mut again) = (Vec::new(), Vec::new());
-        for key in 0..10_000 {
-            points.point(key, &mut first);
-            points.point(key, &mut again);
-            assert_eq!(first, again);
-            assert_eq!(first.len(), 3);
-            assert!(first.iter().all(|&coordinate| coordinate < (1 << 21)));
-        }
-    }
 
     #[test]
     fn a_small_write_job_reports_engine_counters() {
@@ -448,34 +512,59 @@ mod tests {
             backend: BackendRequest::Auto,
             deadline: Some(Duration::from_millis(2)),
             keys: 0,
+            query_records: 0,
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         assert_eq!(run.measurement.ops, 1024);
         assert_eq!(run.measurement.latency_ns.len(), 1024);
         assert!(run.figures.fsyncs > 0);
-        assert!(run.figures.records_per_fsync >= 1.0);
+        // Hedged groups are fsynced on both routes, so this can be below 1 on a loaded disk.
+        assert!(run.figures.records_per_fsync > 0.0, "{:?}", run.figures);
+        assert_eq!(
+            run.figures.records_direct + run.figures.records_staged,
+            1024,
+            "each record acknowledged by exactly one route"
+        );
     }
 
     #[test]
-    fn query_is_refused_as_not_available() {
-        // Goal: box queries say they are not built. Method: run one.
+    fn a_small_query_job_verifies_its_boxes_and_counts_records() {
+        // Goal: a query job on a sealed key set passes its brute-force check, stops at its
+        // byte limit and reports records per query near the target. Method: 5,000 keys,
+        // boxes of ~50 records, 2 threads, until 64 KiB of 128-byte values came back.
         let dir = tempfile::tempdir().unwrap();
         let job = EngineJob {
             directory: dir.path().to_path_buf(),
             mode: EngineMode::Query,
             value_bytes: 128,
-            numjobs: 1,
-            limit: Limit::runtime(Duration::from_secs(1)),
+            numjobs: 2,
+            limit: Limit {
+                runtime: Some(Duration::from_secs(20)),
+                bytes: Some(64 * 1024),
+            },
             durability: Durability::Sync,
             dims: 2,
             bits: 32,
             backend: BackendRequest::Auto,
             deadline: None,
-            keys: 10,
+            keys: 5000,
+            query_records: 50,
         };
-        assert!(matches!(
-            run(&job, &Progress::hidden()),
-            Err(BenchError::NotAvailable { .. })
-        ));
+        let run = run(&job, &Progress::hidden()).unwrap();
+        let query = run.query.unwrap();
+        assert_eq!(query.verified_queries, u64::from(query::VERIFIED_QUERIES));
+        assert!(
+            query.verified_records >= 1,
+            "the first sample box holds a point"
+        );
+        assert!(query.range_over_read >= 1.0);
+        assert!(run.measurement.bytes >= 64 * 1024);
+        assert_eq!(run.measurement.bytes, query.records * 128);
+        assert_eq!(run.measurement.latency_ns.len(), run.measurement.ops);
+        assert!(
+            (10.0..=250.0).contains(&query.records_per_query),
+            "{query:?}"
+        );
+        assert!((query.expected_records_per_box - 50.0).abs() < 1.0);
     }
 }

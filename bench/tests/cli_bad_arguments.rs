@@ -71,12 +71,49 @@ fn inconsistent_combinations_are_refused() {
 }
 
 #[test]
-fn box_queries_say_they_are_not_available() {
-    // Goal: --rw query fails clearly until issue 5 builds queries. Method: run it.
+fn bad_box_query_shapes_are_refused() {
+    // Goal: a box-query job that cannot be shaped is refused with a message naming the
+    // option, before any preload. Method: run --rw query with each bad value.
     let dir = tempfile::tempdir().unwrap();
     let directory = dir.path().to_str().unwrap();
     assert_refused(
-        &["--rw", "query", "--runtime", "1s", "--directory", directory],
-        "not available yet",
+        &[
+            "--rw",
+            "query",
+            "--query-records",
+            "0",
+            "--directory",
+            directory,
+        ],
+        "--query-records",
     );
+    assert_refused(
+        &[
+            "--rw",
+            "query",
+            "--keys",
+            "0",
+            "--runtime",
+            "1s",
+            "--directory",
+            directory,
+        ],
+        "--keys",
+    );
+    assert_refused(
+        &[
+            "--rw",
+            "query",
+            "--dims",
+            "1",
+            "--bits",
+            "64",
+            "--runtime",
+            "1s",
+            "--directory",
+            directory,
+        ],
+        "--bits 1..=32",
+    );
+    assert_refused(&["--query-records", "10"], "--rw");
 }

@@ -111,6 +111,10 @@ fn an_engine_job_prints_the_documented_fields() {
     let routed =
         engine["records_direct"].as_u64().unwrap() + engine["records_staged"].as_u64().unwrap();
     assert_eq!(routed, 200);
+    assert!(
+        jobs[0]["query"].is_null(),
+        "only query jobs have query figures"
+    );
     assert!(report["comparisons"].is_array());
     assert!(report["notes"].is_array());
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Sender, bounded, unbounded};
+use crossbeam_channel::{Sender, unbounded};
 use infinitedb_format::{
     FRAME_HEADER_BYTES, ManifestEdit, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
 };
@@ -347,7 +347,7 @@ impl Db {
             });
         }
         let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
-        let (reply, answer) = bounded(1);
+        let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
         if self
             .commands
@@ -361,7 +361,7 @@ impl Db {
             self.gate.release(gate_bytes);
             return Err(Error::Closed);
         }
-        answer.recv().map_err(|_| Error::Closed)?
+        answer.recv().ok_or(Error::Closed)?
     }
 
     /// Returns once every write acknowledged before the call is durable (a barrier for
@@ -370,11 +370,11 @@ impl Db {
     /// # Errors
     /// [`Error::WriteFailed`] if a write since the last `sync` failed to commit.
     pub fn sync(&self) -> Result<()> {
-        let (reply, answer) = bounded(1);
+        let (reply, answer) = crate::reply::reply_pair();
         self.commands
             .send(Command::Sync { reply })
             .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        answer.recv().ok_or(Error::Closed)?
     }
 
     /// Seals the space's live tail into a block now and waits until the seal is durable.
@@ -383,11 +383,11 @@ impl Db {
     /// [`Error::UnknownSpace`]; [`Error::Io`] if the block or manifest write failed.
     pub fn flush(&self, space: SpaceId) -> Result<()> {
         self.shared(space)?;
-        let (reply, answer) = bounded(1);
+        let (reply, answer) = crate::reply::reply_pair();
         self.commands
             .send(Command::Flush { space, reply })
             .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        answer.recv().ok_or(Error::Closed)?
     }
 
     /// The latest value at `point` (`None` if never written or deleted).

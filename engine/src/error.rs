@@ -157,21 +157,4 @@ impl Error {
             detail: detail.into(),
         }
     }
-
-    /// A copy of this error for a second recipient (errors are not `Clone` because of their
-    /// sources); keeps the variant for the common cases and the message otherwise.
-    pub(crate) fn duplicate(&self) -> Self {
-        match self {
-            Error::Closed => Error::Closed,
-            Error::WriteFailed { detail } => Error::WriteFailed {
-                detail: detail.clone(),
-            },
-            Error::Poisoned { detail } => Error::Poisoned {
-                detail: detail.clone(),
-            },
-            other => Error::WriteFailed {
-                detail: other.to_string(),
-            },
-        }
-    }
 }

@@ -44,6 +44,7 @@ mod paths;
 mod queue;
 mod read;
 mod recovery;
+mod reply;
 mod scan;
 mod sealer;
 mod space;

@@ -42,14 +42,26 @@ pub(crate) enum Lookup {
 }
 
 impl Memtable {
-    /// Inserts a record; a duplicate `(key, revision)` keeps the first copy.
+    /// Inserts a record; a duplicate `(key, revision)` keeps the first copy (recovery sees
+    /// the same batch in a hot segment and the staging log).
     pub(crate) fn insert(&self, key: Key, revision: Revision, value: Option<Box<[u8]>>) {
+        if self.map.contains_key(&(key, Reverse(revision.0))) {
+            return;
+        }
+        self.insert_unique(key, revision, value);
+    }
+
+    /// Inserts a record whose `(key, revision)` is not yet held: the commit path's insert,
+    /// one skiplist search instead of two (a batch holds each key once, and each batch has
+    /// its own revision).
+    pub(crate) fn insert_unique(&self, key: Key, revision: Revision, value: Option<Box<[u8]>>) {
         let bytes = infinitedb_format::RECORD_HEADER_BYTES as u64
             + value.as_ref().map_or(0, |value| value.len() as u64);
         let map_key = (key, Reverse(revision.0));
-        if self.map.contains_key(&map_key) {
-            return;
-        }
+        debug_assert!(
+            !self.map.contains_key(&map_key),
+            "(key, revision) inserted twice on the commit path"
+        );
         self.map.insert(map_key, value);
         self.encoded_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.revision_max.fetch_max(revision.0, Ordering::Relaxed);

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
 use infinitedb_format::{Revision, SpaceId};
 use parking_lot::{Condvar, Mutex};
 
@@ -19,7 +18,7 @@ use crate::log_file::LogFile;
 use crate::space::SpaceShared;
 
 /// A one-shot reply to a waiting caller.
-pub(crate) type Reply<T> = Sender<Result<T>>;
+pub(crate) type Reply<T> = crate::reply::Reply<Result<T>>;
 
 /// What the I/O thread is asked to do.
 #[derive(Debug)]

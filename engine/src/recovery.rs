@@ -4,18 +4,21 @@
 //! Steps, each safe to repeat if a crash interrupts the open itself:
 //! 1. Replay `MANIFEST` (missing with data files present: `Error::MissingManifest`; damaged
 //!    header or a damaged batch followed by a valid one: `Error::Corruption`).
-//! 2. Blocks: remove block files the manifest does not name (a seal that crashed before its
-//!    manifest edit), open the named ones and verify their footers against the manifest.
+//! 2. Blocks: open the ones the manifest names and verify their footers against it.
 //! 3. Logs: every hot segment not retired by the manifest and every staging log is scanned
 //!    frame by frame (`scan_log`): a frame that fails to decode ends the log when nothing
 //!    valid of the same log follows it (a torn, never-acknowledged tail), and is
 //!    `Error::Corruption { file, offset }` when something does.
-//! 4. Per space, the records found (de-duplicated by `(key, revision)`, so a batch present in
+//! 4. Block files the manifest does not name (a seal that crashed before its manifest edit)
+//!    are removed, each only after checking that every record it holds is also in a live log
+//!    or below its space's highest sealed revision; otherwise the manifest lost an
+//!    acknowledged `AddBlock` and the open fails closed (`check_unnamed_block`).
+//! 5. Per space, the records found (de-duplicated by `(key, revision)`, so a batch present in
 //!    both a hot segment and the staging log counts once; records at or below the space's
 //!    highest sealed revision are already in blocks and skipped) are sealed into one new
 //!    block, and one atomic manifest rewrite adds those blocks, retires every scanned segment
 //!    and records the revision high-water mark.
-//! 5. Only then are the scanned logs reused: retired segments are recycled (renamed to a new
+//! 6. Only then are the scanned logs reused: retired segments are recycled (renamed to a new
 //!    segment id, new header) as each space's active and spare segment, one staging log is
 //!    recycled and the others removed.
 //!
@@ -32,7 +35,8 @@ use std::sync::atomic::AtomicU64;
 
 use infinitedb_format::offsets::FRAME_MAGIC_OFFSET;
 use infinitedb_format::{
-    BlockId, FRAME_PAYLOAD_BYTES_MAX, ManifestEdit, Revision, SegmentId, SpaceId, decode_frame,
+    BlockId, BlockReader, FRAME_PAYLOAD_BYTES_MAX, ManifestEdit, RecordRef, Revision, SegmentId,
+    SpaceId, decode_frame,
 };
 use uring_io::{AlignedBuf, OpenMode, Storage};
 
@@ -95,10 +99,10 @@ pub(crate) fn recover(
         });
     };
     let ids = allocate_ids(&state, &found);
-    remove_unnamed_blocks(storage.as_ref(), paths, &state, &found)?;
     let mut blocks = open_blocks(storage, paths, &state)?;
     let mut revision_last = state.revision_high.0;
     let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
+    remove_unnamed_blocks(storage.as_ref(), paths, &state, &found, &tails)?;
     seal_tails(storage, paths, &ids, &tails, &mut state, &mut blocks)?;
     let mut free = Vec::new();
     for (space_id, segment_id, path) in &found.segments {
@@ -145,7 +149,7 @@ pub(crate) fn recover(
     })
 }
 
-/// Step 4: one block per space from the records found in its logs, added to `state`.
+/// Step 5: one block per space from the records found in its logs, added to `state`.
 fn seal_tails(
     storage: &Arc<dyn Storage>,
     paths: &DbPaths,
@@ -225,15 +229,20 @@ fn allocate_ids(state: &ManifestState, found: &FoundFiles) -> Ids {
     }
 }
 
+/// Step 4: removes the block files the manifest does not name, each only once
+/// [`check_unnamed_block`] found its records elsewhere.
 fn remove_unnamed_blocks(
     storage: &dyn Storage,
     paths: &DbPaths,
     state: &ManifestState,
     found: &FoundFiles,
+    tails: &BTreeMap<SpaceId, Memtable>,
 ) -> Result<()> {
+    let sealed = sealed_revisions(state);
     let mut removed = false;
     for (block, path) in &found.blocks {
         if !state.blocks.contains_key(block) {
+            check_unnamed_block(storage, paths, path, &sealed, tails)?;
             storage.remove_file(path)?;
             removed = true;
         }
@@ -242,6 +251,77 @@ fn remove_unnamed_blocks(
         storage.sync_dir(&paths.blocks)?;
     }
     Ok(())
+}
+
+/// Fails closed unless the unnamed block at `path` holds nothing that exists only there.
+///
+/// A seal that crashed before its manifest edit leaves such a block: the same edit retires
+/// its segment, so the segment was never recycled and every record of the block is in a live
+/// log (`tails`), or at or below its space's highest sealed revision (in named blocks). A
+/// block that does not decode whole was never finished (its write is the step before the
+/// manifest edit) and holds nothing acknowledged. A complete block holding a record found
+/// nowhere else means the manifest lost an acknowledged `AddBlock`: deleting it would lose
+/// data, so the open fails with `Error::Corruption` naming the manifest and the file stays.
+fn check_unnamed_block(
+    storage: &dyn Storage,
+    paths: &DbPaths,
+    path: &Path,
+    sealed: &BTreeMap<SpaceId, Revision>,
+    tails: &BTreeMap<SpaceId, Memtable>,
+) -> Result<()> {
+    let file = storage.open(path, OpenMode::Read)?;
+    let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
+    let mut buf = AlignedBuf::with_capacity_for(len_bytes, storage.info().alignment_bytes)?;
+    let read = storage.read_at(&file, 0, &mut buf)?;
+    let Ok(reader) = BlockReader::new(&buf[..read.min(len_bytes)]) else {
+        return Ok(());
+    };
+    let space = reader.footer().space_id;
+    let sealed = sealed.get(&space).copied().unwrap_or_default();
+    let tail = tails.get(&space);
+    for record in reader.scan() {
+        let Ok(record) = record else {
+            return Ok(()); // a page of the block never reached the disk: never finished
+        };
+        if record.revision <= sealed || tail.is_some_and(|tail| holds(tail, &record)) {
+            continue;
+        }
+        let detail = format!(
+            "block file {} is named by no manifest edit, yet holds record (space {}, revision \
+             {}) found in no log and no named block: the manifest lost its AddBlock; the \
+             block is kept",
+            path.display(),
+            space.0,
+            record.revision.0
+        );
+        return Err(Error::corruption(paths.manifest(), 0, detail));
+    }
+    Ok(())
+}
+
+/// Whether `memtable` holds exactly `record`'s `(key, revision)`.
+fn holds(memtable: &Memtable, record: &RecordRef<'_>) -> bool {
+    let mut found = false;
+    memtable.visit_from(
+        record.key,
+        record.revision,
+        record.key,
+        1,
+        |_, revision, _| {
+            found = revision == record.revision;
+        },
+    );
+    found
+}
+
+/// Per space, the highest revision in a block the manifest names.
+fn sealed_revisions(state: &ManifestState) -> BTreeMap<SpaceId, Revision> {
+    let mut sealed: BTreeMap<SpaceId, Revision> = BTreeMap::new();
+    for meta in state.blocks.values() {
+        let entry = sealed.entry(meta.space_id).or_default();
+        *entry = (*entry).max(meta.max_revision);
+    }
+    sealed
 }
 
 fn open_blocks(
@@ -277,12 +357,10 @@ fn scan_logs(
     found: &FoundFiles,
     revision_last: &mut u64,
 ) -> Result<BTreeMap<SpaceId, Memtable>> {
-    let mut sealed: BTreeMap<SpaceId, Revision> = BTreeMap::new();
-    for meta in state.blocks.values() {
-        let entry = sealed.entry(meta.space_id).or_default();
-        *entry = (*entry).max(meta.max_revision);
-        *revision_last = (*revision_last).max(meta.max_revision.0);
-    }
+    let sealed = sealed_revisions(state);
+    *revision_last = sealed
+        .values()
+        .fold(*revision_last, |last, revision| last.max(revision.0));
     let mut tails: BTreeMap<SpaceId, Memtable> = BTreeMap::new();
     let live_segments = found
         .segments

@@ -10,10 +10,18 @@
 //!
 //! A crash between any two steps recovers (docs/crash-analysis.md): before 3 the old segment
 //! is still live and the block file unnamed (removed on open); after 3 the segment is retired
-//! and its records are in the block. If step 2 or 3 fails, the frozen memtable stays in the
-//! view (reads go on), the old segment is never recycled (it stays live on disk until a reopen
-//! recovers it), and a fresh spare is created instead.
+//! and its records are in the block.
+//!
+//! Seals of a space complete in order. Recovery skips log records at or below a space's
+//! highest sealed revision (they are in blocks), so a block of newer revisions must never
+//! become durable while an older frozen memtable is unsealed. If step 2 or 3 fails (a full
+//! disk, EIO), the job stays in the sealer's backlog: its frozen memtable stays in the view
+//! (reads go on), its segment stays live and unrecycled, and a fresh spare is made so writes
+//! go on. The backlog is retried, oldest first, before every later seal and on every spare
+//! request; a later seal waits behind it (its `flush` callers get the error) and runs once
+//! the backlog clears.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +48,8 @@ pub(crate) struct SealJob {
     pub(crate) memtable: Arc<Memtable>,
     pub(crate) log: LogFile,
     pub(crate) flush_waiters: Vec<Reply<()>>,
+    /// Why the last attempt failed, while the job waits in the backlog.
+    pub(crate) error: Option<String>,
 }
 
 /// Work for the sealer thread.
@@ -47,10 +57,15 @@ pub(crate) struct SealJob {
 pub(crate) enum SealerJob {
     /// Seal a frozen memtable and recycle its segment.
     Seal(SealJob),
+    /// Create a spare hot segment for a space (after an earlier attempt failed).
+    PrepareSegment(Arc<SpaceShared>),
     /// Create a spare staging log.
     PrepareStaging,
     /// Remove a staging log no batch needs any more.
     RemoveStaging(LogFile),
+    /// Remove a spare hot segment that arrived when the space already had one (it holds no
+    /// frame of its new id).
+    RemoveSpare(LogFile),
 }
 
 /// Allocators of identities that must never be reused while a file may carry them.
@@ -88,39 +103,78 @@ pub(crate) struct Sealer {
 impl Sealer {
     /// Runs jobs until the I/O thread drops its end of the channel.
     pub(crate) fn run(self) {
+        let mut backlog: VecDeque<SealJob> = VecDeque::new();
         while let Ok(job) = self.jobs.recv() {
             match job {
-                SealerJob::Seal(job) => self.seal(job),
+                SealerJob::Seal(job) => {
+                    backlog.push_back(job);
+                    self.seal_backlog(&mut backlog);
+                    // Jobs only leave from the front: if any is left, the new one is.
+                    if let Some(waiting) = backlog.back_mut() {
+                        self.hold(waiting);
+                    }
+                }
+                SealerJob::PrepareSegment(space) => {
+                    self.seal_backlog(&mut backlog);
+                    let log = self.create_segment(&space);
+                    let _ = self.commands.send(Command::Spare {
+                        space: space.id,
+                        log,
+                    });
+                }
                 SealerJob::PrepareStaging => {
                     let log = self.create_staging();
                     let _ = self.commands.send(Command::StagingSpare { log });
                 }
-                SealerJob::RemoveStaging(log) => {
+                SealerJob::RemoveStaging(log) | SealerJob::RemoveSpare(log) => {
                     let _ = self.storage.remove_file(&log.path);
-                    let _ = self.storage.sync_dir(&self.paths.staging);
+                    if let Some(dir) = log.path.parent() {
+                        let _ = self.storage.sync_dir(dir);
+                    }
                 }
             }
         }
     }
 
-    fn seal(&self, job: SealJob) {
-        let SealJob {
-            space,
-            memtable,
-            log,
-            flush_waiters,
-        } = job;
-        let sealed = self.seal_write_block(&space, &memtable, &log);
-        let spare = match &sealed {
-            Ok(()) => self.seal_recycle_segment(&space, log),
-            Err(_) => self.create_segment(&space),
-        };
-        for waiter in flush_waiters {
-            let _ = waiter.send(sealed.as_ref().map(|_| ()).map_err(Error::duplicate));
+    /// Seals the backlog oldest first until one fails (it stays at the front).
+    fn seal_backlog(&self, backlog: &mut VecDeque<SealJob>) {
+        while let Some(mut job) = backlog.pop_front() {
+            match self.seal_write_block(&job.space, &job.memtable, &job.log) {
+                Ok(()) => {
+                    for waiter in job.flush_waiters.drain(..) {
+                        waiter.send(Ok(()));
+                    }
+                    let spare = self.seal_recycle_segment(&job.space, job.log);
+                    let _ = self.commands.send(Command::Spare {
+                        space: job.space.id,
+                        log: spare,
+                    });
+                }
+                Err(error) => {
+                    job.error = Some(error.to_string());
+                    backlog.push_front(job);
+                    return;
+                }
+            }
         }
+    }
+
+    /// A seal that could not run now (it failed, or waits behind one that did): its `flush`
+    /// callers get the error, and the I/O thread gets a fresh spare so writes go on.
+    fn hold(&self, job: &mut SealJob) {
+        let detail = job
+            .error
+            .clone()
+            .unwrap_or_else(|| "an earlier seal of the database failed".to_string());
+        for waiter in job.flush_waiters.drain(..) {
+            waiter.send(Err(Error::WriteFailed {
+                detail: format!("seal failed, retried later: {detail}"),
+            }));
+        }
+        let log = self.create_segment(&job.space);
         let _ = self.commands.send(Command::Spare {
-            space: space.id,
-            log: spare,
+            space: job.space.id,
+            log,
         });
     }
 

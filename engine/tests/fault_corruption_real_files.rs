@@ -163,7 +163,6 @@ fn bit_flips_in_a_sealed_block_are_reported_as_corruption() {
 }
 
 #[test]
-#[ignore = "engine bug: a bit flip in the MANIFEST's last edit opens without the sealed block (acknowledged data lost); see report"]
 fn bit_flips_in_the_manifest_fail_the_open() {
     // Goal: metadata damage fails closed: open fails with Corruption naming MANIFEST or the
     // database opens with every record intact; it never opens empty or missing a block.

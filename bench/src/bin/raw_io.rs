@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use infinitedb_bench::job::{Limit, Progress};
-use infinitedb_bench::raw::{self, RawJob, RawMode};
+use infinitedb_bench::raw::{self, RawJob, RawMode, RawOptions};
 use infinitedb_bench::report::Latency;
 use uring_io::BackendRequest;
 
@@ -52,6 +52,18 @@ struct Args {
     /// Backend (the seq-write and rand-read modes need io_uring).
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
+    /// Commit mode: arm this deadline (µs) on every chain, adding its LINK_TIMEOUT, and poll
+    /// in 200 µs slices, as the engine's I/O thread does.
+    #[arg(long)]
+    engine_deadline_us: Option<u64>,
+    /// Seq-write and rand-read modes: use buffers registered with the ring
+    /// (`WRITE_FIXED`/`READ_FIXED`).
+    #[arg(long)]
+    fixed_buffers: bool,
+    /// Seq-write and rand-read modes: submit refills batched with the next wait, instead of
+    /// each operation as soon as it is queued (fio's `iodepth_batch_submit=1`, the default).
+    #[arg(long)]
+    submit_batched: bool,
     /// Print one JSON object instead of a text line.
     #[arg(long)]
     json: bool,
@@ -78,7 +90,14 @@ fn main() -> Result<()> {
             Backend::Fallback => BackendRequest::Fallback,
         },
     };
-    let (measurement, info) = raw::run(&job, &Progress::hidden())?;
+    let mut options = args
+        .engine_deadline_us
+        .map_or_else(RawOptions::default, |deadline_us| {
+            RawOptions::engine_like(Duration::from_micros(deadline_us))
+        });
+    options.fixed_buffers = args.fixed_buffers;
+    options.submit_each = !args.submit_batched;
+    let (measurement, info) = raw::run_with(&job, options, &Progress::hidden())?;
     eprintln!("raw_io backend: {} ({})", info.kind.name(), info.reason);
     let latency = Latency::from_histogram(&measurement.latency_ns);
     let seconds = measurement.elapsed.as_secs_f64();

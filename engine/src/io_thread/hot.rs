@@ -290,13 +290,14 @@ impl IoThread {
             memtable,
             log: old,
             flush_waiters: std::mem::take(&mut space.flush_waiters),
+            error: None,
         };
         space.switch_wanted = false;
         if let Err(error) = self.sealer.send(SealerJob::Seal(job)) {
             let detail = "the sealer thread stopped".to_string();
             if let SealerJob::Seal(job) = error.0 {
                 for waiter in job.flush_waiters {
-                    let _ = waiter.send(Err(crate::error::Error::Poisoned {
+                    waiter.send(Err(crate::error::Error::Poisoned {
                         detail: detail.clone(),
                     }));
                 }

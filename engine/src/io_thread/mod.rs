@@ -7,6 +7,7 @@
 //! - `hot.rs`: hot-segment chains, their events, failure roll and the seal switch.
 //! - `staging.rs`: the staging log: hedged copies and their chains.
 //! - `publish.rs`: acknowledgement in revision order, publication, sync barriers.
+//! - `spare.rs`: spare hot segments, and retrying them after a failure (disk full).
 //!
 //! A group is everything that arrived while the previous chain of a space was in flight: the
 //! loop drains the command channel, assigns revisions in arrival order, and submits for each
@@ -23,6 +24,7 @@
 
 mod hot;
 mod publish;
+mod spare;
 mod staging;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -105,6 +107,8 @@ pub(crate) struct SpaceLog {
     pub(crate) switch_wanted: bool,
     pub(crate) flush_waiters: Vec<Reply<()>>,
     pub(crate) broken: Option<String>,
+    /// Why the last spare could not be made (disk full, EIO), and when to try again.
+    pub(crate) spare_failure: Option<spare::SpareFailure>,
 }
 
 /// What a chain in flight is for.
@@ -154,6 +158,8 @@ pub(crate) struct IoThread {
     pub(crate) undecided: BTreeSet<u64>,
     pub(crate) sync_waiters: Vec<(u64, Reply<()>)>,
     pub(crate) sync_error: Option<String>,
+    /// Acknowledgements of published batches not yet sent (see `publish::send_acknowledgements`).
+    pub(crate) acknowledgements: Vec<(Reply<Revision>, crate::error::Result<Revision>)>,
     pub(crate) shutdown: bool,
 }
 
@@ -224,6 +230,7 @@ impl IoThread {
             undecided: BTreeSet::new(),
             sync_waiters: Vec::new(),
             sync_error: None,
+            acknowledgements: Vec::new(),
             shutdown: false,
         }
     }
@@ -246,6 +253,7 @@ impl IoThread {
             switch_wanted: false,
             flush_waiters: Vec::new(),
             broken: None,
+            spare_failure: None,
         };
         self.spaces.insert(shared.id, space);
     }
@@ -257,9 +265,7 @@ impl IoThread {
         loop {
             let may_block = !progressed && self.queue.in_flight() == 0;
             progressed = self.receive_commands(may_block);
-            self.switch_where_wanted();
-            progressed |= self.submit_hot_chains();
-            progressed |= self.submit_staging_chain();
+            progressed |= self.submit_chains();
             if self.shutdown && self.batches.is_empty() && self.queue.in_flight() == 0 {
                 break;
             }
@@ -273,8 +279,33 @@ impl IoThread {
                     self.on_event(event);
                 }
             }
+            if !self.acknowledgements.is_empty() {
+                // The next group goes to the device first, then its writers are woken.
+                self.receive_commands(false);
+                self.submit_chains();
+                self.send_acknowledgements();
+            }
         }
         self.finish();
+    }
+
+    /// Switches segments where wanted, then submits every chain that can go. Returns
+    /// whether any was submitted.
+    fn submit_chains(&mut self) -> bool {
+        self.retry_spares();
+        self.switch_where_wanted();
+        let without_spare: Vec<SpaceId> = self
+            .spaces
+            .iter()
+            .filter(|(_, space)| space.spare_failure.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for space_id in without_spare {
+            self.fail_unplaceable(space_id);
+        }
+        let hot = self.submit_hot_chains();
+        let staging = self.submit_staging_chain();
+        hot || staging
     }
 
     /// Drains the command channel (blocking briefly first when `may_block`). Returns whether
@@ -337,14 +368,14 @@ impl IoThread {
     fn on_write(&mut self, batch: KeyedBatch, gate_bytes: usize, reply: Reply<Revision>) {
         let Some(space) = self.spaces.get_mut(&batch.space) else {
             self.gate.release(gate_bytes);
-            let _ = reply.send(Err(Error::UnknownSpace {
+            reply.send(Err(Error::UnknownSpace {
                 name: format!("#{}", batch.space.0),
             }));
             return;
         };
         if let Some(detail) = &space.broken {
             self.gate.release(gate_bytes);
-            let _ = reply.send(Err(Error::Poisoned {
+            reply.send(Err(Error::Poisoned {
                 detail: detail.clone(),
             }));
             return;
@@ -375,7 +406,7 @@ impl IoThread {
                 state.published = true;
                 self.visible.decided(Revision(revision), Revision(revision));
                 if let Some(reply) = state.reply.take() {
-                    let _ = reply.send(Ok(Revision(revision)));
+                    reply.send(Ok(Revision(revision)));
                 }
             }
         }
@@ -388,7 +419,7 @@ impl IoThread {
 
     fn on_flush(&mut self, space_id: SpaceId, reply: Reply<()>) {
         let Some(space) = self.spaces.get_mut(&space_id) else {
-            let _ = reply.send(Err(Error::UnknownSpace {
+            reply.send(Err(Error::UnknownSpace {
                 name: format!("#{}", space_id.0),
             }));
             return;
@@ -396,23 +427,13 @@ impl IoThread {
         let idle =
             space.pending.is_empty() && space.inflight.is_none() && space.unpublished.is_empty();
         if idle && space.shared.active().is_empty() && !space.log.poisoned {
-            let _ = reply.send(Ok(()));
+            reply.send(Ok(()));
             return;
         }
         space.flush_waiters.push(reply);
         space.switch_wanted = true;
-    }
-
-    fn on_spare(&mut self, space_id: SpaceId, log: crate::error::Result<LogFile>) {
-        let Some(space) = self.spaces.get_mut(&space_id) else {
-            return;
-        };
-        match log {
-            Ok(log) => space.spare = Some(log),
-            Err(error) => {
-                let detail = format!("no spare segment could be prepared: {error}");
-                self.break_space(space_id, &detail);
-            }
+        if let Some(failure) = &mut space.spare_failure {
+            failure.retry_now();
         }
     }
 
@@ -424,7 +445,7 @@ impl IoThread {
         space.broken = Some(detail.to_string());
         let waiting: Vec<u64> = space.pending.drain(..).collect();
         for waiter in space.flush_waiters.drain(..) {
-            let _ = waiter.send(Err(Error::Poisoned {
+            waiter.send(Err(Error::Poisoned {
                 detail: detail.to_string(),
             }));
         }
@@ -446,21 +467,22 @@ impl IoThread {
 
     /// After the loop: anything still waiting gets an error, and the gate is released.
     fn finish(&mut self) {
+        self.send_acknowledgements();
         let revisions: Vec<u64> = self.batches.keys().copied().collect();
         for revision in revisions {
             if let Some(mut state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
                 if let Some(reply) = state.reply.take() {
-                    let _ = reply.send(Err(Error::Closed));
+                    reply.send(Err(Error::Closed));
                 }
             }
         }
         for (_, reply) in self.sync_waiters.drain(..) {
-            let _ = reply.send(Err(Error::Closed));
+            reply.send(Err(Error::Closed));
         }
         for space in self.spaces.values_mut() {
             for waiter in space.flush_waiters.drain(..) {
-                let _ = waiter.send(Err(Error::Closed));
+                waiter.send(Err(Error::Closed));
             }
         }
     }

@@ -17,7 +17,7 @@ use crate::space::SpaceShared;
 pub(super) fn publish_records(space: &SpaceShared, batch: &KeyedBatch, revision: Revision) {
     let memtable = space.active();
     for record in &batch.records {
-        memtable.insert(record.key, revision, record.value.clone());
+        memtable.insert_unique(record.key, revision, record.value.clone());
     }
     space.mark_published(revision);
 }
@@ -46,9 +46,12 @@ impl IoThread {
                     Revision(self.revision_last.load(Ordering::Acquire)),
                 );
                 if let Some(reply) = state.reply.take() {
-                    let _ = reply.send(Err(Error::WriteFailed {
-                        detail: detail.clone(),
-                    }));
+                    self.acknowledgements.push((
+                        reply,
+                        Err(Error::WriteFailed {
+                            detail: detail.clone(),
+                        }),
+                    ));
                 }
             } else if state.route.is_some() {
                 publish_records(&space.shared, &state.batch, Revision(revision));
@@ -59,7 +62,7 @@ impl IoThread {
                     Revision(self.revision_last.load(Ordering::Acquire)),
                 );
                 if let Some(reply) = state.reply.take() {
-                    let _ = reply.send(Ok(Revision(revision)));
+                    self.acknowledgements.push((reply, Ok(Revision(revision))));
                 }
             } else {
                 break;
@@ -69,6 +72,15 @@ impl IoThread {
             if done && let Some(state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
             }
+        }
+    }
+
+    /// Wakes the writers of published batches, in revision order. Deferred from
+    /// `publish_ready` so that the next group's chain is submitted first: the device flushes
+    /// it while this thread pays one futex wake per writer.
+    pub(super) fn send_acknowledgements(&mut self) {
+        for (reply, result) in self.acknowledgements.drain(..) {
+            reply.send(result);
         }
     }
 
@@ -113,7 +125,7 @@ impl IoThread {
                     Some(detail) => Err(Error::WriteFailed { detail }),
                     None => Ok(()),
                 };
-                let _ = reply.send(result);
+                reply.send(result);
             } else {
                 index += 1;
             }

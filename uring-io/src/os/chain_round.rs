@@ -78,8 +78,16 @@ pub(crate) struct RoundResults {
 impl RoundResults {
     /// Whether every CQE the round's plan produces has arrived.
     pub(crate) fn is_complete(&self, plan: &RoundPlan) -> bool {
-        let timeout_done = plan.link_timeout.is_none() || self.link_timeout.is_some();
-        self.write.is_some() && self.fsync.is_some() && timeout_done
+        self.missing(plan) == 0
+    }
+
+    /// How many of the round's CQEs have not arrived yet (0 to 3): what a wait must collect,
+    /// at least, before this round can be decided.
+    pub(crate) fn missing(&self, plan: &RoundPlan) -> usize {
+        let timeout_missing = plan.link_timeout.is_some() && self.link_timeout.is_none();
+        usize::from(self.write.is_none())
+            + usize::from(self.fsync.is_none())
+            + usize::from(timeout_missing)
     }
 }
 
@@ -330,8 +338,9 @@ mod tests {
 
     #[test]
     fn a_round_waits_for_its_link_timeout_cqe() {
-        // Goal: the buffer is not released before every CQE of the round is back. Method: a
-        // plan with a link timeout is incomplete until the timeout's CQE arrives.
+        // Goal: the buffer is not released before every CQE of the round is back, and the count
+        // of missing CQEs (what a poll waits for) is exact. Method: a plan with a link timeout
+        // is incomplete until the timeout's CQE arrives; count what is missing at each step.
         let plan = RoundPlan::starting_at(0, 4096, Some(Duration::from_millis(1)));
         let mut round = RoundResults {
             write: Some(4096),
@@ -339,10 +348,14 @@ mod tests {
             link_timeout: None,
         };
         assert!(!round.is_complete(&plan));
+        assert_eq!(round.missing(&plan), 1);
         round.link_timeout = Some(-libc::ENOENT);
         assert!(round.is_complete(&plan));
+        assert_eq!(round.missing(&plan), 0);
+        assert_eq!(RoundResults::default().missing(&plan), 3);
         let no_timeout = RoundPlan::starting_at(0, 4096, Some(Duration::ZERO));
         assert_eq!(no_timeout.link_timeout, None);
+        assert_eq!(RoundResults::default().missing(&no_timeout), 2);
     }
 
     #[test]

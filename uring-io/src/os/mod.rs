@@ -19,6 +19,7 @@ mod chain_round;
 mod detect;
 mod errno_policy;
 mod file;
+mod fixed_bufs;
 mod raw_queue;
 mod read_batch;
 mod ring;

@@ -108,8 +108,9 @@ fn read_wave(
     let mut outstanding = wave.len();
     let mut completions: Vec<Completion> = Vec::with_capacity(wave.len());
     while outstanding > 0 {
+        // One enter waits for the whole rest of the wave, not one CQE at a time.
         let waited = ring
-            .wait(Some(Duration::from_secs(1)))
+            .wait_for(outstanding, Some(Duration::from_secs(1)))
             .and_then(|()| ring.reap(&mut completions));
         if let Err(source) = waited {
             abandon(wave, counts);
@@ -149,7 +150,7 @@ fn drain_wave(
     let mut completions = Vec::new();
     while *outstanding > 0 {
         let waited = ring
-            .wait(Some(Duration::from_secs(1)))
+            .wait_for(*outstanding, Some(Duration::from_secs(1)))
             .and_then(|()| ring.reap(&mut completions));
         if waited.is_err() {
             abandon(wave, counts);

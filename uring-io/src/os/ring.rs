@@ -11,7 +11,13 @@
 //!   (checked by detection), so an overflowing CQ is buffered by the kernel and flushed as we
 //!   keep reaping.
 //! - With `DEFER_TASKRUN` completions are only posted when the submitting thread enters the
-//!   kernel with `GETEVENTS`; `reap` therefore always enters (cheaply) on such rings.
+//!   kernel with `GETEVENTS`. Rings that defer task work are built with `TASKRUN_FLAG`, so the
+//!   kernel raises `IORING_SQ_TASKRUN` whenever such work is pending: `reap` enters only when
+//!   something is queued, task work is pending or the CQ overflowed, and otherwise just reads
+//!   the CQ (no system call).
+//! - One `io_uring_enter` per wait: [`Ring::wait_for`] submits what is queued, runs task work
+//!   and sleeps until `min_complete` CQEs are posted (or the timeout), so a QD1 commit chain
+//!   (WRITE→FSYNC) costs one submit and one wait, like `pwrite` + `fdatasync`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -108,13 +114,16 @@ impl Ring {
         builder.setup_cqsize(cq_entries).setup_clamp();
         match setup {
             RingSetup::SingleIssuerDeferTaskrun => {
-                builder.setup_single_issuer().setup_defer_taskrun();
+                builder
+                    .setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .setup_taskrun_flag();
                 if disabled {
                     builder.setup_r_disabled();
                 }
             }
             RingSetup::CoopTaskrun => {
-                builder.setup_coop_taskrun();
+                builder.setup_coop_taskrun().setup_taskrun_flag();
             }
             RingSetup::Plain => {}
         }
@@ -152,6 +161,17 @@ impl Ring {
         submission.capacity() - submission.len()
     }
 
+    /// Registers `iovecs` as the ring's fixed buffers (`IORING_REGISTER_BUFFERS`), for
+    /// `WRITE_FIXED`/`READ_FIXED` by index.
+    ///
+    /// # Safety
+    /// Each iovec must describe memory that stays allocated (and is not handed to anyone else)
+    /// for as long as this ring exists.
+    pub(crate) unsafe fn register_buffers(&mut self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.uring.submitter().register_buffers(iovecs) }
+    }
+
     /// Pushes a group of SQEs (a linked chain, or independent requests) all or nothing.
     ///
     /// # Safety
@@ -169,9 +189,24 @@ impl Ring {
         unsafe { submission.push_multiple(entries) }.map_err(|_| SubmissionQueueFull)
     }
 
-    /// Submits everything pushed so far. Retries EINTR/EAGAIN; on EBUSY reaps completions into
-    /// the backlog first.
+    /// SQEs pushed but not yet submitted.
+    pub(crate) fn queued(&mut self) -> usize {
+        self.uring.submission().len()
+    }
+
+    /// Submits everything pushed so far (no system call when nothing is queued). Retries
+    /// EINTR/EAGAIN; on EBUSY reaps completions into the backlog first.
     pub(crate) fn submit(&mut self) -> io::Result<()> {
+        if self.uring.submission().is_empty() {
+            return Ok(());
+        }
+        self.enter_until_submitted()
+    }
+
+    /// Enters at least once, submitting everything queued; the crate's `submit` adds
+    /// `GETEVENTS` when the kernel flags pending task work or a CQ overflow, so this also
+    /// posts deferred completions and flushes the overflow list.
+    fn enter_until_submitted(&mut self) -> io::Result<()> {
         let mut attempts = 0u32;
         loop {
             let error = match self.uring.submit() {
@@ -217,53 +252,59 @@ impl Ring {
     }
 
     /// Submits pending SQEs and appends every completion available now to `out`, without
-    /// waiting.
+    /// waiting. Enters the kernel only when SQEs are queued, task work is pending
+    /// (`IORING_SQ_TASKRUN`) or the CQ overflowed; otherwise only reads the CQ.
     pub(crate) fn reap(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
-        self.submit()?;
-        if self.setup == RingSetup::SingleIssuerDeferTaskrun {
-            self.run_deferred_task_work()?;
+        if self.needs_enter() {
+            self.enter_until_submitted()?;
         }
-        self.drain_into_backlog();
-        out.extend(self.backlog.drain(..));
+        self.collect(out);
         Ok(())
     }
 
-    /// Enters with `GETEVENTS` and `min_complete = 0`: runs deferred task work, which posts
-    /// completions to the CQ, without blocking.
-    fn run_deferred_task_work(&mut self) -> io::Result<()> {
-        let flags = io_uring::EnterFlags::GETEVENTS.bits();
-        let mut attempts = 0u32;
-        loop {
-            // SAFETY: no SQEs are submitted (`to_submit = 0`) and no argument pointer is passed
-            // (`arg = None`), so the kernel reads no memory of ours; this only runs task work.
-            let entered = unsafe {
-                self.uring
-                    .submitter()
-                    .enter::<libc::sigset_t>(0, 0, flags, None)
-            };
-            match entered {
-                Ok(_) => return Ok(()),
-                Err(error) => {
-                    attempts += 1;
-                    self.after_enter_error(&error, attempts)?;
-                }
-            }
-        }
+    /// Appends the completions already posted to the CQ (and the backlog) to `out`, without
+    /// entering the kernel: on a ring that defers task work, completions still pending as task
+    /// work are not seen (see [`Ring::reap`]).
+    pub(crate) fn collect(&mut self, out: &mut Vec<Completion>) {
+        self.drain_into_backlog();
+        out.extend(self.backlog.drain(..));
+    }
+
+    /// Whether a non-blocking reap must enter the kernel to see every completion.
+    fn needs_enter(&mut self) -> bool {
+        let submission = self.uring.submission();
+        let flagged = submission.taskrun() || submission.cq_overflow();
+        let queued = !submission.is_empty();
+        // A ring without TASKRUN_FLAG (a plain one) posts completions without our help.
+        queued || flagged
     }
 
     /// Submits pending SQEs and blocks until at least one completion is available, `timeout`
-    /// passes (`None`: no limit), or a signal arrives. Returns without error in all three cases;
-    /// the caller reaps and re-checks its own clock.
+    /// passes (`None`: no limit), or a signal arrives (see [`Ring::wait_for`]).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.wait_for(1, timeout)
+    }
+
+    /// Submits pending SQEs and blocks, in one `io_uring_enter`, until at least
+    /// `min_complete` completions are in the CQ, `timeout` passes (`None`: no limit), or a
+    /// signal arrives. Returns without error in all three cases; the caller reaps and
+    /// re-checks its own clock. Deferred task work runs inside the wait, so the CQEs it posts
+    /// are visible to the next `reap` without another system call.
+    pub(crate) fn wait_for(
+        &mut self,
+        min_complete: usize,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        debug_assert!(min_complete > 0, "a wait must wait for something");
         if !self.backlog.is_empty() {
             return self.submit();
         }
         let entered = match timeout {
-            None => self.uring.submit_and_wait(1),
+            None => self.uring.submit_and_wait(min_complete),
             Some(timeout) => {
                 let timespec = Timespec::from(timeout);
                 let args = SubmitArgs::new().timespec(&timespec);
-                self.uring.submitter().submit_with_args(1, &args)
+                self.uring.submitter().submit_with_args(min_complete, &args)
             }
         };
         match entered {
@@ -301,6 +342,95 @@ mod tests {
             seen.sort_unstable();
             assert_eq!(seen, vec![0, 1, 2], "setup {}", setup.name());
             assert!(completions.iter().all(|c| c.result == 0));
+        }
+    }
+
+    /// Pushes three 1-byte reads (user_data 0..3) of `pipe` into `bufs`, then starts a thread
+    /// writing one byte every 2 ms, so the CQEs arrive one by one as task work. (Timeout SQEs
+    /// would not do: a completed IORING_OP_TIMEOUT wakes every waiter whatever its
+    /// `min_complete`.) The caller keeps `pipe` and `bufs` until it has reaped all three.
+    fn push_pipe_reads(
+        ring: &mut Ring,
+        pipe: &std::io::PipeReader,
+        bufs: &mut [[u8; 1]; 3],
+        writer: std::io::PipeWriter,
+    ) -> std::thread::JoinHandle<()> {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let fd = io_uring::types::Fd(pipe.as_raw_fd());
+        let entries: Vec<_> = bufs
+            .iter_mut()
+            .zip(0u64..)
+            .map(|(buf, index)| {
+                opcode::Read::new(fd, buf.as_mut_ptr(), 1)
+                    .build()
+                    .user_data(index)
+            })
+            .collect();
+        // SAFETY: `pipe` and `bufs` are borrowed from the caller, which reaps all three CQEs
+        // before dropping them.
+        unsafe { ring.push_group(&entries) }.unwrap();
+        ring.submit().unwrap();
+        let mut writer = writer;
+        std::thread::spawn(move || {
+            for byte in [1u8, 2, 3] {
+                std::thread::sleep(Duration::from_millis(2));
+                writer.write_all(&[byte]).unwrap();
+            }
+        })
+    }
+
+    #[test]
+    fn wait_for_collects_every_completion_it_asked_for() {
+        // Goal: one `wait_for(n)` returns only once n CQEs are posted, so the CQ can then be
+        // read without entering the kernel (this is what keeps a commit at one wait). Method:
+        // three pipe reads fed one byte every 2 ms; wait_for(3) with a 5 s cap, then `collect`
+        // (no system call) must see all three, on every setup.
+        for setup in RingSetup::PREFERENCE {
+            let Ok(mut ring) = Ring::new(setup, 8, 16, false) else {
+                eprintln!("SKIP: io_uring setup {} refused here", setup.name());
+                continue;
+            };
+            let (reader, writer) = std::io::pipe().unwrap();
+            let mut bufs = [[0u8; 1]; 3];
+            let feeder = push_pipe_reads(&mut ring, &reader, &mut bufs, writer);
+            ring.wait_for(3, Some(Duration::from_secs(5))).unwrap();
+            let mut completions = Vec::new();
+            ring.collect(&mut completions);
+            assert_eq!(completions.len(), 3, "setup {}", setup.name());
+            assert!(completions.iter().all(|c| c.result == 1));
+            feeder.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_non_blocking_reap_sees_completions_left_as_task_work() {
+        // Goal: `reap` skips the kernel only when nothing is pending: completions a deferred-
+        // task-work ring holds back (flagged by IORING_SQ_TASKRUN) are still found. Method:
+        // three pipe reads fed one byte every 2 ms; sleep well past them without entering the
+        // ring, then non-blocking reaps must return all three, on every setup.
+        for setup in RingSetup::PREFERENCE {
+            let Ok(mut ring) = Ring::new(setup, 8, 16, false) else {
+                eprintln!("SKIP: io_uring setup {} refused here", setup.name());
+                continue;
+            };
+            let (reader, writer) = std::io::pipe().unwrap();
+            let mut bufs = [[0u8; 1]; 3];
+            let feeder = push_pipe_reads(&mut ring, &reader, &mut bufs, writer);
+            assert_eq!(ring.queued(), 0);
+            feeder.join().unwrap();
+            let mut completions = Vec::new();
+            for _ in 0..500 {
+                std::thread::sleep(Duration::from_millis(10));
+                ring.reap(&mut completions).unwrap();
+                if completions.len() == 3 {
+                    break;
+                }
+            }
+            assert_eq!(completions.len(), 3, "setup {}", setup.name());
+            let mut seen: Vec<u8> = bufs.iter().map(|buf| buf[0]).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, vec![1, 2, 3]);
         }
     }
 

@@ -9,6 +9,9 @@
 //!   round decided and the buffer returned or resubmitted.
 //! - `DeadlineExceeded` is reported from the queue's own clock (`poll` wakes at the earliest
 //!   unreported deadline), at most once per chain and only while the chain is not final.
+//! - A QD1 chain costs two `io_uring_enter`s, like `pwrite` + `fdatasync`: `submit` enters once
+//!   to start it, and `poll` waits once for all of the round's CQEs (`completions_needed`); its
+//!   reaps enter only when the kernel flags pending task work or SQEs are queued.
 //! - A single-issuer ring is created disabled and enabled by the first thread that submits or
 //!   polls; it is rebuilt if the queue moves to another thread while idle.
 
@@ -67,6 +70,12 @@ pub(crate) struct UringCommitQueue {
     chains: HashMap<u64, InFlightChain>,
     next_chain: u64,
     completions: Vec<Completion>,
+    /// Timespec boxes of finished chains, reused so a chain costs no allocation of its own.
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes move back into chains, which need a stable address for the kernel"
+    )]
+    spare_timespecs: Vec<Box<Timespec>>,
 }
 
 impl UringCommitQueue {
@@ -81,6 +90,7 @@ impl UringCommitQueue {
             chains: HashMap::new(),
             next_chain: 0,
             completions: Vec::new(),
+            spare_timespecs: Vec::new(),
         }
     }
 
@@ -127,13 +137,13 @@ impl UringCommitQueue {
             // `finish_round` once all of this round's CQEs have been reaped, and `Drop` leaks
             // entries whose CQEs never arrived. Nobody touches the buffer meanwhile: the table
             // is private and the chain's owner gave the buffer up at `submit`.
-            let pushed = unsafe { ring.push_group(&entries) };
+            let pushed = unsafe { ring.push_group(entries.as_slice()) };
             if pushed.is_ok() {
                 return Ok(());
             }
             ring.submit()
                 .map_err(|source| os_error("io_uring_enter", source))?;
-            if ring.free_slots() < entries.len() {
+            if ring.free_slots() < entries.as_slice().len() {
                 ring.wait(Some(Duration::from_millis(1)))
                     .map_err(|source| os_error("io_uring_enter", source))?;
             }
@@ -150,7 +160,26 @@ impl UringCommitQueue {
             self.record(completion, events)?;
         }
         self.completions = completions;
+        // Rounds resubmitted above start now, not at the next poll.
+        if let Some(ring) = self.ring.as_mut()
+            && ring.queued() > 0
+        {
+            ring.submit()
+                .map_err(|source| os_error("io_uring_enter", source))?;
+        }
         Ok(())
+    }
+
+    /// The fewest CQEs that must still arrive before some chain's round can be decided (at
+    /// least 1): a poll waits for that many in one `io_uring_enter` (2 for a QD1 chain without
+    /// deadline, 3 with its link timeout) instead of waking once per CQE.
+    fn completions_needed(&self) -> usize {
+        self.chains
+            .values()
+            .map(|chain| chain.results.missing(&chain.plan))
+            .min()
+            .unwrap_or(1)
+            .max(1)
     }
 
     /// Records one CQE; when its round is complete, decides it.
@@ -228,6 +257,9 @@ impl UringCommitQueue {
             }
         };
         if let Some(chain) = self.chains.remove(&chain_key) {
+            // All of the round's CQEs are reaped (we are deciding it), so the kernel no longer
+            // reads this timespec.
+            self.spare_timespecs.push(chain.timespec);
             events.push(ChainEvent {
                 id: ChainId(chain_key),
                 tag: chain.tag,
@@ -262,8 +294,20 @@ impl UringCommitQueue {
     }
 }
 
+/// The SQEs of one round: WRITE, FSYNC and maybe LINK_TIMEOUT, without a heap allocation.
+struct RoundEntries {
+    entries: [squeue::Entry; 3],
+    len: usize,
+}
+
+impl RoundEntries {
+    fn as_slice(&self) -> &[squeue::Entry] {
+        &self.entries[..self.len]
+    }
+}
+
 /// The SQEs of a chain's current round.
-fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<Vec<squeue::Entry>> {
+fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<RoundEntries> {
     debug_assert!(chain_key < (1 << (64 - STEP_BITS)));
     let plan = chain.plan;
     let write_len = u32::try_from(plan.write_bytes).map_err(|_| {
@@ -282,13 +326,20 @@ fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<Vec<squeue
         .build()
         .user_data(user_data | STEP_FSYNC);
     let Some(link_timeout) = plan.link_timeout else {
-        return Ok(vec![write, fsync]);
+        // The third slot is never pushed (`len` 2); a NOP only fills the array.
+        return Ok(RoundEntries {
+            entries: [write, fsync, opcode::Nop::new().build()],
+            len: 2,
+        });
     };
     *chain.timespec = Timespec::from(link_timeout);
     let timeout = opcode::LinkTimeout::new(&*chain.timespec)
         .build()
         .user_data(user_data | STEP_LINK_TIMEOUT);
-    Ok(vec![write, fsync.flags(squeue::Flags::IO_LINK), timeout])
+    Ok(RoundEntries {
+        entries: [write, fsync.flags(squeue::Flags::IO_LINK), timeout],
+        len: 3,
+    })
 }
 
 fn os_error(operation: &'static str, source: std::io::Error) -> IoError {
@@ -315,7 +366,10 @@ impl CommitQueue for UringCommitQueue {
             deadline_at: chain.deadline.map(|deadline| submitted_at + deadline),
             deadline_reported: false,
             results: RoundResults::default(),
-            timespec: Box::new(Timespec::new()),
+            timespec: self
+                .spare_timespecs
+                .pop()
+                .unwrap_or_else(|| Box::new(Timespec::new())),
             retries: 0,
         };
         self.ring()?;
@@ -337,8 +391,9 @@ impl CommitQueue for UringCommitQueue {
         let started = Instant::now();
         let wait_until = wait.map(|wait| started + wait);
         let events_before = events.len();
+        // Enters the kernel only when task work or submissions are pending.
+        self.reap(events)?;
         loop {
-            self.reap(events)?;
             let now = Instant::now();
             let earliest_deadline = self.report_deadlines(now, events);
             let Some(wait_until) = wait_until else {
@@ -351,9 +406,11 @@ impl CommitQueue for UringCommitQueue {
             let timeout = wake_at
                 .saturating_duration_since(now)
                 .max(Duration::from_micros(1));
+            let needed = self.completions_needed();
             self.ring()?
-                .wait(Some(timeout))
+                .wait_for(needed, Some(timeout))
                 .map_err(|source| os_error("io_uring_enter", source))?;
+            self.reap(events)?;
         }
     }
 

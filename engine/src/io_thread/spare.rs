@@ -1,0 +1,138 @@
+//! Spare hot segments: the I/O thread switches a space to its spare at a seal, and the
+//! sealer hands back the next one (the recycled old segment, or a new pre-written file).
+//!
+//! When no spare can be made (ENOSPC while pre-writing a new segment, EIO) the space is not
+//! given up: it keeps writing into its active segment while that has room, a new spare is
+//! asked for again after [`SPARE_RETRY_WAIT`] (at once when someone calls `flush`), and only
+//! writes that need a new segment meanwhile fail, with `Error::WriteFailed`. Pending `flush`
+//! calls get the error of the attempt they waited for. Once a spare arrives, the space
+//! switches and seals as usual: writes resume without a reopen (issue 7, "after space is
+//! freed writes resume").
+
+use std::time::{Duration, Instant};
+
+use infinitedb_format::{FRAME_HEADER_BYTES, SpaceId};
+
+use super::{IoThread, Staged};
+use crate::error::{Error, Result};
+use crate::log_file::LogFile;
+use crate::sealer::SealerJob;
+
+/// How long after a failed spare the next attempt is made (unless a `flush` asks sooner).
+const SPARE_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// A failed attempt to make a spare.
+#[derive(Debug)]
+pub(crate) struct SpareFailure {
+    detail: String,
+    retry_at: Instant,
+    requested: bool,
+}
+
+impl SpareFailure {
+    /// Makes the next attempt due now.
+    pub(crate) fn retry_now(&mut self) {
+        self.retry_at = Instant::now();
+    }
+}
+
+impl IoThread {
+    /// The sealer's answer to a seal or a spare request.
+    pub(super) fn on_spare(&mut self, space_id: SpaceId, log: Result<LogFile>) {
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return;
+        };
+        match log {
+            Ok(log) => {
+                space.spare_failure = None;
+                if space.spare.is_some() {
+                    // A seal held back by a failure completed late, after a fresh spare
+                    // was made for it: one spare is enough.
+                    let _ = self.sealer.send(SealerJob::RemoveSpare(log));
+                } else {
+                    space.spare = Some(log);
+                }
+            }
+            Err(error) => {
+                let detail = format!("no spare hot segment could be prepared: {error}");
+                for waiter in space.flush_waiters.drain(..) {
+                    waiter.send(Err(Error::WriteFailed {
+                        detail: detail.clone(),
+                    }));
+                }
+                space.spare_failure = Some(SpareFailure {
+                    detail,
+                    retry_at: Instant::now() + SPARE_RETRY_WAIT,
+                    requested: false,
+                });
+                self.fail_unplaceable(space_id);
+            }
+        }
+    }
+
+    /// Asks the sealer for a new spare for every space whose last attempt failed and whose
+    /// retry is due.
+    pub(super) fn retry_spares(&mut self) {
+        let now = Instant::now();
+        let due: Vec<SpaceId> = self
+            .spaces
+            .iter_mut()
+            .filter_map(|(id, space)| {
+                let failure = space.spare_failure.as_mut()?;
+                let due = !failure.requested && failure.retry_at <= now && space.broken.is_none();
+                failure.requested |= due;
+                due.then_some(*id)
+            })
+            .collect();
+        for space_id in due {
+            let Some(space) = self.spaces.get(&space_id) else {
+                continue;
+            };
+            let job = SealerJob::PrepareSegment(space.shared.clone());
+            if self.sealer.send(job).is_err() {
+                self.break_space(space_id, "the sealer thread stopped");
+            }
+        }
+    }
+
+    /// Without a spare after a failure, fails the pending writes at the front that do not fit
+    /// what is left of the active segment (they would wait for a segment that may never
+    /// come). Writes with a staged copy stay: that copy is theirs.
+    pub(super) fn fail_unplaceable(&mut self, space_id: SpaceId) {
+        let Some(space) = self.spaces.get(&space_id) else {
+            return;
+        };
+        let Some(failure) = &space.spare_failure else {
+            return;
+        };
+        if space.spare.is_some() || space.inflight.is_some() {
+            return;
+        }
+        let mut failing = Vec::new();
+        for &revision in &space.pending {
+            let Some(state) = self.batches.get(&revision) else {
+                continue;
+            };
+            let fits = space
+                .log
+                .fits(FRAME_HEADER_BYTES + state.batch.encoded_bytes)
+                && !space.log.poisoned;
+            if fits || state.staged != Staged::None {
+                break;
+            }
+            failing.push(revision);
+        }
+        if failing.is_empty() {
+            return;
+        }
+        let detail = failure.detail.clone();
+        if let Some(space) = self.spaces.get_mut(&space_id) {
+            space.pending.drain(..failing.len());
+        }
+        for revision in failing {
+            self.fail_batch(revision, &detail);
+        }
+        self.publish_ready(space_id);
+        self.answer_sync_waiters();
+    }
+}
