@@ -29,13 +29,28 @@ use crate::log_file::{LogFile, hot_header};
 use crate::manifest::Manifest;
 use crate::read::{PageCache, Query, Snapshot, VisibleRevision, space_read};
 
-use crate::options::Options;
+use crate::options::{Durability, Options};
 use crate::paths::DbPaths;
 use crate::queue::{ByteGate, Command};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
 use crate::space::SpaceShared;
 use crate::stats::{Stats, StatsCounters};
+
+/// The I/O thread's settings from the options (hedging only under `Durability::Sync`, see
+/// [`Options::deadline`]).
+fn io_config(options: &Options) -> IoConfig {
+    IoConfig {
+        durability: options.durability,
+        deadline: match options.durability {
+            Durability::Sync => options.deadline,
+            Durability::NoSync => None,
+        },
+        seal_threshold_bytes: options.seal_threshold_bytes,
+        seal_threshold_records: options.seal_threshold_records,
+        frame_bytes_max: options.frame_bytes_max(),
+    }
+}
 
 // Writers share `&Db` across threads.
 const _: fn() = || {
@@ -124,13 +139,7 @@ impl Db {
         let revision_last = Arc::new(AtomicU64::new(recovered.revision_last));
         let manifest = Arc::new(Mutex::new(recovered.manifest));
         let ids = Arc::new(recovered.ids);
-        let config = IoConfig {
-            durability: options.durability,
-            deadline: options.deadline,
-            seal_threshold_bytes: options.seal_threshold_bytes,
-            seal_threshold_records: options.seal_threshold_records,
-            frame_bytes_max: options.frame_bytes_max(),
-        };
+        let config = io_config(&options);
         let queue = storage.commit_queue()?;
         let mut io_thread = IoThread::new(
             config,

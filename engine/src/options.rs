@@ -120,6 +120,9 @@ impl Options {
 
     /// How long a group may wait on its hot segment before it is hedged onto the staging log
     /// (default 2 ms; `None` disables the staged route; zero sends every group staged too).
+    /// Applies under [`Durability::Sync`] only: under `NoSync` writers are answered before
+    /// their group reaches the disk, so hedging would only write each late group twice (it
+    /// took a bulk ingest from 81 to 65 MB/s and 2.3× to 4× device bytes per byte ingested).
     #[must_use]
     pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;

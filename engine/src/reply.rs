@@ -6,6 +6,12 @@
 //! parks at once on a condition variable, and the I/O thread pays one uncontended lock and one
 //! futex wake per reply.
 //!
+//! Waking a group's writers ([`send_all`]) is a tree: the I/O thread stores every answer,
+//! then wakes only the first waiter; each waiter, once it has its answer, wakes the next two
+//! (heap order). With 64 writers on 2 cores, one thread waking 32 writers in a row was
+//! preempted by each of them in turn (36k involuntary switches in 2 s, perf); now the fan-out
+//! is spread over the woken threads and the I/O thread pays one wake per group.
+//!
 //! Invariants: a [`Reply`] is answered at most once ([`Reply::send`] consumes it); dropping an
 //! unanswered `Reply` answers `None`, so a waiter never blocks on a reply that cannot come.
 
@@ -17,9 +23,21 @@ use parking_lot::{Condvar, Mutex};
 #[derive(Debug)]
 enum Slot<T> {
     Waiting,
-    Answered(T),
+    /// The answer, and the waiters to wake once it is taken.
+    Answered(T, Vec<Arc<dyn Wake>>),
     Dropped,
     Taken,
+}
+
+/// Something parked that can be woken (a [`Shared`] of any answer type).
+trait Wake: Send + Sync + std::fmt::Debug {
+    fn wake(&self);
+}
+
+impl<T: Send + std::fmt::Debug> Wake for Shared<T> {
+    fn wake(&self) {
+        self.answered.notify_one();
+    }
 }
 
 #[derive(Debug)]
@@ -58,9 +76,34 @@ impl<T> Reply<T> {
     /// Answers the waiter (a no-op if it stopped waiting).
     pub(crate) fn send(mut self, value: T) {
         if let Some(shared) = self.shared.take() {
-            *shared.slot.lock() = Slot::Answered(value);
+            *shared.slot.lock() = Slot::Answered(value, Vec::new());
             shared.answered.notify_one();
         }
+    }
+}
+
+/// Answers every reply, waking the waiters as a tree (see the module doc): waiter `i` wakes
+/// waiters `2i + 1` and `2i + 2` once it has its answer; this thread wakes waiter 0.
+pub(crate) fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<T>, T)>) {
+    let shareds: Vec<(Arc<Shared<T>>, T)> = answers
+        .into_iter()
+        .filter_map(|(mut reply, value)| reply.shared.take().map(|shared| (shared, value)))
+        .collect();
+    let waiters: Vec<Arc<dyn Wake>> = shareds
+        .iter()
+        .map(|(shared, _)| shared.clone() as Arc<dyn Wake>)
+        .collect();
+    let count = shareds.len();
+    for (index, (shared, value)) in shareds.into_iter().enumerate() {
+        let successors = [2 * index + 1, 2 * index + 2]
+            .into_iter()
+            .filter(|&next| next < count)
+            .filter_map(|next| waiters.get(next).cloned())
+            .collect();
+        *shared.slot.lock() = Slot::Answered(value, successors);
+    }
+    if let Some(first) = waiters.first() {
+        first.wake();
     }
 }
 
@@ -80,8 +123,13 @@ impl<T> Answer<T> {
         while matches!(*slot, Slot::Waiting) {
             self.shared.answered.wait(&mut slot);
         }
-        match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Answered(value) => Some(value),
+        let taken = std::mem::replace(&mut *slot, Slot::Taken);
+        drop(slot);
+        match taken {
+            Slot::Answered(value, successors) => {
+                successors.iter().for_each(|successor| successor.wake());
+                Some(value)
+            }
             Slot::Waiting | Slot::Dropped | Slot::Taken => None,
         }
     }
@@ -110,5 +158,31 @@ mod tests {
         });
         assert_eq!(answer.recv(), None);
         dropper.join().unwrap();
+    }
+
+    #[test]
+    fn a_group_answered_at_once_wakes_every_waiter_through_the_tree() {
+        // Goal: `send_all` wakes every parked waiter (each woken by its parent in the tree),
+        // whatever the group size. Method: park N threads, answer all, join them all.
+        for count in [1_u32, 2, 3, 7, 64] {
+            let (replies, waiters): (Vec<_>, Vec<_>) = (0..count)
+                .map(|index| {
+                    let (reply, answer) = reply_pair::<u32>();
+                    (reply, std::thread::spawn(move || (index, answer.recv())))
+                })
+                .unzip();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            send_all(
+                replies
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, reply)| (reply, u32::try_from(index).unwrap() * 10))
+                    .collect(),
+            );
+            for waiter in waiters {
+                let (index, answer) = waiter.join().unwrap();
+                assert_eq!(answer, Some(index * 10), "group of {count}");
+            }
+        }
     }
 }

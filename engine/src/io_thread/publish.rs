@@ -75,13 +75,11 @@ impl IoThread {
         }
     }
 
-    /// Wakes the writers of published batches, in revision order. Deferred from
+    /// Wakes the writers of published batches (as a tree, `reply::send_all`). Deferred from
     /// `publish_ready` so that the next group's chain is submitted first: the device flushes
-    /// it while this thread pays one futex wake per writer.
+    /// it while the writers wake.
     pub(super) fn send_acknowledgements(&mut self) {
-        for (reply, result) in self.acknowledgements.drain(..) {
-            reply.send(result);
-        }
+        crate::reply::send_all(std::mem::take(&mut self.acknowledgements));
     }
 
     /// Marks a batch failed: it has no durable copy and none coming.
