@@ -159,6 +159,7 @@ impl Db {
             space
                 .shared
                 .mark_published(Revision(recovered.revision_last));
+            space.shared.mark_logged(Revision(recovered.revision_last));
             io_thread.add_space(space.shared, space.active, Some(space.spare));
         }
         let sealer = Sealer {

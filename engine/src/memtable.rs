@@ -122,7 +122,6 @@ impl Memtable {
     }
 
     /// The highest revision held (0 when empty).
-    #[cfg(test)]
     pub(crate) fn revision_max(&self) -> Revision {
         Revision(self.revision_max.load(Ordering::Relaxed))
     }

@@ -25,6 +25,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
@@ -50,6 +51,37 @@ pub(crate) struct SealJob {
     pub(crate) flush_waiters: Vec<Reply<()>>,
     /// Why the last attempt failed, while the job waits in the backlog.
     pub(crate) error: Option<String>,
+    /// Under `NoSync`: the frozen memtable may hold batches whose frames are still on their
+    /// way to a log; the block waits until they are logged.
+    pub(crate) wait_logged: bool,
+}
+
+/// How long a `NoSync` seal waits for its records to be logged before it gives up (and is
+/// retried later from the backlog).
+const LOGGED_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Under `NoSync`, waits until every record of the job's frozen memtable is durable in a
+/// log, so the block never holds a record that exists nowhere else: a crash between the
+/// block write and the manifest edit then leaves an unnamed block whose records recovery
+/// finds in the logs (it refuses to drop a block holding records found nowhere else).
+fn wait_until_logged(job: &SealJob) -> Result<()> {
+    if !job.wait_logged {
+        return Ok(());
+    }
+    let needed = job.memtable.revision_max();
+    let started = Instant::now();
+    while job.space.logged() < needed {
+        if started.elapsed() > LOGGED_WAIT_MAX {
+            return Err(Error::WriteFailed {
+                detail: format!(
+                    "seal of space {} waited {LOGGED_WAIT_MAX:?} for revision {} to be logged",
+                    job.space.id.0, needed.0
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 /// Work for the sealer thread.
@@ -139,7 +171,9 @@ impl Sealer {
     /// Seals the backlog oldest first until one fails (it stays at the front).
     fn seal_backlog(&self, backlog: &mut VecDeque<SealJob>) {
         while let Some(mut job) = backlog.pop_front() {
-            match self.seal_write_block(&job.space, &job.memtable, &job.log) {
+            let sealed = wait_until_logged(&job)
+                .and_then(|()| self.seal_write_block(&job.space, &job.memtable, &job.log));
+            match sealed {
                 Ok(()) => {
                     for waiter in job.flush_waiters.drain(..) {
                         waiter.send(Ok(()));

@@ -41,6 +41,10 @@ pub(crate) struct SpaceShared {
     /// The highest revision whose batch is wholly in the live tail: latest reads read at it,
     /// so a batch is seen whole or not at all, and a writer sees its acknowledged write.
     published: AtomicU64,
+    /// The highest revision up to which every batch of the space is durable in its hot
+    /// segment (hot chains complete in revision order per space). Under `NoSync` the sealer
+    /// waits for it before writing a block (see `sealer`).
+    logged: AtomicU64,
 }
 
 impl SpaceShared {
@@ -63,6 +67,7 @@ impl SpaceShared {
             view: ArcSwap::from_pointee(view),
             view_lock: Mutex::new(()),
             published: AtomicU64::new(0),
+            logged: AtomicU64::new(0),
         }
     }
 
@@ -124,6 +129,16 @@ impl SpaceShared {
     /// Raises the published mark to `revision` (after its records are in the memtable).
     pub(crate) fn mark_published(&self, revision: Revision) {
         self.published.fetch_max(revision.0, Ordering::AcqRel);
+    }
+
+    /// Raises the logged mark to `revision` (a hot chain up to it is durable).
+    pub(crate) fn mark_logged(&self, revision: Revision) {
+        self.logged.fetch_max(revision.0, Ordering::AcqRel);
+    }
+
+    /// The logged mark (see the field).
+    pub(crate) fn logged(&self) -> Revision {
+        Revision(self.logged.load(Ordering::Acquire))
     }
 
     /// The active memtable (the I/O thread publishes into it).

@@ -1,7 +1,7 @@
 //! The direct route: one chain in flight per hot segment, its events, the failure roll, and
 //! the seal switch to a spare segment.
 
-use infinitedb_format::{FRAME_HEADER_BYTES, SpaceId};
+use infinitedb_format::{FRAME_HEADER_BYTES, Revision, SpaceId};
 use uring_io::{ChainEvent, ChainOutcome, CommitChain};
 
 use super::{ChainRole, IoThread, Route, Staged};
@@ -176,6 +176,9 @@ impl IoThread {
         if let (Some(space), Some(buf)) = (self.spaces.get_mut(&space_id), buf.as_ref()) {
             space.log.on_durable(offset, buf, end_bytes);
         }
+        if let (Some(space), Some(&last)) = (self.spaces.get(&space_id), revisions.last()) {
+            space.shared.mark_logged(Revision(last));
+        }
         let mut first_records = 0_u64;
         let zero_deadline = self.config.deadline == Some(std::time::Duration::ZERO);
         for revision in revisions {
@@ -291,6 +294,7 @@ impl IoThread {
             log: old,
             flush_waiters: std::mem::take(&mut space.flush_waiters),
             error: None,
+            wait_logged: self.config.durability == Durability::NoSync,
         };
         space.switch_wanted = false;
         if let Err(error) = self.sealer.send(SealerJob::Seal(job)) {
