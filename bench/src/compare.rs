@@ -31,10 +31,9 @@ use crate::job::{Limit, Progress};
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{Comparison, JobReport, Latency, LatencyPercentiles, Report, median};
 use crate::suite::{
-    self, Bound, ENGINE_COMPARISONS, Metric, engine_shape, fio_commit_job, fio_file, fio_read_job,
-    fio_write_job, raw_directory, raw_file_bytes,
+    self, Bound, ENGINE_COMPARISONS, Metric, fio_commit_job, fio_file, fio_read_job, fio_write_job,
+    raw_directory, raw_file_bytes,
 };
-use crate::workload;
 
 /// How the comparison runs.
 #[derive(Clone, Debug)]
@@ -232,18 +231,18 @@ fn run_engine_side(
     samples: &mut HashMap<String, Vec<f64>>,
     report: &mut Report,
 ) -> Result<()> {
-    for (index, name) in suite::suite_engine_job_names().into_iter().enumerate() {
-        let Some(job) = suite::suite_engine_job(directory, config.backend, config.runtime, index)
-        else {
-            continue;
-        };
-        let progress = Progress::start(name, config.progress);
-        let run = workload::run(&job, &progress);
-        progress.finish();
-        let run = run?;
-        let job_report = run.report(engine_shape(name, &job));
-        record_engine_samples(samples, index, &job_report);
-        report.jobs.push(job_report);
+    for index in 0..suite::suite_engine_job_names().len() {
+        let run = suite::run_engine_job(
+            directory,
+            config.backend,
+            config.runtime,
+            config.progress,
+            index,
+        )?;
+        if let Some(job_report) = run {
+            record_engine_samples(samples, index, &job_report);
+            report.jobs.push(job_report);
+        }
     }
     Ok(())
 }

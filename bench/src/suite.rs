@@ -389,20 +389,42 @@ fn run_engine_jobs(
     report: &mut Report,
 ) -> Result<Vec<JobReport>> {
     let mut reports = Vec::new();
-    for (index, name) in suite_engine_job_names().into_iter().enumerate() {
-        let Some(job) = suite_engine_job(directory, config.backend, config.job_runtime, index)
-        else {
-            continue;
-        };
-        let progress = Progress::start(name, config.progress);
-        let run = workload::run(&job, &progress);
-        progress.finish();
-        let run = run?;
-        let job_report = run.report(engine_shape(name, &job));
-        report.jobs.push(job_report.clone());
-        reports.push(job_report);
+    for index in 0..ENGINE_JOBS.len() {
+        let run = run_engine_job(
+            directory,
+            config.backend,
+            config.job_runtime,
+            config.progress,
+            index,
+        )?;
+        if let Some(job_report) = run {
+            report.jobs.push(job_report.clone());
+            reports.push(job_report);
+        }
     }
     Ok(reports)
+}
+
+/// Runs the suite's engine job `index` (see [`suite_engine_job`]) with a progress bar when
+/// `progress` allows; `None` if there is no such job. The suite and `--vs-fio` both run
+/// their engine side through this.
+pub fn run_engine_job(
+    directory: &Path,
+    backend: BackendRequest,
+    runtime: Duration,
+    progress: bool,
+    index: usize,
+) -> Result<Option<JobReport>> {
+    let Some(name) = suite_engine_job_names().get(index).copied() else {
+        return Ok(None);
+    };
+    let Some(job) = suite_engine_job(directory, backend, runtime, index) else {
+        return Ok(None);
+    };
+    let bar = Progress::start(name, progress);
+    let run = workload::run(&job, &bar);
+    bar.finish();
+    Ok(Some(run?.report(engine_shape(name, &job))))
 }
 
 /// The report shape of an engine job.

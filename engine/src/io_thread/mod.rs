@@ -292,17 +292,8 @@ impl IoThread {
     /// Switches segments where wanted, then submits every chain that can go. Returns
     /// whether any was submitted.
     fn submit_chains(&mut self) -> bool {
-        self.retry_spares();
         self.switch_where_wanted();
-        let without_spare: Vec<SpaceId> = self
-            .spaces
-            .iter()
-            .filter(|(_, space)| space.spare_failure.is_some())
-            .map(|(id, _)| *id)
-            .collect();
-        for space_id in without_spare {
-            self.fail_unplaceable(space_id);
-        }
+        self.handle_missing_spares();
         let hot = self.submit_hot_chains();
         let staging = self.submit_staging_chain();
         hot || staging

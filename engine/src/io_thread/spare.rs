@@ -70,14 +70,32 @@ impl IoThread {
         }
     }
 
-    /// Asks the sealer for a new spare for every space whose last attempt failed and whose
-    /// retry is due.
-    pub(super) fn retry_spares(&mut self) {
-        let now = Instant::now();
-        let due: Vec<SpaceId> = self
+    /// For every space whose last spare failed: asks the sealer again once the retry is due,
+    /// and fails the writes that cannot be placed meanwhile. Costs one scan of the spaces
+    /// when no spare failed.
+    pub(super) fn handle_missing_spares(&mut self) {
+        let without_spare: Vec<SpaceId> = self
             .spaces
-            .iter_mut()
-            .filter_map(|(id, space)| {
+            .iter()
+            .filter(|(_, space)| space.spare_failure.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        if without_spare.is_empty() {
+            return;
+        }
+        self.retry_spares(&without_spare);
+        for space_id in without_spare {
+            self.fail_unplaceable(space_id);
+        }
+    }
+
+    /// Asks the sealer for a new spare for each of `spaces` whose retry is due.
+    fn retry_spares(&mut self, spaces: &[SpaceId]) {
+        let now = Instant::now();
+        let due: Vec<SpaceId> = spaces
+            .iter()
+            .filter_map(|id| {
+                let space = self.spaces.get_mut(id)?;
                 let failure = space.spare_failure.as_mut()?;
                 let due = !failure.requested && failure.retry_at <= now && space.broken.is_none();
                 failure.requested |= due;
