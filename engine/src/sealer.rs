@@ -17,9 +17,11 @@
 //! become durable while an older frozen memtable is unsealed. If step 2 or 3 fails (a full
 //! disk, EIO), the job stays in the sealer's backlog: its frozen memtable stays in the view
 //! (reads go on), its segment stays live and unrecycled, and a fresh spare is made so writes
-//! go on. The backlog is retried, oldest first, before every later seal and on every spare
-//! request; a later seal waits behind it (its `flush` callers get the error) and runs once
-//! the backlog clears.
+//! go on. The backlog is retried, oldest first, before every later seal, on every spare
+//! request, and on its own every [`BACKLOG_RETRY_INTERVAL`] while it is not empty (so a
+//! frozen memtable does not stay in memory until the next seal once the fault has passed); a
+//! later seal waits behind it (its `flush` callers get the error) and runs once the backlog
+//! clears.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -27,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
 use parking_lot::Mutex;
 use uring_io::Storage;
@@ -84,6 +86,9 @@ fn wait_until_logged(job: &SealJob) -> Result<()> {
     Ok(())
 }
 
+/// How long the sealer waits for a job before it retries a non-empty backlog on its own.
+pub(crate) const BACKLOG_RETRY_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Work for the sealer thread.
 #[derive(Debug)]
 pub(crate) enum SealerJob {
@@ -133,10 +138,24 @@ pub(crate) struct Sealer {
 }
 
 impl Sealer {
-    /// Runs jobs until the I/O thread drops its end of the channel.
+    /// Runs jobs until the I/O thread drops its end of the channel; retries a non-empty
+    /// backlog whenever no job arrived for [`BACKLOG_RETRY_INTERVAL`].
     pub(crate) fn run(self) {
         let mut backlog: VecDeque<SealJob> = VecDeque::new();
-        while let Ok(job) = self.jobs.recv() {
+        loop {
+            let job = if backlog.is_empty() {
+                self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                self.jobs.recv_timeout(BACKLOG_RETRY_INTERVAL)
+            };
+            let job = match job {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.seal_backlog(&mut backlog);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
             match job {
                 SealerJob::Seal(job) => {
                     backlog.push_back(job);

@@ -84,3 +84,39 @@ fn a_failed_seal_is_retried_before_later_ones_and_nothing_is_lost() {
         db.close().unwrap();
     }
 }
+
+#[test]
+fn a_failed_seal_is_retried_on_its_own_once_the_fault_passes() {
+    // Goal: a failed seal does not wait for a later seal or spare request to be retried: its
+    // frozen memtable leaves memory once the device works again.
+    // Method: 30 puts; EIO on the first block write; flush (fails, no seal done); remove the
+    // fault; with no further write or flush, wait (up to 20 s, the sealer retries every
+    // 500 ms) for the seal count to reach 1; then power loss and reopen: all 30 points read.
+    let sim = SimStorage::new(29);
+    let options = suite_options();
+    let db = Db::open("/db", options.clone().storage(Arc::new(sim.clone()))).unwrap();
+    let space = db.create_space("seal", 2, 16).unwrap();
+    put_all(&db, space, 0..30);
+    let rule = sim.faults().on(
+        OpMatch::write().path_contains("blk-").nth(1),
+        Fault::Errno(EIO),
+    );
+    assert!(db.flush(space).is_err(), "the flush hit the block fault");
+    assert_eq!(db.stats().seals, 0, "the failed seal is not counted");
+    sim.faults().remove(rule);
+    let started = std::time::Instant::now();
+    while db.stats().seals == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the failed seal was never retried on its own: {:?}",
+            db.stats()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check(&db, space, 30, "after the retried seal");
+    let storage: Arc<dyn Storage> = Arc::new(SimStorage::with_disk(sim.power_loss(3), 3));
+    drop(db);
+    let db = Db::open("/db", options.storage(storage)).unwrap();
+    check(&db, space, 30, "after power loss");
+    db.close().unwrap();
+}
