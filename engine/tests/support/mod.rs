@@ -1,5 +1,7 @@
 //! Shared helpers of the crash and fault suite (issue 7): seed handling, a workload
-//! generator, and a reference model of each space's history that checks a recovered database.
+//! generator, a reference model of each space's history that checks a recovered database, the
+//! seeded power-loss harness, and saving a failed power-loss case (disk image and histories)
+//! so that its check replays exactly.
 //!
 //! Invariants the checks rely on: every write gets one revision per batch; a batch never
 //! writes the same point twice; points of different spaces never mix. The model keeps, per
@@ -14,7 +16,11 @@
     reason = "test helpers: a failure is a test failure"
 )]
 
+pub mod disk_image;
+pub mod history_text;
 pub mod model;
+pub mod power_loss;
+pub mod replay;
 pub mod seeds;
 pub mod workload;
 

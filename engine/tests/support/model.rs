@@ -11,7 +11,7 @@ pub type Point = Vec<u32>;
 pub type Record = (Point, Option<Vec<u8>>);
 
 /// One batch as the engine sequenced it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
     /// Its revision.
     pub revision: Revision,
@@ -19,8 +19,8 @@ pub struct Committed {
     pub records: Vec<Record>,
 }
 
-/// Every batch sequenced, per space.
-#[derive(Clone, Debug, Default)]
+/// Every batch sequenced, per space, each space's batches in the order they were recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     spaces: BTreeMap<SpaceId, Vec<Committed>>,
 }
@@ -47,6 +47,30 @@ impl History {
                 self.record(*space, batch.revision, batch.records.clone());
             }
         }
+    }
+
+    /// Every batch as recorded: spaces in id order, each space's batches in recording order
+    /// (recording them again in this order gives an equal history).
+    pub fn entries(&self) -> impl Iterator<Item = (SpaceId, &Committed)> {
+        self.spaces
+            .iter()
+            .flat_map(|(space, batches)| batches.iter().map(move |batch| (*space, batch)))
+    }
+
+    /// This history without the batch of `space` at `revision` (to build a wrong model on
+    /// purpose); asserts there was one.
+    pub fn without(&self, space: SpaceId, revision: Revision) -> History {
+        let mut kept = History::default();
+        let mut removed = 0;
+        for (batch_space, batch) in self.entries() {
+            if batch_space == space && batch.revision == revision {
+                removed += 1;
+            } else {
+                kept.record(batch_space, batch.revision, batch.records.clone());
+            }
+        }
+        assert_eq!(removed, 1, "space {space:?} has no batch at {revision:?}");
+        kept
     }
 
     /// The spaces with at least one batch.
