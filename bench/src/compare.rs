@@ -14,6 +14,10 @@
 //! (medians over the repeats; fio's from its `lat_ns` percentiles, a commit's as its write's
 //! plus its fdatasync's, see [`crate::fio::FioJobResult::latency_percentiles`]).
 //!
+//! Sequential-write rows move with the device's write-back cache: a side that runs right after
+//! another write job inherits a cache the host is still draining. Before each side of those
+//! rows the run pauses [`WRITE_SETTLE`] with no I/O of ours, so each starts from a drained cache.
+//!
 //! Both sides overwrite pre-written files of the same sizes: commits a 64 MiB file (the
 //! engine's segment size, [`crate::suite::COMMIT_FILE_BYTES`]), the streaming rows one of
 //! `file_bytes`; each file is laid out once and reused by every repeat.
@@ -51,6 +55,9 @@ pub struct CompareConfig {
     /// Draw progress bars (only when stdout is a terminal).
     pub progress: bool,
 }
+
+/// The idle pause before each side of a sequential-write row (see the module doc).
+pub const WRITE_SETTLE: Duration = Duration::from_secs(3);
 
 /// A device row: our raw mode against a fio job.
 struct DeviceRow {
@@ -111,6 +118,14 @@ impl DeviceRow {
         }
     }
 
+    /// Pauses before a side of a sequential-write row, so the device's write-back cache has
+    /// drained what the previous job left in it.
+    fn settle(&self) {
+        if self.mode == RawMode::SequentialWrite {
+            std::thread::sleep(WRITE_SETTLE);
+        }
+    }
+
     fn value_of(&self, ops_per_second: f64, mb_per_second: f64) -> f64 {
         if self.unit == "MB/s" {
             mb_per_second
@@ -144,10 +159,13 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
         for row in &DEVICE_ROWS {
             let fio_first = repeat % 2 == 1;
             if fio_first {
+                row.settle();
                 run_fio_side(row, directory, config, &mut samples)?;
             }
+            row.settle();
             run_our_side(row, directory, config, &mut samples, &mut report)?;
             if !fio_first {
+                row.settle();
                 run_fio_side(row, directory, config, &mut samples)?;
             }
         }
@@ -155,9 +173,11 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     }
     report.comparisons = comparisons(&samples, config.repeats);
     report.notes.push(format!(
-        "medians of {} runs of {} s per side, fio and ours alternating",
+        "medians of {} runs of {} s per side, fio and ours alternating; {} s idle before each \
+         side of a sequential-write row",
         config.repeats,
-        config.runtime.as_secs_f64()
+        config.runtime.as_secs_f64(),
+        WRITE_SETTLE.as_secs()
     ));
     Ok(report)
 }
