@@ -52,6 +52,12 @@ use crate::stats::StatsCounters;
 const POLL_WAIT: Duration = Duration::from_micros(200);
 /// How long the idle thread waits for a command before looking again.
 const IDLE_WAIT: Duration = Duration::from_millis(20);
+/// How long the thread, once idle, keeps yielding the CPU and looking for a command before it
+/// parks. A lone writer's next put arrives tens of microseconds after its acknowledgement; a
+/// parked thread costs a futex wake plus, on a VM, waking an idle vCPU. Measured on the 2-vCPU
+/// development VM (1 writer, 128-byte puts, `Sync`): +10–25% puts/s, no change at 64 writers.
+/// Yielding (not spinning) lets a writer that shares this CPU run.
+const IDLE_SPIN: Duration = Duration::from_micros(100);
 
 /// The settings the I/O thread needs.
 #[derive(Clone, Debug)]
@@ -304,6 +310,9 @@ impl IoThread {
     fn receive_commands(&mut self, may_block: bool) -> bool {
         let mut received = false;
         if may_block {
+            self.yield_until_command(IDLE_SPIN);
+        }
+        if may_block {
             match self.commands.recv_timeout(IDLE_WAIT) {
                 Ok(command) => {
                     self.on_command(command);
@@ -328,6 +337,14 @@ impl IoThread {
                     return received;
                 }
             }
+        }
+    }
+
+    /// Yields the CPU until a command is queued or `spin` has passed.
+    fn yield_until_command(&self, spin: Duration) {
+        let started = std::time::Instant::now();
+        while self.commands.is_empty() && started.elapsed() < spin {
+            std::thread::yield_now();
         }
     }
 
