@@ -101,6 +101,9 @@ impl KeyedRecord {
     }
 }
 
+/// Batches of at most this many records find repeated keys by a linear scan.
+const SCAN_DEDUP_RECORDS_MAX: usize = 16;
+
 /// A batch whose points became keys and whose values were checked.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyedBatch {
@@ -116,7 +119,9 @@ impl KeyedBatch {
             return Err(Error::EmptyBatch);
         }
         let mut records: Vec<KeyedRecord> = Vec::with_capacity(batch.entries.len());
-        let mut index_of_key: HashMap<Key, usize> = HashMap::new();
+        // Small batches (a put is one record) find a repeated key by a scan: no map to build.
+        let mut index_of_key: Option<HashMap<Key, usize>> =
+            (batch.entries.len() > SCAN_DEDUP_RECORDS_MAX).then(HashMap::new);
         for (point, value) in batch.entries {
             let key = curve.encode(&point).map_err(|source| Error::InvalidPoint {
                 space: batch.space.0,
@@ -134,10 +139,16 @@ impl KeyedBatch {
                 key,
                 value: value.map(Vec::into_boxed_slice),
             };
-            match index_of_key.get(&key) {
-                Some(&index) => records[index] = record,
+            let existing = match &index_of_key {
+                Some(map) => map.get(&key).copied(),
+                None => records.iter().position(|held| held.key == key),
+            };
+            match existing {
+                Some(index) => records[index] = record,
                 None => {
-                    index_of_key.insert(key, records.len());
+                    if let Some(map) = &mut index_of_key {
+                        map.insert(key, records.len());
+                    }
                     records.push(record);
                 }
             }
@@ -183,5 +194,36 @@ mod tests {
             KeyedBatch::from_batch(Batch::new(SpaceId(1)), &curve, 16),
             Err(Error::EmptyBatch)
         ));
+    }
+
+    #[test]
+    fn small_and_large_batches_dedup_alike() {
+        // Goal: the scan (small batches) and the map (large ones) keep the same records in the
+        // same order. Method: the same pattern of repeats at sizes on both sides of the cutoff;
+        // each point i is written at positions i and i + n/2 (second value wins, first slot).
+        let curve = Curve::new(2, 8).unwrap();
+        for distinct in [3, u32::try_from(SCAN_DEDUP_RECORDS_MAX / 2).unwrap(), 40] {
+            let mut batch = Batch::new(SpaceId(1));
+            for round in 0..2_u8 {
+                for index in 0..distinct {
+                    batch.put(&[index, 7], &[round]);
+                }
+            }
+            let keyed = KeyedBatch::from_batch(batch, &curve, 16).unwrap();
+            assert_eq!(keyed.records.len(), distinct as usize, "{distinct}");
+            for (index, record) in keyed.records.iter().enumerate() {
+                let point = [u32::try_from(index).unwrap(), 7];
+                assert_eq!(
+                    record.key,
+                    curve.encode(&point).unwrap(),
+                    "{distinct}: order"
+                );
+                assert_eq!(
+                    record.value.as_deref(),
+                    Some(&[1_u8][..]),
+                    "{distinct}: last wins"
+                );
+            }
+        }
     }
 }

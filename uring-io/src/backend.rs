@@ -49,6 +49,12 @@ pub enum BackendRequest {
 /// `buffered`. Lets a whole test suite run on the fallback backend without code changes.
 pub const BACKEND_ENV_VAR: &str = "INFINITEDB_BACKEND";
 
+/// Environment variable choosing how the io_uring backend makes a commit chain durable:
+/// `dsync` (the default: one `WRITE` with `RWF_DSYNC`) or `fsync` (`WRITE -link->
+/// FSYNC(DATASYNC)`). Both keep the same contract; `fsync` is there to compare them and for a
+/// filesystem whose `RWF_DSYNC` handling one distrusts. Other backends ignore it.
+pub const COMMIT_SYNC_ENV_VAR: &str = "INFINITEDB_COMMIT_SYNC";
+
 /// The backend in use and how it was chosen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendInfo {

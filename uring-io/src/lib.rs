@@ -23,7 +23,7 @@ mod sim;
 mod storage;
 
 pub use aligned::{AlignedBuf, MIN_ALIGNMENT};
-pub use backend::{BACKEND_ENV_VAR, BackendInfo, BackendKind, BackendRequest};
+pub use backend::{BACKEND_ENV_VAR, BackendInfo, BackendKind, BackendRequest, COMMIT_SYNC_ENV_VAR};
 pub use error::{IoError, Result};
 pub use os::{OsStorage, RAW_QUEUE_DEPTH_MAX, RawCompletion, RawQueue};
 pub use sim::{

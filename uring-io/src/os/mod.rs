@@ -328,14 +328,37 @@ impl Storage for OsStorage {
     fn commit_queue(&self) -> Result<Box<dyn CommitQueue>> {
         let alignment = self.info.alignment_bytes;
         match self.ring_setup {
-            Some(setup) if self.info.kind == BackendKind::Uring => Ok(Box::new(
-                uring_queue::UringCommitQueue::new(setup, alignment, self.storage_id),
-            )),
+            Some(setup) if self.info.kind == BackendKind::Uring => {
+                Ok(Box::new(uring_queue::UringCommitQueue::new(
+                    setup,
+                    commit_sync_step()?,
+                    alignment,
+                    self.storage_id,
+                )))
+            }
             _ => Ok(Box::new(thread_queue::ThreadCommitQueue::new(
                 alignment,
                 self.storage_id,
             )?)),
         }
+    }
+}
+
+/// The sync step [`crate::COMMIT_SYNC_ENV_VAR`] asks for (`RWF_DSYNC` writes by default).
+fn commit_sync_step() -> Result<chain_round::SyncStep> {
+    let Some(value) = std::env::var_os(crate::backend::COMMIT_SYNC_ENV_VAR) else {
+        return Ok(chain_round::SyncStep::DsyncWrite);
+    };
+    match value.to_str() {
+        Some("dsync") | Some("") => Ok(chain_round::SyncStep::DsyncWrite),
+        Some("fsync") => Ok(chain_round::SyncStep::LinkedFsync),
+        _ => Err(IoError::BackendUnavailable {
+            backend: "uring",
+            reason: format!(
+                "{}={value:?} is not `dsync` or `fsync`",
+                crate::backend::COMMIT_SYNC_ENV_VAR
+            ),
+        }),
     }
 }
 

@@ -1,7 +1,8 @@
 //! `UringCommitQueue`: the io_uring [`CommitQueue`]. One ring per queue, owned by the thread that
-//! uses the queue; each chain is `WRITE(O_DIRECT) -link-> FSYNC(DATASYNC)`, plus `-link->
-//! LINK_TIMEOUT` while some of its deadline is left (see `chain_round` for why the link timeout
-//! cannot enforce the deadline on its own).
+//! uses the queue; each chain is `WRITE(O_DIRECT, RWF_DSYNC)` or, with
+//! [`SyncStep::LinkedFsync`], `WRITE(O_DIRECT) -link-> FSYNC(DATASYNC)`; plus `-link->
+//! LINK_TIMEOUT` while some of its deadline is left (see `chain_round` for the choice, and for
+//! why the link timeout cannot enforce the deadline on its own).
 //!
 //! Invariants:
 //! - The in-flight table, keyed by chain id (`user_data >> 2`), owns each chain's buffer,
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use io_uring::types::{Fd, FsyncFlags, Timespec};
 use io_uring::{opcode, squeue};
 
-use super::chain_round::{RoundPlan, RoundResults, RoundVerdict, decide};
+use super::chain_round::{RoundPlan, RoundResults, RoundVerdict, SyncStep, decide};
 use super::file::{OsFile, check_alignment};
 use super::ring::{Completion, Ring, RingSetup};
 use crate::aligned::AlignedBuf;
@@ -63,6 +64,7 @@ struct InFlightChain {
 /// The io_uring commit queue (see the module docs).
 pub(crate) struct UringCommitQueue {
     setup: RingSetup,
+    sync: SyncStep,
     alignment: usize,
     storage_id: u64,
     ring: Option<Ring>,
@@ -80,9 +82,10 @@ pub(crate) struct UringCommitQueue {
 
 impl UringCommitQueue {
     /// A queue whose ring is built lazily by the thread that first uses it.
-    pub(crate) fn new(setup: RingSetup, alignment: usize, storage_id: u64) -> Self {
+    pub(crate) fn new(setup: RingSetup, sync: SyncStep, alignment: usize, storage_id: u64) -> Self {
         UringCommitQueue {
             setup,
+            sync,
             alignment,
             storage_id,
             ring: None,
@@ -227,7 +230,8 @@ impl UringCommitQueue {
                 let left = chain
                     .deadline_at
                     .map(|at| at.saturating_duration_since(Instant::now()));
-                chain.plan = RoundPlan::starting_at(resume_at_bytes, chain.buf.len(), left);
+                chain.plan =
+                    RoundPlan::starting_at(chain.plan.sync, resume_at_bytes, chain.buf.len(), left);
                 chain.results = RoundResults::default();
                 match self.push_round(chain_key) {
                     Ok(()) => return Ok(()),
@@ -294,7 +298,7 @@ impl UringCommitQueue {
     }
 }
 
-/// The SQEs of one round: WRITE, FSYNC and maybe LINK_TIMEOUT, without a heap allocation.
+/// The SQEs of one round: WRITE, maybe FSYNC, maybe LINK_TIMEOUT, without a heap allocation.
 struct RoundEntries {
     entries: [squeue::Entry; 3],
     len: usize,
@@ -317,7 +321,20 @@ fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<RoundEntri
     let fd = Fd(chain.file.fd());
     let user_data = chain_key << STEP_BITS;
     let write = opcode::Write::new(fd, buf.as_ptr(), write_len)
-        .offset(chain.offset + plan.resume_at_bytes as u64)
+        .offset(chain.offset + plan.resume_at_bytes as u64);
+    if plan.sync == SyncStep::DsyncWrite {
+        let write = write
+            .rw_flags(libc::RWF_DSYNC)
+            .build()
+            .user_data(user_data | STEP_WRITE);
+        return Ok(link_timeout_after(
+            write,
+            plan.link_timeout,
+            &mut chain.timespec,
+            user_data,
+        ));
+    }
+    let write = write
         .build()
         .flags(squeue::Flags::IO_LINK)
         .user_data(user_data | STEP_WRITE);
@@ -325,21 +342,38 @@ fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<RoundEntri
         .flags(FsyncFlags::DATASYNC)
         .build()
         .user_data(user_data | STEP_FSYNC);
-    let Some(link_timeout) = plan.link_timeout else {
-        // The third slot is never pushed (`len` 2); a NOP only fills the array.
-        return Ok(RoundEntries {
-            entries: [write, fsync, opcode::Nop::new().build()],
-            len: 2,
-        });
+    let mut entries = link_timeout_after(fsync, plan.link_timeout, &mut chain.timespec, user_data);
+    // The write goes first, linked to the rest.
+    entries.entries.rotate_right(1);
+    entries.entries[0] = write;
+    entries.len += 1;
+    Ok(entries)
+}
+
+/// `last`, then `-link-> LINK_TIMEOUT(link_timeout)` when one is given (the timespec is written
+/// into `timespec`, which must stay put until the SQE is submitted). Unused slots hold NOPs
+/// that are never pushed.
+fn link_timeout_after(
+    last: squeue::Entry,
+    link_timeout: Option<Duration>,
+    timespec: &mut Timespec,
+    user_data: u64,
+) -> RoundEntries {
+    let nop = || opcode::Nop::new().build();
+    let Some(link_timeout) = link_timeout else {
+        return RoundEntries {
+            entries: [last, nop(), nop()],
+            len: 1,
+        };
     };
-    *chain.timespec = Timespec::from(link_timeout);
-    let timeout = opcode::LinkTimeout::new(&*chain.timespec)
+    *timespec = Timespec::from(link_timeout);
+    let timeout = opcode::LinkTimeout::new(&*timespec)
         .build()
         .user_data(user_data | STEP_LINK_TIMEOUT);
-    Ok(RoundEntries {
-        entries: [write, fsync.flags(squeue::Flags::IO_LINK), timeout],
-        len: 3,
-    })
+    RoundEntries {
+        entries: [last.flags(squeue::Flags::IO_LINK), timeout, nop()],
+        len: 2,
+    }
 }
 
 fn os_error(operation: &'static str, source: std::io::Error) -> IoError {
@@ -361,7 +395,7 @@ impl CommitQueue for UringCommitQueue {
             tag: chain.tag,
             file,
             offset: chain.offset,
-            plan: RoundPlan::starting_at(0, chain.buf.len(), chain.deadline),
+            plan: RoundPlan::starting_at(self.sync, 0, chain.buf.len(), chain.deadline),
             buf: chain.buf,
             deadline_at: chain.deadline.map(|deadline| submitted_at + deadline),
             deadline_reported: false,
