@@ -4,7 +4,8 @@
 # Installs fio when missing, builds `infinitedb-bench` (release) and runs its `--vs-fio` mode,
 # which alternates fio and our side per row (fio first on odd repeats, ours first on even
 # ones, so neither always inherits the other's device state) and reports the median of the
-# repeats. Ratios from one run are what we compare: absolute numbers move from machine to
+# repeats (for the raw rows, the ratio is the median of the per-repeat ratios, and each side of
+# a sequential-write row starts after 3 s idle). Ratios from one run are what we compare: absolute numbers move from machine to
 # machine and minute to minute; the ratio to fio on the same disk at the same minute does not
 # (STYLE.md §8). The logic lives in bench/src/compare.rs; this script only installs, builds
 # and prints.
@@ -42,7 +43,7 @@ while [[ $# -gt 0 ]]; do
     --runtime) RUNTIME="$2"; shift 2 ;;
     --repeats) REPEATS="$2"; shift 2 ;;
     --json) JSON_OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -174,7 +174,8 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     report.comparisons = comparisons(&samples, config.repeats);
     report.notes.push(format!(
         "medians of {} runs of {} s per side, fio and ours alternating; {} s idle before each \
-         side of a sequential-write row",
+         side of a sequential-write row; a raw row's ratio is the median of its per-repeat \
+         ratios (both sides of a repeat run back to back)",
         config.repeats,
         config.runtime.as_secs_f64(),
         WRITE_SETTLE.as_secs()
@@ -285,6 +286,10 @@ fn comparisons(samples: &HashMap<String, Vec<f64>>, repeats: u32) -> Vec<Compari
             latency_of(samples, &ours_key),
             latency_of(samples, &fio_key),
         );
+        let mut comparison = comparison;
+        if let Some(ratio) = paired_ratio(samples, &ours_key, &fio_key) {
+            comparison.ratio = ratio;
+        }
         rows.push(comparison);
     }
     for (figure, unit, index, metric, bound, target) in ENGINE_COMPARISONS {
@@ -303,6 +308,19 @@ fn comparisons(samples: &HashMap<String, Vec<f64>>, repeats: u32) -> Vec<Compari
         row.repeats = repeats;
     }
     rows
+}
+
+/// The median of the per-repeat ratios `ours[i] / fio[i]` of a device row, whose two sides
+/// run back to back in each repeat: a drift of the device between repeats (write-back, burst
+/// credits) moves both sides of a pair, so it cancels in the pair's ratio but not in a ratio
+/// of medians taken from different repeats. `None` without complete pairs.
+fn paired_ratio(samples: &HashMap<String, Vec<f64>>, ours_key: &str, fio_key: &str) -> Option<f64> {
+    let (ours, fio) = (samples.get(ours_key)?, samples.get(fio_key)?);
+    if ours.is_empty() || ours.len() != fio.len() || fio.iter().any(|value| *value <= 0.0) {
+        return None;
+    }
+    let ratios: Vec<f64> = ours.iter().zip(fio).map(|(ours, fio)| ours / fio).collect();
+    Some(median(&ratios))
 }
 
 /// Records every metric and the latency of the `index`-th engine job's report.
@@ -462,5 +480,26 @@ mod tests {
         assert_eq!(rows[0].bound, 10.0);
         assert_eq!(rows[0].ratio, 0.5);
         assert_eq!(rows[DEVICE_ROWS.len()].ours, 100.0);
+    }
+
+    #[test]
+    fn raw_rows_take_the_median_of_paired_ratios() {
+        // Goal: a device drift between repeats does not skew a raw row's ratio. Method: fio
+        // 100/200/300 and ours 300/180/270 (ours is 0.9x fio in two repeats out of three):
+        // the ratio of medians would say 1.35x, the paired median says 0.9x.
+        let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
+        samples.insert("fio:commit_qd1".to_string(), vec![100.0, 200.0, 300.0]);
+        samples.insert("ours:commit_qd1".to_string(), vec![300.0, 180.0, 270.0]);
+        let ratio = paired_ratio(&samples, "ours:commit_qd1", "fio:commit_qd1").unwrap();
+        assert!((ratio - 0.9).abs() < 1e-9, "{ratio}");
+        let rows = comparisons(&samples, 3);
+        assert!((rows[0].ratio - 0.9).abs() < 1e-9, "{}", rows[0].ratio);
+        assert_eq!(rows[0].ours, 270.0);
+        samples.insert("fio:commit_qd1".to_string(), vec![100.0, 200.0]);
+        assert_eq!(
+            paired_ratio(&samples, "ours:commit_qd1", "fio:commit_qd1"),
+            None,
+            "unpaired samples"
+        );
     }
 }

@@ -362,7 +362,8 @@ pub struct Comparison {
     pub bound: f64,
     /// "raw" (uring-io raw workloads) or "fio".
     pub bound_source: String,
-    /// `ours / bound` (0 when the bound is 0).
+    /// `ours / bound` (0 when the bound is 0); for `--vs-fio`'s raw rows, whose sides run in
+    /// pairs, the median of the per-pair ratios.
     pub ratio: f64,
     /// The ratio the issue asks for, if any.
     pub target_ratio: Option<f64>,
