@@ -18,9 +18,10 @@
 //! another write job inherits a cache the host is still draining. Before each side of those
 //! rows the run pauses [`WRITE_SETTLE`] with no I/O of ours, so each starts from a drained cache.
 //!
-//! Both sides overwrite pre-written files of the same sizes: commits a 64 MiB file (the
-//! engine's segment size, [`crate::suite::COMMIT_FILE_BYTES`]), the streaming rows one of
-//! `file_bytes`; each file is laid out once and reused by every repeat.
+//! Both sides overwrite the same pre-written file (so they write the same blocks of the
+//! device): commits a 64 MiB file (the engine's segment size,
+//! [`crate::suite::COMMIT_FILE_BYTES`]), the streaming rows one of `file_bytes`; each file is
+//! laid out once and reused by every repeat.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ use crate::job::{Limit, Progress};
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{Comparison, JobReport, Latency, LatencyPercentiles, Report, median};
 use crate::suite::{
-    self, Bound, ENGINE_COMPARISONS, Metric, fio_commit_job, fio_file, fio_read_job, fio_write_job,
+    self, Bound, ENGINE_COMPARISONS, Metric, fio_commit_job, fio_read_job, fio_write_job,
     raw_directory, raw_file_bytes,
 };
 
@@ -189,7 +190,9 @@ fn run_fio_side(
     config: &CompareConfig,
     samples: &mut HashMap<String, Vec<f64>>,
 ) -> Result<()> {
-    let job = row.fio_job(&fio_file(directory, row.mode), config);
+    // fio overwrites our side's file: both sides write the same blocks of the device.
+    let file = raw_directory(directory, row.mode)?.join(crate::raw::RAW_FILE_NAME);
+    let job = row.fio_job(&file, config);
     let progress = Progress::start(&format!("fio {}", row.label), config.progress);
     let output = fio::run(&job);
     progress.finish();
