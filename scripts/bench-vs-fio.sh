@@ -4,11 +4,11 @@
 # Installs fio when missing, builds `infinitedb-bench` (release) and runs its `--vs-fio` mode,
 # which alternates fio and our side per row (fio first on odd repeats, ours first on even
 # ones, so neither always inherits the other's device state) and reports the median of the
-# repeats (for the raw rows, the ratio is the median of the per-repeat ratios, and each side of
-# a sequential-write row starts after 3 s idle). Ratios from one run are what we compare: absolute numbers move from machine to
-# machine and minute to minute; the ratio to fio on the same disk at the same minute does not
-# (STYLE.md §8). The logic lives in bench/src/compare.rs; this script only installs, builds
-# and prints.
+# repeats. For the raw rows both sides overwrite the same file, the ratio is the median of the
+# per-repeat ratios, and each side of a sequential-write row starts after 3 s idle. Ratios
+# from one run are what we compare: absolute numbers move from machine to machine and minute
+# to minute; the ratio to fio on the same disk at the same minute does not (STYLE.md §8). The
+# logic lives in bench/src/compare.rs; this script only installs, builds and prints.
 #
 # Rows (ours vs fio, target):
 #   raw commits/s, 4KiB write+fdatasync QD1  uring-io CommitQueue WRITE->FSYNC(DATASYNC) on a
