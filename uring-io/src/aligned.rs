@@ -4,6 +4,14 @@
 //! Invariants: `alignment` is a power of two ≥ [`MIN_ALIGNMENT`]; `len_bytes` is a non-zero
 //! multiple of `alignment`; every byte is initialised (zeroed at allocation), so no stale heap
 //! contents can leak into a file ("buffer bleed", TigerBeetle's TIGER_STYLE.md).
+//!
+//! Buffers of [`HUGE_MAPPING_MIN_BYTES`] or more are their own anonymous mapping, 2 MiB-aligned
+//! and advised `MADV_HUGEPAGE`: a 1 MiB O_DIRECT write from 4 KiB pages needs 256 segments,
+//! more than a virtio disk takes per request (`max_segments` 254 here), so the block layer
+//! splits it and cannot merge neighbours; from a huge page it is one segment. On the
+//! development VM, 1 MiB writes at QD4 went from about 750 KiB per device request (split, no
+//! merges) to fio's figure (fio's fresh buffer is physically contiguous by luck of a new
+//! process). Without transparent huge pages the mapping is still correct, just split.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ptr::NonNull;
@@ -14,6 +22,12 @@ use crate::error::{IoError, Result};
 /// reported by `statx(STATX_DIOALIGN)` are commonly 512; we round up to the page so that the
 /// same buffer works on every device and with the simulated disk.
 pub const MIN_ALIGNMENT: usize = 4096;
+
+/// Buffers at least this long get their own huge-page-advised mapping (see the module doc).
+pub const HUGE_MAPPING_MIN_BYTES: usize = 1 << 20;
+
+/// The transparent huge page size of x86-64 and arm64 (4 KiB base pages).
+const HUGE_PAGE_BYTES: usize = 2 << 20;
 
 /// An owned, zeroed, aligned byte buffer for direct I/O.
 ///
@@ -29,6 +43,9 @@ pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len_bytes: usize,
     alignment: usize,
+    /// The length of the buffer's own mapping when it has one (`munmap` on drop), else `None`
+    /// (heap allocation, `dealloc` on drop).
+    mapping_bytes: Option<usize>,
 }
 
 // SAFETY: `AlignedBuf` owns its allocation exclusively (like `Vec<u8>`); moving it to another
@@ -62,6 +79,17 @@ impl AlignedBuf {
                 alignment: alignment as u64,
             });
         }
+        if len_bytes >= HUGE_MAPPING_MIN_BYTES
+            && alignment <= HUGE_PAGE_BYTES
+            && let Some((ptr, mapping_bytes)) = huge_mapping(len_bytes)
+        {
+            return Ok(AlignedBuf {
+                ptr,
+                len_bytes,
+                alignment,
+                mapping_bytes: Some(mapping_bytes),
+            });
+        }
         let layout =
             Layout::from_size_align(len_bytes, alignment).map_err(|_| IoError::Unaligned {
                 what: "length",
@@ -76,6 +104,7 @@ impl AlignedBuf {
             ptr,
             len_bytes,
             alignment,
+            mapping_bytes: None,
         })
     }
 
@@ -146,15 +175,67 @@ impl std::fmt::Debug for AlignedBuf {
     }
 }
 
+/// A fresh anonymous mapping of `len_bytes` rounded up to whole huge pages, starting on a huge
+/// page boundary and advised `MADV_HUGEPAGE`; `None` if the kernel refuses the mapping (the
+/// caller then uses the heap). Its bytes are zero (anonymous memory), and nothing touched them
+/// before the advice, so the first faults can take huge pages.
+fn huge_mapping(len_bytes: usize) -> Option<(NonNull<u8>, usize)> {
+    let mapping_bytes = len_bytes.checked_next_multiple_of(HUGE_PAGE_BYTES)?;
+    let reserve_bytes = mapping_bytes.checked_add(HUGE_PAGE_BYTES)?;
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing aliases no
+    // existing memory; the result is checked against MAP_FAILED before use.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            reserve_bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return None;
+    }
+    let base = raw as usize;
+    let start = base.next_multiple_of(HUGE_PAGE_BYTES);
+    let head_bytes = start - base;
+    let tail_bytes = reserve_bytes - head_bytes - mapping_bytes;
+    // SAFETY: both ranges lie inside the reservation just mapped, outside `[start, start +
+    // mapping_bytes)`, and are page-aligned (the base is page-aligned and huge pages are whole
+    // pages); nothing refers to them. The advice only concerns our own fresh range.
+    unsafe {
+        if head_bytes > 0 {
+            libc::munmap(raw, head_bytes);
+        }
+        if tail_bytes > 0 {
+            libc::munmap((start + mapping_bytes) as *mut libc::c_void, tail_bytes);
+        }
+        libc::madvise(
+            start as *mut libc::c_void,
+            mapping_bytes,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+    NonNull::new(start as *mut u8).map(|ptr| (ptr, mapping_bytes))
+}
+
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: `ptr` was returned by `alloc_zeroed` with exactly this size and alignment
-        // (validated in `new`), and is freed only here, once.
-        unsafe {
-            dealloc(
-                self.ptr.as_ptr(),
-                Layout::from_size_align_unchecked(self.len_bytes, self.alignment),
-            );
+        match self.mapping_bytes {
+            // SAFETY: `ptr` starts the buffer's own mapping of `mapping_bytes` bytes, made in
+            // `huge_mapping` and unmapped only here, once.
+            Some(mapping_bytes) => unsafe {
+                libc::munmap(self.ptr.as_ptr().cast(), mapping_bytes);
+            },
+            // SAFETY: `ptr` was returned by `alloc_zeroed` with exactly this size and alignment
+            // (validated in `new`), and is freed only here, once.
+            None => unsafe {
+                dealloc(
+                    self.ptr.as_ptr(),
+                    Layout::from_size_align_unchecked(self.len_bytes, self.alignment),
+                );
+            },
         }
     }
 }
@@ -162,6 +243,28 @@ impl Drop for AlignedBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_buffers_are_their_own_huge_page_aligned_zeroed_mapping() {
+        // Goal: a buffer of HUGE_MAPPING_MIN_BYTES or more starts on a 2 MiB boundary, is zero,
+        // keeps its requested length, and is writable end to end; a small one stays on the
+        // heap. Method: allocate, check address and bytes, write the last byte, drop.
+        let mut big = AlignedBuf::new(HUGE_MAPPING_MIN_BYTES + 4096, 4096).unwrap();
+        assert_eq!(big.as_ptr() as usize % HUGE_PAGE_BYTES, 0);
+        assert_eq!(big.len(), HUGE_MAPPING_MIN_BYTES + 4096);
+        assert_eq!(
+            big.mapping_bytes,
+            Some(HUGE_PAGE_BYTES),
+            "rounded up to a whole huge page"
+        );
+        assert!(big.iter().all(|&byte| byte == 0));
+        let last = big.len() - 1;
+        big[last] = 7;
+        big.zero();
+        assert_eq!(big[last], 0);
+        let small = AlignedBuf::new(8192, 4096).unwrap();
+        assert_eq!(small.mapping_bytes, None);
+    }
 
     #[test]
     fn rejects_unaligned_lengths_and_bad_alignments() {
