@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
@@ -71,19 +71,15 @@ fn wait_until_logged(job: &SealJob) -> Result<()> {
         return Ok(());
     }
     let needed = job.memtable.revision_max();
-    let started = Instant::now();
-    while job.space.logged() < needed {
-        if started.elapsed() > LOGGED_WAIT_MAX {
-            return Err(Error::WriteFailed {
-                detail: format!(
-                    "seal of space {} waited {LOGGED_WAIT_MAX:?} for revision {} to be logged",
-                    job.space.id.0, needed.0
-                ),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    if job.space.wait_logged(needed, LOGGED_WAIT_MAX) {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::WriteFailed {
+        detail: format!(
+            "seal of space {} waited {LOGGED_WAIT_MAX:?} for revision {} to be logged",
+            job.space.id.0, needed.0
+        ),
+    })
 }
 
 /// How long the sealer waits for a job before it retries a non-empty backlog on its own.

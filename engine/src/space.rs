@@ -12,11 +12,12 @@
 //! blocks are a `Vec`, never a map keyed by a block's minimum key (DESIGN §7).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use infinitedb_format::{Revision, SpaceId};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::block_file::BlockFile;
 use crate::keyspace::Curve;
@@ -45,6 +46,11 @@ pub(crate) struct SpaceShared {
     /// segment (hot chains complete in revision order per space). Under `NoSync` the sealer
     /// waits for it before writing a block (see `sealer`).
     logged: AtomicU64,
+    /// Threads in [`SpaceShared::wait_logged`]; `mark_logged` wakes them only when non-zero,
+    /// so the commit path pays one atomic load when nobody waits.
+    logged_waiters: AtomicUsize,
+    logged_lock: Mutex<()>,
+    logged_raised: Condvar,
 }
 
 impl SpaceShared {
@@ -68,6 +74,9 @@ impl SpaceShared {
             view_lock: Mutex::new(()),
             published: AtomicU64::new(0),
             logged: AtomicU64::new(0),
+            logged_waiters: AtomicUsize::new(0),
+            logged_lock: Mutex::new(()),
+            logged_raised: Condvar::new(),
         }
     }
 
@@ -133,16 +142,70 @@ impl SpaceShared {
 
     /// Raises the logged mark to `revision` (a hot chain up to it is durable).
     pub(crate) fn mark_logged(&self, revision: Revision) {
-        self.logged.fetch_max(revision.0, Ordering::AcqRel);
+        // SeqCst with the waiter's increment: either the waiter sees the new mark, or this
+        // sees the waiter (and wakes it under the lock it waits with).
+        self.logged.fetch_max(revision.0, Ordering::SeqCst);
+        if self.logged_waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = self.logged_lock.lock();
+            self.logged_raised.notify_all();
+        }
     }
 
-    /// The logged mark (see the field).
-    pub(crate) fn logged(&self) -> Revision {
-        Revision(self.logged.load(Ordering::Acquire))
+    /// Waits until the logged mark reaches `revision` or `timeout` passes; returns whether it
+    /// did.
+    pub(crate) fn wait_logged(&self, revision: Revision, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.logged_lock.lock();
+        self.logged_waiters.fetch_add(1, Ordering::SeqCst);
+        let reached = loop {
+            if self.logged.load(Ordering::SeqCst) >= revision.0 {
+                break true;
+            }
+            if self
+                .logged_raised
+                .wait_until(&mut guard, deadline)
+                .timed_out()
+            {
+                break self.logged.load(Ordering::SeqCst) >= revision.0;
+            }
+        };
+        self.logged_waiters.fetch_sub(1, Ordering::SeqCst);
+        reached
     }
 
     /// The active memtable (the I/O thread publishes into it).
     pub(crate) fn active(&self) -> Arc<Memtable> {
         self.view.load().active.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_logged_wakes_on_the_mark_and_times_out_below_it() {
+        // Goal: a sealer waiting for the logged mark wakes when the I/O thread raises it to
+        // (or past) the revision, and gives up after its timeout otherwise. Method: one thread
+        // waits for revision 5 while this one marks 3, then 5; then a wait for 10 times out.
+        let space = Arc::new(SpaceShared::new(
+            SpaceId(1),
+            "s".to_string(),
+            Curve::new(2, 8).unwrap(),
+            Vec::new(),
+        ));
+        let waiter = {
+            let space = space.clone();
+            std::thread::spawn(move || space.wait_logged(Revision(5), Duration::from_secs(30)))
+        };
+        space.mark_logged(Revision(3));
+        std::thread::sleep(Duration::from_millis(10));
+        space.mark_logged(Revision(5));
+        assert!(waiter.join().unwrap(), "the waiter saw revision 5 logged");
+        assert!(
+            space.wait_logged(Revision(4), Duration::ZERO),
+            "already logged"
+        );
+        assert!(!space.wait_logged(Revision(10), Duration::from_millis(20)));
     }
 }
