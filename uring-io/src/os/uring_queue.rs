@@ -174,8 +174,9 @@ impl UringCommitQueue {
     }
 
     /// The fewest CQEs that must still arrive before some chain's round can be decided (at
-    /// least 1): a poll waits for that many in one `io_uring_enter` (2 for a QD1 chain without
-    /// deadline, 3 with its link timeout) instead of waking once per CQE.
+    /// least 1): a poll waits for that many in one `io_uring_enter` (for a QD1 chain: its
+    /// write, plus its fsync under `LinkedFsync`, plus its link timeout when armed) instead of
+    /// waking once per CQE.
     fn completions_needed(&self) -> usize {
         self.chains
             .values()
