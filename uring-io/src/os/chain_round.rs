@@ -182,16 +182,12 @@ pub(crate) fn decide(
             return failed("write", errno, dsync);
         }
         Disposition::Benign | Disposition::Impossible(_) => {
-            let verdict = impossible("write", write);
-            // An `RWF_DSYNC` write that went wrong may have lost its sync too.
-            return match verdict {
-                RoundVerdict::Failed { step, errno, .. } if dsync => failed(step, errno, true),
-                other => other,
-            };
+            return impossible("write", write, dsync);
         }
     };
     if written_bytes > plan.write_bytes {
-        return impossible("write", Disposition::Impossible("wrote more than asked"));
+        let disposition = Disposition::Impossible("wrote more than asked");
+        return impossible("write", disposition, dsync);
     }
     if written_bytes < plan.write_bytes {
         let verdict = decide_short_write(plan, written_bytes, alignment);
@@ -245,7 +241,7 @@ fn decide_full_write(plan: &RoundPlan, results: &RoundResults, chain_bytes: usiz
         Disposition::Cancelled => RoundVerdict::Cancelled,
         Disposition::Fatal(errno) => failed("fsync", errno, true),
         Disposition::Retry | Disposition::Benign | Disposition::Impossible(_) => {
-            impossible("fsync", fsync)
+            impossible("fsync", fsync, true)
         }
     }
 }
@@ -259,10 +255,11 @@ fn failed(step: &'static str, errno: i32, poison: bool) -> RoundVerdict {
 }
 
 /// A named bug: asserted in debug builds, reported as a failed step (EIO) in release builds.
-/// A sync step is treated as failed-and-poisoning, since we can no longer vouch for the data.
-fn impossible(step: &'static str, disposition: Disposition) -> RoundVerdict {
+/// A step that syncs (the fsync, or an `RWF_DSYNC` write) is `poison`ing, since we can no
+/// longer vouch for the data.
+fn impossible(step: &'static str, disposition: Disposition, poison: bool) -> RoundVerdict {
     debug_assert!(false, "impossible {step} completion: {disposition:?}");
-    failed(step, libc::EIO, step == "fsync")
+    failed(step, libc::EIO, poison)
 }
 
 #[cfg(test)]

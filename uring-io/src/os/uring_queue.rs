@@ -306,12 +306,32 @@ struct RoundEntries {
 }
 
 impl RoundEntries {
+    /// A round starting with `first`; unused slots hold NOPs that are never pushed.
+    fn starting_with(first: squeue::Entry) -> Self {
+        let nop = || opcode::Nop::new().build();
+        RoundEntries {
+            entries: [first, nop(), nop()],
+            len: 1,
+        }
+    }
+
+    /// Appends `entry`, linking the current last entry to it (`IOSQE_IO_LINK`).
+    fn link(&mut self, entry: squeue::Entry) {
+        debug_assert!(self.len < self.entries.len(), "a round has at most 3 SQEs");
+        let last = self.len - 1;
+        self.entries[last] = self.entries[last].clone().flags(squeue::Flags::IO_LINK);
+        self.entries[self.len] = entry;
+        self.len += 1;
+    }
+
     fn as_slice(&self) -> &[squeue::Entry] {
         &self.entries[..self.len]
     }
 }
 
-/// The SQEs of a chain's current round.
+/// The SQEs of a chain's current round: the write (with `RWF_DSYNC`, or linked to an fsync),
+/// then a link timeout when one is planned (its timespec lives in the chain, so it stays put
+/// until the SQE is submitted).
 fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<RoundEntries> {
     debug_assert!(chain_key < (1 << (64 - STEP_BITS)));
     let plan = chain.plan;
@@ -321,60 +341,31 @@ fn round_entries(chain_key: u64, chain: &mut InFlightChain) -> Result<RoundEntri
     let buf = &chain.buf.as_slice()[plan.resume_at_bytes..plan.end_bytes()];
     let fd = Fd(chain.file.fd());
     let user_data = chain_key << STEP_BITS;
-    let write = opcode::Write::new(fd, buf.as_ptr(), write_len)
-        .offset(chain.offset + plan.resume_at_bytes as u64);
-    if plan.sync == SyncStep::DsyncWrite {
-        let write = write
-            .rw_flags(libc::RWF_DSYNC)
-            .build()
-            .user_data(user_data | STEP_WRITE);
-        return Ok(link_timeout_after(
-            write,
-            plan.link_timeout,
-            &mut chain.timespec,
-            user_data,
-        ));
-    }
-    let write = write
-        .build()
-        .flags(squeue::Flags::IO_LINK)
-        .user_data(user_data | STEP_WRITE);
-    let fsync = opcode::Fsync::new(fd)
-        .flags(FsyncFlags::DATASYNC)
-        .build()
-        .user_data(user_data | STEP_FSYNC);
-    let mut entries = link_timeout_after(fsync, plan.link_timeout, &mut chain.timespec, user_data);
-    // The write goes first, linked to the rest.
-    entries.entries.rotate_right(1);
-    entries.entries[0] = write;
-    entries.len += 1;
-    Ok(entries)
-}
-
-/// `last`, then `-link-> LINK_TIMEOUT(link_timeout)` when one is given (the timespec is written
-/// into `timespec`, which must stay put until the SQE is submitted). Unused slots hold NOPs
-/// that are never pushed.
-fn link_timeout_after(
-    last: squeue::Entry,
-    link_timeout: Option<Duration>,
-    timespec: &mut Timespec,
-    user_data: u64,
-) -> RoundEntries {
-    let nop = || opcode::Nop::new().build();
-    let Some(link_timeout) = link_timeout else {
-        return RoundEntries {
-            entries: [last, nop(), nop()],
-            len: 1,
-        };
+    let rw_flags = match plan.sync {
+        SyncStep::DsyncWrite => libc::RWF_DSYNC,
+        SyncStep::LinkedFsync => 0,
     };
-    *timespec = Timespec::from(link_timeout);
-    let timeout = opcode::LinkTimeout::new(&*timespec)
+    let write = opcode::Write::new(fd, buf.as_ptr(), write_len)
+        .offset(chain.offset + plan.resume_at_bytes as u64)
+        .rw_flags(rw_flags)
         .build()
-        .user_data(user_data | STEP_LINK_TIMEOUT);
-    RoundEntries {
-        entries: [last.flags(squeue::Flags::IO_LINK), timeout, nop()],
-        len: 2,
+        .user_data(user_data | STEP_WRITE);
+    let mut round = RoundEntries::starting_with(write);
+    if plan.sync == SyncStep::LinkedFsync {
+        let fsync = opcode::Fsync::new(fd)
+            .flags(FsyncFlags::DATASYNC)
+            .build()
+            .user_data(user_data | STEP_FSYNC);
+        round.link(fsync);
     }
+    if let Some(link_timeout) = plan.link_timeout {
+        *chain.timespec = Timespec::from(link_timeout);
+        let timeout = opcode::LinkTimeout::new(&*chain.timespec)
+            .build()
+            .user_data(user_data | STEP_LINK_TIMEOUT);
+        round.link(timeout);
+    }
+    Ok(round)
 }
 
 fn os_error(operation: &'static str, source: std::io::Error) -> IoError {
