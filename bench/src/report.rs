@@ -17,8 +17,8 @@
 //!   `avg`, `max`, `p50`, `p90`, `p99`, `p99_9`, `p99_99`; per operation, submission to
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
-//!   `seals`, `device_write_bytes`, `device_mb_per_second`: the process's `write_bytes` from
-//!   `/proc/self/io` over the job), and `query` (`null` except for box-query jobs, else
+//!   `seals`, `writes_led`, `device_write_bytes`, `device_mb_per_second`: the process's
+//!   `write_bytes` from `/proc/self/io` over the job), and `query` (`null` except for box-query jobs, else
 //!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
 //!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
 //!   box-query job's `ops` are queries and its `latency_us` is per query).
@@ -151,6 +151,8 @@ pub struct EngineFigures {
     pub deadline_misses: u64,
     /// Seals completed.
     pub seals: u64,
+    /// Writes whose writer drove its own commit (the engine was idle).
+    pub writes_led: u64,
     /// Bytes the process sent to the block layer during the job (`/proc/self/io`).
     pub device_write_bytes: u64,
     /// `device_write_bytes` per second of the job, in 10^6 bytes.
@@ -308,13 +310,15 @@ impl JobReport {
             let _ = writeln!(
                 out,
                 "    engine: fsyncs={}, records/fsync={:.1}, groups direct/staged={}/{}, \
-                 deadline misses={}, seals={}, device writes={} ({:.1}MB/s)",
+                 deadline misses={}, seals={}, writes led by their writer={}, device writes={} \
+                 ({:.1}MB/s)",
                 engine.fsyncs,
                 engine.records_per_fsync,
                 engine.groups_direct,
                 engine.groups_staged,
                 engine.deadline_misses,
                 engine.seals,
+                engine.writes_led,
                 format_bytes(engine.device_write_bytes),
                 engine.device_mb_per_second
             );

@@ -470,6 +470,7 @@ fn engine_figures(
         records_staged,
         deadline_misses: delta(after.deadline_misses, before.deadline_misses),
         seals: delta(after.seals, before.seals),
+        writes_led: delta(after.writes_led, before.writes_led),
         device_write_bytes: device_bytes,
         device_mb_per_second: if seconds > 0.0 {
             device_bytes as f64 / seconds / 1e6

@@ -1,9 +1,10 @@
 //! [`Db`]: the handle a service embeds — open and recovery, spaces, writes, the minimal read,
 //! and an orderly shutdown that drains every queued write (DESIGN §3, §4).
 //!
-//! Threads: writers call into `&Db` from any thread and block on a one-shot reply; one I/O
-//! thread owns the commit queue (`io_thread`); one sealer thread writes blocks and prepares
-//! spare logs (`sealer`). `close` (and `Drop`, which never panics) sends `Shutdown` and joins
+//! Threads: writers call into `&Db` from any thread and block on a one-shot reply; the I/O
+//! thread drives the commit queue (`io_thread`), except that a writer finding the engine idle
+//! commits its own group itself (`io_thread::driver`); one sealer thread writes blocks and
+//! prepares spare logs (`sealer`). `close` (and `Drop`, which never panics) sends `Shutdown` and joins
 //! both: the I/O thread first finishes every queued write, then the sealer its queued seals.
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Sender, unbounded};
+use crossbeam_channel::unbounded;
 use infinitedb_format::{
     FRAME_HEADER_BYTES, ManifestEdit, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
 };
@@ -21,7 +22,7 @@ use uring_io::{BackendInfo, OsStorage, Storage};
 
 use crate::batch::{Batch, KeyedBatch};
 use crate::error::{Error, Result};
-use crate::io_thread::{IoConfig, IoThread};
+use crate::io_thread::{Driver, IoConfig, IoThread};
 use crate::keyspace::Curve;
 use crate::keyspace::QueryBox;
 use crate::lock::DirLock;
@@ -31,7 +32,7 @@ use crate::read::{PageCache, Query, Snapshot, VisibleRevision, space_read};
 
 use crate::options::{Durability, Options};
 use crate::paths::DbPaths;
-use crate::queue::{ByteGate, Command};
+use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
 use crate::space::SpaceShared;
@@ -77,7 +78,8 @@ pub struct Db {
     storage: Arc<dyn Storage>,
     paths: DbPaths,
     options: Options,
-    commands: Sender<Command>,
+    commands: CommandSender,
+    driver: Arc<Driver>,
     spaces: RwLock<HashMap<SpaceId, Arc<SpaceShared>>>,
     space_names: RwLock<HashMap<String, SpaceId>>,
     manifest: Arc<Mutex<Manifest>>,
@@ -132,7 +134,8 @@ impl Db {
         lock: DirLock,
         recovered: crate::recovery::Recovered,
     ) -> Result<Db> {
-        let (commands, command_receiver) = unbounded();
+        let (command_sender, command_receiver) = unbounded();
+        let commands = CommandSender::new(command_sender, Arc::new(Doorbell::default()));
         let (sealer_jobs, sealer_receiver) = unbounded();
         let stats = Arc::new(StatsCounters::default());
         let gate = Arc::new(ByteGate::new(options.queue_bytes_max));
@@ -175,13 +178,16 @@ impl Db {
         };
         let visible = io_thread.visible.clone();
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));
-        let io_handle = spawn("infinitedb-io", move || io_thread.run())?;
+        let driver = Arc::new(Driver::new(io_thread, commands.clone()));
+        let io_driver = driver.clone();
+        let io_handle = spawn("infinitedb-io", move || io_driver.run_io_thread())?;
         let sealer_handle = spawn("infinitedb-sealer", move || sealer.run())?;
         Ok(Db {
             storage,
             paths,
             options,
             commands,
+            driver,
             spaces: RwLock::new(spaces),
             space_names: RwLock::new(space_names),
             manifest,
@@ -266,13 +272,11 @@ impl Db {
         ));
         self.spaces.write().insert(space_id, shared.clone());
         self.space_names.write().insert(name.to_string(), space_id);
-        self.commands
-            .send(Command::AddSpace {
-                space: shared,
-                active,
-                spare,
-            })
-            .map_err(|_| Error::Closed)?;
+        self.commands.send(Command::AddSpace {
+            space: shared,
+            active,
+            spare,
+        })?;
         Ok(space_id)
     }
 
@@ -339,6 +343,15 @@ impl Db {
 
     /// Writes a batch atomically under one revision.
     ///
+    /// When no other write is in progress, the calling thread commits the batch itself (it
+    /// submits the write and waits for the device) instead of handing it to the I/O thread,
+    /// which saves two thread wake-ups per write; otherwise the batch joins the I/O thread's
+    /// next group. Either way it returns once the batch is durable (under `Sync`) and visible.
+    /// If the device stalls past the deadline, the batch is hedged onto the staging log and
+    /// the call returns when that copy is durable; the stalled write completes later, and the
+    /// kernel may then interrupt a blocking call this thread is making with `EINTR` once, as
+    /// a signal would (`engine/src/io_thread/driver.rs` explains when).
+    ///
     /// # Errors
     /// As [`Db::put`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`].
     pub fn write(&self, batch: Batch) -> Result<Revision> {
@@ -359,18 +372,17 @@ impl Db {
         let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
         let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
-        if self
-            .commands
-            .send(Command::Write {
-                batch: keyed,
-                gate_bytes,
-                reply,
-            })
-            .is_err()
-        {
+        let queued = self.commands.send_quietly(Command::Write {
+            batch: keyed,
+            gate_bytes,
+            reply,
+        });
+        if let Err(error) = queued {
             self.gate.release(gate_bytes);
-            return Err(Error::Closed);
+            return Err(error);
         }
+        // Commit it on this thread if the engine is idle (see `io_thread::driver`).
+        self.driver.lead_until(&|| answer.is_ready());
         answer.recv().ok_or(Error::Closed)?
     }
 
@@ -381,9 +393,7 @@ impl Db {
     /// [`Error::WriteFailed`] if a write since the last `sync` failed to commit.
     pub fn sync(&self) -> Result<()> {
         let (reply, answer) = crate::reply::reply_pair();
-        self.commands
-            .send(Command::Sync { reply })
-            .map_err(|_| Error::Closed)?;
+        self.commands.send(Command::Sync { reply })?;
         answer.recv().ok_or(Error::Closed)?
     }
 
@@ -394,9 +404,7 @@ impl Db {
     pub fn flush(&self, space: SpaceId) -> Result<()> {
         self.shared(space)?;
         let (reply, answer) = crate::reply::reply_pair();
-        self.commands
-            .send(Command::Flush { space, reply })
-            .map_err(|_| Error::Closed)?;
+        self.commands.send(Command::Flush { space, reply })?;
         answer.recv().ok_or(Error::Closed)?
     }
 

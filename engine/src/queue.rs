@@ -1,13 +1,19 @@
-//! The writer → I/O-thread queue: [`Command`]s on an unbounded channel whose memory is bounded
-//! by [`ByteGate`] (DESIGN §4: backpressure, never unbounded memory).
+//! The writer → I/O-thread queue: [`Command`]s on an unbounded channel ([`CommandSender`])
+//! whose memory is bounded by [`ByteGate`] (DESIGN §4: backpressure, never unbounded memory),
+//! and the I/O thread's [`Doorbell`].
 //!
 //! Invariants: a write holds its encoded bytes in the gate from before it is queued until the
 //! I/O thread is done with it (durable in its hot segment or failed), so queued plus in-flight
 //! write bytes never exceed `queue_bytes_max`; a writer blocks while the gate is full, except
 //! that an empty gate always admits one write (no write larger than the gate is accepted, see
-//! `Options::validate` and `Db::write`).
+//! `Options::validate` and `Db::write`). Every command but a write rings the doorbell; a
+//! write is queued quietly and its writer then offers to drive the commit itself
+//! (`io_thread::driver`), which rings the doorbell if it leaves work behind.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
 
 use infinitedb_format::{Revision, SpaceId};
 use parking_lot::{Condvar, Mutex};
@@ -48,6 +54,76 @@ pub(crate) enum Command {
     StagingSpare { log: Result<LogFile> },
     /// Drain everything queued, then stop.
     Shutdown,
+}
+
+/// Where the idle I/O thread sleeps until someone hands it work (see `io_thread::driver`).
+#[derive(Debug, Default)]
+pub(crate) struct Doorbell {
+    rung: Mutex<bool>,
+    ringing: Condvar,
+}
+
+impl Doorbell {
+    /// Wakes the I/O thread (or makes its next [`Doorbell::wait`] return at once).
+    pub(crate) fn ring(&self) {
+        let mut rung = self.rung.lock();
+        *rung = true;
+        self.ringing.notify_one();
+    }
+
+    /// Sleeps until rung or `until` (if any) passes, unless `has_work` says there is work
+    /// already.
+    pub(crate) fn wait(&self, until: Option<Instant>, has_work: impl Fn() -> bool) {
+        let mut rung = self.rung.lock();
+        if !*rung && !has_work() {
+            match until {
+                Some(until) => {
+                    self.ringing.wait_until(&mut rung, until);
+                }
+                None => self.ringing.wait(&mut rung),
+            }
+        }
+        *rung = false;
+    }
+}
+
+/// The sending side of the command channel, with the I/O thread's doorbell.
+#[derive(Clone, Debug)]
+pub(crate) struct CommandSender {
+    sender: Sender<Command>,
+    doorbell: Arc<Doorbell>,
+}
+
+impl CommandSender {
+    /// A sender over `sender`, ringing `doorbell`.
+    pub(crate) fn new(sender: Sender<Command>, doorbell: Arc<Doorbell>) -> Self {
+        CommandSender { sender, doorbell }
+    }
+
+    /// Queues `command` and rings the doorbell. `Error::Closed` once the I/O thread is gone.
+    pub(crate) fn send(&self, command: Command) -> Result<()> {
+        self.send_quietly(command)?;
+        self.doorbell.ring();
+        Ok(())
+    }
+
+    /// Queues `command` without waking the I/O thread: the caller must then offer to drive
+    /// (`Driver::lead_until`), which wakes the I/O thread if the command is left to it.
+    pub(crate) fn send_quietly(&self, command: Command) -> Result<()> {
+        self.sender
+            .send(command)
+            .map_err(|_| crate::error::Error::Closed)
+    }
+
+    /// Whether no command is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sender.is_empty()
+    }
+
+    /// The doorbell this sender rings.
+    pub(crate) fn doorbell(&self) -> &Doorbell {
+        &self.doorbell
+    }
 }
 
 /// A counting gate over queued bytes.

@@ -117,6 +117,11 @@ impl<T> Drop for Reply<T> {
 }
 
 impl<T> Answer<T> {
+    /// Whether [`Answer::recv`] would return at once (answered, or the reply was dropped).
+    pub(crate) fn is_ready(&self) -> bool {
+        !matches!(*self.shared.slot.lock(), Slot::Waiting)
+    }
+
     /// Blocks until answered; `None` if the reply was dropped unanswered.
     pub(crate) fn recv(self) -> Option<T> {
         let mut slot = self.shared.slot.lock();

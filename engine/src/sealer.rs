@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
 use parking_lot::Mutex;
 use uring_io::Storage;
@@ -40,7 +40,7 @@ use crate::log_file::{LogFile, hot_header, staging_header};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::paths::DbPaths;
-use crate::queue::{Command, Reply};
+use crate::queue::{Command, CommandSender, Reply};
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
 
@@ -126,7 +126,7 @@ pub(crate) struct Sealer {
     pub(crate) paths: DbPaths,
     pub(crate) manifest: Arc<Mutex<Manifest>>,
     pub(crate) ids: Arc<Ids>,
-    pub(crate) commands: Sender<Command>,
+    pub(crate) commands: CommandSender,
     pub(crate) jobs: Receiver<SealerJob>,
     pub(crate) stats: Arc<StatsCounters>,
     pub(crate) segment_bytes: u64,

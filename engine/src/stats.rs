@@ -30,6 +30,9 @@ pub struct Stats {
     pub segments_rolled: u64,
     /// Batches sequenced.
     pub batches: u64,
+    /// Writes whose writer found the engine idle and drove the commit on its own thread
+    /// instead of handing it to the I/O thread (`Db::write`).
+    pub writes_led: u64,
 }
 
 impl Stats {
@@ -57,6 +60,7 @@ pub(crate) struct StatsCounters {
     pub(crate) chain_failures: AtomicU64,
     pub(crate) segments_rolled: AtomicU64,
     pub(crate) batches: AtomicU64,
+    pub(crate) writes_led: AtomicU64,
 }
 
 impl StatsCounters {
@@ -79,6 +83,7 @@ impl StatsCounters {
             chain_failures: read(&self.chain_failures),
             segments_rolled: read(&self.segments_rolled),
             batches: read(&self.batches),
+            writes_led: read(&self.writes_led),
         }
     }
 }

@@ -109,7 +109,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// manifest edits. A failed sync poisons the file.
     fn write_durable(&self, file: &FileHandle, offset: u64, buf: &AlignedBuf) -> Result<()>;
 
-    /// A new commit queue, to be owned by one thread (the engine's I/O thread).
+    /// A new commit queue, driven by one thread at a time (see [`CommitQueue`]).
     fn commit_queue(&self) -> Result<Box<dyn CommitQueue>>;
 }
 
@@ -176,9 +176,13 @@ pub struct ChainEvent {
     pub buf: Option<AlignedBuf>,
 }
 
-/// Asynchronous commit chains, owned by a single thread. Several chains, to the same or to
-/// different files, may be in flight at once; the queue reports each chain's events in the
-/// order they happen.
+/// Asynchronous commit chains. Several chains, to the same or to different files, may be in
+/// flight at once; the queue reports each chain's events in the order they happen.
+///
+/// Calls take `&mut self`, so one thread drives the queue at a time, but that may be any
+/// thread, and the driver may change while chains are in flight: a chain submitted by one
+/// thread completes while another polls, whatever the submitter does meanwhile (the engine's
+/// writers commit their own groups and leave late chains to the I/O thread).
 pub trait CommitQueue: Send {
     /// Submits a chain. Alignment is checked first ([`crate::IoError::Unaligned`], nothing
     /// submitted); a poisoned file gives [`crate::IoError::Poisoned`].

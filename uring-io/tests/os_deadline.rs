@@ -111,11 +111,16 @@ fn poll_without_wait_returns_immediately_and_reports_passed_deadlines() {
         std::thread::sleep(Duration::from_millis(1));
         let mut events = Vec::new();
         queue.poll(None, &mut events).unwrap();
-        assert!(
-            !events.is_empty(),
-            "a passed deadline (or the final outcome) is reported"
+        assert_eq!(
+            events.first().map(|event| &event.outcome),
+            Some(&ChainOutcome::DeadlineExceeded),
+            "a passed deadline is reported first: {events:?}"
         );
         assert!(events.iter().all(|event| event.id == id));
-        poll_until_final(queue.as_mut(), &[id]);
+        // The final outcome may already have come with it (a plain ring posts completions
+        // without being entered); otherwise it comes later.
+        if !events.iter().any(|event| event.outcome.is_final()) {
+            poll_until_final(queue.as_mut(), &[id]);
+        }
     }
 }

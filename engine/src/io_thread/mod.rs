@@ -1,13 +1,17 @@
-//! The I/O thread: the one owner of the [`CommitQueue`] (DESIGN §4 "Write path").
+//! The I/O state machine, the one owner of the [`CommitQueue`] (DESIGN §4 "Write path"). One
+//! thread drives it at a time: the I/O thread, or a writer that found the engine idle and
+//! commits its own group (`driver.rs`); the state is the same whoever drives.
 //!
 //! Owns: sequencing (revisions), group commit, the direct route (hot segments), the staged
 //! route (staging log), acknowledgement and publication to the live tail, and the switch of a
 //! space to a fresh segment at a seal. Module map:
-//! - `mod.rs`: state, the loop, commands.
+//! - `mod.rs`: state, one turn of the loop (`step`), commands.
 //! - `hot.rs`: hot-segment chains, their events, failure roll and the seal switch.
 //! - `staging.rs`: the staging log: hedged copies and their chains.
 //! - `publish.rs`: acknowledgement in revision order, publication, sync barriers.
 //! - `spare.rs`: spare hot segments, and retrying them after a failure (disk full).
+//! - `driver.rs`: who drives this state machine: the I/O thread, or a writer committing its
+//!   own group while the thread is idle.
 //!
 //! A group is everything that arrived while the previous chain of a space was in flight: the
 //! loop drains the command channel, assigns revisions in arrival order, and submits for each
@@ -22,6 +26,7 @@
 //! durable. It leaves the table once its hot copy is durable (and, under `Sync`, it has been
 //! published) or it failed.
 
+mod driver;
 mod hot;
 mod publish;
 mod spare;
@@ -32,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use infinitedb_format::{
     RecordRef, Revision, SegmentId, SpaceId, encode_frame, frame_encoded_bytes,
 };
@@ -47,18 +52,11 @@ use crate::sealer::SealerJob;
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
 
+pub(crate) use driver::Driver;
+
 /// How long one poll of the commit queue waits for an event while chains are in flight; new
 /// writes wait at most this long to join a group of another space.
 const POLL_WAIT: Duration = Duration::from_micros(200);
-/// How long the idle thread waits for a command before looking again.
-const IDLE_WAIT: Duration = Duration::from_millis(20);
-/// How long the thread, once idle, keeps yielding the CPU and looking for a command before it
-/// parks. A lone writer's next put arrives tens of microseconds after its acknowledgement; a
-/// parked thread costs a futex wake plus, on a VM, waking an idle vCPU. Measured on the 2-vCPU
-/// development VM (1 writer, 128-byte puts, `Sync`): +13–30% puts/s, no change at 64 writers.
-/// Yielding (not spinning) lets a writer that shares this CPU run.
-const IDLE_SPIN: Duration = Duration::from_micros(100);
-
 /// The settings the I/O thread needs.
 #[derive(Clone, Debug)]
 pub(crate) struct IoConfig {
@@ -264,35 +262,51 @@ impl IoThread {
         self.spaces.insert(shared.id, space);
     }
 
-    /// The loop: commands in, chains out, events back, until shut down and drained.
-    pub(crate) fn run(mut self) {
-        let mut events = Vec::new();
-        let mut progressed = true;
-        loop {
-            let may_block = !progressed && self.queue.in_flight() == 0;
-            progressed = self.receive_commands(may_block);
-            progressed |= self.submit_chains();
-            if self.shutdown && self.batches.is_empty() && self.queue.in_flight() == 0 {
-                break;
+    /// One turn of the state machine: commands in, chains out, then (while something is in
+    /// flight) one wait of up to `POLL_WAIT` for chain events, and the acknowledgements they
+    /// produced. Returns whether anything happened.
+    ///
+    /// `leader` is `None` for the I/O thread. For a writer driving its own commit it says
+    /// whether that writer's batch is answered: then the turn does not wait, and a leader
+    /// never submits the next group along with the acknowledgements, so the chains it leaves
+    /// in flight when it returns are only those a deadline miss left behind (see `driver`).
+    pub(crate) fn step(
+        &mut self,
+        events: &mut Vec<uring_io::ChainEvent>,
+        leader: Option<&dyn Fn() -> bool>,
+    ) -> bool {
+        let mut progressed = self.receive_commands();
+        progressed |= self.submit_chains();
+        let answered = leader.is_some_and(|answered| answered());
+        if self.queue.in_flight() > 0 && !answered {
+            events.clear();
+            if let Err(error) = self.queue.poll(Some(POLL_WAIT), events) {
+                self.on_queue_error(&error.to_string());
             }
-            if self.queue.in_flight() > 0 {
-                events.clear();
-                if let Err(error) = self.queue.poll(Some(POLL_WAIT), &mut events) {
-                    self.on_queue_error(&error.to_string());
-                }
-                progressed |= !events.is_empty();
-                for event in events.drain(..) {
-                    self.on_event(event);
-                }
-            }
-            if !self.acknowledgements.is_empty() {
-                // The next group goes to the device first, then its writers are woken.
-                self.receive_commands(false);
-                self.submit_chains();
-                self.send_acknowledgements();
+            progressed |= !events.is_empty();
+            for event in events.drain(..) {
+                self.on_event(event);
             }
         }
-        self.finish();
+        if !self.acknowledgements.is_empty() {
+            if leader.is_none() {
+                // The next group goes to the device first, then its writers are woken.
+                self.receive_commands();
+                self.submit_chains();
+            }
+            self.send_acknowledgements();
+        }
+        progressed
+    }
+
+    /// Whether shut down with nothing left to do: the thread may finish.
+    pub(crate) fn is_done(&self) -> bool {
+        self.shutdown && self.batches.is_empty() && self.queue.in_flight() == 0
+    }
+
+    /// Whether a chain is in flight or a batch is still undecided: someone must go on driving.
+    pub(crate) fn has_work(&self) -> bool {
+        self.queue.in_flight() > 0 || !self.batches.is_empty()
     }
 
     /// Switches segments where wanted, then submits every chain that can go. Returns
@@ -305,24 +319,9 @@ impl IoThread {
         hot || staging
     }
 
-    /// Drains the command channel (blocking briefly first when `may_block`). Returns whether
-    /// any command arrived.
-    fn receive_commands(&mut self, may_block: bool) -> bool {
+    /// Drains the command channel. Returns whether any command arrived.
+    fn receive_commands(&mut self) -> bool {
         let mut received = false;
-        if may_block {
-            self.yield_until_command(IDLE_SPIN);
-            match self.commands.recv_timeout(IDLE_WAIT) {
-                Ok(command) => {
-                    self.on_command(command);
-                    received = true;
-                }
-                Err(RecvTimeoutError::Timeout) => return false,
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.shutdown = true;
-                    return true;
-                }
-            }
-        }
         loop {
             match self.commands.try_recv() {
                 Ok(command) => {
@@ -335,14 +334,6 @@ impl IoThread {
                     return received;
                 }
             }
-        }
-    }
-
-    /// Yields the CPU until a command is queued or `spin` has passed.
-    fn yield_until_command(&self, spin: Duration) {
-        let started = std::time::Instant::now();
-        while self.commands.is_empty() && started.elapsed() < spin {
-            std::thread::yield_now();
         }
     }
 
@@ -471,8 +462,10 @@ impl IoThread {
         self.shutdown = true;
     }
 
-    /// After the loop: anything still waiting gets an error, and the gate is released.
-    fn finish(&mut self) {
+    /// After the last turn: anything still waiting gets an error, and the gate is released.
+    /// The caller then drops the state, which closes the command channel (later sends fail
+    /// with `Error::Closed`) and the sealer's.
+    pub(crate) fn finish(&mut self) {
         self.send_acknowledgements();
         let revisions: Vec<u64> = self.batches.keys().copied().collect();
         for revision in revisions {

@@ -89,6 +89,18 @@ impl IoThread {
         }
     }
 
+    /// When the earliest spare retry not yet asked for is due (the idle I/O thread sleeps
+    /// until then at most).
+    pub(super) fn next_spare_retry(&self) -> Option<Instant> {
+        self.spaces
+            .values()
+            .filter(|space| space.broken.is_none())
+            .filter_map(|space| space.spare_failure.as_ref())
+            .filter(|failure| !failure.requested)
+            .map(|failure| failure.retry_at)
+            .min()
+    }
+
     /// Asks the sealer for a new spare for each of `spaces` whose retry is due.
     fn retry_spares(&mut self, spaces: &[SpaceId]) {
         let now = Instant::now();

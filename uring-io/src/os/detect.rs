@@ -322,7 +322,7 @@ fn probe_ring_setup(setup: RingSetup) -> std::result::Result<(), String> {
             likely_cause(errno)
         )
     };
-    let mut ring = Ring::new(setup, 4, 8, false).map_err(|error| fail("io_uring_setup", &error))?;
+    let mut ring = Ring::new(setup, 4, 8).map_err(|error| fail("io_uring_setup", &error))?;
     if !ring.has_nodrop() || !ring.has_ext_arg() {
         return Err(format!(
             "{}: kernel lacks FEAT_NODROP/FEAT_EXT_ARG (< 5.11)",

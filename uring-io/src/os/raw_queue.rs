@@ -78,7 +78,7 @@ impl std::fmt::Debug for RawQueue {
 impl RawQueue {
     pub(crate) fn new(setup: RingSetup, alignment: usize, storage_id: u64) -> Result<Self> {
         let depth = u32::try_from(RAW_QUEUE_DEPTH_MAX).unwrap_or(256);
-        let ring = Ring::new(setup, depth, depth * 2, false).map_err(|source| IoError::Os {
+        let ring = Ring::new(setup, depth, depth * 2).map_err(|source| IoError::Os {
             operation: "io_uring_setup",
             path: std::path::PathBuf::new(),
             source,

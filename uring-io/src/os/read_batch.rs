@@ -46,7 +46,7 @@ pub(crate) fn read_batch(
             return Ok(false);
         };
         if slot.as_ref().is_none_or(|ring| ring.setup() != setup) {
-            *slot = Ring::new(setup, READ_RING_ENTRIES, READ_RING_ENTRIES * 2, false).ok();
+            *slot = Ring::new(setup, READ_RING_ENTRIES, READ_RING_ENTRIES * 2).ok();
         }
         let Some(ring) = slot.as_mut() else {
             return Ok(false);

@@ -62,11 +62,6 @@ impl RingSetup {
             RingSetup::Plain => "plain",
         }
     }
-
-    /// Whether only one thread may ever submit to such a ring.
-    pub(crate) fn is_single_issuer(self) -> bool {
-        self == RingSetup::SingleIssuerDeferTaskrun
-    }
 }
 
 /// One reaped completion.
@@ -100,15 +95,8 @@ impl std::fmt::Debug for Ring {
 
 impl Ring {
     /// Builds a ring with `sq_entries` submission slots and a completion queue of
-    /// `cq_entries`. With `disabled`, a single-issuer ring is created `R_DISABLED` and binds to
-    /// the thread that later calls [`Ring::enable`] (so it may be built on one thread and used
-    /// on another).
-    pub(crate) fn new(
-        setup: RingSetup,
-        sq_entries: u32,
-        cq_entries: u32,
-        disabled: bool,
-    ) -> io::Result<Ring> {
+    /// `cq_entries`. A single-issuer ring binds to the thread that builds it.
+    pub(crate) fn new(setup: RingSetup, sq_entries: u32, cq_entries: u32) -> io::Result<Ring> {
         debug_assert!(cq_entries >= sq_entries);
         let mut builder = IoUring::builder();
         builder.setup_cqsize(cq_entries).setup_clamp();
@@ -118,9 +106,6 @@ impl Ring {
                     .setup_single_issuer()
                     .setup_defer_taskrun()
                     .setup_taskrun_flag();
-                if disabled {
-                    builder.setup_r_disabled();
-                }
             }
             RingSetup::CoopTaskrun => {
                 builder.setup_coop_taskrun().setup_taskrun_flag();
@@ -133,11 +118,6 @@ impl Ring {
             setup,
             backlog: VecDeque::new(),
         })
-    }
-
-    /// Enables a ring created disabled, binding a single-issuer ring to the calling thread.
-    pub(crate) fn enable(&self) -> io::Result<()> {
-        self.uring.submitter().register_enable_rings()
     }
 
     /// The setup flags this ring was built with.
@@ -324,7 +304,7 @@ mod tests {
         // Goal: each setup detection may choose works for push/submit/wait/reap. Method: build
         // the ring, push a group of NOPs, wait, and check every user_data comes back once.
         for setup in RingSetup::PREFERENCE {
-            let Ok(mut ring) = Ring::new(setup, 8, 16, false) else {
+            let Ok(mut ring) = Ring::new(setup, 8, 16) else {
                 eprintln!("SKIP: io_uring setup {} refused here", setup.name());
                 continue;
             };
@@ -387,7 +367,7 @@ mod tests {
         // three pipe reads fed one byte every 2 ms; wait_for(3) with a 5 s cap, then `collect`
         // (no system call) must see all three, on every setup.
         for setup in RingSetup::PREFERENCE {
-            let Ok(mut ring) = Ring::new(setup, 8, 16, false) else {
+            let Ok(mut ring) = Ring::new(setup, 8, 16) else {
                 eprintln!("SKIP: io_uring setup {} refused here", setup.name());
                 continue;
             };
@@ -410,7 +390,7 @@ mod tests {
         // three pipe reads fed one byte every 2 ms; sleep well past them without entering the
         // ring, then non-blocking reaps must return all three, on every setup.
         for setup in RingSetup::PREFERENCE {
-            let Ok(mut ring) = Ring::new(setup, 8, 16, false) else {
+            let Ok(mut ring) = Ring::new(setup, 8, 16) else {
                 eprintln!("SKIP: io_uring setup {} refused here", setup.name());
                 continue;
             };
@@ -438,7 +418,7 @@ mod tests {
     fn a_wait_with_timeout_returns_when_nothing_completes() {
         // Goal: a timed wait on an idle ring returns (ETIME is not an error). Method: wait 1 ms
         // with nothing in flight and check no completion appears.
-        let Ok(mut ring) = Ring::new(RingSetup::Plain, 4, 8, false) else {
+        let Ok(mut ring) = Ring::new(RingSetup::Plain, 4, 8) else {
             eprintln!("SKIP: io_uring unavailable");
             return;
         };

@@ -13,12 +13,18 @@
 //! - A QD1 chain costs two `io_uring_enter`s, like `pwrite` + `fdatasync`: `submit` enters once
 //!   to start it, and `poll` waits once for all of the round's CQEs (`completions_needed`); its
 //!   reaps enter only when the kernel flags pending task work or SQEs are queued.
-//! - A single-issuer ring is created disabled and enabled by the first thread that submits or
-//!   polls; it is rebuilt if the queue moves to another thread while idle.
+//! - The ring is a plain one (no `SINGLE_ISSUER`, `DEFER_TASKRUN` or `COOP_TASKRUN`), built
+//!   lazily: any thread may drive the queue in turn, even while chains are in flight. The
+//!   kernel runs a chain's completion task work on the thread that submitted it and, on a
+//!   plain ring, notifies that thread like a signal (`TWA_SIGNAL`: an interruptible sleep such
+//!   as a futex wait is interrupted), so a submitter that went on to other work, or to sleep,
+//!   does not hold the completion back from the thread now polling. The engine relies on this:
+//!   a writer may submit its own group and leave its chain to the I/O thread (`engine`'s
+//!   `io_thread::driver`). A submitter in an uninterruptible sleep delays the completion until
+//!   it wakes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use io_uring::types::{Fd, FsyncFlags, Timespec};
@@ -63,12 +69,10 @@ struct InFlightChain {
 
 /// The io_uring commit queue (see the module docs).
 pub(crate) struct UringCommitQueue {
-    setup: RingSetup,
     sync: SyncStep,
     alignment: usize,
     storage_id: u64,
     ring: Option<Ring>,
-    owner: Option<ThreadId>,
     chains: HashMap<u64, InFlightChain>,
     next_chain: u64,
     completions: Vec<Completion>,
@@ -81,15 +85,13 @@ pub(crate) struct UringCommitQueue {
 }
 
 impl UringCommitQueue {
-    /// A queue whose ring is built lazily by the thread that first uses it.
-    pub(crate) fn new(setup: RingSetup, sync: SyncStep, alignment: usize, storage_id: u64) -> Self {
+    /// A queue whose plain ring is built on first use.
+    pub(crate) fn new(sync: SyncStep, alignment: usize, storage_id: u64) -> Self {
         UringCommitQueue {
-            setup,
             sync,
             alignment,
             storage_id,
             ring: None,
-            owner: None,
             chains: HashMap::new(),
             next_chain: 0,
             completions: Vec::new(),
@@ -97,26 +99,12 @@ impl UringCommitQueue {
         }
     }
 
-    /// The ring, built (or rebuilt for a new owner thread) as needed.
+    /// The ring, built on first use.
     fn ring(&mut self) -> Result<&mut Ring> {
-        let current = std::thread::current().id();
-        let moved = self.setup.is_single_issuer() && self.owner != Some(current);
-        if moved && !self.chains.is_empty() {
-            return Err(IoError::from_errno(
-                "io_uring commit queue used from a second thread with chains in flight",
-                "",
-                libc::EEXIST,
-            ));
-        }
-        if self.ring.is_none() || moved {
-            let ring = Ring::new(self.setup, QUEUE_SQ_ENTRIES, QUEUE_CQ_ENTRIES, true)
+        if self.ring.is_none() {
+            let ring = Ring::new(RingSetup::Plain, QUEUE_SQ_ENTRIES, QUEUE_CQ_ENTRIES)
                 .map_err(|source| os_error("io_uring_setup", source))?;
-            if self.setup.is_single_issuer() {
-                ring.enable()
-                    .map_err(|source| os_error("io_uring_register(ENABLE_RINGS)", source))?;
-            }
             self.ring = Some(ring);
-            self.owner = Some(current);
         }
         self.ring
             .as_mut()
@@ -417,7 +405,11 @@ impl CommitQueue for UringCommitQueue {
         let started = Instant::now();
         let wait_until = wait.map(|wait| started + wait);
         let events_before = events.len();
-        // Enters the kernel only when task work or submissions are pending.
+        // A passed deadline is reported before the completions are reaped: a chain cancelled
+        // by its link timeout (or finished just late) reports `DeadlineExceeded`, then its
+        // final outcome, whenever its CQEs were posted (a plain ring posts them on its own).
+        self.report_deadlines(started, events);
+        // Enters the kernel only when submissions are pending.
         self.reap(events)?;
         loop {
             let now = Instant::now();
