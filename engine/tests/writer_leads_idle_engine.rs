@@ -78,19 +78,23 @@ fn a_lone_writer_commits_its_own_puts_and_they_survive_reopen() {
 #[test]
 fn writers_syncs_and_flushes_that_come_and_go_never_strand_a_command() {
     // Goal: no command is left with nobody to drive it while the state keeps moving between
-    // leading writers and the I/O thread. Method: 6 writers put with pauses of 0–300 µs (the
-    // engine goes idle and busy over and over), a seventh thread calls `sync` and `flush`
-    // in between; everything must finish within the limit, every write must be readable,
-    // revisions distinct, and both ways of driving must have been used.
+    // leading writers and the I/O thread, and chains a leader leaves in flight (another
+    // space's, committed in its turn) complete for the I/O thread. Method: 6 writers on 3
+    // spaces put with pauses of 0–300 µs (the engine goes idle and busy over and over), a
+    // seventh thread calls `sync` and `flush` in between; everything must finish within the
+    // limit, every write must be readable, revisions distinct, and some writes led.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let (writers, puts) = (6_u32, 300_u32);
-    let (db, space, mut revisions) = within_limit("writers, syncs and flushes", move || {
+    let (db, spaces, mut revisions) = within_limit("writers, syncs and flushes", move || {
         let db = Arc::new(Db::open(&path, suite_options()).unwrap());
-        let space = db.create_space("churn", 2, 16).unwrap();
+        let spaces: Vec<SpaceId> = (0..3)
+            .map(|index| db.create_space(&format!("churn-{index}"), 2, 16).unwrap())
+            .collect();
         let mut handles = Vec::new();
         for writer in 0..writers {
             let db = db.clone();
+            let space = spaces[usize::try_from(writer).unwrap() % spaces.len()];
             handles.push(std::thread::spawn(move || {
                 let mut revisions = Vec::new();
                 for index in 0..puts {
@@ -102,12 +106,12 @@ fn writers_syncs_and_flushes_that_come_and_go_never_strand_a_command() {
             }));
         }
         let barrier = {
-            let db = db.clone();
+            let (db, spaces) = (db.clone(), spaces.clone());
             std::thread::spawn(move || {
                 for round in 0..40 {
                     db.sync().unwrap();
                     if round % 10 == 9 {
-                        db.flush(space).unwrap();
+                        db.flush(spaces[round % spaces.len()]).unwrap();
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -119,7 +123,7 @@ fn writers_syncs_and_flushes_that_come_and_go_never_strand_a_command() {
             .collect();
         barrier.join().unwrap();
         revisions.sort_unstable();
-        (db, space, revisions)
+        (db, spaces, revisions)
     });
     let total = usize::try_from(writers * puts).unwrap();
     revisions.dedup();
@@ -127,6 +131,7 @@ fn writers_syncs_and_flushes_that_come_and_go_never_strand_a_command() {
     let stats = db.stats();
     assert!(stats.writes_led > 0, "no write was led: {stats:?}");
     for writer in 0..writers {
+        let space = spaces[usize::try_from(writer).unwrap() % spaces.len()];
         for index in 0..puts {
             assert_eq!(db.get(space, &[writer, index]).unwrap(), Some(vec![7; 48]));
         }
