@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use infinitedb::{Db, Options, SpaceId};
 use parking_lot::Mutex;
-use support::model::{History, check_recovered};
+use support::model::{History, assert_disk_holds_all};
 use support::{percentile, suite_options};
-use uring_io::{Fault, OpMatch, SimStorage, Storage};
+use uring_io::{Fault, OpMatch, SimStorage};
 
 const STALL: Duration = Duration::from_millis(50);
 const DEADLINE: Duration = Duration::from_millis(2);
@@ -105,15 +105,5 @@ fn a_stalled_hot_segment_is_hedged_and_loses_nothing_at_a_power_loss() {
         "the stall never missed the deadline: {stats:?}"
     );
 
-    let storage: Arc<dyn Storage> = Arc::new(SimStorage::with_disk(disk, 5));
-    let db = Db::open("/db", options.storage(storage)).unwrap();
-    let found = check_recovered(
-        &db,
-        space,
-        &history,
-        history.revision_max(space),
-        "power loss during stall",
-    );
-    assert_eq!(found.prefix, found.batches);
-    db.close().unwrap();
+    assert_disk_holds_all(disk, 5, options, space, &history, "power loss during stall");
 }

@@ -2,8 +2,10 @@
 //! a recovered database against a prefix of that history (DESIGN §3 "Recovery").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use infinitedb::{Db, QueryBox, Revision, SpaceId};
+use infinitedb::{Db, Options, QueryBox, Revision, SpaceId};
+use uring_io::{SimDisk, SimStorage, Storage};
 
 /// A point of a space.
 pub type Point = Vec<u32>;
@@ -138,6 +140,24 @@ pub struct Recovered {
     pub batches: usize,
     /// The highest revision in the prefix.
     pub revision_max: Option<Revision>,
+}
+
+/// Opens the database at `/db` on `disk` (a simulated disk after a power loss, reopened with
+/// `seed`) with `options`, checks that `space` holds every batch of `history`, each once, and
+/// closes it.
+pub fn assert_disk_holds_all(
+    disk: SimDisk,
+    seed: u64,
+    options: Options,
+    space: SpaceId,
+    history: &History,
+    context: &str,
+) {
+    let storage: Arc<dyn Storage> = Arc::new(SimStorage::with_disk(disk, seed));
+    let db = Db::open("/db", options.storage(storage)).unwrap();
+    let found = check_recovered(&db, space, history, history.revision_max(space), context);
+    assert_eq!(found.prefix, found.batches, "{context}");
+    db.close().unwrap();
 }
 
 /// Checks that `space` of `db` equals the model at a prefix of `history` that includes every
