@@ -4,8 +4,9 @@
 //! Threads: writers call into `&Db` from any thread and block on a one-shot reply; the I/O
 //! thread drives the commit queue (`io_thread`), except that a writer finding the engine idle
 //! commits its own group itself (`io_thread::driver`); one sealer thread writes blocks and
-//! prepares spare logs (`sealer`). `close` (and `Drop`, which never panics) sends `Shutdown` and joins
-//! both: the I/O thread first finishes every queued write, then the sealer its queued seals.
+//! prepares spare logs (`sealer`). `close` (and `Drop`, which never panics) sends `Shutdown`
+//! and joins both: the I/O thread first finishes every queued write, then the sealer its
+//! queued seals.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -40,7 +40,6 @@
 use std::sync::atomic::{Ordering, fence};
 
 use parking_lot::Mutex;
-use uring_io::ChainEvent;
 
 use super::IoThread;
 use crate::queue::CommandSender;
@@ -72,14 +71,13 @@ impl Driver {
     /// The I/O thread's body: drive while there is work, sleep on the doorbell while idle,
     /// until shut down and drained.
     pub(crate) fn run_io_thread(&self) {
-        let mut events = Vec::new();
         loop {
             let mut guard = self.state.lock();
             let Some(state) = guard.as_mut() else {
                 return;
             };
             let wake_at = loop {
-                let progressed = state.step(&mut events, None);
+                let progressed = state.step(None);
                 if state.is_done() {
                     state.finish();
                     *guard = None;
@@ -112,9 +110,8 @@ impl Driver {
             return;
         };
         StatsCounters::add(&state.stats.writes_led, 1);
-        let mut events: Vec<ChainEvent> = Vec::new();
         while !state.is_done() && !answered() {
-            let progressed = state.step(&mut events, Some(answered));
+            let progressed = state.step(Some(answered));
             if !progressed && state.queue.in_flight() == 0 {
                 break;
             }

@@ -165,6 +165,8 @@ pub(crate) struct IoThread {
     /// Acknowledgements of published batches not yet sent (see `publish::send_acknowledgements`).
     pub(crate) acknowledgements: Vec<(Reply<Revision>, crate::error::Result<Revision>)>,
     pub(crate) shutdown: bool,
+    /// Scratch for the events of one poll (empty between turns).
+    events: Vec<uring_io::ChainEvent>,
 }
 
 /// Encodes the batches `revisions` (all of space `space_id`, in revision order) as one frame
@@ -236,6 +238,7 @@ impl IoThread {
             sync_error: None,
             acknowledgements: Vec::new(),
             shutdown: false,
+            events: Vec::new(),
         }
     }
 
@@ -270,23 +273,21 @@ impl IoThread {
     /// whether that writer's batch is answered: then the turn does not wait, and a leader
     /// never submits the next group along with the acknowledgements, so the chains it leaves
     /// in flight when it returns are only those a deadline miss left behind (see `driver`).
-    pub(crate) fn step(
-        &mut self,
-        events: &mut Vec<uring_io::ChainEvent>,
-        leader: Option<&dyn Fn() -> bool>,
-    ) -> bool {
+    pub(crate) fn step(&mut self, leader: Option<&dyn Fn() -> bool>) -> bool {
         let mut progressed = self.receive_commands();
         progressed |= self.submit_chains();
         let answered = leader.is_some_and(|answered| answered());
         if self.queue.in_flight() > 0 && !answered {
-            events.clear();
-            if let Err(error) = self.queue.poll(Some(POLL_WAIT), events) {
+            // The buffer is kept across turns, whoever drives: no allocation per commit.
+            let mut events = std::mem::take(&mut self.events);
+            if let Err(error) = self.queue.poll(Some(POLL_WAIT), &mut events) {
                 self.on_queue_error(&error.to_string());
             }
             progressed |= !events.is_empty();
             for event in events.drain(..) {
                 self.on_event(event);
             }
+            self.events = events;
         }
         if !self.acknowledgements.is_empty() {
             if leader.is_none() {
