@@ -11,6 +11,10 @@
 //!   300 bytes (to 10_300) and zero-pads to 12_288.
 //! - A cancelled or failed chain leaves `durable_bytes` alone, so the next chain rewrites from
 //!   the old durable end: the log stays a durable prefix. One chain in flight per log.
+//! - The buffers of durable chains are kept (a few, [`RECYCLED_BUFFERS_MAX`]) and reused for
+//!   later chains of the same length: an aligned allocation, its zeroing and the page faults
+//!   of fresh memory cost about 1 µs per commit on the development VM, on the commit path.
+//!   A reused buffer gets the same bytes a new one would: tail prefix, frame, zeros.
 
 use std::path::PathBuf;
 
@@ -18,6 +22,9 @@ use infinitedb_format::{LOG_HEADER_BYTES, LogHeader, LogKind, Revision, SegmentI
 use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
 use crate::error::Result;
+
+/// Most chain buffers a log keeps for reuse (one chain is in flight per log, so a few sizes).
+const RECYCLED_BUFFERS_MAX: usize = 4;
 
 /// A chain's buffer, ready for the frame to be encoded at `frame_offset_in_buf`.
 #[derive(Debug)]
@@ -40,6 +47,8 @@ pub(crate) struct LogFile {
     durable_bytes: u64,
     tail_page: Vec<u8>,
     alignment_bytes: usize,
+    /// Buffers of durable chains, for reuse by later chains of the same length.
+    recycled: Vec<AlignedBuf>,
     /// A sync failed on this file: never write to it again.
     pub(crate) poisoned: bool,
 }
@@ -95,6 +104,7 @@ impl LogFile {
             durable_bytes,
             tail_page: vec![0; alignment_bytes],
             alignment_bytes,
+            recycled: Vec::new(),
             poisoned: false,
         })
     }
@@ -117,14 +127,28 @@ impl LogFile {
     }
 
     /// A buffer for the next chain: the tail page's acknowledged prefix and room for a frame of
-    /// `frame_bytes`, zero-padded to the alignment.
-    pub(crate) fn begin_chain(&self, frame_bytes: usize) -> Result<ChainBuffer> {
+    /// `frame_bytes`, zero-padded to the alignment. The caller encodes exactly `frame_bytes`
+    /// at `frame_offset_in_buf`.
+    pub(crate) fn begin_chain(&mut self, frame_bytes: usize) -> Result<ChainBuffer> {
         let alignment = self.alignment_bytes as u64;
         let offset = self.durable_bytes / alignment * alignment;
         let prefix_bytes = usize::try_from(self.durable_bytes - offset).unwrap_or(0);
         debug_assert!(prefix_bytes < self.alignment_bytes);
-        let mut buf =
-            AlignedBuf::with_capacity_for(prefix_bytes + frame_bytes, self.alignment_bytes)?;
+        let used_bytes = prefix_bytes + frame_bytes;
+        let len_bytes = used_bytes.div_ceil(self.alignment_bytes) * self.alignment_bytes;
+        let reusable = self
+            .recycled
+            .iter()
+            .position(|buf| buf.len() == len_bytes && buf.alignment() >= self.alignment_bytes);
+        let mut buf = match reusable {
+            Some(index) => {
+                let mut buf = self.recycled.swap_remove(index);
+                // The frame's bytes are all overwritten by the caller; the padding must be zero.
+                buf[used_bytes..].fill(0);
+                buf
+            }
+            None => AlignedBuf::with_capacity_for(used_bytes, self.alignment_bytes)?,
+        };
         buf[..prefix_bytes].copy_from_slice(&self.tail_page[..prefix_bytes]);
         Ok(ChainBuffer {
             offset,
@@ -133,8 +157,9 @@ impl LogFile {
         })
     }
 
-    /// Records that the chain written at `offset` with `buf` is durable up to `end_bytes`.
-    pub(crate) fn on_durable(&mut self, offset: u64, buf: &AlignedBuf, end_bytes: u64) {
+    /// Records that the chain written at `offset` with `buf` is durable up to `end_bytes`, and
+    /// keeps `buf` for reuse.
+    pub(crate) fn on_durable(&mut self, offset: u64, buf: AlignedBuf, end_bytes: u64) {
         let alignment = self.alignment_bytes as u64;
         assert!(
             end_bytes >= self.durable_bytes,
@@ -152,6 +177,10 @@ impl LogFile {
             self.tail_page[..used].copy_from_slice(source);
         }
         self.durable_bytes = end_bytes;
+        if self.recycled.len() == RECYCLED_BUFFERS_MAX {
+            self.recycled.remove(0);
+        }
+        self.recycled.push(buf);
     }
 }
 

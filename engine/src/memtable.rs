@@ -7,10 +7,14 @@
 //! iterates it in block order. A persistent tree would copy O(log n) nodes per insert and an
 //! append-only log would need sorting at seal time; the skiplist does neither.
 //!
-//! Invariants: records are inserted only once published (durable under `Durability::Sync`,
-//! sequenced under `NoSync`), in revision order per space; an entry is never changed or
-//! removed; `(key, revision)` is unique, so inserting a duplicate (the same batch seen in two
-//! logs during recovery) is idempotent.
+//! Invariants: an entry is never changed; `(key, revision)` is unique, so inserting a
+//! duplicate (the same batch seen in two logs during recovery) is idempotent. Under
+//! `Durability::Sync` the commit path inserts a batch's records while its hot chain is in
+//! flight, before the batch is decided (`io_thread::publish`): such entries sit above the
+//! space's published mark, which every read is clamped to, so no reader can see them; they
+//! are removed ([`Memtable::remove_undecided`]) if the batch leaves its chain undecided, and
+//! only then. Every other entry is inserted once published (durable under `Sync`, sequenced
+//! under `NoSync`) and never removed.
 
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +69,17 @@ impl Memtable {
         self.map.insert(map_key, value);
         self.encoded_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.revision_max.fetch_max(revision.0, Ordering::Relaxed);
+    }
+
+    /// Removes a record inserted before its batch was decided, because the batch left its hot
+    /// chain undecided (cancelled, or the chain failed). Only for a revision above the space's
+    /// published mark: no reader can have seen it. A missing entry is a no-op.
+    pub(crate) fn remove_undecided(&self, key: Key, revision: Revision) {
+        if let Some(entry) = self.map.remove(&(key, Reverse(revision.0))) {
+            let bytes = infinitedb_format::RECORD_HEADER_BYTES as u64
+                + entry.value().as_ref().map_or(0, |value| value.len() as u64);
+            self.encoded_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     /// The newest record of `key` at or below `at`.

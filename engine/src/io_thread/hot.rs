@@ -66,7 +66,7 @@ impl IoThread {
             return false;
         };
         let (chain, end_bytes) =
-            match super::encode_chain(&self.batches, &revisions, &space.log, space_id) {
+            match super::encode_chain(&self.batches, &revisions, &mut space.log, space_id) {
                 Ok(encoded) => encoded,
                 Err(error) => {
                     let detail = format!("cannot build a chain buffer: {error}");
@@ -93,6 +93,9 @@ impl IoThread {
             Ok(id) => {
                 space.pending.drain(..revisions.len());
                 space.inflight = Some(id);
+                if self.config.durability == Durability::Sync {
+                    self.submitted_uninserted.extend_from_slice(&revisions);
+                }
                 self.chains.insert(
                     id,
                     ChainRole::Hot {
@@ -149,6 +152,9 @@ impl IoThread {
             }
             ChainOutcome::Cancelled => {
                 // The region past the durable end is unknown; the next chain rewrites it.
+                for revision in &revisions {
+                    self.withdraw_undecided(*revision);
+                }
                 if let Some(log) = self.spaces.get_mut(&space) {
                     for revision in revisions.into_iter().rev() {
                         log.pending.push_front(revision);
@@ -173,7 +179,7 @@ impl IoThread {
         buf: Option<uring_io::AlignedBuf>,
     ) {
         StatsCounters::add(&self.stats.fsyncs, 1);
-        if let (Some(space), Some(buf)) = (self.spaces.get_mut(&space_id), buf.as_ref()) {
+        if let (Some(space), Some(buf)) = (self.spaces.get_mut(&space_id), buf) {
             space.log.on_durable(offset, buf, end_bytes);
         }
         if let (Some(space), Some(&last)) = (self.spaces.get(&space_id), revisions.last()) {
@@ -217,6 +223,7 @@ impl IoThread {
         StatsCounters::add(&self.stats.chain_failures, 1);
         let mut requeue = Vec::new();
         for revision in revisions {
+            self.withdraw_undecided(revision);
             let staged = self.batches.get(&revision).map(|state| state.staged);
             let keep = self.config.durability == Durability::NoSync
                 || matches!(

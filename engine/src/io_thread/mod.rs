@@ -46,6 +46,7 @@ use uring_io::{ChainId, CommitQueue};
 use crate::batch::KeyedBatch;
 use crate::error::Error;
 use crate::log_file::{ChainBuffer, LogFile};
+use crate::memtable::Memtable;
 use crate::options::Durability;
 use crate::queue::{ByteGate, Command, Reply};
 use crate::sealer::SealerJob;
@@ -96,6 +97,9 @@ pub(crate) struct BatchState {
     pub(crate) route: Option<Route>,
     pub(crate) published: bool,
     pub(crate) failed: Option<String>,
+    /// The memtable holding the batch's records, once inserted: ahead of the decision while
+    /// its hot chain is in flight (`Sync`), or at publication (`publish.rs`).
+    pub(crate) inserted_into: Option<Arc<Memtable>>,
 }
 
 /// The direct route of one space.
@@ -167,6 +171,9 @@ pub(crate) struct IoThread {
     pub(crate) shutdown: bool,
     /// Scratch for the events of one poll (empty between turns).
     events: Vec<uring_io::ChainEvent>,
+    /// Batches submitted in hot chains whose records are not yet in the memtable (`Sync`;
+    /// see `publish::IoThread::insert_submitted`).
+    pub(super) submitted_uninserted: Vec<u64>,
 }
 
 /// Encodes the batches `revisions` (all of space `space_id`, in revision order) as one frame
@@ -174,7 +181,7 @@ pub(crate) struct IoThread {
 pub(super) fn encode_chain(
     batches: &HashMap<u64, BatchState>,
     revisions: &[u64],
-    log: &LogFile,
+    log: &mut LogFile,
     space_id: SpaceId,
 ) -> crate::error::Result<(ChainBuffer, u64)> {
     let records: Vec<RecordRef<'_>> = revisions
@@ -239,6 +246,7 @@ impl IoThread {
             acknowledgements: Vec::new(),
             shutdown: false,
             events: Vec::new(),
+            submitted_uninserted: Vec::new(),
         }
     }
 
@@ -273,9 +281,14 @@ impl IoThread {
     /// whether that writer's batch is answered: then the turn does not wait, and a leader
     /// never submits the next group along with the acknowledgements, so the chains it leaves
     /// in flight when it returns are only those a deadline miss left behind (see `driver`).
+    ///
+    /// The records of the batches submitted are inserted into their memtables after the
+    /// submit and before the wait, while the device works (`publish.rs`), and after the
+    /// previous group's writers are woken.
     pub(crate) fn step(&mut self, leader: Option<&dyn Fn() -> bool>) -> bool {
         let mut progressed = self.receive_commands();
         progressed |= self.submit_chains();
+        self.insert_submitted();
         let answered = leader.is_some_and(|answered| answered());
         if self.queue.in_flight() > 0 && !answered {
             // The buffer is kept across turns, whoever drives: no allocation per commit.
@@ -296,6 +309,7 @@ impl IoThread {
                 self.submit_chains();
             }
             self.send_acknowledgements();
+            self.insert_submitted();
         }
         progressed
     }
@@ -393,6 +407,7 @@ impl IoThread {
             route: None,
             published: false,
             failed: None,
+            inserted_into: None,
         };
         match self.config.durability {
             Durability::Sync => {
@@ -400,8 +415,7 @@ impl IoThread {
                 self.visible.sequenced(Revision(revision));
             }
             Durability::NoSync => {
-                publish::publish_records(&space.shared, &state.batch, Revision(revision));
-                state.published = true;
+                publish::publish_records(&space.shared, &mut state, Revision(revision));
                 self.visible.decided(Revision(revision), Revision(revision));
                 if let Some(reply) = state.reply.take() {
                     reply.send(Ok(Revision(revision)));
@@ -470,6 +484,7 @@ impl IoThread {
         self.send_acknowledgements();
         let revisions: Vec<u64> = self.batches.keys().copied().collect();
         for revision in revisions {
+            self.withdraw_undecided(revision);
             if let Some(mut state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
                 if let Some(reply) = state.reply.take() {

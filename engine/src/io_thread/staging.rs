@@ -86,7 +86,7 @@ impl IoThread {
             }
             return false;
         }
-        let Some(log) = &self.staging.log else {
+        let Some(log) = self.staging.log.as_mut() else {
             return false;
         };
         let Some(space_id) = revisions
@@ -217,7 +217,7 @@ impl IoThread {
         match event.outcome {
             ChainOutcome::Durable => {
                 StatsCounters::add(&self.stats.fsyncs, 1);
-                if let (Some(log), Some(buf)) = (self.staging.log.as_mut(), event.buf.as_ref()) {
+                if let (Some(log), Some(buf)) = (self.staging.log.as_mut(), event.buf) {
                     log.on_durable(offset, buf, end_bytes);
                 }
                 self.on_staging_durable(&revisions);
