@@ -76,6 +76,15 @@ pub enum BenchError {
         /// The hdrhistogram error.
         detail: String,
     },
+    /// A thread of a job could not be started.
+    #[error("{job}: cannot start a thread: {source}")]
+    ThreadSpawn {
+        /// The job.
+        job: String,
+        /// The OS error (often the process's thread or memory limit).
+        #[source]
+        source: std::io::Error,
+    },
     /// A worker thread panicked (a bug in the workload).
     #[error("a worker thread of {job} panicked")]
     WorkerPanicked {

@@ -7,6 +7,8 @@
 //!   key set's points;
 //! - [`query`]: box-query sizing and the brute-force check of the engine's answers;
 //! - [`raw`]: device workloads through `uring-io` (commits, sequential writes, random reads);
+//! - [`handoff`]: the thread hand-off ceiling, with no I/O: what parking and waking one thread
+//!   per operation allows on this machine (the CPU bound of many blocking writers);
 //! - [`fio`]: runs fio with matching parameters and parses its JSON output;
 //! - [`report`]: latency summaries, comparisons, the text and JSON renderings (the JSON schema
 //!   is documented there);
@@ -21,6 +23,7 @@ pub mod compare;
 pub mod environment;
 mod error;
 pub mod fio;
+pub mod handoff;
 pub mod job;
 mod points;
 pub mod query;

@@ -13,6 +13,7 @@ use clap::{Parser, ValueEnum};
 use infinitedb::Durability;
 use infinitedb_bench::compare::{self, CompareConfig};
 use infinitedb_bench::environment::Environment;
+use infinitedb_bench::handoff::{self, HandoffJob, handoff_shape};
 use infinitedb_bench::job::{Limit, Progress};
 use infinitedb_bench::query::QUERY_RECORDS_DEFAULT;
 use infinitedb_bench::raw::{self, RawJob, RawMode};
@@ -44,6 +45,9 @@ enum Rw {
     RawRandread,
     /// Device: QD1 write + fdatasync commit chains.
     RawCommit,
+    /// CPU: the thread hand-off ceiling, no I/O: --numjobs threads each parking until one
+    /// coordinator answers its group (optionally held for --hold), woken as a tree.
+    Handoff,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,9 +75,9 @@ enum OutputFormat {
 struct Deadline(Option<Duration>);
 
 /// fio-style benchmarks of infinitedb. Without --rw or --vs-fio: the main job, a one-minute
-/// suite (raw device figures, durable commits at 1 and 64 writers, bulk ingest, point reads,
-/// box queries) on a temporary directory, ending with each engine figure beside the raw figure
-/// bounding it.
+/// suite (raw device figures, the thread hand-off ceiling, durable commits at 1 and 64
+/// writers, bulk ingest, point reads, box queries) on a temporary directory, ending with each
+/// engine figure beside the raw figure bounding it.
 #[derive(Debug, Parser)]
 #[command(name = "infinitedb-bench", version)]
 struct Args {
@@ -87,7 +91,7 @@ struct Args {
     /// ones (default 1m for raw-write, 4k otherwise).
     #[arg(long, value_parser = parse_size, requires = "rw")]
     bs: Option<u64>,
-    /// Threads (engine workloads; raw workloads run one thread).
+    /// Threads (engine workloads and handoff; raw workloads run one thread).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024), requires = "rw")]
     numjobs: u32,
     /// Operations in flight (raw-write and raw-randread; the engine's put blocks, so use --numjobs).
@@ -102,6 +106,10 @@ struct Args {
     /// Size of the raw workloads' file (and fio's with --vs-fio).
     #[arg(long, value_parser = parse_size, default_value = "1g")]
     filesize: u64,
+    /// Handoff only: how long the coordinator holds each group before answering it, standing
+    /// for a device commit (e.g. the raw-commit p50); 0 is the pure CPU ceiling.
+    #[arg(long, value_parser = parse_duration, requires = "rw")]
+    hold: Option<Duration>,
     /// Keys preloaded for overwrite, read, randread, mixed and query.
     #[arg(long, default_value_t = 100_000, requires = "rw")]
     keys: u64,
@@ -197,6 +205,9 @@ fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Re
             .or(args.size.is_none().then_some(Duration::from_secs(10))),
         bytes: args.size,
     };
+    if args.hold.is_some() && rw != Rw::Handoff {
+        bail!("--hold applies to --rw handoff only");
+    }
     let mut report = Report::new(Environment::probe(&directory, None));
     let raw_mode = match rw {
         Rw::RawWrite => Some(RawMode::SequentialWrite),
@@ -204,12 +215,32 @@ fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Re
         Rw::RawCommit => Some(RawMode::Commit),
         _ => None,
     };
-    let job_report = match raw_mode {
-        Some(mode) => run_raw_job(args, mode, directory, limit, progress, &mut report)?,
-        None => run_engine_job(args, rw, directory, limit, progress, &mut report)?,
+    let job_report = match (rw, raw_mode) {
+        (Rw::Handoff, _) => run_handoff_job(args, progress)?,
+        (_, Some(mode)) => run_raw_job(args, mode, directory, limit, progress, &mut report)?,
+        (_, None) => run_engine_job(args, rw, directory, limit, progress, &mut report)?,
     };
     report.jobs.push(job_report);
     Ok(report)
+}
+
+/// The thread hand-off ceiling: no I/O, so no payload and no bytes limit.
+fn run_handoff_job(args: &Args, progress: bool) -> Result<JobReport> {
+    if args.size.is_some() || args.bs.is_some() {
+        bail!("handoff moves no payload: --size and --bs do not apply, use --runtime");
+    }
+    if args.iodepth != 1 {
+        bail!("handoff threads run at --iodepth 1 (each parks until answered): use --numjobs");
+    }
+    let job = HandoffJob {
+        numjobs: args.numjobs,
+        runtime: args.runtime.unwrap_or(Duration::from_secs(10)),
+        hold: args.hold.unwrap_or(Duration::ZERO),
+    };
+    let bar = Progress::start(handoff::HANDOFF_RW, progress);
+    let result = handoff::run(&job, &bar);
+    bar.finish();
+    Ok(result?.report(handoff_shape(handoff::HANDOFF_RW, &job)))
 }
 
 fn run_raw_job(
@@ -280,6 +311,7 @@ fn run_engine_job(
         Rw::RawWrite | Rw::RawRandread | Rw::RawCommit => {
             bail!("{rw:?} is a device workload, not an engine one")
         }
+        Rw::Handoff => bail!("handoff is a CPU workload, not an engine one"),
     };
     let durability = match args.durability {
         DurabilityArg::Sync => Durability::Sync,

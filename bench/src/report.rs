@@ -21,12 +21,16 @@
 //!   `write_bytes` from `/proc/self/io` over the job), and `query` (`null` except for box-query jobs, else
 //!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
 //!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
-//!   box-query job's `ops` are queries and its `latency_us` is per query).
+//!   box-query job's `ops` are queries and its `latency_us` is per query), and `handoff`
+//!   (`null` except for thread hand-off ceiling jobs, `rw` `"handoff"`, else `groups`,
+//!   `records_per_group`, `hold_us`; such a job's `ops` are hand-offs, its `bytes` 0 and its
+//!   `latency_us` from queuing to the answer).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
-//!   (`"raw"`: uring-io's raw workloads; `"fio"`), `ratio` (ours / bound), `target_ratio`
-//!   (or `null`), `repeats` (values are medians of this many runs), `ours_latency_us` and
-//!   `bound_latency_us` (`p50`, `p99` per operation, or `null` where the side does not
-//!   report them).
+//!   (`"raw"`: uring-io's raw workloads; `"fio"`; `"handoff"`: the thread hand-off ceiling, a
+//!   CPU bound measured with no I/O, informational and without a target), `ratio`
+//!   (ours / bound), `target_ratio` (or `null`), `repeats` (values are medians of this many
+//!   runs), `ours_latency_us` and `bound_latency_us` (`p50`, `p99` per operation, or `null`
+//!   where the side does not report them).
 //! - `notes`: strings (workloads left out and why, warnings).
 
 use std::fmt::Write as _;
@@ -181,6 +185,18 @@ pub struct QueryFigures {
     pub range_over_read: f64,
 }
 
+/// Figures of a thread hand-off ceiling job (see `handoff.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HandoffFigures {
+    /// Groups the coordinator answered.
+    pub groups: u64,
+    /// Hand-offs per group, on average.
+    pub records_per_group: f64,
+    /// How long the coordinator held each group before answering it, in microseconds (0: the
+    /// pure CPU ceiling).
+    pub hold_us: f64,
+}
+
 /// The summary of one job.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JobReport {
@@ -212,6 +228,8 @@ pub struct JobReport {
     pub engine: Option<EngineFigures>,
     /// Box-query figures (`None` except for `query` jobs).
     pub query: Option<QueryFigures>,
+    /// Hand-off figures (`None` except for hand-off ceiling jobs).
+    pub handoff: Option<HandoffFigures>,
 }
 
 /// The shape of a job, for its report.
@@ -249,6 +267,7 @@ impl JobReport {
             latency_us: Latency::from_histogram(&measurement.latency_ns),
             engine,
             query: None,
+            handoff: None,
         }
     }
 
@@ -256,6 +275,13 @@ impl JobReport {
     #[must_use]
     pub fn with_query(mut self, query: Option<QueryFigures>) -> Self {
         self.query = query;
+        self
+    }
+
+    /// Adds the figures of a hand-off ceiling job.
+    #[must_use]
+    pub fn with_handoff(mut self, handoff: Option<HandoffFigures>) -> Self {
+        self.handoff = handoff;
         self
     }
 
@@ -306,6 +332,13 @@ impl JobReport {
             "    lat percentiles (usec): p50={:.1}, p90={:.1}, p99={:.1}, p99.9={:.1}, p99.99={:.1}",
             latency.p50, latency.p90, latency.p99, latency.p99_9, latency.p99_99
         );
+        self.write_figures(&mut out);
+        out
+    }
+
+    /// The lines of the job's own figures (engine counters, box queries, hand-offs), each
+    /// only when the job has them.
+    fn write_figures(&self, out: &mut String) {
         if let Some(engine) = &self.engine {
             let _ = writeln!(
                 out,
@@ -338,7 +371,14 @@ impl JobReport {
                 query.range_over_read
             );
         }
-        out
+        if let Some(handoff) = &self.handoff {
+            let _ = writeln!(
+                out,
+                "    handoff: groups={}, records/group={:.1}, hold={:.1}us (no I/O: what parking \
+                 and waking a thread per operation allows on this machine)",
+                handoff.groups, handoff.records_per_group, handoff.hold_us
+            );
+        }
     }
 }
 
@@ -364,7 +404,7 @@ pub struct Comparison {
     pub bound_figure: String,
     /// The bound's figure (median of `repeats`).
     pub bound: f64,
-    /// "raw" (uring-io raw workloads) or "fio".
+    /// "raw" (uring-io raw workloads), "fio", or "handoff" (the thread hand-off ceiling).
     pub bound_source: String,
     /// `ours / bound` (0 when the bound is 0); for `--vs-fio`'s raw rows, whose sides run in
     /// pairs, the median of the per-pair ratios.

@@ -6,9 +6,15 @@
 //! |---|---|---|
 //! | durable puts/s, 1 writer, 128 B, `Sync` | QD1 4 KiB write+fdatasync commits/s | ≥ 0.85× |
 //! | durable puts/s, 64 writers, 128 B | the same commits/s | ≥ 25× |
+//! | the same | the thread hand-off ceiling, 64 threads, no I/O (`handoff.rs`) | — (informational) |
 //! | `NoSync` bulk ingest, 1 KiB values: MB/s ingested and MB/s to the device | sequential 1 MiB O_DIRECT writes, QD32 | — |
 //! | point reads/s (random gets of a sealed key set) | random 4 KiB O_DIRECT reads/s, QD32 | — |
 //! | box-query records/s, 2-D boxes of ~1,000 records of a sealed key set | the same reads/s | — |
+//!
+//! The hand-off ceiling is a CPU bound, not a device one: 64 threads each parking until one
+//! coordinator answers its group, with no I/O at all. Every durable put parks and wakes a
+//! thread the same way, so on a machine with few cores the 64-writer row cannot pass it
+//! whatever the disk allows; it runs half the engine jobs' runtime, like the raw jobs.
 //!
 //! Every comparison also shows both sides' p50/p99 latency per operation (a query's for the
 //! box-query row). Each figure is one run here (the time budget: the whole suite stays under
@@ -25,6 +31,7 @@ use uring_io::{BackendInfo, BackendRequest};
 use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::fio::{self, FioEngine, FioJob, FioPattern};
+use crate::handoff::{self, HandoffJob, handoff_shape};
 use crate::job::{Limit, Progress};
 use crate::query::QUERY_RECORDS_DEFAULT;
 use crate::raw::{self, RawJob, RawMode};
@@ -53,9 +60,10 @@ impl Default for SuiteConfig {
         SuiteConfig {
             directory: std::env::temp_dir(),
             backend: BackendRequest::Auto,
-            // 5 engine jobs of 6 s and 6 bound jobs of 3 s, plus preloads, file layouts and
-            // seals: about 60 s on the quiet 2-core dev machine (measured 66 s at 7 s per job),
-            // under the 90 s the issue allows.
+            // 5 engine jobs of 6 s, 6 bound jobs and the hand-off ceiling of 3 s, plus
+            // preloads, file layouts and seals: about 63 s on the quiet 2-core dev machine
+            // (measured 66 s at 7 s per job before the hand-off ceiling), under the 90 s the
+            // issue allows.
             job_runtime: Duration::from_secs(6),
             with_fio: true,
             progress: true,
@@ -116,12 +124,26 @@ struct BoundFigure {
     latency: Option<LatencyPercentiles>,
 }
 
-/// Figures the comparisons need, collected as jobs finish: uring-io's raw ones and fio's.
+/// Figures the comparisons need, collected as jobs finish: uring-io's raw ones, fio's, and
+/// the thread hand-off ceiling.
 #[derive(Default)]
 struct Bounds {
     raw: HashMap<Bound, BoundFigure>,
     fio: HashMap<Bound, BoundFigure>,
+    handoff: Option<BoundFigure>,
 }
+
+/// Writers of the suite's many-writer durable-put job, and threads of its hand-off ceiling.
+pub const SUITE_CONCURRENT_WRITERS: u32 = 64;
+
+/// Index in [`ENGINE_JOBS`] of the many-writer durable puts, the job the hand-off ceiling
+/// bounds.
+const CONCURRENT_PUTS_JOB: usize = 1;
+
+const _: () = assert!(ENGINE_JOBS[CONCURRENT_PUTS_JOB].3 == SUITE_CONCURRENT_WRITERS);
+
+/// The hand-off ceiling's label in the comparison table.
+const HANDOFF_BOUND_LABEL: &str = "hand-offs/s, 64 threads, no I/O";
 
 /// Runs the suite; returns its report (environment, jobs, comparisons, notes).
 ///
@@ -142,6 +164,7 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
                 .into(),
         );
     }
+    bounds.handoff = Some(run_handoff_job(config, &mut report)?);
     let engine = run_engine_jobs(config, directory, &mut report)?;
     report.comparisons = comparisons(&bounds, &engine);
     report.notes.push(
@@ -275,6 +298,32 @@ fn run_fio_jobs(
     Ok(())
 }
 
+/// Runs the thread hand-off ceiling at [`SUITE_CONCURRENT_WRITERS`] threads, no hold, for
+/// half the engine jobs' runtime; reports it and returns it as a bound.
+fn run_handoff_job(config: &SuiteConfig, report: &mut Report) -> Result<BoundFigure> {
+    let name = "hand-off ceiling, 64 threads";
+    let job = HandoffJob {
+        numjobs: SUITE_CONCURRENT_WRITERS,
+        runtime: config.job_runtime / 2,
+        hold: Duration::ZERO,
+    };
+    let progress = Progress::start(name, config.progress);
+    let run = handoff::run(&job, &progress);
+    progress.finish();
+    let job_report = run?.report(handoff_shape(name, &job));
+    let figure = BoundFigure {
+        value: job_report.ops_per_second,
+        latency: job_report.latency_percentiles(),
+    };
+    report.jobs.push(job_report);
+    report.notes.push(
+        "the hand-off row is a CPU bound with no I/O: 64 threads each parking until one \
+         coordinator answers its group, as every blocking put does; no target"
+            .to_string(),
+    );
+    Ok(figure)
+}
+
 /// fio's QD1 commit: a 4 KiB O_DIRECT write then fdatasync, psync engine, overwriting a
 /// [`COMMIT_FILE_BYTES`] file.
 pub fn fio_commit_job(file: &Path, runtime: Duration) -> FioJob {
@@ -325,7 +374,7 @@ const ENGINE_JOBS: [(&str, EngineMode, usize, u32, Durability); 5] = [
         "durable puts, 64 writers",
         EngineMode::Write,
         128,
-        64,
+        SUITE_CONCURRENT_WRITERS,
         Durability::Sync,
     ),
     (
@@ -571,6 +620,8 @@ pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 6] = [
     ),
 ];
 
+/// The suite's comparison rows: each of [`ENGINE_COMPARISONS`] beside its raw bound, then
+/// its fio bound when fio ran; the many-writer puts also beside the hand-off ceiling.
 fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
     let mut rows = Vec::new();
     for (figure, unit, index, metric, bound, target) in ENGINE_COMPARISONS {
@@ -591,6 +642,93 @@ fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
             fio_row.target_ratio = target;
             rows.push(fio_row);
         }
+        if index == CONCURRENT_PUTS_JOB
+            && metric == Metric::Ops
+            && let Some(handoff) = bounds.handoff
+        {
+            // No target: the ceiling is what the CPU allows, not a goal.
+            rows.push(
+                Comparison::new(figure, unit, ours, HANDOFF_BOUND_LABEL, handoff.value)
+                    .source(handoff::HANDOFF_RW)
+                    .latencies(ours_latency, handoff.latency),
+            );
+        }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{JobShape, Measurement, latency_histogram};
+
+    /// An engine job's report at `ops_per_second` (1 s, no latencies recorded).
+    fn engine_report(ops_per_second: u64) -> JobReport {
+        let measurement = Measurement {
+            ops: ops_per_second,
+            bytes: 0,
+            elapsed: Duration::from_secs(1),
+            latency_ns: latency_histogram().unwrap(),
+        };
+        let shape = JobShape {
+            name: "job".to_string(),
+            rw: "write".to_string(),
+            bs_bytes: 128,
+            numjobs: 1,
+            iodepth: 1,
+            durability: None,
+        };
+        JobReport::new(shape, &measurement, None)
+    }
+
+    fn raw_bounds() -> Bounds {
+        let mut bounds = Bounds::default();
+        for bound in [Bound::Commit, Bound::Write, Bound::Read] {
+            let figure = BoundFigure {
+                value: 1000.0,
+                latency: None,
+            };
+            bounds.raw.insert(bound, figure);
+        }
+        bounds
+    }
+
+    #[test]
+    fn the_many_writer_row_sits_beside_the_hand_off_ceiling() {
+        // Goal: with a hand-off ceiling measured, one row more follows the 64-writer raw row,
+        // sourced "handoff", without a target, with its ratio; the other rows are unchanged.
+        // Method: comparisons of fixed reports with and without the ceiling.
+        let engine: Vec<JobReport> = (1..=5).map(|job| engine_report(job * 100)).collect();
+        let without = comparisons(&raw_bounds(), &engine);
+        assert_eq!(without.len(), ENGINE_COMPARISONS.len());
+        let mut bounds = raw_bounds();
+        bounds.handoff = Some(BoundFigure {
+            value: 400.0,
+            latency: Some(LatencyPercentiles {
+                p50: 100.0,
+                p99: 300.0,
+            }),
+        });
+        let with = comparisons(&bounds, &engine);
+        assert_eq!(with.len(), ENGINE_COMPARISONS.len() + 1);
+        let handoff_row = &with[CONCURRENT_PUTS_JOB + 1];
+        assert_eq!(
+            handoff_row.figure,
+            ENGINE_COMPARISONS[CONCURRENT_PUTS_JOB].0
+        );
+        assert_eq!(handoff_row.bound_source, "handoff");
+        assert_eq!(handoff_row.bound_figure, HANDOFF_BOUND_LABEL);
+        assert_eq!(handoff_row.target_ratio, None);
+        assert_eq!(handoff_row.ours, 200.0);
+        assert!((handoff_row.ratio - 0.5).abs() < 1e-9);
+        assert_eq!(
+            handoff_row.bound_latency_us.map(|latency| latency.p99),
+            Some(300.0)
+        );
+        let unchanged: Vec<&Comparison> = with
+            .iter()
+            .filter(|row| row.bound_source != "handoff")
+            .collect();
+        assert_eq!(unchanged, without.iter().collect::<Vec<_>>());
+    }
 }

@@ -60,6 +60,18 @@ fn bad_values_are_refused_with_a_message() {
         &["--rw", "write", "--iodepth", "4", "--directory", directory],
         "use --numjobs",
     );
+    assert_refused(
+        &["--rw", "handoff", "--size", "1m", "--directory", directory],
+        "handoff moves no payload",
+    );
+    assert_refused(
+        &["--rw", "handoff", "--hold", "2s", "--directory", directory],
+        "--hold must be at most",
+    );
+    assert_refused(
+        &["--rw", "write", "--hold", "1ms", "--directory", directory],
+        "--hold applies to --rw handoff only",
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! `--output-format json` prints one object with the documented schema (see the `report`
-//! module's docs and the README): run tiny engine and raw jobs and check every field.
+//! module's docs and the README): run tiny engine, raw and hand-off jobs and check every field.
 
 use std::process::Command;
 
@@ -116,6 +116,10 @@ fn an_engine_job_prints_the_documented_fields() {
         jobs[0]["query"].is_null(),
         "only query jobs have query figures"
     );
+    assert!(
+        jobs[0]["handoff"].is_null(),
+        "only hand-off jobs have hand-off figures"
+    );
     assert!(report["comparisons"].is_array());
     assert!(report["notes"].is_array());
 }
@@ -142,4 +146,41 @@ fn a_raw_job_prints_the_documented_fields() {
     assert!(job["durability"].is_null());
     assert!(job["engine"].is_null());
     assert_eq!(job["bytes"], 128 * 1024);
+}
+
+#[test]
+fn a_hand_off_job_prints_the_documented_fields() {
+    // Goal: a hand-off ceiling job's JSON has its group figures, no payload, no engine
+    // counters and no durability. Method: 4 threads for 200 ms with a 100 µs hold.
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().to_str().unwrap();
+    let report = run_json(&[
+        "--rw",
+        "handoff",
+        "--numjobs",
+        "4",
+        "--runtime",
+        "200ms",
+        "--hold",
+        "100us",
+        "--directory",
+        directory,
+    ]);
+    assert_eq!(report["schema"], "infinitedb-bench/1");
+    let job = &report["jobs"][0];
+    assert_eq!(job["rw"], "handoff");
+    assert_eq!(job["numjobs"], 4);
+    assert_eq!(job["bytes"], 0);
+    assert!(job["durability"].is_null());
+    assert!(job["engine"].is_null());
+    assert!(job["query"].is_null());
+    let ops = job["ops"].as_u64().unwrap();
+    assert!(ops > 0);
+    assert!(job["latency_us"]["p50"].as_f64().unwrap() >= 100.0);
+    let handoff = &job["handoff"];
+    let groups = handoff["groups"].as_u64().unwrap();
+    assert!(groups > 0 && groups <= ops);
+    let records_per_group = handoff["records_per_group"].as_f64().unwrap();
+    assert!((1.0..=4.0).contains(&records_per_group));
+    assert_eq!(handoff["hold_us"].as_f64(), Some(100.0));
 }
