@@ -116,7 +116,7 @@ impl RawJob {
 /// each operation (fio's `fixedbufs=0`), each submitted at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawOptions {
-    /// Commit mode: deadline of each chain (`None`: no LINK_TIMEOUT).
+    /// Commit mode: deadline of each chain (`None`: none; a chain past it is cancelled).
     pub commit_deadline: Option<Duration>,
     /// Commit mode: how long one `poll` may wait before the loop goes round again.
     pub commit_poll_wait: Duration,
@@ -141,8 +141,8 @@ impl Default for RawOptions {
 }
 
 impl RawOptions {
-    /// The engine I/O thread's commit shape: a deadline on every chain (adding its
-    /// LINK_TIMEOUT), polls of 200 µs.
+    /// The engine I/O thread's commit shape: a deadline on every chain (the queue cancels
+    /// a chain still syncing at it), polls of 200 µs.
     pub fn engine_like(deadline: Duration) -> Self {
         RawOptions {
             commit_deadline: Some(deadline),

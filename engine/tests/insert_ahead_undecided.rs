@@ -3,7 +3,7 @@
 //! scenarios check the two things that keep that invisible:
 //! - no read sees a record before its write is acknowledged (reads are clamped to the
 //!   published mark), whatever the read: `get`, `history`, a box query or a snapshot;
-//! - a batch whose hot chain is cancelled by its link timeout leaves the live tail at once,
+//! - a batch whose hot chain is cancelled at its deadline leaves the live tail at once,
 //!   so a seal that runs before the batch is decided never writes it into a block: a power
 //!   loss then cannot bring back a write that was never durable anywhere (DESIGN §3
 //!   "Recovery": never a record that was not written).

@@ -6,7 +6,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BackendKind {
-    /// io_uring with O_DIRECT, linked fsyncs and link timeouts.
+    /// io_uring with O_DIRECT, `RWF_DSYNC` writes (or linked fsyncs) and cancellation at the
+    /// deadline.
     Uring,
     /// `pwrite`/`pread`/`fdatasync` with O_DIRECT on a worker thread; deadlines by timed wait.
     /// Used where `io_uring_setup` is refused (seccomp `EPERM`, `ENOSYS`, `io_uring_disabled`).

@@ -1,5 +1,6 @@
-//! All disk I/O of infinitedb: io_uring submission with O_DIRECT, linked fsyncs and deadline
-//! timeouts, with fallback, buffered and simulated backends behind one interface, [`Storage`].
+//! All disk I/O of infinitedb: io_uring submission with O_DIRECT, `RWF_DSYNC` writes or linked
+//! fsyncs, and cancellation at the deadline, with fallback, buffered and simulated backends
+//! behind one interface, [`Storage`].
 //!
 //! Unsafe sites (keep this list current):
 //! - `aligned.rs`: allocation, slice views and deallocation of [`AlignedBuf`]; invariant: the
@@ -10,7 +11,8 @@
 //! - `os/uring_queue.rs` (`push_round`), `os/raw_queue.rs` (`queue`), `os/read_batch.rs`
 //!   (`read_wave`), `os/detect.rs` (NOP probe): callers of `push_group`; the in-flight table,
 //!   or the borrowed wave, owns each buffer until its CQE is reaped, and `Drop`/`abandon` leak
-//!   whatever the kernel may still touch.
+//!   whatever the kernel may still touch. `os/uring_queue.rs` (`queue_cancel`) also pushes an
+//!   `ASYNC_CANCEL`, which names no memory or fd (only a `user_data` to match).
 //! - `os/detect.rs`: `fstatfs` and `statx` on open descriptors into zeroed out-parameters.
 //! - tests `os_short_write.rs` (`setrlimit`, `signal(SIGXFSZ, SIG_IGN)`) and
 //!   `os_env_override.rs` (`set_var`): process-wide changes, each in a single-test binary.

@@ -143,8 +143,9 @@ pub enum ChainOutcome {
     /// Not final: the deadline passed first. The chain is still in flight or being cancelled;
     /// its final fate follows in a later event.
     DeadlineExceeded,
-    /// Final: cancelled (by the deadline's link timeout) before it was durable. The bytes may or
-    /// may not have reached the disk: treat the region as unknown, never as written.
+    /// Final: cancelled at its deadline before it was durable (io_uring cancels a sync step not
+    /// yet issued to the device). The bytes may or may not have reached the disk: treat the
+    /// region as unknown, never as written.
     Cancelled,
     /// Final: the write or the sync failed with this errno. After a failed sync the file is
     /// poisoned.

@@ -1,4 +1,5 @@
-//! Scenario: io_uring's link timeout cancels a stalled fsync (an injected `Fault::Cancel`).
+//! Scenario: the io_uring queue cancels a stalled fsync at its deadline (an injected
+//! `Fault::Cancel`).
 //!
 //! Goal: the chain reports `DeadlineExceeded` then `Cancelled`; the file is not poisoned; the
 //! write is left unsynced, so a crash may keep or lose it (the engine must treat the region as

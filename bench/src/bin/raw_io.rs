@@ -52,7 +52,7 @@ struct Args {
     /// Backend (the seq-write and rand-read modes need io_uring).
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
-    /// Commit mode: arm this deadline (µs) on every chain, adding its LINK_TIMEOUT, and poll
+    /// Commit mode: a deadline (µs) on every chain (cancelled if still syncing at it); poll
     /// in 200 µs slices, as the engine's I/O thread does.
     #[arg(long)]
     engine_deadline_us: Option<u64>,

@@ -10,7 +10,7 @@
 //! wake-up. Publication then only raises the space's published mark. This is safe because
 //! every read is clamped to the published mark (latest reads) or the visible mark (snapshots),
 //! both below an undecided revision; and a batch that leaves its chain undecided (cancelled by
-//! its link timeout, or the chain failed) has its records removed at once
+//! the queue at its deadline, or the chain failed) has its records removed at once
 //! ([`IoThread::withdraw_undecided`]), before anything above it can be published. So a
 //! space's memtable holds undecided records only while their hot chain is in flight, and a
 //! seal, which switches a space only with no chain in flight, never freezes one.

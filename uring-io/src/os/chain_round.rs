@@ -4,18 +4,24 @@
 //!
 //! A chain runs in rounds. A round makes bytes durable in one of two ways ([`SyncStep`]):
 //! - `DsyncWrite` (the default): one `WRITE(bytes from resume_at, RWF_DSYNC)`, durable when it
-//!   completes, plus `-link-> LINK_TIMEOUT` when a deadline is left;
-//! - `LinkedFsync`: `WRITE(bytes from resume_at) -link-> FSYNC(DATASYNC)`, plus `-link->
-//!   LINK_TIMEOUT` when a deadline is left.
+//!   completes;
+//! - `LinkedFsync`: `WRITE(bytes from resume_at) -link-> FSYNC(DATASYNC)`.
 //!
-//! A round is decided only when all of its CQEs are back (so the buffer and timespec are free),
-//! giving one [`RoundVerdict`]:
+//! When the chain's deadline passes while a round that started before it is still syncing, the
+//! queue pushes one `ASYNC_CANCEL` of the round's sync step (the `RWF_DSYNC` write, or the
+//! fsync, once its write has completed and so issued it): [`wants_cancel`]. Its CQE is then one
+//! of the round's ([`RoundPlan::cancel_requested`]). This bounds what the old per-round
+//! `LINK_TIMEOUT` bounded (it was armed when the sync step started) without a timer per commit.
+//!
+//! A round is decided only when all of its CQEs are back, the cancel's included (so the buffer
+//! is free, and a late cancel cannot hit the next round, whose requests reuse these
+//! `user_data`s), giving one [`RoundVerdict`]:
 //! - everything written and synced: `Durable`;
 //! - a short write (the fsync then completes `-ECANCELED`: a short write breaks the link) or a
 //!   retryable errno: `Resubmit` from the last aligned boundary reached — never `Durable` until a
 //!   later round writes the rest and its own fsync succeeds;
-//! - the fsync (or the `RWF_DSYNC` write) cancelled by its link timeout: `Cancelled` (the bytes
-//!   may or may not be on disk);
+//! - the fsync (or the `RWF_DSYNC` write) cancelled at the deadline: `Cancelled` (the bytes may
+//!   or may not be on disk);
 //! - an errno: `Failed`, poisoning the file when the sync failed (for an `RWF_DSYNC` write, any
 //!   errno: its sync may be what failed).
 //!
@@ -27,11 +33,13 @@
 //! 5,872/6,713/6,500 per s, io_uring O_DSYNC 6,738/7,196/7,533, psync + fdatasync
 //! 7,213/7,293/7,414.
 //!
-//! Why a link timeout alone cannot enforce the deadline: a LINK_TIMEOUT bounds only the request
-//! directly before it and is armed when that request starts (io_uring_prep_link_timeout(3)), so
-//! in `WRITE → FSYNC → LINK_TIMEOUT` the clock starts after the write finishes. The queue
-//! therefore reports `DeadlineExceeded` from its own clock; the link timeout only cancels an
-//! fsync that itself stalls for longer than the time that was left.
+//! The deadline itself is reported by the queue from its own clock, never by a CQE; the cancel
+//! only stops a sync step that has not been issued to the device yet (one queued on io-wq). An
+//! O_DIRECT write already in the block layer, or a running fsync, cannot be cancelled: the cancel
+//! completes `-EALREADY` or `-ENOENT` and the round finishes normally, late. An fsync still
+//! waiting for its linked write is not issued yet and would not be found, so under
+//! `LinkedFsync` the cancel waits until the write's CQE is in (the queue asks again at every
+//! poll after the deadline).
 
 use std::time::Duration;
 
@@ -62,13 +70,17 @@ pub(crate) struct RoundPlan {
     pub resume_at_bytes: usize,
     /// How many bytes this round writes.
     pub write_bytes: usize,
-    /// The link timeout armed for the sync step (the fsync, or the `RWF_DSYNC` write), if any.
-    pub link_timeout: Option<Duration>,
+    /// Whether some of the chain's deadline was left when the round started: only such a round
+    /// has its sync step cancelled when the deadline passes (a round started after it gets none).
+    pub cancel_at_deadline: bool,
+    /// Whether the queue pushed an `ASYNC_CANCEL` of this round's sync step: its CQE is then one
+    /// the round waits for. Set only once the SQE is in the ring.
+    pub cancel_requested: bool,
 }
 
 impl RoundPlan {
-    /// The round that writes `[resume_at_bytes, chain_bytes)` (capped), with a link timeout of
-    /// `deadline_left` when some time is left.
+    /// The round that writes `[resume_at_bytes, chain_bytes)` (capped); its sync step is
+    /// cancelled at the deadline only when some of it is left (`deadline_left`).
     pub(crate) fn starting_at(
         sync: SyncStep,
         resume_at_bytes: usize,
@@ -83,7 +95,8 @@ impl RoundPlan {
             sync,
             resume_at_bytes,
             write_bytes: (chain_bytes - resume_at_bytes).min(ROUND_WRITE_BYTES_MAX),
-            link_timeout: deadline_left.filter(|left| !left.is_zero()),
+            cancel_at_deadline: deadline_left.is_some_and(|left| !left.is_zero()),
+            cancel_requested: false,
         }
     }
 
@@ -100,8 +113,8 @@ pub(crate) struct RoundResults {
     pub write: Option<i32>,
     /// The fsync's `cqe.res`.
     pub fsync: Option<i32>,
-    /// The link timeout's `cqe.res`.
-    pub link_timeout: Option<i32>,
+    /// The `ASYNC_CANCEL`'s `cqe.res` (when one was requested).
+    pub cancel: Option<i32>,
 }
 
 impl RoundResults {
@@ -113,12 +126,26 @@ impl RoundResults {
     /// How many of the round's CQEs have not arrived yet (0 to 3): what a wait must collect,
     /// at least, before this round can be decided.
     pub(crate) fn missing(&self, plan: &RoundPlan) -> usize {
-        let timeout_missing = plan.link_timeout.is_some() && self.link_timeout.is_none();
+        let cancel_missing = plan.cancel_requested && self.cancel.is_none();
         let fsync_missing = plan.sync == SyncStep::LinkedFsync && self.fsync.is_none();
-        usize::from(self.write.is_none())
-            + usize::from(fsync_missing)
-            + usize::from(timeout_missing)
+        usize::from(self.write.is_none()) + usize::from(fsync_missing) + usize::from(cancel_missing)
     }
+
+    /// Whether the round's sync step (the `RWF_DSYNC` write, or the fsync) is issued and has
+    /// not completed: the linked fsync is issued only once its write completed.
+    fn sync_step_in_flight(&self, plan: &RoundPlan) -> bool {
+        match plan.sync {
+            SyncStep::DsyncWrite => self.write.is_none(),
+            SyncStep::LinkedFsync => self.write.is_some() && self.fsync.is_none(),
+        }
+    }
+}
+
+/// Whether the queue should push an `ASYNC_CANCEL` of the round's sync step now that the
+/// chain's deadline has passed: the round started before the deadline, its sync step is
+/// issued and still in flight, and no cancel was pushed for it yet.
+pub(crate) fn wants_cancel(plan: &RoundPlan, results: &RoundResults) -> bool {
+    plan.cancel_at_deadline && !plan.cancel_requested && results.sync_step_in_flight(plan)
 }
 
 /// The fate of a round.
@@ -135,7 +162,7 @@ pub(crate) enum RoundVerdict {
         /// [`WRITE_RETRIES_MAX`]).
         is_retry: bool,
     },
-    /// The fsync was cancelled before completing.
+    /// The sync step (the fsync, or the `RWF_DSYNC` write) was cancelled before completing.
     Cancelled,
     /// A step failed with `errno`.
     Failed {
@@ -159,13 +186,13 @@ pub(crate) fn decide(
 ) -> RoundVerdict {
     debug_assert!(results.is_complete(plan));
     debug_assert!(plan.end_bytes() <= chain_bytes);
-    if let Some(timeout_result) = results.link_timeout {
-        let timeout = classify(Operation::LinkTimeout, timeout_result);
-        debug_assert!(timeout == Disposition::Benign, "impossible: {timeout:?}");
+    if let Some(cancel_result) = results.cancel {
+        let cancel = classify(Operation::Cancel, cancel_result);
+        debug_assert!(cancel == Disposition::Benign, "impossible: {cancel:?}");
     }
     let dsync = plan.sync == SyncStep::DsyncWrite;
     if dsync && results.write == Some(-libc::ECANCELED) {
-        // Its link timeout cancelled the write (its own sync included).
+        // Our cancel at the deadline stopped it before it was issued (its own sync included).
         return RoundVerdict::Cancelled;
     }
     let write = classify(Operation::Write, results.write.unwrap_or(-libc::EIO));
@@ -268,26 +295,36 @@ mod tests {
 
     const ALIGN: usize = 4096;
 
-    fn results(write: i32, fsync: i32, link_timeout: Option<i32>) -> RoundResults {
+    fn results(write: i32, fsync: i32, cancel: Option<i32>) -> RoundResults {
         RoundResults {
             write: Some(write),
             fsync: Some(fsync),
-            link_timeout,
+            cancel,
+        }
+    }
+
+    /// `plan` after the queue pushed a cancel of its sync step.
+    fn with_cancel_requested(plan: RoundPlan) -> RoundPlan {
+        assert!(plan.cancel_at_deadline, "only a timed round is cancelled");
+        RoundPlan {
+            cancel_requested: true,
+            ..plan
         }
     }
 
     #[test]
     fn full_write_and_sync_is_durable() {
-        // Goal: the happy path. Method: one round of 16 KiB, write 16384, fsync 0, timeout
-        // cancelled because the fsync finished first.
+        // Goal: the happy path. Method: one round of 16 KiB with a deadline that did not pass
+        // (no cancel pushed): write 16384, fsync 0.
         let plan = RoundPlan::starting_at(
             SyncStep::LinkedFsync,
             0,
             16384,
             Some(Duration::from_millis(2)),
         );
-        let round = results(16384, 0, Some(-libc::ECANCELED));
+        let round = results(16384, 0, None);
         assert!(round.is_complete(&plan));
+        assert!(!wants_cancel(&plan, &round), "nothing left to cancel");
         assert_eq!(
             decide(&plan, &round, 16384, ALIGN, 0),
             RoundVerdict::Durable
@@ -362,15 +399,18 @@ mod tests {
 
     #[test]
     fn failures_and_cancellation() {
-        // Goal: write errors fail without poisoning, sync errors poison, a link-timeout
-        // cancellation is `Cancelled`. Method: one synthetic round each.
-        let plan = RoundPlan::starting_at(
+        // Goal: write errors fail without poisoning, sync errors poison, an fsync our cancel
+        // found (cancel 0, fsync -ECANCELED) is `Cancelled`, and a cancel that came too late
+        // (-EALREADY, -ENOENT) leaves the round to its normal fate. Method: one synthetic round
+        // each, all with a cancel pushed.
+        let timed = RoundPlan::starting_at(
             SyncStep::LinkedFsync,
             0,
             4096,
             Some(Duration::from_micros(1)),
         );
-        let enospc = results(-libc::ENOSPC, -libc::ECANCELED, Some(-libc::ECANCELED));
+        let plan = with_cancel_requested(timed);
+        let enospc = results(-libc::ENOSPC, -libc::ECANCELED, Some(-libc::ENOENT));
         assert_eq!(
             decide(&plan, &enospc, 4096, ALIGN, 0),
             RoundVerdict::Failed {
@@ -379,7 +419,7 @@ mod tests {
                 poison: false
             }
         );
-        let eio = results(4096, -libc::EIO, Some(-libc::ECANCELED));
+        let eio = results(4096, -libc::EIO, Some(-libc::EALREADY));
         assert_eq!(
             decide(&plan, &eio, 4096, ALIGN, 0),
             RoundVerdict::Failed {
@@ -388,41 +428,79 @@ mod tests {
                 poison: true
             }
         );
-        let cancelled = results(4096, -libc::ECANCELED, Some(-libc::ETIME));
+        let cancelled = results(4096, -libc::ECANCELED, Some(0));
         assert_eq!(
             decide(&plan, &cancelled, 4096, ALIGN, 0),
             RoundVerdict::Cancelled
         );
-        let raced = results(4096, 0, Some(-libc::EALREADY));
-        assert_eq!(decide(&plan, &raced, 4096, ALIGN, 0), RoundVerdict::Durable);
+        for too_late in [-libc::EALREADY, -libc::ENOENT] {
+            let raced = results(4096, 0, Some(too_late));
+            assert_eq!(
+                decide(&plan, &raced, 4096, ALIGN, 0),
+                RoundVerdict::Durable,
+                "cancel result {too_late}"
+            );
+        }
     }
 
     #[test]
-    fn a_round_waits_for_its_link_timeout_cqe() {
-        // Goal: the buffer is not released before every CQE of the round is back, and the count
-        // of missing CQEs (what a poll waits for) is exact. Method: a plan with a link timeout
-        // is incomplete until the timeout's CQE arrives; count what is missing at each step.
-        let plan = RoundPlan::starting_at(
+    fn the_cancel_targets_the_sync_step_once_and_only_in_timed_rounds() {
+        // Goal: the queue cancels only what the deadline bounds: the `RWF_DSYNC` write, or the
+        // fsync once its write issued it, while it is in flight; once per round; never in a
+        // round started without time left. Method: ask `wants_cancel` at each step of
+        // synthetic rounds.
+        let deadline = Some(Duration::from_millis(1));
+        let dsync = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 4096, deadline);
+        assert!(wants_cancel(&dsync, &RoundResults::default()));
+        let written = RoundResults {
+            write: Some(4096),
+            ..RoundResults::default()
+        };
+        assert!(!wants_cancel(&dsync, &written), "the write is done");
+        assert!(!wants_cancel(
+            &with_cancel_requested(dsync),
+            &RoundResults::default()
+        ));
+        let linked = RoundPlan::starting_at(SyncStep::LinkedFsync, 0, 4096, deadline);
+        assert!(
+            !wants_cancel(&linked, &RoundResults::default()),
+            "the fsync is not issued before its write completes"
+        );
+        assert!(wants_cancel(&linked, &written), "the fsync is in flight");
+        assert!(!wants_cancel(&linked, &results(4096, 0, None)));
+        for deadline_left in [None, Some(Duration::ZERO)] {
+            let untimed = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 4096, deadline_left);
+            assert!(!untimed.cancel_at_deadline);
+            assert!(!wants_cancel(&untimed, &RoundResults::default()));
+        }
+    }
+
+    #[test]
+    fn a_round_waits_for_its_cancel_cqe() {
+        // Goal: once a cancel is pushed, the round is not decided (its buffer released, its
+        // user_data reused by a next round) before the cancel's CQE is back, and the count of
+        // missing CQEs (what a poll waits for) is exact. Method: count what is missing at each
+        // step of a LinkedFsync round, before and after the cancel is requested.
+        let timed = RoundPlan::starting_at(
             SyncStep::LinkedFsync,
             0,
             4096,
             Some(Duration::from_millis(1)),
         );
+        assert_eq!(RoundResults::default().missing(&timed), 2, "no cancel yet");
+        let plan = with_cancel_requested(timed);
+        assert_eq!(RoundResults::default().missing(&plan), 3);
         let mut round = RoundResults {
             write: Some(4096),
             fsync: Some(0),
-            link_timeout: None,
+            cancel: None,
         };
+        assert!(round.is_complete(&timed));
         assert!(!round.is_complete(&plan));
         assert_eq!(round.missing(&plan), 1);
-        round.link_timeout = Some(-libc::ENOENT);
+        round.cancel = Some(-libc::ENOENT);
         assert!(round.is_complete(&plan));
         assert_eq!(round.missing(&plan), 0);
-        assert_eq!(RoundResults::default().missing(&plan), 3);
-        let no_timeout =
-            RoundPlan::starting_at(SyncStep::LinkedFsync, 0, 4096, Some(Duration::ZERO));
-        assert_eq!(no_timeout.link_timeout, None);
-        assert_eq!(RoundResults::default().missing(&no_timeout), 2);
     }
 
     #[test]
@@ -443,38 +521,39 @@ mod tests {
         );
     }
 
-    /// A `DsyncWrite` round's results: the write's, and the link timeout's if armed.
-    fn dsync_results(write: i32, link_timeout: Option<i32>) -> RoundResults {
+    /// A `DsyncWrite` round's results: the write's, and the cancel's if one was pushed.
+    fn dsync_results(write: i32, cancel: Option<i32>) -> RoundResults {
         RoundResults {
             write: Some(write),
             fsync: None,
-            link_timeout,
+            cancel,
         }
     }
 
     #[test]
     fn dsync_round_needs_no_fsync_and_is_durable_when_the_write_completes() {
-        // Goal: a DsyncWrite round is one write (plus its link timeout); a full write is
-        // durable, a long buffer goes on in pieces. Method: synthetic CQEs.
+        // Goal: a DsyncWrite round is one write (plus the cancel's CQE once one is pushed); a
+        // full write is durable, even after a cancel that came too late; a long buffer goes on
+        // in pieces. Method: synthetic CQEs.
         let deadline = Some(Duration::from_millis(2));
-        let plan = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 16384, deadline);
+        let timed = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 16384, deadline);
         assert_eq!(
-            RoundResults::default().missing(&plan),
-            2,
-            "write + link timeout"
-        );
-        let untimed = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 16384, None);
-        assert_eq!(
-            RoundResults::default().missing(&untimed),
+            RoundResults::default().missing(&timed),
             1,
-            "the write alone"
+            "a deadline alone arms nothing"
         );
-        let results = dsync_results(16384, Some(-libc::ECANCELED));
-        assert!(results.is_complete(&plan));
-        assert_eq!(
-            decide(&plan, &results, 16384, 4096, 0),
-            RoundVerdict::Durable
-        );
+        let plan = with_cancel_requested(timed);
+        assert_eq!(RoundResults::default().missing(&plan), 2, "write + cancel");
+        assert!(!dsync_results(16384, None).is_complete(&plan));
+        for too_late in [-libc::EALREADY, -libc::ENOENT] {
+            let results = dsync_results(16384, Some(too_late));
+            assert!(results.is_complete(&plan));
+            assert_eq!(
+                decide(&plan, &results, 16384, 4096, 0),
+                RoundVerdict::Durable
+            );
+        }
+        let untimed = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 16384, None);
         let first_piece = RoundPlan {
             write_bytes: 8192,
             ..untimed
@@ -491,8 +570,8 @@ mod tests {
     #[test]
     fn dsync_short_write_resubmits_and_failures_poison() {
         // Goal: in DsyncWrite rounds a short write resumes from the aligned boundary, a write
-        // cancelled by its link timeout is `Cancelled` (not a failure), any write errno poisons
-        // (the sync may be what failed), and EINTR is retried. Method: synthetic CQEs.
+        // our cancel found is `Cancelled` (not a failure), any write errno poisons (the sync
+        // may be what failed), and EINTR is retried. Method: synthetic CQEs.
         let plan = RoundPlan::starting_at(SyncStep::DsyncWrite, 0, 65536, None);
         assert_eq!(
             decide(&plan, &dsync_results(5000, None), 65536, 4096, 0),
@@ -501,16 +580,16 @@ mod tests {
                 is_retry: false
             }
         );
-        let timed = RoundPlan::starting_at(
+        let timed = with_cancel_requested(RoundPlan::starting_at(
             SyncStep::DsyncWrite,
             0,
             4096,
             Some(Duration::from_micros(1)),
-        );
+        ));
         assert_eq!(
             decide(
                 &timed,
-                &dsync_results(-libc::ECANCELED, Some(-libc::ETIME)),
+                &dsync_results(-libc::ECANCELED, Some(0)),
                 4096,
                 4096,
                 0
@@ -545,7 +624,7 @@ mod tests {
         let results = RoundResults {
             write: Some(-libc::EIO),
             fsync: Some(-libc::ECANCELED),
-            link_timeout: None,
+            cancel: None,
         };
         assert_eq!(
             decide(&linked, &results, 65536, 4096, 0),

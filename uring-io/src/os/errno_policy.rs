@@ -6,10 +6,11 @@
 //! - io_uring_enter(2): `EINTR` (a signal arrived; nothing lost), `EAGAIN` (the kernel could not
 //!   allocate request memory: retry), `EBUSY` (the CQ is overflowing or too many requests are in
 //!   flight: reap completions first, then retry), `ETIME` (our wait timed out: not an error).
-//! - io_uring_prep_link_timeout(3): the timeout completes `-ETIME` when it fired and cancelled
-//!   its target, `-ECANCELED` when the target completed first (or the link was broken before
-//!   it), `-EALREADY` when the target was already running and could not be cancelled
-//!   (liburing PR #178 discussion), `-ENOENT` when the target had already completed.
+//! - io_uring_prep_cancel(3): an `ASYNC_CANCEL` completes `0` when it found its target and
+//!   cancelled it (the target then completes `-ECANCELED`), `-ENOENT` when no such request was
+//!   found (it had completed, or is not yet issued: a linked fsync waiting for its write), and
+//!   `-EALREADY` when the target was already running and could not be stopped (it completes
+//!   normally). Only `-EINVAL` (bad flags) is left, which our SQE cannot cause.
 //! - A short read/write breaks an IOSQE_IO_LINK chain: the linked requests complete
 //!   `-ECANCELED` (io_uring_enter(2), "IOSQE_IO_LINK").
 
@@ -20,8 +21,8 @@ pub(crate) enum Operation {
     Write,
     /// `IORING_OP_FSYNC` with `DATASYNC` (or `fdatasync`).
     Fsync,
-    /// `IORING_OP_LINK_TIMEOUT`.
-    LinkTimeout,
+    /// `IORING_OP_ASYNC_CANCEL` (the commit queue's cancel at a chain's deadline).
+    Cancel,
     /// `IORING_OP_READ` (or `pread`).
     Read,
 }
@@ -34,11 +35,11 @@ pub(crate) enum Disposition {
     Complete(usize),
     /// Transient: nothing happened; submit the same request again.
     Retry,
-    /// Cancelled by a link timeout or a broken link; it did not run to completion.
+    /// Cancelled by our `ASYNC_CANCEL` or a broken link; it did not run to completion.
     Cancelled,
     /// Failed with this errno; for a sync the file is poisoned.
     Fatal(i32),
-    /// Bookkeeping only (link-timeout results); no effect on the chain's fate.
+    /// Bookkeeping only (cancel results); no effect on the chain's fate.
     Benign,
     /// Cannot happen if our code and the kernel keep their contracts: a named bug.
     Impossible(&'static str),
@@ -49,7 +50,7 @@ pub(crate) fn classify(operation: Operation, result: i32) -> Disposition {
     match operation {
         Operation::Write | Operation::Read => classify_transfer(result),
         Operation::Fsync => classify_fsync(result),
-        Operation::LinkTimeout => classify_link_timeout(result),
+        Operation::Cancel => classify_cancel(result),
     }
 }
 
@@ -59,8 +60,9 @@ fn classify_transfer(result: i32) -> Disposition {
     }
     match -result {
         libc::EINTR | libc::EAGAIN => Disposition::Retry,
-        // Reads and writes are always the head of our chains: nothing links to them and we
-        // never cancel them, so nothing can cancel them either.
+        // Reads and writes are always the head of our chains, so no broken link cancels them.
+        // The one write we cancel, an `RWF_DSYNC` commit write at its deadline, is recognised
+        // by `chain_round::decide` before it gets here.
         libc::ECANCELED => Disposition::Impossible("read/write head of a chain was cancelled"),
         errno => Disposition::Fatal(errno),
     }
@@ -79,11 +81,13 @@ fn classify_fsync(result: i32) -> Disposition {
     }
 }
 
-fn classify_link_timeout(result: i32) -> Disposition {
-    match -result {
-        libc::ETIME | libc::ECANCELED | libc::EALREADY | libc::ENOENT => Disposition::Benign,
-        0 => Disposition::Impossible("link timeout completed 0 without ETIME_SUCCESS"),
-        _ => Disposition::Impossible("link timeout rejected (bad timespec or flags)"),
+fn classify_cancel(result: i32) -> Disposition {
+    const ENOENT: i32 = -libc::ENOENT;
+    const EALREADY: i32 = -libc::EALREADY;
+    match result {
+        0 | ENOENT | EALREADY => Disposition::Benign,
+        positive if positive > 0 => Disposition::Impossible("async cancel returned a count"),
+        _ => Disposition::Impossible("async cancel rejected (bad flags)"),
     }
 }
 
@@ -145,16 +149,15 @@ mod tests {
             classify(Operation::Fsync, -libc::EINTR),
             Disposition::Fatal(libc::EINTR)
         );
-        for errno in [libc::ETIME, libc::ECANCELED, libc::EALREADY, libc::ENOENT] {
-            assert_eq!(
-                classify(Operation::LinkTimeout, -errno),
-                Disposition::Benign
-            );
+        for errno in [0, libc::EALREADY, libc::ENOENT] {
+            assert_eq!(classify(Operation::Cancel, -errno), Disposition::Benign);
         }
-        assert!(matches!(
-            classify(Operation::LinkTimeout, -libc::EINVAL),
-            Disposition::Impossible(_)
-        ));
+        for result in [-libc::EINVAL, -libc::ECANCELED, 1] {
+            assert!(matches!(
+                classify(Operation::Cancel, result),
+                Disposition::Impossible(_)
+            ));
+        }
         assert_eq!(classify_enter(libc::EINTR), EnterDisposition::Retry);
         assert_eq!(classify_enter(libc::EBUSY), EnterDisposition::ReapThenRetry);
         assert_eq!(classify_enter(libc::ETIME), EnterDisposition::TimedOut);

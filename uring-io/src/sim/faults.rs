@@ -193,11 +193,11 @@ pub enum Fault {
     /// The operation takes this much longer (real time: blocking calls sleep, chains complete
     /// later), so real deadlines fire.
     Latency(Duration),
-    /// The operation is cancelled, as io_uring's link timeout cancels a chain: a chain whose
-    /// write or fsync step matches ends `Cancelled` at its deadline (after `DeadlineExceeded`;
-    /// at its normal finish if it has none), its write left in the volatile cache, unsynced
-    /// (it may or may not survive a crash), the file not poisoned. A blocking operation fails
-    /// with `ECANCELED`.
+    /// The operation is cancelled, as the io_uring queue cancels a chain at its deadline: a
+    /// chain whose write or fsync step matches ends `Cancelled` at its deadline (after
+    /// `DeadlineExceeded`; at its normal finish if it has none), its write left in the volatile
+    /// cache, unsynced (it may or may not survive a crash), the file not poisoned. A blocking
+    /// operation fails with `ECANCELED`.
     Cancel,
 }
 

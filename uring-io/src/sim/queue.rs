@@ -249,7 +249,7 @@ impl CommitQueue for SimCommitQueue {
         let deadline_at = chain.deadline.map(|deadline| now + deadline);
         let mut finish_at = start_at + write.latency + sync.latency;
         if let Some(deadline_at) = deadline_at.filter(|_| cancelled) {
-            // The link timeout cancels the chain at its deadline (not before it starts).
+            // The io_uring queue cancels the chain at its deadline (not before it starts).
             finish_at = deadline_at.max(start_at);
         }
         self.file_free_at.insert(file.inode, finish_at);
