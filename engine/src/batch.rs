@@ -6,6 +6,7 @@
 //! write of the same point in one batch replaces the earlier one, as sequential writes would).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use infinitedb_format::{Key, RECORD_HEADER_BYTES, RecordKind, RecordRef, Revision, SpaceId};
 
@@ -69,11 +70,12 @@ impl Batch {
     }
 }
 
-/// One validated record: its key and `Some(value)` for a put, `None` for a delete.
+/// One validated record: its key and `Some(value)` for a put, `None` for a delete. The value
+/// is shared with the memtable entry made from it (no copy on the commit path).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct KeyedRecord {
     pub(crate) key: Key,
-    pub(crate) value: Option<Box<[u8]>>,
+    pub(crate) value: Option<Arc<[u8]>>,
 }
 
 impl KeyedRecord {
@@ -137,7 +139,7 @@ impl KeyedBatch {
             }
             let record = KeyedRecord {
                 key,
-                value: value.map(Vec::into_boxed_slice),
+                value: value.map(Arc::from),
             };
             let existing = match &index_of_key {
                 Some(map) => map.get(&key).copied(),

@@ -17,6 +17,7 @@
 //! under `NoSync`) and never removed.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_skiplist::SkipMap;
@@ -24,8 +25,9 @@ use infinitedb_format::{Key, RecordKind, RecordRef, Revision};
 
 /// A memtable entry's key: the Hilbert key, then the revision in descending order.
 type EntryKey = (Key, Reverse<u64>);
-/// A memtable entry's value: `Some(value)` for a put, `None` for a delete.
-type EntryValue = Option<Box<[u8]>>;
+/// A memtable entry's value: `Some(value)` for a put, `None` for a delete; shared with the
+/// batch it came from, so the commit path inserts without copying it.
+type EntryValue = Option<Arc<[u8]>>;
 
 /// One space's in-memory records.
 #[derive(Debug, Default)]
@@ -48,7 +50,7 @@ pub(crate) enum Lookup {
 impl Memtable {
     /// Inserts a record; a duplicate `(key, revision)` keeps the first copy (recovery sees
     /// the same batch in a hot segment and the staging log).
-    pub(crate) fn insert(&self, key: Key, revision: Revision, value: Option<Box<[u8]>>) {
+    pub(crate) fn insert(&self, key: Key, revision: Revision, value: EntryValue) {
         if self.map.contains_key(&(key, Reverse(revision.0))) {
             return;
         }
@@ -58,7 +60,7 @@ impl Memtable {
     /// Inserts a record whose `(key, revision)` is not yet held: the commit path's insert,
     /// one skiplist search instead of two (a batch holds each key once, and each batch has
     /// its own revision).
-    pub(crate) fn insert_unique(&self, key: Key, revision: Revision, value: Option<Box<[u8]>>) {
+    pub(crate) fn insert_unique(&self, key: Key, revision: Revision, value: EntryValue) {
         let bytes = infinitedb_format::RECORD_HEADER_BYTES as u64
             + value.as_ref().map_or(0, |value| value.len() as u64);
         let map_key = (key, Reverse(revision.0));
@@ -172,11 +174,11 @@ mod tests {
     fn newest_at_or_below_the_read_revision_wins() {
         // Goal: MVCC lookup and block order. Method: three revisions of one key, one other key.
         let memtable = Memtable::default();
-        memtable.insert(7, Revision(1), Some(b"a".to_vec().into_boxed_slice()));
+        memtable.insert(7, Revision(1), Some(b"a".as_slice().into()));
         memtable.insert(7, Revision(3), None);
-        memtable.insert(7, Revision(5), Some(b"c".to_vec().into_boxed_slice()));
-        memtable.insert(7, Revision(5), Some(b"dup".to_vec().into_boxed_slice()));
-        memtable.insert(2, Revision(4), Some(b"x".to_vec().into_boxed_slice()));
+        memtable.insert(7, Revision(5), Some(b"c".as_slice().into()));
+        memtable.insert(7, Revision(5), Some(b"dup".as_slice().into()));
+        memtable.insert(2, Revision(4), Some(b"x".as_slice().into()));
         assert_eq!(
             memtable.get(7, Revision(2)),
             Some(Lookup::Put(Revision(1), b"a".to_vec()))

@@ -395,7 +395,7 @@ pub(crate) fn scan_log(
     storage: &dyn Storage,
     path: &Path,
     segment: SegmentId,
-    mut visit: impl FnMut(SpaceId, u128, Revision, Option<Box<[u8]>>) -> Result<()>,
+    mut visit: impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
 ) -> Result<()> {
     let file = storage.open(path, OpenMode::Read)?;
     let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
@@ -411,9 +411,7 @@ pub(crate) fn scan_log(
             Ok(frame) => {
                 for record in frame.records() {
                     let value = match record.kind {
-                        infinitedb_format::RecordKind::Put => {
-                            Some(record.value.to_vec().into_boxed_slice())
-                        }
+                        infinitedb_format::RecordKind::Put => Some(record.value.into()),
                         _ => None,
                     };
                     visit(frame.header.space_id, record.key, record.revision, value)?;

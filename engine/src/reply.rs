@@ -25,11 +25,15 @@ use parking_lot::{Condvar, Mutex};
 #[derive(Debug)]
 enum Slot<T> {
     Waiting,
-    /// The answer, and the waiters to wake once it is taken.
-    Answered(T, Vec<Arc<dyn Wake>>),
+    /// The answer, and the waiters to wake once it is taken (at most two: a binary tree).
+    Answered(T, Successors),
     Dropped,
     Taken,
 }
+
+/// The waiters a woken waiter wakes in turn; an array, so answering a group allocates nothing
+/// per waiter.
+type Successors = [Option<Arc<dyn Wake>>; 2];
 
 /// Something parked that can be woken (a [`Shared`] of any answer type).
 trait Wake: Send + Sync + std::fmt::Debug {
@@ -78,7 +82,7 @@ impl<T> Reply<T> {
     /// Answers the waiter (a no-op if it stopped waiting).
     pub(crate) fn send(mut self, value: T) {
         if let Some(shared) = self.shared.take() {
-            *shared.slot.lock() = Slot::Answered(value, Vec::new());
+            *shared.slot.lock() = Slot::Answered(value, [None, None]);
             shared.answered.notify_one();
         }
     }
@@ -95,16 +99,11 @@ pub(crate) fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<
         .iter()
         .map(|(shared, _)| shared.clone() as Arc<dyn Wake>)
         .collect();
-    let count = shareds.len();
     // Last waiter first: a waiter that is not parked yet may take its answer the moment it is
     // stored and wake its successors at once, so theirs must already be there. Stored in
     // index order, a successor woken before its answer would park again and never be woken.
     for (index, (shared, value)) in shareds.into_iter().enumerate().rev() {
-        let successors = [2 * index + 1, 2 * index + 2]
-            .into_iter()
-            .filter(|&next| next < count)
-            .filter_map(|next| waiters.get(next).cloned())
-            .collect();
+        let successors = [2 * index + 1, 2 * index + 2].map(|next| waiters.get(next).cloned());
         *shared.slot.lock() = Slot::Answered(value, successors);
     }
     if let Some(first) = waiters.first() {
@@ -137,7 +136,10 @@ impl<T> Answer<T> {
         drop(slot);
         match taken {
             Slot::Answered(value, successors) => {
-                successors.iter().for_each(|successor| successor.wake());
+                successors
+                    .iter()
+                    .flatten()
+                    .for_each(|successor| successor.wake());
                 Some(value)
             }
             Slot::Waiting | Slot::Dropped | Slot::Taken => None,
