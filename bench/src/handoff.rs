@@ -6,16 +6,15 @@
 //! I/O thread then wakes it. With 64 writers on 2 vCPUs every put costs two context switches
 //! and a futex wake whatever the engine does, and that cost alone caps the 64-writer row.
 //!
-//! Shape (the engine's, `engine/src/reply.rs`, without the engine): `numjobs` writer threads
-//! each loop until the runtime ends: make a one-shot slot (a `parking_lot` mutex and condition
-//! variable), queue it, wake the coordinator if it sleeps, park until answered, count one
-//! operation and time it (queue to answer, into an HDR histogram like every other job). One
-//! coordinator thread loops: wait until a request is queued, take every queued request as one
-//! group, hold the group for `hold` (zero by default: the pure CPU ceiling; a non-zero hold
-//! stands for the device's commit, e.g. the measured QD1 commit p50, and the coordinator sleeps
-//! through it like a thread waiting on a flush), then answer the group as a tree: store every
-//! answer (the last waiter's first, see `answer_group`), wake waiter 0; waiter `i`, once it
-//! has its answer, wakes waiters `2i + 1` and `2i + 2`.
+//! Shape: the engine's own one-shot replies and group wake-up (`infinitedb::handoff`, the
+//! engine's `reply` module), without the rest of the engine. `numjobs` writer threads each loop
+//! until the runtime ends: make a reply pair, queue the reply, wake the coordinator if it
+//! sleeps, park on the answer, count one operation and time it (queue to answer, into an HDR
+//! histogram like every other job). One coordinator thread loops: wait until a request is
+//! queued, take every queued request as one group, hold the group for `hold` (zero by default:
+//! the pure CPU ceiling; a non-zero hold stands for the device's commit, e.g. the measured QD1
+//! commit p50, and the coordinator sleeps through it like a thread waiting on a flush), then
+//! answer the group with the engine's `send_all`, which wakes it as a tree.
 //!
 //! Invariants, so no thread is stranded and shutdown cannot hang:
 //! - a writer queues under the queue's lock and then wakes the coordinator if it was marked
@@ -23,15 +22,15 @@
 //!   request is never left queued while the coordinator sleeps;
 //! - the coordinator stops only when no writer is left and nothing is queued; a writer that
 //!   queued is still counted (it is parked), so every queued request is answered;
-//! - writers leave through a drop guard (panics included), and a request dropped unanswered
-//!   (the coordinator unwinding) abandons its slot, which wakes its writer with an error; once
-//!   the coordinator is gone, queuing fails instead of parking.
+//! - writers leave through a drop guard (panics included), and a reply dropped unanswered
+//!   (the coordinator unwinding) wakes its writer with no answer, an error here; once the
+//!   coordinator is gone, queuing fails instead of parking.
 
-use std::sync::Arc;
 use std::thread::{Builder, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use infinitedb::handoff::{Reply, reply_pair, send_all};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{BenchError, Result};
@@ -229,9 +228,9 @@ fn run_writer(
     };
     while begin.elapsed() < runtime {
         let started = Instant::now();
-        let slot = Arc::new(Slot::new());
-        queue.push(Arc::clone(&slot))?;
-        slot.wait()?;
+        let (reply, answer) = reply_pair::<()>();
+        queue.push(reply)?;
+        answer.recv().ok_or_else(coordinator_gone)?;
         record_latency(&mut result.latency_ns, started.elapsed());
         result.ops += 1;
         progress.add(1);
@@ -252,10 +251,7 @@ fn run_coordinator(queue: &Queue, hold: Duration) -> GroupCounts {
     // However this ends, whatever is still queued is abandoned and later pushes fail.
     let _close = CloseOnDrop { queue };
     let mut counts = GroupCounts::default();
-    // Both vectors are reused from group to group: the coordinator allocates nothing in the
-    // steady state, like an I/O thread draining a queue.
     let mut group = Vec::new();
-    let mut slots = Vec::new();
     while queue.take(&mut group) {
         debug_assert!(!group.is_empty(), "take returns a non-empty group");
         if !hold.is_zero() {
@@ -263,104 +259,16 @@ fn run_coordinator(queue: &Queue, hold: Duration) -> GroupCounts {
         }
         counts.groups += 1;
         counts.records += group.len() as u64;
-        answer_group(&mut group, &mut slots);
-        debug_assert!(group.is_empty() && slots.is_empty());
+        send_all(group.drain(..).map(|reply| (reply, ())).collect());
     }
     counts
 }
 
-/// Answers every request of `group` (left empty), waking the writers as a tree: every answer
-/// is stored first, then waiter 0 is woken; waiter `i` wakes `2i + 1` and `2i + 2`.
-///
-/// Answers are stored from the last waiter to the first, so a successor (always at a higher
-/// index) holds its answer before its parent does. A writer that has not parked yet sees its
-/// answer without being woken and wakes its successors at once; stored first to last, a
-/// successor could be woken before its answer was there, park again, and never be woken (seen
-/// here: 2 runs in 30 of 8 writers hung, and the arrival test below failed within 300 rounds).
-fn answer_group(group: &mut Vec<Request>, slots: &mut Vec<Arc<Slot>>) {
-    slots.clear();
-    slots.extend(
-        group
-            .drain(..)
-            .filter_map(|mut request| request.slot.take()),
-    );
-    for (index, slot) in slots.iter().enumerate().rev() {
-        let successors = [
-            slots.get(2 * index + 1).cloned(),
-            slots.get(2 * index + 2).cloned(),
-        ];
-        *slot.state.lock() = SlotState::Answered { successors };
-    }
-    if let Some(first) = slots.first() {
-        first.answered.notify_one();
-    }
-    slots.clear();
-}
-
-/// A writer's one-shot slot.
-#[derive(Debug)]
-struct Slot {
-    state: Mutex<SlotState>,
-    answered: Condvar,
-}
-
-#[derive(Debug)]
-enum SlotState {
-    Waiting,
-    /// Answered; the waiters this one wakes once it has taken its answer.
-    Answered {
-        successors: [Option<Arc<Slot>>; 2],
-    },
-    /// The coordinator dropped the request unanswered.
-    Abandoned,
-    Taken,
-}
-
-impl Slot {
-    fn new() -> Slot {
-        Slot {
-            state: Mutex::new(SlotState::Waiting),
-            answered: Condvar::new(),
-        }
-    }
-
-    /// Parks until answered, then wakes this waiter's successors in the tree.
-    fn wait(&self) -> Result<()> {
-        let mut state = self.state.lock();
-        while matches!(*state, SlotState::Waiting) {
-            self.answered.wait(&mut state);
-        }
-        let taken = std::mem::replace(&mut *state, SlotState::Taken);
-        drop(state);
-        match taken {
-            SlotState::Answered { successors } => {
-                for successor in successors.iter().flatten() {
-                    successor.answered.notify_one();
-                }
-                Ok(())
-            }
-            SlotState::Waiting | SlotState::Abandoned | SlotState::Taken => {
-                Err(BenchError::WorkerPanicked {
-                    job: format!("{HANDOFF_RW} (its coordinator)"),
-                })
-            }
-        }
-    }
-}
-
-/// The coordinator's handle on one queued slot. Dropping it unanswered abandons the slot,
-/// so its writer never waits for an answer that cannot come.
-#[derive(Debug)]
-struct Request {
-    slot: Option<Arc<Slot>>,
-}
-
-impl Drop for Request {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            *slot.state.lock() = SlotState::Abandoned;
-            slot.answered.notify_one();
-        }
+/// A writer's error when its reply was dropped unanswered or the queue closed: the
+/// coordinator is gone (it panicked).
+fn coordinator_gone() -> BenchError {
+    BenchError::WorkerPanicked {
+        job: format!("{HANDOFF_RW} (its coordinator)"),
     }
 }
 
@@ -375,7 +283,7 @@ struct Queue {
 
 #[derive(Debug)]
 struct QueueState {
-    requests: Vec<Request>,
+    requests: Vec<Reply<()>>,
     /// Writers that have not left yet (counted from the start, so the coordinator cannot
     /// finish before they begin).
     writers_active: u32,
@@ -396,16 +304,14 @@ impl Queue {
         }
     }
 
-    /// Queues `slot` and wakes the coordinator if it sleeps.
-    fn push(&self, slot: Arc<Slot>) -> Result<()> {
+    /// Queues `reply` and wakes the coordinator if it sleeps.
+    fn push(&self, reply: Reply<()>) -> Result<()> {
         let mut state = self.state.lock();
         if state.coordinator_gone {
-            return Err(BenchError::WorkerPanicked {
-                job: format!("{HANDOFF_RW} (its coordinator)"),
-            });
+            return Err(coordinator_gone());
         }
         debug_assert!(state.writers_active > 0, "a queuing writer is counted");
-        state.requests.push(Request { slot: Some(slot) });
+        state.requests.push(reply);
         // Only the first writer to find the coordinator asleep wakes it; the others see it
         // marked awake, and it takes their requests with the first one's.
         let wake = std::mem::replace(&mut state.coordinator_sleeping, false);
@@ -430,7 +336,7 @@ impl Queue {
 
     /// Blocks until requests are queued and moves them all into `group` (which must be
     /// empty); `false` once no writer is left and nothing is queued.
-    fn take(&self, group: &mut Vec<Request>) -> bool {
+    fn take(&self, group: &mut Vec<Reply<()>>) -> bool {
         debug_assert!(group.is_empty(), "the previous group was answered");
         let mut state = self.state.lock();
         loop {
@@ -552,88 +458,22 @@ mod tests {
     }
 
     #[test]
-    fn a_group_wakes_every_waiter_through_the_tree() {
-        // Goal: answering a group wakes every parked waiter, each through its parent, for
-        // group sizes that fill the tree's last level partly and fully. Method: park N
-        // threads on slots, answer them as one group, join them all.
-        for count in [1_usize, 2, 3, 7, 64] {
-            let slots: Vec<Arc<Slot>> = (0..count).map(|_| Arc::new(Slot::new())).collect();
-            std::thread::scope(|scope| {
-                let waiters: Vec<_> = slots
-                    .iter()
-                    .map(|slot| scope.spawn(move || slot.wait()))
-                    .collect();
-                std::thread::sleep(Duration::from_millis(20));
-                let mut group: Vec<Request> = slots
-                    .iter()
-                    .map(|slot| Request {
-                        slot: Some(Arc::clone(slot)),
-                    })
-                    .collect();
-                answer_group(&mut group, &mut Vec::new());
-                assert!(group.is_empty());
-                for waiter in waiters {
-                    assert!(waiter.join().unwrap().is_ok(), "group of {count}");
-                }
-            });
-        }
-    }
-
-    #[test]
-    fn writers_still_arriving_when_their_group_is_answered_are_all_woken() {
-        // Goal: a waiter that is not parked yet when its group is answered (it sees its
-        // answer at once and wakes its successors at once) strands no successor: a successor
-        // must hold its answer before anyone can wake it. Method: 300 rounds of 7 waiters
-        // started just before their group is answered, so some are answered mid-arrival;
-        // a waiter still parked after 10 s fails the test instead of hanging it.
-        for round in 0..300 {
-            let slots: Vec<Arc<Slot>> = (0..7).map(|_| Arc::new(Slot::new())).collect();
-            let waiters: Vec<_> = slots
-                .iter()
-                .map(|slot| {
-                    let slot = Arc::clone(slot);
-                    std::thread::spawn(move || slot.wait())
-                })
-                .collect();
-            let mut group: Vec<Request> = slots
-                .iter()
-                .map(|slot| Request {
-                    slot: Some(Arc::clone(slot)),
-                })
-                .collect();
-            answer_group(&mut group, &mut Vec::new());
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !waiters.iter().all(std::thread::JoinHandle::is_finished) {
-                assert!(
-                    Instant::now() < deadline,
-                    "round {round}: a waiter was stranded"
-                );
-                std::thread::sleep(Duration::from_micros(100));
-            }
-            for waiter in waiters {
-                assert!(waiter.join().unwrap().is_ok());
-            }
-        }
-    }
-
-    #[test]
     fn a_dropped_request_and_a_gone_coordinator_release_writers() {
-        // Goal: no writer can park forever: a request dropped unanswered wakes its writer
-        // with an error, and once the coordinator is gone a push fails instead of queuing.
-        // Method: park a writer, drop its request; then close the queue and push.
-        let slot = Arc::new(Slot::new());
-        let request = Request {
-            slot: Some(Arc::clone(&slot)),
-        };
+        // Goal: no writer can park forever: a queued request abandoned when the coordinator
+        // leaves wakes its writer with no answer, and once the coordinator is gone a push
+        // fails instead of queuing. Method: park a writer on a queued reply, close the queue;
+        // then push again. (The tree wake-up itself is tested in the engine's `reply`.)
+        let queue = Queue::new(2);
+        let (reply, answer) = reply_pair::<()>();
+        queue.push(reply).unwrap();
         std::thread::scope(|scope| {
-            let waiter = scope.spawn(|| slot.wait());
+            let waiter = scope.spawn(|| answer.recv());
             std::thread::sleep(Duration::from_millis(10));
-            drop(request);
-            assert!(waiter.join().unwrap().is_err());
+            queue.close();
+            assert_eq!(waiter.join().unwrap(), None);
         });
-        let queue = Queue::new(1);
-        queue.close();
-        assert!(queue.push(Arc::new(Slot::new())).is_err());
+        assert!(queue.push(reply_pair::<()>().0).is_err());
+        queue.retire(1);
         queue.retire(1);
         assert!(
             !queue.take(&mut Vec::new()),

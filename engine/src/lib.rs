@@ -59,3 +59,11 @@ pub use options::{Durability, Options};
 pub use read::{Entry, Query, Snapshot};
 pub use stats::Stats;
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest};
+
+/// The one-shot replies and the tree wake-up that answer blocked writers, exported only so
+/// `infinitedb-bench`'s thread hand-off ceiling measures the engine's own mechanism rather
+/// than a copy of it. Not part of the API: no stability promise.
+#[doc(hidden)]
+pub mod handoff {
+    pub use crate::reply::{Answer, Reply, reply_pair, send_all};
+}

@@ -54,18 +54,18 @@ struct Shared<T> {
 
 /// The sending half: held by the thread that will answer.
 #[derive(Debug)]
-pub(crate) struct Reply<T> {
+pub struct Reply<T> {
     shared: Option<Arc<Shared<T>>>,
 }
 
 /// The receiving half: held by the waiting caller.
 #[derive(Debug)]
-pub(crate) struct Answer<T> {
+pub struct Answer<T> {
     shared: Arc<Shared<T>>,
 }
 
 /// A connected reply and answer.
-pub(crate) fn reply_pair<T>() -> (Reply<T>, Answer<T>) {
+pub fn reply_pair<T>() -> (Reply<T>, Answer<T>) {
     let shared = Arc::new(Shared {
         slot: Mutex::new(Slot::Waiting),
         answered: Condvar::new(),
@@ -80,7 +80,7 @@ pub(crate) fn reply_pair<T>() -> (Reply<T>, Answer<T>) {
 
 impl<T> Reply<T> {
     /// Answers the waiter (a no-op if it stopped waiting).
-    pub(crate) fn send(mut self, value: T) {
+    pub fn send(mut self, value: T) {
         if let Some(shared) = self.shared.take() {
             *shared.slot.lock() = Slot::Answered(value, [None, None]);
             shared.answered.notify_one();
@@ -90,7 +90,7 @@ impl<T> Reply<T> {
 
 /// Answers every reply, waking the waiters as a tree (see the module doc): waiter `i` wakes
 /// waiters `2i + 1` and `2i + 2` once it has its answer; this thread wakes waiter 0.
-pub(crate) fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<T>, T)>) {
+pub fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<T>, T)>) {
     let shareds: Vec<(Arc<Shared<T>>, T)> = answers
         .into_iter()
         .filter_map(|(mut reply, value)| reply.shared.take().map(|shared| (shared, value)))
@@ -122,12 +122,12 @@ impl<T> Drop for Reply<T> {
 
 impl<T> Answer<T> {
     /// Whether [`Answer::recv`] would return at once (answered, or the reply was dropped).
-    pub(crate) fn is_ready(&self) -> bool {
+    pub fn is_ready(&self) -> bool {
         !matches!(*self.shared.slot.lock(), Slot::Waiting)
     }
 
     /// Blocks until answered; `None` if the reply was dropped unanswered.
-    pub(crate) fn recv(self) -> Option<T> {
+    pub fn recv(self) -> Option<T> {
         let mut slot = self.shared.slot.lock();
         while matches!(*slot, Slot::Waiting) {
             self.shared.answered.wait(&mut slot);

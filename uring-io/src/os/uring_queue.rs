@@ -283,20 +283,11 @@ impl UringCommitQueue {
     fn report_deadlines(&mut self, now: Instant, events: &mut Vec<ChainEvent>) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
         for (chain_key, chain) in &mut self.chains {
-            if chain.deadline_reported {
-                // Under `LinkedFsync` the fsync is issued (and cancellable) only once its write
-                // completes, which may be after the deadline.
-                if let Some(ring) = self.ring.as_mut()
-                    && wants_cancel(&chain.plan, &chain.results)
-                {
-                    queue_cancel(ring, *chain_key, chain);
+            if let Some(deadline_at) = chain.deadline_at.filter(|_| !chain.deadline_reported) {
+                if deadline_at > now {
+                    earliest = Some(earliest.map_or(deadline_at, |at| at.min(deadline_at)));
+                    continue;
                 }
-                continue;
-            }
-            let Some(deadline_at) = chain.deadline_at else {
-                continue;
-            };
-            if deadline_at <= now {
                 chain.deadline_reported = true;
                 events.push(ChainEvent {
                     id: ChainId(*chain_key),
@@ -304,13 +295,15 @@ impl UringCommitQueue {
                     outcome: ChainOutcome::DeadlineExceeded,
                     buf: None,
                 });
-                if let Some(ring) = self.ring.as_mut()
-                    && wants_cancel(&chain.plan, &chain.results)
-                {
-                    queue_cancel(ring, *chain_key, chain);
-                }
-            } else {
-                earliest = Some(earliest.map_or(deadline_at, |at| at.min(deadline_at)));
+            }
+            // Past its deadline (reported now or earlier): cancel the sync step once it is in
+            // flight. Under `LinkedFsync` the fsync is issued only once its write completes,
+            // which may be after the deadline.
+            if chain.deadline_reported
+                && let Some(ring) = self.ring.as_mut()
+                && wants_cancel(&chain.plan, &chain.results)
+            {
+                queue_cancel(ring, *chain_key, chain);
             }
         }
         earliest
