@@ -22,6 +22,7 @@ use parking_lot::{Mutex, RwLock};
 use uring_io::{BackendInfo, OsStorage, Storage};
 
 use crate::batch::{Batch, KeyedBatch};
+use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
 use crate::io_thread::{Driver, IoConfig, IoThread};
 use crate::keyspace::Curve;
@@ -32,7 +33,7 @@ use crate::manifest::Manifest;
 use crate::read::{PageCache, Query, Snapshot, VisibleRevision, space_read};
 
 use crate::options::{Durability, Options};
-use crate::paths::DbPaths;
+use crate::paths::{DbPaths, resolve_directory};
 use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
@@ -105,26 +106,56 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens the database in directory `path`, creating it if it does not exist, and recovers
-    /// everything acknowledged before a crash (DESIGN §3).
+    /// Opens the database in directory `path`, creating it if it does not exist (or is
+    /// empty), and recovers everything acknowledged before a crash.
+    ///
+    /// `path` may be relative (to the working directory), contain `..` or pass through
+    /// symlinks: it is resolved once, and every file of the database lives under the
+    /// directory it names, so any spelling of one directory opens the same database.
     ///
     /// # Errors
-    /// [`Error::Locked`] if another `Db` has it open; [`Error::MissingManifest`] if data files
-    /// exist without a manifest; [`Error::Corruption`] if acknowledged data or metadata is
-    /// damaged; [`Error::InvalidOption`]; [`Error::Io`].
+    /// [`Error::Locked`] if another `Db` has it open; [`Error::NotADatabase`] if the directory
+    /// holds foreign files and no manifest, or a manifest without its `LOCK` file (nothing is
+    /// written to it); [`Error::MissingManifest`] if data files exist without a manifest;
+    /// [`Error::Corruption`] if acknowledged data or metadata is damaged, or a file the
+    /// manifest names (a block, a log holding unsealed writes) is missing, cut short or
+    /// replaced; [`Error::InvalidOption`]; [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         options.validate()?;
-        let root = path.as_ref().to_path_buf();
-        let (storage, lock) = match &options.storage {
-            Some(storage) => (storage.clone(), DirLock::lock_registry(storage, &root)?),
+        let (storage, lock, seen, paths) = match &options.storage {
+            Some(storage) => {
+                // A supplied storage has its own namespace: its paths are used as given.
+                let root = path.as_ref().to_path_buf();
+                let lock = DirLock::lock_registry(storage, &root)?;
+                let paths = DbPaths::new(&root, options.staging_dir.as_deref());
+                (storage.clone(), lock, LockFileSeen::NotAFile, paths)
+            }
             None => {
-                let lock = DirLock::lock_file(&root)?;
-                let storage: Arc<dyn Storage> = OsStorage::open(&root, options.backend)?;
-                (storage, lock)
+                let os_storage = OsStorage::open(path.as_ref(), options.backend)?;
+                let root = os_storage.root().to_path_buf();
+                let storage: Arc<dyn Storage> = os_storage;
+                let staging = options
+                    .staging_dir
+                    .as_deref()
+                    .map(|dir| resolve_directory(storage.as_ref(), dir))
+                    .transpose()?;
+                let (lock, seen) = DirLock::lock_file(&root)?;
+                (storage, lock, seen, DbPaths::new(&root, staging.as_deref()))
             }
         };
-        let paths = DbPaths::new(&root, options.staging_dir.as_deref());
-        let recovered = recover(&storage, &paths, options.segment_bytes)?;
+        let recovered = match recover(&storage, &paths, seen, options.segment_bytes) {
+            Ok(recovered) => recovered,
+            Err(error) => {
+                let refused = matches!(
+                    error,
+                    Error::NotADatabase { .. } | Error::MissingManifest { .. }
+                );
+                if refused && seen == LockFileSeen::Created {
+                    lock.remove_created_file(&paths.root);
+                }
+                return Err(error);
+            }
+        };
         Self::start(storage, paths, options, lock, recovered)
     }
 
@@ -262,9 +293,16 @@ impl Db {
             dims: dims_byte,
             bits_per_dim: bits_byte,
         };
-        self.manifest.lock().append(&[edit])?;
+        // The segments are named in the same batch that creates the space: a crash before it
+        // leaves two unnamed, empty segment files, which the next open recycles.
         let active = self.new_segment(space_id)?;
         let spare = self.new_segment(space_id)?;
+        let edits = [
+            edit,
+            ManifestEdit::AddLog(active.meta()),
+            ManifestEdit::AddLog(spare.meta()),
+        ];
+        self.manifest.lock().append(&edits)?;
         let shared = Arc::new(SpaceShared::new(
             space_id,
             name.to_string(),

@@ -133,6 +133,18 @@ pub enum Error {
         /// The database directory.
         path: PathBuf,
     },
+    /// The directory is not a database this engine may open or create: it holds files of
+    /// something else, or a `MANIFEST` without the `LOCK` file every database has. Nothing was
+    /// written to it.
+    #[error("{path:?} is not an infinitedb database: {reason}; found: {}", found.join(", "))]
+    NotADatabase {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is refused, and what to do.
+        reason: String,
+        /// The entries that decided it (names relative to the directory).
+        found: Vec<String>,
+    },
     /// A decode error in metadata or a block, with its file.
     #[error("cannot decode {file:?}: {source}")]
     Decode {

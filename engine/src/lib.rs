@@ -32,6 +32,7 @@
 mod batch;
 mod block_file;
 mod db;
+mod directory;
 mod error;
 mod io_thread;
 pub mod keyspace;

@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 use uring_io::Storage;
 
+use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
 
 /// Name of the lock file inside the database directory.
@@ -41,10 +42,15 @@ fn registry() -> &'static Mutex<HashSet<RegistryKey>> {
 }
 
 impl DirLock {
-    /// Locks the real directory `dir` (created if missing) through `<dir>/LOCK`.
-    pub(crate) fn lock_file(dir: &Path) -> Result<DirLock> {
-        std::fs::create_dir_all(dir).map_err(|source| io_error("create_dir_all", dir, source))?;
+    /// Locks the real directory `dir` (which exists) through `<dir>/LOCK`, creating the file
+    /// if needed; says whether it was there before.
+    pub(crate) fn lock_file(dir: &Path) -> Result<(DirLock, LockFileSeen)> {
         let path = dir.join(LOCK_FILE_NAME);
+        let seen = match std::fs::symlink_metadata(&path) {
+            Ok(_) => LockFileSeen::Present,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => LockFileSeen::Created,
+            Err(source) => return Err(io_error("stat", &path, source)),
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -53,11 +59,19 @@ impl DirLock {
             .open(&path)
             .map_err(|source| io_error("open", &path, source))?;
         match file.try_lock() {
-            Ok(()) => Ok(DirLock::File(file)),
+            Ok(()) => Ok((DirLock::File(file), seen)),
             Err(TryLockError::WouldBlock) => Err(Error::Locked {
                 path: dir.to_path_buf(),
             }),
             Err(TryLockError::Error(source)) => Err(io_error("flock", &path, source)),
+        }
+    }
+
+    /// Removes the lock file this open created, before the lock is released: an open that
+    /// refuses a directory leaves it as it found it.
+    pub(crate) fn remove_created_file(&self, dir: &Path) {
+        if let DirLock::File(_) = self {
+            let _ = std::fs::remove_file(dir.join(LOCK_FILE_NAME));
         }
     }
 
@@ -111,12 +125,14 @@ mod tests {
     fn second_file_lock_in_the_same_process_is_refused_until_the_first_drops() {
         // Goal: flock per open description conflicts within one process. Method: lock twice.
         let dir = tempfile::tempdir().unwrap();
-        let first = DirLock::lock_file(dir.path()).unwrap();
+        let (first, seen) = DirLock::lock_file(dir.path()).unwrap();
+        assert_eq!(seen, LockFileSeen::Created);
         assert!(matches!(
             DirLock::lock_file(dir.path()),
             Err(Error::Locked { .. })
         ));
         drop(first);
-        assert!(DirLock::lock_file(dir.path()).is_ok());
+        let (_again, seen) = DirLock::lock_file(dir.path()).unwrap();
+        assert_eq!(seen, LockFileSeen::Present);
     }
 }

@@ -18,7 +18,9 @@
 
 use std::path::PathBuf;
 
-use infinitedb_format::{LOG_HEADER_BYTES, LogHeader, LogKind, Revision, SegmentId, SpaceId};
+use infinitedb_format::{
+    LOG_HEADER_BYTES, LogHeader, LogKind, LogMeta, Revision, SegmentId, SpaceId,
+};
 use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
 use crate::error::Result;
@@ -112,6 +114,16 @@ impl LogFile {
     /// The header every frame of this log matches.
     pub(crate) fn segment_id(&self) -> SegmentId {
         self.header.segment_id
+    }
+
+    /// What the manifest records of this log while it may hold records not yet in blocks.
+    pub(crate) fn meta(&self) -> LogMeta {
+        LogMeta {
+            kind: self.header.kind,
+            space_id: self.header.space_id,
+            segment_id: self.header.segment_id,
+            len_bytes: self.capacity_bytes,
+        }
     }
 
     /// Whether a frame of `frame_bytes` still fits.

@@ -1,5 +1,5 @@
-//! The manifest: the durable catalogue of spaces, blocks, retired segments and the revision
-//! high-water mark (DESIGN §5 "Manifest", §6 "Seal", docs/format.md "Manifest").
+//! The manifest: the durable catalogue of spaces, blocks, live logs, retired segments and the
+//! revision high-water mark (DESIGN §5 "Manifest", §6 "Seal", docs/format.md "Manifest").
 //!
 //! Owns: replaying the file on open, appending edit batches durably, and rewriting the file
 //! atomically when it grows (write `MANIFEST.tmp`, fdatasync, rename over `MANIFEST`, fsync
@@ -53,8 +53,8 @@ use std::sync::Arc;
 
 use infinitedb_format::offsets::{EDIT_MAGIC_OFFSET, EDIT_VERSION_OFFSET};
 use infinitedb_format::{
-    BlockId, BlockMeta, DecodeClass, DecodeError, Expected, MANIFEST_HEADER_BYTES, ManifestEdit,
-    ManifestHeader, Revision, SegmentId, SpaceId, decode_edits, encode_edits,
+    BlockId, BlockMeta, DecodeClass, DecodeError, Expected, LogMeta, MANIFEST_HEADER_BYTES,
+    ManifestEdit, ManifestHeader, Revision, SegmentId, SpaceId, decode_edits, encode_edits,
 };
 use uring_io::{AlignedBuf, FileHandle, OpenMode, SECTOR_BYTES, Storage};
 
@@ -87,6 +87,10 @@ pub(crate) struct SpaceRecord {
 pub(crate) struct ManifestState {
     pub(crate) spaces: BTreeMap<SpaceId, SpaceRecord>,
     pub(crate) blocks: BTreeMap<BlockId, BlockMeta>,
+    /// Logs that may hold records not yet in blocks (`AddLog` and not yet retired): each must
+    /// exist on open, whole and naming itself.
+    pub(crate) logs: BTreeMap<SegmentId, LogMeta>,
+    /// Retired logs whose files are not yet recycled or removed; a staging log's space is 0.
     pub(crate) retired: BTreeSet<(SpaceId, SegmentId)>,
     pub(crate) revision_high: Revision,
 }
@@ -121,10 +125,14 @@ impl ManifestState {
                 space_id,
                 segment_id,
             } => {
+                self.logs.remove(segment_id);
                 self.retired.insert((*space_id, *segment_id));
             }
             ManifestEdit::RevisionHighWater { revision } => {
                 self.revision_high = self.revision_high.max(*revision);
+            }
+            ManifestEdit::AddLog(meta) => {
+                self.logs.insert(meta.segment_id, *meta);
             }
             _ => {}
         }
@@ -145,6 +153,7 @@ impl ManifestState {
             .blocks
             .values()
             .map(|meta| ManifestEdit::AddBlock(*meta));
+        let logs = self.logs.values().map(|meta| ManifestEdit::AddLog(*meta));
         let retired =
             self.retired
                 .iter()
@@ -155,7 +164,12 @@ impl ManifestState {
         let high = std::iter::once(ManifestEdit::RevisionHighWater {
             revision: self.revision_high,
         });
-        spaces.chain(blocks).chain(retired).chain(high).collect()
+        spaces
+            .chain(blocks)
+            .chain(logs)
+            .chain(retired)
+            .chain(high)
+            .collect()
     }
 }
 

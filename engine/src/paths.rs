@@ -8,13 +8,43 @@
 //! <db>/blocks/blk-<id>.blk           a sealed block
 //! <staging>/stage-<id>.log           a staging log (default <db>/staging)
 //! ```
-//! Invariant: names are the source of truth for a log's identity (its header is written after
-//! a rename and may lag behind it after a crash); a name that does not parse is not ours and
-//! is left alone.
+//! Invariants:
+//! - Every path is absolute on the OS storage: the directory `Db::open` is given is resolved
+//!   once (`uring_io::OsStorage::root`: relative to the working directory, `..` and symlinks
+//!   resolved; the staging directory likewise by [`resolve_directory`]), and every file is
+//!   named under that root, so every spelling of a directory opens the same database.
+//!   (`OsStorage` resolves a relative path against its root; the engine never hands it
+//!   one.) A supplied storage (the simulated disk) has its own namespace, and its paths are
+//!   used as given.
+//! - Names are the source of truth for a log's identity (its header is written after a
+//!   rename and may lag behind it after a crash); a name that does not parse is not ours and
+//!   is left alone.
 
 use std::path::{Path, PathBuf};
 
 use infinitedb_format::{BlockId, SegmentId, SpaceId};
+
+use uring_io::Storage;
+
+use crate::error::{Error, Result};
+
+/// Creates `dir` (and missing parents, durably) if needed and returns its canonical absolute
+/// path; a relative `dir` is taken relative to the working directory.
+pub(crate) fn resolve_directory(storage: &dyn Storage, dir: &Path) -> Result<PathBuf> {
+    let os_error = |operation: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| Error::Io {
+            source: uring_io::IoError::Os {
+                operation,
+                path,
+                source,
+            },
+        }
+    };
+    let absolute = std::path::absolute(dir).map_err(os_error("absolute", dir))?;
+    storage.create_dir_all(&absolute)?;
+    std::fs::canonicalize(&absolute).map_err(os_error("canonicalize", &absolute))
+}
 
 /// Every path of one database.
 #[derive(Clone, Debug)]

@@ -4,6 +4,12 @@
 //! Steps, each safe to repeat if a crash interrupts the open itself:
 //! 1. Replay `MANIFEST` (missing with data files present: `Error::MissingManifest`; damaged
 //!    header or a damaged batch followed by a valid one: `Error::Corruption`).
+//!    Before that, the directory is classified (`directory.rs`): a directory holding
+//!    foreign files or a manifest without its lock file is refused before anything is
+//!    written to it. After it, every log the manifest names as live (`AddLog`, not yet
+//!    retired) must exist at the length it was created with and hold a header naming it
+//!    (`check_live_logs`): a missing, cut or replaced log is `Error::Corruption` naming the
+//!    file, never an empty log.
 //! 2. Blocks: open the ones the manifest names and verify their footers against it.
 //! 3. Logs: every hot segment not retired by the manifest and every staging log is scanned
 //!    frame by frame (`scan_log`): a frame that fails to decode ends the log when nothing
@@ -16,11 +22,12 @@
 //! 5. Per space, the records found (de-duplicated by `(key, revision)`, so a batch present in
 //!    both a hot segment and the staging log counts once; records at or below the space's
 //!    highest sealed revision are already in blocks and skipped) are sealed into one new
-//!    block, and one atomic manifest rewrite adds those blocks, retires every scanned segment
+//!    block, and one atomic manifest rewrite adds those blocks, retires every scanned log
 //!    and records the revision high-water mark.
 //! 6. Only then are the scanned logs reused: retired segments are recycled (renamed to a new
 //!    segment id, new header) as each space's active and spare segment, one staging log is
-//!    recycled and the others removed.
+//!    recycled and the others removed; one manifest batch then names every new log
+//!    (`AddLog`) before any write is accepted.
 //!
 //! Because no recovered log is ever appended to, garbage after a torn tail can never end up
 //! in the middle of a log (DESIGN §7); a recycled file's old frames carry the old segment id
@@ -35,12 +42,13 @@ use std::sync::atomic::AtomicU64;
 
 use infinitedb_format::offsets::FRAME_MAGIC_OFFSET;
 use infinitedb_format::{
-    BlockId, BlockReader, FRAME_PAYLOAD_BYTES_MAX, ManifestEdit, RecordRef, Revision, SegmentId,
-    SpaceId, decode_frame,
+    BlockId, BlockReader, FRAME_PAYLOAD_BYTES_MAX, LOG_HEADER_BYTES, LogHeader, LogKind, LogMeta,
+    ManifestEdit, RecordRef, Revision, SegmentId, SpaceId, decode_frame,
 };
 use uring_io::{AlignedBuf, OpenMode, Storage};
 
 use crate::block_file::BlockFile;
+use crate::directory::{self, Contents, LockFileSeen};
 use crate::error::{Error, Result};
 use crate::keyspace::Curve;
 use crate::log_file::{LogFile, hot_header, staging_header};
@@ -83,35 +91,26 @@ struct FoundFiles {
 pub(crate) fn recover(
     storage: &Arc<dyn Storage>,
     paths: &DbPaths,
+    lock: LockFileSeen,
     segment_bytes: u64,
 ) -> Result<Recovered> {
+    let contents = directory::classify(storage.as_ref(), paths, lock)?;
     for dir in [&paths.root, &paths.segments, &paths.blocks, &paths.staging] {
         storage.create_dir_all(dir)?;
     }
     let found = list_files(storage.as_ref(), paths)?;
-    let (mut state, generation) = if storage.exists(&paths.manifest())? {
-        Manifest::replay(storage.as_ref(), &paths.manifest())?
-    } else if found.segments.is_empty() && found.blocks.is_empty() && found.staging.is_empty() {
-        (ManifestState::default(), 0)
-    } else {
-        return Err(Error::MissingManifest {
-            path: paths.root.clone(),
-        });
+    let (mut state, generation) = match contents {
+        Contents::Database => Manifest::replay(storage.as_ref(), &paths.manifest())?,
+        Contents::Empty => (ManifestState::default(), 0),
     };
+    check_live_logs(storage.as_ref(), paths, &state, &found)?;
     let ids = allocate_ids(&state, &found);
     let mut blocks = open_blocks(storage, paths, &state)?;
     let mut revision_last = state.revision_high.0;
     let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
     remove_unnamed_blocks(storage.as_ref(), paths, &state, &found, &tails)?;
     seal_tails(storage, paths, &ids, &tails, &mut state, &mut blocks)?;
-    let mut free = Vec::new();
-    for (space_id, segment_id, path) in &found.segments {
-        state.apply(&ManifestEdit::RetireSegment {
-            space_id: *space_id,
-            segment_id: *segment_id,
-        });
-        free.push(path.clone());
-    }
+    let free = retire_scanned(&mut state, &found);
     state.apply(&ManifestEdit::RevisionHighWater {
         revision: Revision(revision_last),
     });
@@ -125,6 +124,7 @@ pub(crate) fn recover(
     let staging = reuse_staging(
         storage.as_ref(),
         paths,
+        &mut manifest,
         &found,
         &ids,
         revision_last,
@@ -140,6 +140,13 @@ pub(crate) fn recover(
         revision_last,
         segment_bytes,
     )?;
+    let logs = std::iter::once(&staging).chain(
+        spaces
+            .iter()
+            .flat_map(|space| [&space.active, &space.spare]),
+    );
+    let named: Vec<ManifestEdit> = logs.map(|log| ManifestEdit::AddLog(log.meta())).collect();
+    manifest.append(&named)?;
     Ok(Recovered {
         manifest,
         spaces,
@@ -147,6 +154,30 @@ pub(crate) fn recover(
         revision_last,
         ids,
     })
+}
+
+/// Step 5: retires every scanned log in `state` (its records are in blocks now); returns the
+/// hot segments' paths, free for reuse.
+fn retire_scanned(state: &mut ManifestState, found: &FoundFiles) -> Vec<PathBuf> {
+    let mut free = Vec::new();
+    for (space_id, segment_id, path) in &found.segments {
+        state.apply(&ManifestEdit::RetireSegment {
+            space_id: *space_id,
+            segment_id: *segment_id,
+        });
+        free.push(path.clone());
+    }
+    for (segment_id, _) in &found.staging {
+        state.apply(&ManifestEdit::RetireSegment {
+            space_id: SpaceId(0),
+            segment_id: *segment_id,
+        });
+    }
+    debug_assert!(
+        state.logs.is_empty(),
+        "every live log was found and scanned"
+    );
+    free
 }
 
 /// Step 5: one block per space from the records found in its logs, added to `state`.
@@ -206,6 +237,85 @@ fn list_files(storage: &dyn Storage, paths: &DbPaths) -> Result<FoundFiles> {
     Ok(found)
 }
 
+/// Step 1b: every log the manifest names as live (`AddLog`, not retired) is there, at the
+/// length it was created with, with a header naming it. Such a log may hold acknowledged
+/// records that exist nowhere else, so a missing, resized or replaced one is
+/// `Error::Corruption`, never an empty log.
+fn check_live_logs(
+    storage: &dyn Storage,
+    paths: &DbPaths,
+    state: &ManifestState,
+    found: &FoundFiles,
+) -> Result<()> {
+    for meta in state.logs.values() {
+        let (path, present) = match meta.kind {
+            LogKind::HotSegment => (
+                paths.segment(meta.space_id, meta.segment_id),
+                found.segments.iter().any(|(space, segment, _)| {
+                    (*space, *segment) == (meta.space_id, meta.segment_id)
+                }),
+            ),
+            LogKind::StagingLog => (
+                paths.staging_log(meta.segment_id),
+                found
+                    .staging
+                    .iter()
+                    .any(|(segment, _)| *segment == meta.segment_id),
+            ),
+        };
+        let what = describe_log(state, meta);
+        if !present {
+            let detail = format!(
+                "{what} is named by the manifest but missing; it may hold acknowledged writes \
+                 that are in no block"
+            );
+            return Err(Error::corruption(path, 0, detail));
+        }
+        let file = storage.open(&path, OpenMode::Read)?;
+        let len_bytes = storage.file_len(&file)?;
+        if len_bytes != meta.len_bytes {
+            let detail = format!(
+                "{what} is {len_bytes} bytes long; the manifest recorded {} (truncated or \
+                 replaced)",
+                meta.len_bytes
+            );
+            return Err(Error::corruption(path, 0, detail));
+        }
+        let alignment = storage.info().alignment_bytes.max(uring_io::MIN_ALIGNMENT);
+        let mut page = AlignedBuf::new(LOG_HEADER_BYTES.max(alignment), alignment)?;
+        let read = storage.read_at(&file, 0, &mut page)?;
+        let header = LogHeader::decode(&page[..read.min(LOG_HEADER_BYTES)]);
+        let names_itself = header.as_ref().is_ok_and(|header| {
+            header.kind == meta.kind
+                && header.segment_id == meta.segment_id
+                && header.space_id == meta.space_id
+        });
+        if !names_itself {
+            let found = match header {
+                Ok(header) => format!("{header:?}"),
+                Err(error) => error.to_string(),
+            };
+            let detail = format!("{what} does not hold its own log header: {found}");
+            return Err(Error::corruption(path, 0, detail));
+        }
+    }
+    Ok(())
+}
+
+/// "hot segment 7 of space \"a\"" or "staging log 9", for messages.
+fn describe_log(state: &ManifestState, meta: &LogMeta) -> String {
+    match meta.kind {
+        LogKind::HotSegment => {
+            let space = state.spaces.get(&meta.space_id).map_or_else(
+                || format!("#{}", meta.space_id.0),
+                |s| format!("{:?}", s.name),
+            );
+            format!("hot segment {} of space {space}", meta.segment_id.0)
+        }
+        LogKind::StagingLog => format!("staging log {}", meta.segment_id.0),
+    }
+}
+
 /// Ids continue above every id in a file name or the manifest.
 fn allocate_ids(state: &ManifestState, found: &FoundFiles) -> Ids {
     let segment_max = found
@@ -214,6 +324,7 @@ fn allocate_ids(state: &ManifestState, found: &FoundFiles) -> Ids {
         .map(|(_, segment, _)| segment.0)
         .chain(found.staging.iter().map(|(segment, _)| segment.0))
         .chain(state.retired.iter().map(|(_, segment)| segment.0))
+        .chain(state.logs.keys().map(|segment| segment.0))
         .max()
         .unwrap_or(0);
     let block_max = found
@@ -442,10 +553,12 @@ pub(crate) fn scan_log(
     Ok(())
 }
 
-/// Recycles the first staging log (or creates one) as the new staging log; removes the rest.
+/// Recycles the first staging log (or creates one) as the new staging log; removes the rest
+/// (all of them were retired by the manifest rewrite).
 fn reuse_staging(
     storage: &dyn Storage,
     paths: &DbPaths,
+    manifest: &mut Manifest,
     found: &FoundFiles,
     ids: &Ids,
     revision_last: u64,
@@ -454,13 +567,16 @@ fn reuse_staging(
     let segment = ids.segment();
     let header = staging_header(segment, Revision(revision_last));
     let path = paths.staging_log(segment);
-    let Some(((_, first), rest)) = found.staging.split_first() else {
+    let Some(((first_segment, first), rest)) = found.staging.split_first() else {
         return LogFile::create(storage, path, header, segment_bytes);
     };
-    for (_, old) in rest {
+    for (old_segment, old) in rest {
         storage.remove_file(old)?;
+        manifest.forget_retired(SpaceId(0), *old_segment);
     }
-    LogFile::recycle(storage, first, path, header)
+    let log = LogFile::recycle(storage, first, path, header)?;
+    manifest.forget_retired(SpaceId(0), *first_segment);
+    Ok(log)
 }
 
 /// Gives every space an active and a spare segment, recycling retired ones first; removes

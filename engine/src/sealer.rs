@@ -6,7 +6,12 @@
 //! 3. append `AddBlock + RetireSegment` to the manifest as one durable batch;
 //! 4. publish the new view (the frozen memtable leaves, the block joins, in one swap);
 //! 5. only now recycle the old segment: rename it to a new segment id, write its new header,
-//!    and hand it to the I/O thread as the space's next spare.
+//!    name it in the manifest (`AddLog`), and hand it to the I/O thread as the space's next
+//!    spare.
+//!
+//! Every log the sealer hands out (a recycled or new hot segment, a new staging log) is named
+//! by a durable `AddLog` first, and a log it removes is retired by a durable `RetireSegment`
+//! first: the manifest names every file that may hold records not yet in blocks.
 //!
 //! A crash between any two steps recovers (docs/crash-analysis.md): before 3 the old segment
 //! is still live and the block file unnamed (removed on open); after 3 the segment is retired
@@ -174,10 +179,9 @@ impl Sealer {
                     let _ = self.commands.send(Command::StagingSpare { log });
                 }
                 SealerJob::RemoveStaging(log) | SealerJob::RemoveSpare(log) => {
-                    let _ = self.storage.remove_file(&log.path);
-                    if let Some(dir) = log.path.parent() {
-                        let _ = self.storage.sync_dir(dir);
-                    }
+                    // A failure leaves the file named by the manifest: it is scanned (and
+                    // holds nothing unsealed) on the next open.
+                    let _ = self.remove_log(log);
                 }
             }
         }
@@ -268,30 +272,59 @@ impl Sealer {
         drop(log);
         let recycled = LogFile::recycle(self.storage.as_ref(), &old_path, path, header)?;
         self.manifest.lock().forget_retired(space.id, old_segment);
-        Ok(recycled)
+        self.register(recycled)
     }
 
-    /// A new pre-written hot segment for `space`.
+    /// A new pre-written hot segment for `space`, named by the manifest.
     pub(crate) fn create_segment(&self, space: &SpaceShared) -> Result<LogFile> {
         let segment = self.ids.segment();
         let header = hot_header(segment, space.id, self.revision());
-        LogFile::create(
+        let log = LogFile::create(
             self.storage.as_ref(),
             self.paths.segment(space.id, segment),
             header,
             self.segment_bytes,
-        )
+        )?;
+        self.register(log)
     }
 
     fn create_staging(&self) -> Result<LogFile> {
         let segment = self.ids.segment();
         let path: PathBuf = self.paths.staging_log(segment);
-        LogFile::create(
+        let log = LogFile::create(
             self.storage.as_ref(),
             path,
             staging_header(segment, self.revision()),
             self.segment_bytes,
-        )
+        )?;
+        self.register(log)
+    }
+
+    /// Names `log` in the manifest (`AddLog`, durable) before it is handed to the I/O thread,
+    /// so that no frame is ever acknowledged in a log the manifest does not name: a missing
+    /// or damaged log then fails the open instead of passing for an empty one.
+    fn register(&self, log: LogFile) -> Result<LogFile> {
+        self.manifest
+            .lock()
+            .append(&[ManifestEdit::AddLog(log.meta())])?;
+        Ok(log)
+    }
+
+    /// Retires a log no record needs (a spare that was never used, a staging log whose
+    /// batches all have durable hot copies) durably, then removes its file.
+    fn remove_log(&self, log: LogFile) -> Result<()> {
+        let meta = log.meta();
+        let mut manifest = self.manifest.lock();
+        manifest.append(&[ManifestEdit::RetireSegment {
+            space_id: meta.space_id,
+            segment_id: meta.segment_id,
+        }])?;
+        self.storage.remove_file(&log.path)?;
+        if let Some(dir) = log.path.parent() {
+            self.storage.sync_dir(dir)?;
+        }
+        manifest.forget_retired(meta.space_id, meta.segment_id);
+        Ok(())
     }
 
     fn revision(&self) -> Revision {

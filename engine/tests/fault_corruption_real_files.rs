@@ -18,7 +18,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use infinitedb::{BackendRequest, Db, Error, Options, SpaceId};
-use support::{REAL_BACKENDS, suite_options};
+use support::{REAL_BACKENDS, copy_tree, suite_options};
 
 const RECORDS: u32 = 120;
 /// Magic bytes opening every frame (docs/format.md).
@@ -272,18 +272,5 @@ fn a_torn_last_frame_is_truncated_without_error() {
             "{backend:?}: the torn record came back"
         );
         db.close().unwrap();
-    }
-}
-
-fn copy_tree(source: &Path, target: &Path) {
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        let destination = target.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&destination).unwrap();
-            copy_tree(&entry.path(), &destination);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), destination).unwrap();
-        }
     }
 }

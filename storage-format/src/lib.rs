@@ -47,7 +47,7 @@ pub use frame::{
 pub use ids::{BlockId, Key, Revision, SegmentId, SpaceId};
 pub use layout::{FORMAT_VERSION, PAGE_BYTES};
 pub use manifest::{
-    BlockMeta, MANIFEST_EDIT_PAYLOAD_BYTES_MAX, MANIFEST_HEADER_BYTES, ManifestEdit,
+    BlockMeta, LogMeta, MANIFEST_EDIT_PAYLOAD_BYTES_MAX, MANIFEST_HEADER_BYTES, ManifestEdit,
     ManifestHeader, SPACE_NAME_BYTES_MAX, decode_edits, encode_edits,
 };
 pub use record::{RECORD_HEADER_BYTES, RecordKind, RecordRef};

@@ -47,14 +47,14 @@ pub enum LogKind {
 }
 
 impl LogKind {
-    fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             Self::HotSegment => 1,
             Self::StagingLog => 2,
         }
     }
 
-    fn from_byte(byte: u8) -> Option<Self> {
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             1 => Some(Self::HotSegment),
             2 => Some(Self::StagingLog),

@@ -2,6 +2,11 @@
 //! durable writes usable from any thread, and a [`CommitQueue`] of asynchronous
 //! WRITE → FSYNC(DATASYNC) chains with deadlines, owned by one thread.
 //!
+//! Paths: every path a `Storage` takes is absolute, or relative to the backend's root
+//! ([`crate::OsStorage::root`], the canonical directory it was opened at; `/` on the
+//! simulated disk). A caller that names files under the root either spells them relative to
+//! it or absolute, never relative to something else.
+//!
 //! Invariants every implementation keeps:
 //! - Data offsets, lengths and buffer addresses are multiples of `info().alignment_bytes`;
 //!   violations are [`IoError::Unaligned`] before anything is submitted.

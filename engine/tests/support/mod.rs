@@ -56,3 +56,18 @@ pub fn percentile(samples: &mut [Duration], percent: usize) -> Duration {
     let index = (samples.len() * percent).div_ceil(100).saturating_sub(1);
     samples[index.min(samples.len() - 1)]
 }
+
+/// Copies the database directory `source` into `target`, lock file included (a copy without
+/// `LOCK` is refused as not a database).
+pub fn copy_tree(source: &std::path::Path, target: &std::path::Path) {
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let destination = target.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&destination).unwrap();
+            copy_tree(&entry.path(), &destination);
+        } else {
+            std::fs::copy(entry.path(), destination).unwrap();
+        }
+    }
+}

@@ -10,8 +10,8 @@
 )]
 
 use infinitedb_format::{
-    BlockId, BlockMeta, Checksum, FRAME_HEADER_BYTES, Key, ManifestEdit, RecordKind, Revision,
-    SegmentId, SpaceId,
+    BlockId, BlockMeta, Checksum, FRAME_HEADER_BYTES, Key, LogKind, LogMeta, ManifestEdit,
+    RecordKind, Revision, SegmentId, SpaceId,
 };
 use proptest::prelude::*;
 
@@ -126,7 +126,21 @@ pub fn manifest_edit() -> impl Strategy<Value = ManifestEdit> {
     let high_water = any::<u64>().prop_map(|revision| ManifestEdit::RevisionHighWater {
         revision: Revision(revision),
     });
-    prop_oneof![create, add, remove, retire, high_water]
+    let add_log = (any::<bool>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+        |(hot, space, segment, len_bytes)| {
+            ManifestEdit::AddLog(LogMeta {
+                kind: if hot {
+                    LogKind::HotSegment
+                } else {
+                    LogKind::StagingLog
+                },
+                space_id: SpaceId(if hot { space } else { 0 }),
+                segment_id: SegmentId(segment),
+                len_bytes,
+            })
+        },
+    );
+    prop_oneof![create, add, remove, retire, high_water, add_log]
 }
 
 /// Recomputes both checksums of a (possibly damaged) frame or edit batch at the start of

@@ -75,10 +75,12 @@ impl OsStorage {
     /// environment variable is not one of `uring|fallback|buffered`); [`IoError::Os`] when
     /// `root` cannot be created or probed.
     pub fn open(root: &Path, request: BackendRequest) -> Result<Arc<OsStorage>> {
-        create_dir_all_synced(root)?;
-        let detection = detect::detect(root, request)?;
+        let absolute = std::path::absolute(root).map_err(os_error("absolute", root))?;
+        create_dir_all_synced(&absolute)?;
+        let root = std::fs::canonicalize(&absolute).map_err(os_error("canonicalize", &absolute))?;
+        let detection = detect::detect(&root, request)?;
         Ok(Arc::new(OsStorage {
-            root: root.to_path_buf(),
+            root,
             info: detection.info,
             ring_setup: detection.ring_setup,
             storage_id: NEXT_STORAGE_ID.fetch_add(1, Ordering::Relaxed),
@@ -104,7 +106,8 @@ impl OsStorage {
         }
     }
 
-    /// The directory relative paths are resolved against.
+    /// The directory relative paths are resolved against: the directory `open` was given,
+    /// made absolute and canonical (symlinks and `..` resolved) once, at open.
     pub fn root(&self) -> &Path {
         &self.root
     }
