@@ -23,7 +23,7 @@ use infinitedb::{Db, Durability, Error, IoError};
 use uring_io::{Fault, OpMatch, SimStorage, Storage};
 
 /// How long the stalled chain of a test takes: long enough for the other callers to queue.
-const STALL: Duration = Duration::from_millis(300);
+const STALL: Duration = Duration::from_millis(500);
 
 fn open(sim: &SimStorage, durability: Durability) -> Db {
     let storage: Arc<dyn Storage> = Arc::new(sim.clone());
@@ -94,7 +94,7 @@ fn enospc_on_a_segment_write_reaches_the_writer_as_storage_full() {
 #[test]
 fn eio_on_a_group_fsync_reaches_every_writer_of_the_group() {
     // Goal: one failed fsync reaches each writer of its group with the same typed cause.
-    // Method: the first hot-segment write stalls (300 ms) so that five writers queue behind
+    // Method: the first hot-segment write stalls (500 ms) so that five writers queue behind
     // it and go out as one group; that group's fsync fails with EIO. Each of the five gets
     // WriteFailed with errno EIO, not storage-full, naming the segment.
     let sim = SimStorage::new(22);
@@ -112,7 +112,7 @@ fn eio_on_a_group_fsync_reaches_every_writer_of_the_group() {
     let results: Vec<Result<_, Error>> = std::thread::scope(|scope| {
         let db = &db;
         let first = scope.spawn(move || db.put(space, &[1, 0], b"stalled"));
-        std::thread::sleep(STALL / 3);
+        std::thread::sleep(STALL / 5);
         let group: Vec<_> = (0..5_u32)
             .map(|index| scope.spawn(move || db.put(space, &[2, index], b"grouped")))
             .collect();
@@ -136,7 +136,7 @@ fn eio_on_a_group_fsync_reaches_every_writer_of_the_group() {
 fn concurrent_syncs_after_a_nosync_failure_each_get_the_typed_error() {
     // Goal: under NoSync, every `sync` waiting when a failure is reported learns of it with
     // its errno, and a `sync` called after that report returns Ok once later writes are
-    // durable. Method: a NoSync put whose hot chain stalls 300 ms and then fails its fsync
+    // durable. Method: a NoSync put whose hot chain stalls 500 ms and then fails its fsync
     // with EIO; two threads call `sync` while it stalls; both get WriteFailed with EIO.
     // Then a put and a third `sync`: Ok.
     let sim = SimStorage::new(23);
