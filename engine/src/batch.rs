@@ -115,8 +115,14 @@ pub(crate) struct KeyedBatch {
 }
 
 impl KeyedBatch {
-    /// Validates `batch` against its space's curve and the value limit.
-    pub(crate) fn from_batch(batch: Batch, curve: &Curve, value_bytes_max: usize) -> Result<Self> {
+    /// Validates `batch` against its space's curve and the value limit (`space` is the
+    /// space's name, for the errors).
+    pub(crate) fn from_batch(
+        batch: Batch,
+        space: &str,
+        curve: &Curve,
+        value_bytes_max: usize,
+    ) -> Result<Self> {
         if batch.entries.is_empty() {
             return Err(Error::EmptyBatch);
         }
@@ -126,7 +132,7 @@ impl KeyedBatch {
             (batch.entries.len() > SCAN_DEDUP_RECORDS_MAX).then(HashMap::new);
         for (point, value) in batch.entries {
             let key = curve.encode(&point).map_err(|source| Error::InvalidPoint {
-                space: batch.space.0,
+                space: space.to_string(),
                 source,
             })?;
             if let Some(value) = &value
@@ -175,7 +181,7 @@ mod tests {
         let curve = Curve::new(2, 8).unwrap();
         let mut batch = Batch::new(SpaceId(1));
         batch.put(&[1, 2], b"a").put(&[3, 4], b"b").delete(&[1, 2]);
-        let keyed = KeyedBatch::from_batch(batch, &curve, 16).unwrap();
+        let keyed = KeyedBatch::from_batch(batch, "test", &curve, 16).unwrap();
         assert_eq!(keyed.records.len(), 2);
         assert_eq!(keyed.records[0].value, None);
         assert_eq!(keyed.encoded_bytes, 2 * RECORD_HEADER_BYTES + 1);
@@ -183,17 +189,17 @@ mod tests {
         let mut big = Batch::new(SpaceId(1));
         big.put(&[1, 1], &[0; 17]);
         assert!(matches!(
-            KeyedBatch::from_batch(big, &curve, 16),
+            KeyedBatch::from_batch(big, "test", &curve, 16),
             Err(Error::ValueTooLarge { bytes: 17, max: 16 })
         ));
         let mut outside = Batch::new(SpaceId(1));
         outside.put(&[256, 1], b"");
         assert!(matches!(
-            KeyedBatch::from_batch(outside, &curve, 16),
+            KeyedBatch::from_batch(outside, "test", &curve, 16),
             Err(Error::InvalidPoint { .. })
         ));
         assert!(matches!(
-            KeyedBatch::from_batch(Batch::new(SpaceId(1)), &curve, 16),
+            KeyedBatch::from_batch(Batch::new(SpaceId(1)), "test", &curve, 16),
             Err(Error::EmptyBatch)
         ));
     }
@@ -211,7 +217,7 @@ mod tests {
                     batch.put(&[index, 7], &[round]);
                 }
             }
-            let keyed = KeyedBatch::from_batch(batch, &curve, 16).unwrap();
+            let keyed = KeyedBatch::from_batch(batch, "test", &curve, 16).unwrap();
             assert_eq!(keyed.records.len(), distinct as usize, "{distinct}");
             for (index, record) in keyed.records.iter().enumerate() {
                 let point = [u32::try_from(index).unwrap(), 7];

@@ -190,7 +190,7 @@ impl Db {
         let mut space_names = HashMap::new();
         for space in recovered.spaces {
             spaces.insert(space.shared.id, space.shared.clone());
-            space_names.insert(space.shared.name.clone(), space.shared.id);
+            space_names.insert(space.shared.name.to_string(), space.shared.id);
             space
                 .shared
                 .mark_published(Revision(recovered.revision_last));
@@ -363,7 +363,9 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::InvalidPoint`], [`Error::ValueTooLarge`], [`Error::UnknownSpace`] (nothing
-    /// written); [`Error::WriteFailed`] if its commit failed; [`Error::Closed`].
+    /// written); [`Error::WriteFailed`] if its commit failed, with the device's error as its
+    /// cause ([`Error::is_storage_full`] for a full disk, [`Error::raw_os_error`]);
+    /// [`Error::Poisoned`] if the engine gave the space up; [`Error::Closed`].
     pub fn put(&self, space: SpaceId, point: &[u32], value: &[u8]) -> Result<Revision> {
         let mut batch = Batch::new(space);
         batch.put(point, value);
@@ -395,7 +397,12 @@ impl Db {
     /// As [`Db::put`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`].
     pub fn write(&self, batch: Batch) -> Result<Revision> {
         let shared = self.shared(batch.space)?;
-        let keyed = KeyedBatch::from_batch(batch, &shared.curve, self.options.value_bytes_max)?;
+        let keyed = KeyedBatch::from_batch(
+            batch,
+            &shared.name,
+            &shared.curve,
+            self.options.value_bytes_max,
+        )?;
         let frame_bytes = FRAME_HEADER_BYTES + keyed.encoded_bytes;
         let max = self.options.frame_bytes_max().min(
             self.options
@@ -425,11 +432,39 @@ impl Db {
         answer.recv().ok_or(Error::Closed)?
     }
 
-    /// Returns once every write acknowledged before the call is durable (a barrier for
-    /// `Durability::NoSync`; immediate under `Sync`).
+    /// Returns once every write acknowledged before the call is durable or failed (a barrier
+    /// for `Durability::NoSync`; under `Sync` every acknowledged write is durable already,
+    /// and a failed one was reported to its writer, so `sync` only waits for writes in
+    /// flight and returns `Ok`).
+    ///
+    /// Under `NoSync` a write is acknowledged before it reaches the device, so `sync` is
+    /// where a device failure is reported. Its barrier is the last revision assigned when
+    /// the call arrives. It fails if a write at or below its barrier failed (its write or
+    /// fsync failed: it is rewritten to a fresh segment, but its first copy's outcome is
+    /// unknown; or no segment could hold it, a full disk: it is lost) and that failure was
+    /// not reported yet to a `sync` that returned before this one was called. So every `sync`
+    /// in progress when a failure is reported gets it, each with the same typed cause, however
+    /// many run at once; a `sync` called after one of them returned does not report it again
+    /// (the way `fsync` reports a writeback error once), and returns `Ok` if nothing failed
+    /// since. When several threads each need to learn of failures, each should keep a `sync`
+    /// in flight or share the result.
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Durability, Options};
+    /// let db = Db::open("/tmp/example-sync", Options::default().durability(Durability::NoSync))?;
+    /// let space = db.create_space("points", 2, 16)?;
+    /// db.put(space, &[3, 4], b"hello")?;
+    /// if let Err(error) = db.sync() {
+    ///     // A write before the barrier failed on the device: errno and file are in the cause.
+    ///     eprintln!("sync failed: {error} (errno {:?})", error.raw_os_error());
+    /// }
+    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`Error::WriteFailed`] if a write since the last `sync` failed to commit.
+    /// [`Error::WriteFailed`] (with the device's error as its cause) if a write the barrier
+    /// covers failed, as above; [`Error::Poisoned`] if the engine gave its space up;
+    /// [`Error::Closed`].
     pub fn sync(&self) -> Result<()> {
         let (reply, answer) = crate::reply::reply_pair();
         self.commands.send(Command::Sync { reply })?;
@@ -439,7 +474,10 @@ impl Db {
     /// Seals the space's live tail into a block now and waits until the seal is durable.
     ///
     /// # Errors
-    /// [`Error::UnknownSpace`]; [`Error::Io`] if the block or manifest write failed.
+    /// [`Error::UnknownSpace`]; [`Error::WriteFailed`] with the device's error as its cause if
+    /// the seal's block or manifest write failed, or no new segment could be made (the live
+    /// tail stays readable in memory and in its log, and the seal is retried later);
+    /// [`Error::Closed`].
     pub fn flush(&self, space: SpaceId) -> Result<()> {
         self.shared(space)?;
         let (reply, answer) = crate::reply::reply_pair();

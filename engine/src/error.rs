@@ -1,10 +1,16 @@
 //! The engine's one error type, [`Error`]: every way a call into [`crate::Db`] can fail, with
-//! typed context (file, offset, sizes) and the underlying cause reachable through `source()`.
+//! typed context (file, offset, sizes, the space's name) and the underlying cause reachable
+//! through `source()`. A message describes its own context and leaves the cause to
+//! `source()`, so an error-chain reporter prints each cause once.
+//!
+//! Callers branch on the cause with [`Error::io_error`], [`Error::raw_os_error`] and
+//! [`Error::is_storage_full`] instead of parsing messages.
 //!
 //! Invariant: nothing in the engine panics on I/O errors, disk bytes or user input; such
 //! failures become one of these variants (STYLE.md §3).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::keyspace::KeyspaceError;
 
@@ -34,19 +40,19 @@ pub enum Error {
         path: PathBuf,
     },
     /// A point does not fit its space (wrong number of coordinates, coordinate too large).
-    #[error("invalid point for space {space}: {source}")]
+    #[error("invalid point for space {space:?}")]
     InvalidPoint {
-        /// The space id.
-        space: u32,
+        /// The space's name.
+        space: String,
         /// Why the point does not fit.
         #[source]
         source: KeyspaceError,
     },
     /// A query box does not fit its space (wrong number of coordinates, a bound too large).
-    #[error("invalid box for space {space}: {source}")]
+    #[error("invalid box for space {space:?}")]
     InvalidBox {
-        /// The space id.
-        space: u32,
+        /// The space's name.
+        space: String,
         /// Why the box does not fit.
         #[source]
         source: KeyspaceError,
@@ -74,15 +80,20 @@ pub enum Error {
         name: String,
     },
     /// A value is larger than `Options::value_bytes_max`.
-    #[error("value of {bytes} bytes exceeds the maximum of {max} bytes")]
+    #[error("value of {bytes} bytes exceeds Options::value_bytes_max ({max} bytes)")]
     ValueTooLarge {
         /// The value's size.
         bytes: usize,
         /// The configured maximum.
         max: usize,
     },
-    /// A batch encodes to more bytes than one frame (or the write queue) can hold.
-    #[error("batch of {bytes} encoded bytes exceeds the maximum of {max} bytes")]
+    /// A batch encodes to more bytes than one frame (or the write queue) can hold: the limit
+    /// is the smaller of what one segment holds (`Options::segment_bytes` less its header,
+    /// at most one frame's payload) and `Options::queue_bytes_max` less a write's overhead.
+    #[error(
+        "batch of {bytes} encoded bytes exceeds the maximum of {max} bytes \
+         (raise Options::segment_bytes or Options::queue_bytes_max, or split the batch)"
+    )]
     BatchTooLarge {
         /// The batch's encoded size.
         bytes: usize,
@@ -100,20 +111,30 @@ pub enum Error {
         /// Why it is invalid.
         detail: String,
     },
-    /// The storage backend reported an error (EIO, ENOSPC, a poisoned file, ...).
-    #[error("I/O error: {source}")]
+    /// The storage backend reported an error (EIO, ENOSPC, a poisoned file, ...); the
+    /// `source` names the operation, the file and the errno.
+    #[error("storage operation failed")]
     Io {
         /// The backend's error.
         #[from]
         source: uring_io::IoError,
     },
-    /// A write failed because its segment's sync failed earlier; the engine rolled to a new
-    /// segment and later writes may succeed. The write's outcome is unknown (it may reappear
-    /// after a crash), never silently acknowledged.
-    #[error("write failed: {detail}")]
+    /// A write (or the seal a `flush` waited for) failed on the device: its write or sync
+    /// failed, or the new segment or block it needed could not be made (a full disk). The
+    /// write was never acknowledged, and its outcome is unknown: it may reappear after a
+    /// crash. The engine rolls to a new segment, so later writes may succeed (once space is
+    /// freed, for a full disk). From `sync` under `Durability::NoSync`: a write the barrier
+    /// covers failed (see [`crate::Db::sync`]).
+    ///
+    /// `source` is the device's error, shared by every caller the one failure reached;
+    /// [`Error::is_storage_full`] and [`Error::raw_os_error`] read it.
+    #[error("write to space {space:?} failed and was not acknowledged")]
     WriteFailed {
-        /// The failing step and errno.
-        detail: String,
+        /// The name of the space written.
+        space: String,
+        /// The failed operation, with its file and errno.
+        #[source]
+        source: Arc<uring_io::IoError>,
     },
     /// An internal thread stopped or the engine refuses writes after an unrecoverable failure;
     /// reopen the database.
@@ -146,7 +167,7 @@ pub enum Error {
         found: Vec<String>,
     },
     /// A decode error in metadata or a block, with its file.
-    #[error("cannot decode {file:?}: {source}")]
+    #[error("cannot decode {file:?}")]
     Decode {
         /// The file.
         file: PathBuf,
@@ -157,6 +178,50 @@ pub enum Error {
 }
 
 impl Error {
+    /// The storage backend's error behind this one, if the failure came from the device (a
+    /// failed write, sync, read or file creation).
+    ///
+    /// ```
+    /// use infinitedb::Error;
+    /// use uring_io::IoError;
+    /// let error = Error::from(IoError::from_errno("pwrite", "/db/seg-1.log", libc::EIO));
+    /// assert_eq!(error.io_error().and_then(IoError::errno), Some(libc::EIO));
+    /// assert!(Error::Closed.io_error().is_none());
+    /// ```
+    pub fn io_error(&self) -> Option<&uring_io::IoError> {
+        match self {
+            Error::Io { source } => Some(source),
+            Error::WriteFailed { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The errno behind this error, if the device or the OS reported one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.io_error().and_then(uring_io::IoError::errno)
+    }
+
+    /// Whether the failure is a full device or an exhausted quota (`ENOSPC`, `EDQUOT`): the
+    /// write was not acknowledged, and writes resume once space is freed (no reopen needed).
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Options};
+    /// let db = Db::open("/tmp/example-full", Options::default())?;
+    /// let space = db.create_space("points", 2, 16)?;
+    /// match db.put(space, &[3, 4], b"hello") {
+    ///     Ok(_) => {}
+    ///     Err(error) if error.is_storage_full() => {
+    ///         // Back off, free space (or alert), then retry the write.
+    ///     }
+    ///     Err(error) => return Err(error),
+    /// }
+    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
+    pub fn is_storage_full(&self) -> bool {
+        self.io_error()
+            .is_some_and(uring_io::IoError::is_storage_full)
+    }
+
     /// A [`Error::Corruption`] for `file` at `offset`.
     pub(crate) fn corruption(
         file: impl Into<PathBuf>,

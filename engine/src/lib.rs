@@ -34,6 +34,7 @@ mod block_file;
 mod db;
 mod directory;
 mod error;
+mod failure;
 mod io_thread;
 pub mod keyspace;
 mod lock;
@@ -59,7 +60,7 @@ pub use keyspace::QueryBox;
 pub use options::{Durability, Options};
 pub use read::{Entry, Query, Snapshot};
 pub use stats::Stats;
-pub use uring_io::{BackendInfo, BackendKind, BackendRequest};
+pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};
 
 /// The one-shot replies and the tree wake-up that answer blocked writers, exported only so
 /// `infinitedb-bench`'s thread hand-off ceiling measures the engine's own mechanism rather

@@ -41,6 +41,7 @@ use uring_io::Storage;
 
 use crate::block_file::BlockFile;
 use crate::error::{Error, Result};
+use crate::failure::Failure;
 use crate::log_file::{LogFile, hot_header, staging_header};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
@@ -57,7 +58,7 @@ pub(crate) struct SealJob {
     pub(crate) log: LogFile,
     pub(crate) flush_waiters: Vec<Reply<()>>,
     /// Why the last attempt failed, while the job waits in the backlog.
-    pub(crate) error: Option<String>,
+    pub(crate) error: Option<Failure>,
     /// Under `NoSync`: the frozen memtable may hold batches whose frames are still on their
     /// way to a log; the block waits until they are logged.
     pub(crate) wait_logged: bool,
@@ -80,10 +81,15 @@ fn wait_until_logged(job: &SealJob) -> Result<()> {
         return Ok(());
     }
     Err(Error::WriteFailed {
-        detail: format!(
-            "seal of space {} waited {LOGGED_WAIT_MAX:?} for revision {} to be logged",
-            job.space.id.0, needed.0
-        ),
+        space: job.space.name.to_string(),
+        source: Arc::new(uring_io::IoError::Os {
+            operation: "wait for the live tail to be logged before a seal",
+            path: job.log.path.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("revision {} not logged after {LOGGED_WAIT_MAX:?}", needed.0),
+            ),
+        }),
     })
 }
 
@@ -161,9 +167,11 @@ impl Sealer {
                 SealerJob::Seal(job) => {
                     backlog.push_back(job);
                     self.seal_backlog(&mut backlog);
-                    // Jobs only leave from the front: if any is left, the new one is.
+                    // Jobs only leave from the front: if any is left, the new one is, and
+                    // the front one failed.
+                    let cause = backlog.front().and_then(|front| front.error.clone());
                     if let Some(waiting) = backlog.back_mut() {
-                        self.hold(waiting);
+                        self.hold(waiting, cause);
                     }
                 }
                 SealerJob::PrepareSegment(space) => {
@@ -204,7 +212,7 @@ impl Sealer {
                     });
                 }
                 Err(error) => {
-                    job.error = Some(error.to_string());
+                    job.error = Some(Failure::from_error(error));
                     backlog.push_front(job);
                     return;
                 }
@@ -212,17 +220,15 @@ impl Sealer {
         }
     }
 
-    /// A seal that could not run now (it failed, or waits behind one that did): its `flush`
-    /// callers get the error, and the I/O thread gets a fresh spare so writes go on.
-    fn hold(&self, job: &mut SealJob) {
-        let detail = job
-            .error
-            .clone()
-            .unwrap_or_else(|| "an earlier seal of the database failed".to_string());
+    /// A seal that could not run now (it failed, or waits behind one that did, whose
+    /// failure is `cause`): its `flush` callers get the error, and the I/O thread gets a
+    /// fresh spare so writes go on. The seal is retried later.
+    fn hold(&self, job: &mut SealJob, cause: Option<Failure>) {
+        let failure = job.error.clone().or(cause).unwrap_or_else(|| {
+            Failure::poisoned("an earlier seal of the space failed; retried later")
+        });
         for waiter in job.flush_waiters.drain(..) {
-            waiter.send(Err(Error::WriteFailed {
-                detail: format!("seal failed, retried later: {detail}"),
-            }));
+            waiter.send(Err(failure.to_error(&job.space.name)));
         }
         let log = self.create_segment(&job.space);
         let _ = self.commands.send(Command::Spare {

@@ -35,7 +35,8 @@ pub(crate) struct SpaceView {
 #[derive(Debug)]
 pub(crate) struct SpaceShared {
     pub(crate) id: SpaceId,
-    pub(crate) name: String,
+    /// The space's name (shared with its reads, which name it in their errors).
+    pub(crate) name: Arc<str>,
     pub(crate) curve: Curve,
     pub(crate) view: ArcSwap<SpaceView>,
     view_lock: Mutex<()>,
@@ -68,7 +69,7 @@ impl SpaceShared {
         };
         SpaceShared {
             id,
-            name,
+            name: name.into(),
             curve,
             view: ArcSwap::from_pointee(view),
             view_lock: Mutex::new(()),

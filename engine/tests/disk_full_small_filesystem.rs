@@ -1,5 +1,5 @@
-//! Disk full on a real small filesystem (issue 7, DESIGN §3 "Faults": ENOSPC surfaces as an
-//! error, nothing acknowledged is lost, reads go on).
+//! Disk full on a real small filesystem (DESIGN §3 "Faults": ENOSPC surfaces as an error a
+//! caller can tell apart, `Error::is_storage_full`, nothing acknowledged is lost, reads go on).
 //!
 //! The filesystem is a 64 MiB ext4 on a loop device, or, where losetup or mount is refused,
 //! a 16 MiB tmpfs (said in the output); without either the test prints `SKIP:` and passes.
@@ -155,13 +155,21 @@ fn run_body(filesystem: &SmallFilesystem, backend: BackendRequest) {
     let error = error.unwrap_or_else(|| {
         panic!("{backend:?}: {PUTS_MAX} puts on a full filesystem all succeeded")
     });
-    println!("{backend:?}: full after {acknowledged} acknowledged puts: {error}");
+    let cause = error
+        .io_error()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    println!(
+        "{backend:?}: full after {acknowledged} acknowledged puts: {error}: {cause} (errno {:?})",
+        error.raw_os_error()
+    );
     assert!(
-        matches!(
-            error,
-            Error::Io { .. } | Error::WriteFailed { .. } | Error::Poisoned { .. }
-        ),
+        matches!(error, Error::Io { .. } | Error::WriteFailed { .. }),
         "{backend:?}: untyped error {error:?}"
+    );
+    assert!(
+        error.is_storage_full() && error.raw_os_error() == Some(libc::ENOSPC),
+        "{backend:?}: a full filesystem is not told apart: {error:?}"
     );
     check(&db, space, acknowledged, "reads while full");
 
@@ -186,7 +194,7 @@ fn run_body(filesystem: &SmallFilesystem, backend: BackendRequest) {
 
 #[test]
 fn a_full_filesystem_fails_writes_with_a_typed_error_and_loses_nothing() {
-    // Goal: ENOSPC is a typed error, reads go on, writes resume once space is freed, and
+    // Goal: ENOSPC is a typed error (storage full, errno ENOSPC), reads go on, writes resume once space is freed, and
     // everything acknowledged survives a reopen. Method: mount a small filesystem (see the
     // module doc), open a database, write 100 puts, fill the filesystem with a filler file,
     // write and flush until something fails, read everything, delete the filler, write

@@ -11,7 +11,8 @@ pub type Result<T, E = IoError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum IoError {
     /// The operating system (or the simulated disk) reported `errno` for `operation` on `path`.
-    #[error("{operation} on {path:?} failed: {source}")]
+    /// The message names the operation and the file; the errno's text is the `source()`.
+    #[error("{operation} on {path:?} failed")]
     Os {
         /// What was attempted ("pwrite", "fdatasync", "open", "io_uring_setup", ...).
         operation: &'static str,
@@ -74,6 +75,19 @@ impl IoError {
             IoError::Os { source, .. } => source.raw_os_error(),
             _ => None,
         }
+    }
+
+    /// Whether the device or filesystem is out of space or quota (`ENOSPC`, `EDQUOT`): the
+    /// operation may succeed once space is freed.
+    ///
+    /// ```
+    /// use uring_io::IoError;
+    /// let full = IoError::from_errno("pwrite", "/db/seg-1.log", libc::ENOSPC);
+    /// assert!(full.is_storage_full());
+    /// assert!(!IoError::from_errno("fdatasync", "/db/seg-1.log", libc::EIO).is_storage_full());
+    /// ```
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self.errno(), Some(libc::ENOSPC | libc::EDQUOT))
     }
 
     /// Builds an [`IoError::Os`] from a raw errno.

@@ -2,9 +2,10 @@
 //! the seal switch to a spare segment.
 
 use infinitedb_format::{FRAME_HEADER_BYTES, Revision, SpaceId};
-use uring_io::{ChainEvent, ChainOutcome, CommitChain};
+use uring_io::{ChainEvent, ChainOutcome, CommitChain, IoError};
 
 use super::{ChainRole, IoThread, Route, Staged};
+use crate::failure::Failure;
 use crate::options::Durability;
 use crate::sealer::{SealJob, SealerJob};
 use crate::stats::StatsCounters;
@@ -69,8 +70,7 @@ impl IoThread {
             match super::encode_chain(&self.batches, &revisions, &mut space.log, space_id) {
                 Ok(encoded) => encoded,
                 Err(error) => {
-                    let detail = format!("cannot build a chain buffer: {error}");
-                    self.on_hot_failed(space_id, revisions, &detail);
+                    self.on_hot_failed(space_id, revisions, Failure::from_error(error));
                     return true;
                 }
             };
@@ -107,9 +107,8 @@ impl IoThread {
                 );
             }
             Err(error) => {
-                let detail = format!("submit to {:?} failed: {error}", space.log.path);
                 space.pending.drain(..revisions.len());
-                self.on_hot_failed(space_id, revisions, &detail);
+                self.on_hot_failed(space_id, revisions, Failure::io(error));
             }
         }
         true
@@ -142,10 +141,15 @@ impl IoThread {
         else {
             return;
         };
-        if let Some(log) = self.spaces.get_mut(&space) {
-            log.inflight = None;
-            log.stalled = false;
-        }
+        // The segment the chain wrote: a switch waits for the space's chain in flight.
+        let path = match self.spaces.get_mut(&space) {
+            Some(log) => {
+                log.inflight = None;
+                log.stalled = false;
+                log.log.path.clone()
+            }
+            None => std::path::PathBuf::new(),
+        };
         match event.outcome {
             ChainOutcome::Durable => {
                 self.on_hot_durable(space, offset, end_bytes, &revisions, event.buf)
@@ -162,11 +166,18 @@ impl IoThread {
                 }
             }
             ChainOutcome::Failed { step, errno } => {
-                let detail = format!("{step} failed with errno {errno}");
-                self.on_hot_failed(space, revisions, &detail);
+                let failure = Failure::io(IoError::from_errno(step, path, errno));
+                self.on_hot_failed(space, revisions, failure);
             }
             ChainOutcome::DeadlineExceeded => {}
-            _ => self.on_hot_failed(space, revisions, "unknown chain outcome"),
+            other => {
+                let failure = Failure::io(IoError::Os {
+                    operation: "commit chain",
+                    path,
+                    source: std::io::Error::other(format!("unknown chain outcome {other:?}")),
+                });
+                self.on_hot_failed(space, revisions, failure);
+            }
         }
     }
 
@@ -219,8 +230,21 @@ impl IoThread {
     /// A hot chain failed (or could not be submitted): the segment is poisoned and the space
     /// rolls to its spare. Batches with a staged copy (queued, in flight or durable) and, under
     /// `NoSync`, all batches (already acknowledged) go on to the new segment; the others fail.
-    pub(super) fn on_hot_failed(&mut self, space_id: SpaceId, revisions: Vec<u64>, detail: &str) {
+    ///
+    /// Under `NoSync` the failure is also kept for the `sync` calls covering these batches
+    /// (they were acknowledged; their first copy's outcome is unknown).
+    pub(super) fn on_hot_failed(
+        &mut self,
+        space_id: SpaceId,
+        revisions: Vec<u64>,
+        failure: Failure,
+    ) {
         StatsCounters::add(&self.stats.chain_failures, 1);
+        if self.config.durability == Durability::NoSync
+            && let Some(&first) = revisions.iter().min()
+        {
+            self.record_sync_failure(first, space_id, &failure);
+        }
         let mut requeue = Vec::new();
         for revision in revisions {
             self.withdraw_undecided(revision);
@@ -233,11 +257,8 @@ impl IoThread {
             if keep {
                 requeue.push(revision);
             } else {
-                self.fail_batch(revision, detail);
+                self.fail_batch(revision, &failure);
             }
-        }
-        if self.config.durability == Durability::NoSync {
-            self.sync_error = Some(detail.to_string());
         }
         if let Some(space) = self.spaces.get_mut(&space_id) {
             space.log.poisoned = true;

@@ -45,6 +45,7 @@ use uring_io::{ChainId, CommitQueue};
 
 use crate::batch::KeyedBatch;
 use crate::error::Error;
+use crate::failure::Failure;
 use crate::log_file::{ChainBuffer, LogFile};
 use crate::memtable::Memtable;
 use crate::options::Durability;
@@ -96,7 +97,8 @@ pub(crate) struct BatchState {
     pub(crate) staging_segment: Option<SegmentId>,
     pub(crate) route: Option<Route>,
     pub(crate) published: bool,
-    pub(crate) failed: Option<String>,
+    /// Why the batch failed: it has no durable copy and none coming.
+    pub(crate) failed: Option<Failure>,
     /// The memtable holding the batch's records, once inserted: ahead of the decision while
     /// its hot chain is in flight (`Sync`), or at publication (`publish.rs`).
     pub(crate) inserted_into: Option<Arc<Memtable>>,
@@ -135,6 +137,29 @@ pub(crate) enum ChainRole {
     },
 }
 
+/// A caller blocked in `sync`: answered once every batch at or below `barrier` is decided.
+#[derive(Debug)]
+pub(crate) struct SyncWaiter {
+    /// The last revision sequenced when the `sync` arrived.
+    pub(crate) barrier: u64,
+    /// The order in which the `sync` calls arrived (see `publish.rs`, sync barriers).
+    pub(crate) ticket: u64,
+    pub(crate) reply: Reply<()>,
+}
+
+/// A failed write under `Durability::NoSync` (already acknowledged), kept for the `sync`
+/// calls that must report it (see `publish.rs`, sync barriers).
+#[derive(Debug)]
+pub(crate) struct SyncFailure {
+    /// The failed write's revision (the lowest of its chain).
+    pub(crate) revision: u64,
+    /// The name of its space.
+    pub(crate) space: String,
+    pub(crate) failure: Failure,
+    /// Once a `sync` has reported it: the first ticket that does not report it again.
+    pub(crate) reported_before: Option<u64>,
+}
+
 /// The staged route.
 #[derive(Debug, Default)]
 pub(crate) struct StagingState {
@@ -164,8 +189,11 @@ pub(crate) struct IoThread {
     pub(crate) staging: StagingState,
     pub(crate) chains: HashMap<ChainId, ChainRole>,
     pub(crate) undecided: BTreeSet<u64>,
-    pub(crate) sync_waiters: Vec<(u64, Reply<()>)>,
-    pub(crate) sync_error: Option<String>,
+    pub(crate) sync_waiters: Vec<SyncWaiter>,
+    /// Failures `sync` calls still have to report (`NoSync` only).
+    pub(crate) sync_failures: Vec<SyncFailure>,
+    /// The ticket of the next `sync` to arrive.
+    pub(crate) sync_tickets: u64,
     /// Acknowledgements of published batches not yet sent (see `publish::send_acknowledgements`).
     pub(crate) acknowledgements: Vec<(Reply<Revision>, crate::error::Result<Revision>)>,
     pub(crate) shutdown: bool,
@@ -242,7 +270,8 @@ impl IoThread {
             chains: HashMap::new(),
             undecided: BTreeSet::new(),
             sync_waiters: Vec::new(),
-            sync_error: None,
+            sync_failures: Vec::new(),
+            sync_tickets: 0,
             acknowledgements: Vec::new(),
             shutdown: false,
             events: Vec::new(),
@@ -360,8 +389,14 @@ impl IoThread {
                 reply,
             } => self.on_write(batch, gate_bytes, reply),
             Command::Sync { reply } => {
-                let last = self.revision_last.load(Ordering::Acquire);
-                self.sync_waiters.push((last, reply));
+                let barrier = self.revision_last.load(Ordering::Acquire);
+                let ticket = self.sync_tickets;
+                self.sync_tickets += 1;
+                self.sync_waiters.push(SyncWaiter {
+                    barrier,
+                    ticket,
+                    reply,
+                });
                 self.answer_sync_waiters();
             }
             Command::Flush { space, reply } => self.on_flush(space, reply),
@@ -461,8 +496,9 @@ impl IoThread {
                 detail: detail.to_string(),
             }));
         }
+        let failure = Failure::poisoned(detail);
         for revision in waiting {
-            self.fail_batch(revision, detail);
+            self.fail_batch(revision, &failure);
         }
         self.publish_ready(space_id);
     }
@@ -492,8 +528,8 @@ impl IoThread {
                 }
             }
         }
-        for (_, reply) in self.sync_waiters.drain(..) {
-            reply.send(Err(Error::Closed));
+        for waiter in self.sync_waiters.drain(..) {
+            waiter.reply.send(Err(Error::Closed));
         }
         for space in self.spaces.values_mut() {
             for waiter in space.flush_waiters.drain(..) {

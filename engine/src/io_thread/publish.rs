@@ -3,6 +3,17 @@
 //! durable (DESIGN §3 "acknowledgements are in revision order per space"); a failed batch
 //! gets its error in the same order. Also the `sync` barrier and batch retirement.
 //!
+//! Sync barriers: a `sync` gets a barrier (the last revision sequenced when it arrives) and a
+//! ticket (its arrival order), and is answered once every batch at or below its barrier is
+//! decided. Under `NoSync` a failed write (acknowledged already) is kept as a
+//! [`SyncFailure`] at its revision. A `sync` fails with it if its barrier covers the
+//! revision and it arrived before the first `sync` that reported it was answered: every
+//! `sync` called before that answer learns of it, however many wait at once; one called
+//! after it does not report it again. Kept failures are few: an unreported failure at a
+//! lower revision makes one at a higher revision redundant (every barrier covering the
+//! higher covers the lower), and a reported one is dropped once no waiting `sync` arrived
+//! before its report.
+//!
 //! Inserting ahead of the decision: under `Sync`, a batch's records go into the memtable
 //! while its hot chain is in flight ([`IoThread::insert_submitted`], run after the submit and
 //! before the wait), so the skiplist inserts (cache misses: ~1-3 µs per record) overlap the
@@ -19,8 +30,9 @@ use std::sync::atomic::Ordering;
 
 use infinitedb_format::{Revision, SpaceId};
 
-use super::{BatchState, IoThread};
+use super::{BatchState, IoThread, SyncFailure};
 use crate::error::Error;
+use crate::failure::Failure;
 use crate::memtable::Memtable;
 use crate::options::Durability;
 use crate::space::SpaceShared;
@@ -62,18 +74,14 @@ impl IoThread {
                 );
                 continue;
             };
-            if let Some(detail) = &state.failed {
+            if let Some(failure) = &state.failed {
                 self.visible.decided(
                     Revision(revision),
                     Revision(self.revision_last.load(Ordering::Acquire)),
                 );
                 if let Some(reply) = state.reply.take() {
-                    self.acknowledgements.push((
-                        reply,
-                        Err(Error::WriteFailed {
-                            detail: detail.clone(),
-                        }),
-                    ));
+                    self.acknowledgements
+                        .push((reply, Err(failure.to_error(&space.shared.name))));
                 }
             } else if state.route.is_some() {
                 publish_records(&space.shared, state, Revision(revision));
@@ -148,21 +156,48 @@ impl IoThread {
         }
     }
 
-    /// Marks a batch failed: it has no durable copy and none coming.
-    pub(super) fn fail_batch(&mut self, revision: u64, detail: &str) {
+    /// Marks a batch failed: it has no durable copy and none coming. Under `NoSync` (the
+    /// write was acknowledged) the failure is kept for the `sync` calls covering it.
+    pub(super) fn fail_batch(&mut self, revision: u64, failure: &Failure) {
         self.withdraw_undecided(revision);
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
         };
         self.undecided.remove(&revision);
         if self.config.durability == Durability::NoSync {
-            self.sync_error = Some(detail.to_string());
+            let space = state.batch.space;
             if let Some(state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
             }
+            self.record_sync_failure(revision, space, failure);
             return;
         }
-        state.failed = Some(detail.to_string());
+        state.failed = Some(failure.clone());
+    }
+
+    /// Keeps a failed write at `revision` of `space` for the `sync` calls that must report
+    /// it (see the module doc), unless an unreported failure at or below it already covers
+    /// every barrier it would.
+    pub(super) fn record_sync_failure(&mut self, revision: u64, space: SpaceId, failure: &Failure) {
+        let covered = self
+            .sync_failures
+            .iter()
+            .any(|kept| kept.reported_before.is_none() && kept.revision <= revision);
+        if covered {
+            return;
+        }
+        self.sync_failures
+            .retain(|kept| kept.reported_before.is_some() || kept.revision < revision);
+        let name = self.spaces.get(&space).map_or_else(
+            || format!("#{}", space.0),
+            |log| log.shared.name.to_string(),
+        );
+        self.sync_failures.push(SyncFailure {
+            revision,
+            space: name,
+            failure: failure.clone(),
+            reported_before: None,
+        });
     }
 
     /// Removes a batch whose hot copy is durable and that needs nothing more.
@@ -179,21 +214,48 @@ impl IoThread {
         }
     }
 
-    /// Answers every `sync` whose writes are all durable (or failed).
+    /// Answers every `sync` whose writes are all durable (or failed): with the failure of
+    /// the lowest failed write its barrier covers that it must report (module doc), if any.
     pub(super) fn answer_sync_waiters(&mut self) {
         let oldest_undecided = self.undecided.first().copied().unwrap_or(u64::MAX);
         let mut index = 0;
+        let mut answered = false;
         while index < self.sync_waiters.len() {
-            if self.sync_waiters[index].0 < oldest_undecided {
-                let (_, reply) = self.sync_waiters.swap_remove(index);
-                let result = match self.sync_error.take() {
-                    Some(detail) => Err(Error::WriteFailed { detail }),
-                    None => Ok(()),
-                };
-                reply.send(result);
-            } else {
+            if self.sync_waiters[index].barrier >= oldest_undecided {
                 index += 1;
+                continue;
             }
+            let waiter = self.sync_waiters.swap_remove(index);
+            answered = true;
+            let mut lowest: Option<(u64, Error)> = None;
+            let covered = self.sync_failures.iter_mut().filter(|kept| {
+                kept.revision <= waiter.barrier
+                    && kept
+                        .reported_before
+                        .is_none_or(|before| waiter.ticket < before)
+            });
+            for kept in covered {
+                // Every sync that arrived so far still reports it; later ones do not.
+                kept.reported_before.get_or_insert(self.sync_tickets);
+                if lowest
+                    .as_ref()
+                    .is_none_or(|(revision, _)| kept.revision < *revision)
+                {
+                    lowest = Some((kept.revision, kept.failure.to_error(&kept.space)));
+                }
+            }
+            waiter.reply.send(match lowest {
+                Some((_, error)) => Err(error),
+                None => Ok(()),
+            });
+        }
+        if answered {
+            let first_waiting = self.sync_waiters.iter().map(|waiter| waiter.ticket).min();
+            self.sync_failures
+                .retain(|kept| match kept.reported_before {
+                    None => true,
+                    Some(before) => first_waiting.is_some_and(|first| first < before),
+                });
         }
     }
 }

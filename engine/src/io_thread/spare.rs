@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use infinitedb_format::{FRAME_HEADER_BYTES, SpaceId};
 
 use super::{IoThread, Staged};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::failure::Failure;
 use crate::log_file::LogFile;
 use crate::sealer::SealerJob;
 
@@ -24,7 +25,7 @@ const SPARE_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// A failed attempt to make a spare.
 #[derive(Debug)]
 pub(crate) struct SpareFailure {
-    detail: String,
+    failure: Failure,
     retry_at: Instant,
     requested: bool,
 }
@@ -54,14 +55,12 @@ impl IoThread {
                 }
             }
             Err(error) => {
-                let detail = format!("no spare hot segment could be prepared: {error}");
+                let failure = Failure::from_error(error);
                 for waiter in space.flush_waiters.drain(..) {
-                    waiter.send(Err(Error::WriteFailed {
-                        detail: detail.clone(),
-                    }));
+                    waiter.send(Err(failure.to_error(&space.shared.name)));
                 }
                 space.spare_failure = Some(SpareFailure {
-                    detail,
+                    failure,
                     retry_at: Instant::now() + SPARE_RETRY_WAIT,
                     requested: false,
                 });
@@ -155,12 +154,12 @@ impl IoThread {
         if failing.is_empty() {
             return;
         }
-        let detail = failure.detail.clone();
+        let failure = failure.failure.clone();
         if let Some(space) = self.spaces.get_mut(&space_id) {
             space.pending.drain(..failing.len());
         }
         for revision in failing {
-            self.fail_batch(revision, &detail);
+            self.fail_batch(revision, &failure);
         }
         self.publish_ready(space_id);
         self.answer_sync_waiters();

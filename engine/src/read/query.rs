@@ -5,6 +5,8 @@
 //! Invariants: entries come out in Hilbert key order, each point at most once; a read error
 //! ends the iteration after being yielded (see `merge.rs`).
 
+use std::sync::Arc;
+
 use infinitedb_format::SpaceId;
 
 use super::entry::Entry;
@@ -18,6 +20,7 @@ use crate::keyspace::{Curve, QueryBox};
 pub struct Query {
     merge: Merge,
     space: SpaceId,
+    name: Arc<str>,
     curve: Curve,
     query_box: Option<QueryBox>,
 }
@@ -37,12 +40,14 @@ impl Query {
     pub(crate) fn new(
         merge: Merge,
         space: SpaceId,
+        name: Arc<str>,
         curve: Curve,
         query_box: Option<QueryBox>,
     ) -> Query {
         Query {
             merge,
             space,
+            name,
             curve,
             query_box,
         }
@@ -66,7 +71,7 @@ impl Iterator for Query {
             let mut point = vec![0_u32; dims];
             if let Err(source) = self.curve.decode(version.key, &mut point) {
                 return Some(Err(Error::InvalidPoint {
-                    space: self.space.0,
+                    space: self.name.to_string(),
                     source,
                 }));
             }

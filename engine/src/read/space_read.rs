@@ -42,6 +42,8 @@ enum Sources {
 #[derive(Clone)]
 pub(crate) struct SpaceRead {
     pub(crate) space: SpaceId,
+    /// The space's name, for errors.
+    pub(crate) name: Arc<str>,
     pub(crate) curve: Curve,
     pub(crate) memtables: Vec<Arc<dyn VersionRange>>,
     pub(crate) blocks: Vec<Arc<dyn PagedBlock>>,
@@ -95,7 +97,7 @@ impl SpaceRead {
         self.curve
             .encode(point)
             .map_err(|source| Error::InvalidPoint {
-                space: self.space.0,
+                space: self.name.to_string(),
                 source,
             })
     }
@@ -150,13 +152,14 @@ impl SpaceRead {
             .curve
             .key_ranges(query_box, self.range_budget)
             .map_err(|source| Error::InvalidBox {
-                space: self.space.0,
+                space: self.name.to_string(),
                 source,
             })?;
         let merge = self.merge(ranges, at, Resolve::Latest);
         Ok(Query::new(
             merge,
             self.space,
+            self.name.clone(),
             self.curve,
             Some(query_box.clone()),
         ))
@@ -172,7 +175,7 @@ impl SpaceRead {
             at,
             Resolve::Latest,
         );
-        Query::new(merge, self.space, self.curve, None)
+        Query::new(merge, self.space, self.name.clone(), self.curve, None)
     }
 }
 
@@ -253,6 +256,7 @@ mod tests {
         (
             SpaceRead {
                 space: SpaceId(1),
+                name: Arc::from("test"),
                 curve,
                 memtables,
                 blocks,

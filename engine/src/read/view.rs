@@ -90,6 +90,7 @@ pub(crate) fn space_read(
         .collect();
     SpaceRead {
         space: space.id,
+        name: space.name.clone(),
         curve: space.curve,
         memtables,
         blocks,
