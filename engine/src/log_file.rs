@@ -2,13 +2,20 @@
 //! a staging log — and the arithmetic of its O_DIRECT appends (DESIGN §4).
 //!
 //! Owns: the durable end of the log and a copy of its partial tail page. Invariants:
-//! - Page 0 holds the [`LogHeader`]; frames start at `LOG_HEADER_BYTES` and are contiguous.
+//! - Page 0 holds the [`LogHeader`] (version 2, [`LogLayout::Stamped`]); frames start at
+//!   `LOG_HEADER_BYTES`, each on a 512-byte sector boundary, in whole stamped sectors
+//!   ([`stamped_frame_bytes`] of its encoded size), one after the other. A sector belongs to
+//!   one frame, so the durable end is always a sector boundary.
 //! - `durable_bytes` only grows, and only when a chain ending there was acknowledged durable.
 //! - A chain starts at `durable_bytes` rounded down to the alignment and rewrites the partial
 //!   tail page with its acknowledged prefix unchanged (taken from memory, never re-read), then
 //!   the new frame, then zeros to the next alignment boundary. Example with 4096-byte pages:
-//!   durable end 10_000 → the chain starts at 8192, copies 1808 tail bytes, appends a frame of
-//!   300 bytes (to 10_300) and zero-pads to 12_288.
+//!   durable end 9_728 → the chain starts at 8192, copies 1536 tail bytes, appends a frame of
+//!   300 encoded bytes as one stamped sector (to 10_240) and zero-pads to 12_288.
+//! - A recycled file holds only zeros and stamped sectors after its header: a file whose old
+//!   header is not a version-2 header (an older build's log, or an unreadable header) is
+//!   zeroed before its new header is written, so that no sector of it can pass for a damaged
+//!   stamp.
 //! - A cancelled or failed chain leaves `durable_bytes` alone, so the next chain rewrites from
 //!   the old durable end: the log stays a durable prefix. One chain in flight per log.
 //! - The buffers of durable chains are kept (a few, [`RECYCLED_BUFFERS_MAX`]) and reused for
@@ -19,7 +26,8 @@
 use std::path::PathBuf;
 
 use infinitedb_format::{
-    LOG_HEADER_BYTES, LogHeader, LogKind, LogMeta, Revision, SegmentId, SpaceId,
+    LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, LogMeta, Revision, SegmentId, SpaceId,
+    stamped_frame_bytes,
 };
 use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
@@ -27,6 +35,8 @@ use crate::error::Result;
 
 /// Most chain buffers a log keeps for reuse (one chain is in flight per log, so a few sizes).
 const RECYCLED_BUFFERS_MAX: usize = 4;
+/// The size of each write that zeroes a recycled file of an older layout.
+const ZEROING_WRITE_BYTES: usize = 1024 * 1024;
 
 /// A chain's buffer, ready for the frame to be encoded at `frame_offset_in_buf`.
 #[derive(Debug)]
@@ -68,8 +78,9 @@ impl LogFile {
     }
 
     /// Reuses the retired log at `old_path` under `path` with a new header: rename, sync the
-    /// directory, then make the header durable. Frames of the old generation stay behind the
-    /// header and are rejected as foreign (they carry the old segment id).
+    /// directory, zero the body if the old header is not a version-2 header, then make the
+    /// header durable. Frames of the old generation stay behind the header and are rejected
+    /// as old content (their stamps carry the old segment id).
     pub(crate) fn recycle(
         storage: &dyn Storage,
         old_path: &std::path::Path,
@@ -82,7 +93,39 @@ impl LogFile {
         }
         let file = storage.open(&path, OpenMode::ReadWrite)?;
         let capacity_bytes = storage.file_len(&file)?;
+        if !Self::holds_stamped_log(storage, &file)? {
+            Self::zero_body(storage, &file, capacity_bytes)?;
+        }
         Self::initialise(storage, path, file, header, capacity_bytes)
+    }
+
+    /// Whether the file's page 0 is a valid version-2 log header.
+    fn holds_stamped_log(storage: &dyn Storage, file: &FileHandle) -> Result<bool> {
+        let alignment_bytes = storage.info().alignment_bytes.max(uring_io::MIN_ALIGNMENT);
+        let mut page = AlignedBuf::new(LOG_HEADER_BYTES.max(alignment_bytes), alignment_bytes)?;
+        let read = storage.read_at(file, 0, &mut page)?;
+        let header = page.get(..read).map(LogHeader::decode);
+        Ok(matches!(header, Some(Ok(header)) if header.layout == LogLayout::Stamped))
+    }
+
+    /// Overwrites every byte after the header page with zeros, durably.
+    fn zero_body(storage: &dyn Storage, file: &FileHandle, capacity_bytes: u64) -> Result<()> {
+        let alignment_bytes = storage.info().alignment_bytes.max(uring_io::MIN_ALIGNMENT);
+        let mut offset = LOG_HEADER_BYTES as u64;
+        let mut zeros: Option<AlignedBuf> = None;
+        while offset < capacity_bytes {
+            let left = usize::try_from(capacity_bytes - offset).unwrap_or(usize::MAX);
+            let len_bytes = left.min(ZEROING_WRITE_BYTES);
+            let reusable = zeros.as_ref().is_some_and(|buf| buf.len() == len_bytes);
+            if !reusable {
+                zeros = Some(AlignedBuf::with_capacity_for(len_bytes, alignment_bytes)?);
+            }
+            if let Some(buf) = &zeros {
+                storage.write_durable(file, offset, buf)?;
+                offset += buf.len() as u64;
+            }
+        }
+        Ok(())
     }
 
     fn initialise(
@@ -92,6 +135,10 @@ impl LogFile {
         header: LogHeader,
         capacity_bytes: u64,
     ) -> Result<LogFile> {
+        assert!(
+            header.layout == LogLayout::CURRENT,
+            "logs are written in the current layout"
+        );
         let alignment_bytes = storage.info().alignment_bytes.max(uring_io::MIN_ALIGNMENT);
         let mut page = AlignedBuf::new(LOG_HEADER_BYTES.max(alignment_bytes), alignment_bytes)?;
         header.encode(&mut page);
@@ -126,9 +173,10 @@ impl LogFile {
         }
     }
 
-    /// Whether a frame of `frame_bytes` still fits.
+    /// Whether a frame of `frame_bytes` encoded bytes ([`infinitedb_format::frame_encoded_bytes`])
+    /// still fits, as the whole sectors it occupies.
     pub(crate) fn fits(&self, frame_bytes: usize) -> bool {
-        let end = self.durable_bytes + frame_bytes as u64;
+        let end = self.durable_bytes + stamped_frame_bytes(frame_bytes) as u64;
         end.div_ceil(self.alignment_bytes as u64) * self.alignment_bytes as u64
             <= self.capacity_bytes
     }
@@ -138,15 +186,17 @@ impl LogFile {
         self.durable_bytes
     }
 
-    /// A buffer for the next chain: the tail page's acknowledged prefix and room for a frame of
-    /// `frame_bytes`, zero-padded to the alignment. The caller encodes exactly `frame_bytes`
-    /// at `frame_offset_in_buf`.
+    /// A buffer for the next chain: the tail page's acknowledged prefix and room for the
+    /// stamped sectors of a frame of `frame_bytes` encoded bytes, zero-padded to the
+    /// alignment. The caller encodes that frame (`encode_stamped_frame`) at
+    /// `frame_offset_in_buf`, which is file offset `offset + frame_offset_in_buf`.
     pub(crate) fn begin_chain(&mut self, frame_bytes: usize) -> Result<ChainBuffer> {
         let alignment = self.alignment_bytes as u64;
         let offset = self.durable_bytes / alignment * alignment;
         let prefix_bytes = usize::try_from(self.durable_bytes - offset).unwrap_or(0);
         debug_assert!(prefix_bytes < self.alignment_bytes);
-        let used_bytes = prefix_bytes + frame_bytes;
+        debug_assert!(prefix_bytes.is_multiple_of(infinitedb_format::SECTOR_BYTES));
+        let used_bytes = prefix_bytes + stamped_frame_bytes(frame_bytes);
         let len_bytes = used_bytes.div_ceil(self.alignment_bytes) * self.alignment_bytes;
         let reusable = self
             .recycled
@@ -155,7 +205,7 @@ impl LogFile {
         let mut buf = match reusable {
             Some(index) => {
                 let mut buf = self.recycled.swap_remove(index);
-                // The frame's bytes are all overwritten by the caller; the padding must be zero.
+                // The frame's sectors are all overwritten by the caller; the padding must be zero.
                 buf[used_bytes..].fill(0);
                 buf
             }
@@ -203,6 +253,7 @@ pub(crate) fn hot_header(
     created_revision: Revision,
 ) -> LogHeader {
     LogHeader {
+        layout: LogLayout::CURRENT,
         kind: LogKind::HotSegment,
         segment_id,
         space_id,
@@ -213,6 +264,7 @@ pub(crate) fn hot_header(
 /// The header of a new staging log.
 pub(crate) fn staging_header(segment_id: SegmentId, created_revision: Revision) -> LogHeader {
     LogHeader {
+        layout: LogLayout::CURRENT,
         kind: LogKind::StagingLog,
         segment_id,
         space_id: SpaceId(0),

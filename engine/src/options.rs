@@ -204,14 +204,14 @@ impl Options {
         self
     }
 
-    /// The largest encoded frame a segment accepts: the segment minus its header and one page
-    /// of slack for the rewritten tail page.
+    /// The largest encoded frame a segment accepts: one whose stamped sectors fill the
+    /// segment minus its header and one page of slack for the rewritten tail page.
     pub(crate) fn frame_bytes_max(&self) -> usize {
         let usable = self
             .segment_bytes
             .saturating_sub(2 * LOG_HEADER_BYTES as u64);
-        usize::try_from(usable)
-            .unwrap_or(usize::MAX)
+        let usable = usize::try_from(usable).unwrap_or(usize::MAX);
+        infinitedb_format::stamped_frame_bytes_max(usable)
             .min(infinitedb_format::FRAME_PAYLOAD_BYTES_MAX as usize)
     }
 

@@ -12,9 +12,11 @@
 //!    file, never an empty log.
 //! 2. Blocks: open the ones the manifest names and verify their footers against it.
 //! 3. Logs: every hot segment not retired by the manifest and every staging log is scanned
-//!    frame by frame (`scan_log`): a frame that fails to decode ends the log when nothing
-//!    valid of the same log follows it (a torn, never-acknowledged tail), and is
-//!    `Error::Corruption { file, offset }` when something does.
+//!    frame by frame (`scan_log`). In a version-2 log the sector stamps tell a torn frame
+//!    (a sector holds older content: the end of the log, unless a valid frame of the same log
+//!    follows) from one damaged at rest (`Error::Corruption { file, offset }`, even as the
+//!    last frame). In a version-1 log a frame that fails to decode ends the log when nothing
+//!    valid of the same log follows it, and is `Error::Corruption` when something does.
 //! 4. Block files the manifest does not name (a seal that crashed before its manifest edit)
 //!    are removed, each only after checking that every record it holds is also in a live log
 //!    or below its space's highest sealed revision; otherwise the manifest lost an
@@ -42,8 +44,9 @@ use std::sync::atomic::AtomicU64;
 
 use infinitedb_format::offsets::FRAME_MAGIC_OFFSET;
 use infinitedb_format::{
-    BlockId, BlockReader, FRAME_PAYLOAD_BYTES_MAX, LOG_HEADER_BYTES, LogHeader, LogKind, LogMeta,
-    ManifestEdit, RecordRef, Revision, SegmentId, SpaceId, decode_frame,
+    BlockId, BlockReader, FRAME_PAYLOAD_BYTES_MAX, Frame, LOG_HEADER_BYTES, LogHeader, LogKind,
+    LogLayout, LogMeta, ManifestEdit, RecordRef, Revision, SECTOR_BYTES, SegmentId, SpaceId,
+    StampedFrame, decode_frame, decode_stamped_frame, find_stamped_frame_after,
 };
 use uring_io::{AlignedBuf, OpenMode, Storage};
 
@@ -500,8 +503,12 @@ fn scan_logs(
 }
 
 /// Calls `visit(space, key, revision, value)` for every record of every valid frame of the
-/// log at `path` whose frames carry `segment`, up to its end (see the module doc for the
-/// torn-tail / corruption rule).
+/// log at `path` whose frames carry `segment`, up to its end. The log header's version says
+/// how the frames are laid out, and which rule tells a torn tail from damage
+/// (`docs/format.md`, "Recovery table for a log"): [`scan_stamped`] for version 2,
+/// [`scan_contiguous`] for version 1. A header that does not decode (a recycle torn while
+/// writing it) hides nothing only if no valid frame of `segment` is found in either layout;
+/// otherwise it is `Error::Corruption`.
 pub(crate) fn scan_log(
     storage: &dyn Storage,
     path: &Path,
@@ -510,36 +517,127 @@ pub(crate) fn scan_log(
 ) -> Result<()> {
     let file = storage.open(path, OpenMode::Read)?;
     let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
-    if len_bytes <= infinitedb_format::LOG_HEADER_BYTES {
+    if len_bytes <= LOG_HEADER_BYTES {
         return Ok(());
     }
     let mut buf = AlignedBuf::with_capacity_for(len_bytes, storage.info().alignment_bytes)?;
     let read = storage.read_at(&file, 0, &mut buf)?;
     let bytes = &buf[..read.min(len_bytes)];
-    let mut offset = infinitedb_format::LOG_HEADER_BYTES;
+    match LogHeader::decode(bytes) {
+        Ok(header) if header.layout == LogLayout::Stamped => {
+            scan_stamped(bytes, path, segment, &mut visit)
+        }
+        Ok(_) => scan_contiguous(bytes, path, segment, &mut visit),
+        Err(error) => {
+            let stamped =
+                find_stamped_frame_after(bytes, LOG_HEADER_BYTES, segment, FRAME_PAYLOAD_BYTES_MAX);
+            let contiguous = find_contiguous_frame_after(bytes, LOG_HEADER_BYTES, segment);
+            match stamped.or(contiguous) {
+                Some(later) => {
+                    let detail = format!(
+                        "log header: {error}; a valid frame of segment {} is at offset {later}",
+                        segment.0
+                    );
+                    Err(Error::corruption(path, 0, detail))
+                }
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// Visits every record of `frame`.
+fn visit_frame(
+    frame: &Frame<'_>,
+    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+) -> Result<()> {
+    for record in frame.records() {
+        let value = match record.kind {
+            infinitedb_format::RecordKind::Put => Some(record.value.into()),
+            _ => None,
+        };
+        visit(frame.header.space_id, record.key, record.revision, value)?;
+    }
+    Ok(())
+}
+
+/// A version-2 log: frames on sector boundaries, each sector stamped. A frame that is torn
+/// (one of its sectors holds older content) ends the log, unless a valid frame of `segment`
+/// follows (`Error::Corruption`: only the last frame of a log can be torn); a frame damaged at
+/// rest (a stamp's check fails, or a checksum fails in a frame all of whose sectors it wrote)
+/// is `Error::Corruption` wherever it is.
+fn scan_stamped(
+    bytes: &[u8],
+    path: &Path,
+    segment: SegmentId,
+    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+) -> Result<()> {
+    let mut scratch = Vec::new();
+    let mut offset = LOG_HEADER_BYTES;
+    while offset < bytes.len() {
+        match decode_stamped_frame(
+            bytes,
+            offset,
+            segment,
+            FRAME_PAYLOAD_BYTES_MAX,
+            &mut scratch,
+        ) {
+            StampedFrame::Valid {
+                frame,
+                physical_bytes,
+            } => {
+                visit_frame(&frame, visit)?;
+                offset += physical_bytes;
+            }
+            StampedFrame::Damaged(error) => {
+                let detail = format!("damaged at rest: {error}");
+                return Err(Error::corruption(path, offset as u64, detail));
+            }
+            StampedFrame::Torn(error) => {
+                let later = find_stamped_frame_after(
+                    bytes,
+                    offset + SECTOR_BYTES,
+                    segment,
+                    FRAME_PAYLOAD_BYTES_MAX,
+                );
+                if let Some(later) = later {
+                    let detail = format!(
+                        "{error}; a valid frame of segment {} follows at offset {later}",
+                        segment.0
+                    );
+                    return Err(Error::corruption(path, offset as u64, detail));
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The offset of the first valid version-1 frame of `segment` at or after `from`.
+fn find_contiguous_frame_after(bytes: &[u8], from: usize, segment: SegmentId) -> Option<usize> {
+    let decodes =
+        |candidate: &[u8]| decode_frame(candidate, segment, FRAME_PAYLOAD_BYTES_MAX).is_ok();
+    crate::scan::find_valid_after(bytes, from, FRAME_MAGIC, FRAME_MAGIC_OFFSET, decodes)
+}
+
+/// A version-1 log: frames back to back. A frame that fails to decode ends the log when
+/// nothing valid of `segment` follows it, and is `Error::Corruption` when something does.
+fn scan_contiguous(
+    bytes: &[u8],
+    path: &Path,
+    segment: SegmentId,
+    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+) -> Result<()> {
+    let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {
         match decode_frame(&bytes[offset..], segment, FRAME_PAYLOAD_BYTES_MAX) {
             Ok(frame) => {
-                for record in frame.records() {
-                    let value = match record.kind {
-                        infinitedb_format::RecordKind::Put => Some(record.value.into()),
-                        _ => None,
-                    };
-                    visit(frame.header.space_id, record.key, record.revision, value)?;
-                }
+                visit_frame(&frame, visit)?;
                 offset += frame.encoded_bytes;
             }
             Err(error) => {
-                let decodes = |candidate: &[u8]| {
-                    decode_frame(candidate, segment, FRAME_PAYLOAD_BYTES_MAX).is_ok()
-                };
-                if let Some(later) = crate::scan::find_valid_after(
-                    bytes,
-                    offset + 1,
-                    FRAME_MAGIC,
-                    FRAME_MAGIC_OFFSET,
-                    decodes,
-                ) {
+                if let Some(later) = find_contiguous_frame_after(bytes, offset + 1, segment) {
                     let detail = format!(
                         "{error}; a valid frame of segment {} follows at offset {later}",
                         segment.0

@@ -246,16 +246,23 @@ fn a_bit_flip_in_the_middle_of_a_segment_fails_the_open() {
 fn a_torn_last_frame_is_truncated_without_error() {
     // Goal: an incomplete last frame (a write torn by a crash) is dropped silently and every
     // earlier record is there. Method: RECORDS puts, close without a seal; zero the last
-    // frame from 8 bytes past its magic; reopen: every record but the last is intact and
-    // the last point holds nothing.
+    // frame's sectors (a torn write loses whole 512-byte sectors; the frame starts 16 bytes
+    // before its magic); reopen: every record but the last is intact and the last point
+    // holds nothing.
     for backend in REAL_BACKENDS {
         let dir = tempfile::tempdir_in("/tmp").unwrap();
         let space = populated(dir.path(), backend, false);
         let (segment, offsets) = segment_with_frames(dir.path());
         let last = *offsets.last().unwrap();
         let mut bytes = std::fs::read(&segment).unwrap();
-        let end = (last + 4096).min(bytes.len());
-        bytes[last + 8..end].fill(0);
+        let start = last - 16;
+        assert_eq!(
+            start % 512,
+            0,
+            "{backend:?}: frames start on a sector boundary"
+        );
+        let end = (start + 4096).min(bytes.len());
+        bytes[start..end].fill(0);
         std::fs::write(&segment, bytes).unwrap();
         let db = Db::open(dir.path(), options(backend))
             .unwrap_or_else(|error| panic!("{backend:?}: torn tail refused: {error}"));

@@ -13,6 +13,8 @@ use crate::ids::SegmentId;
 pub enum FileKind {
     /// A WAL frame in a hot segment or the staging log.
     Frame,
+    /// The stamp of a sector of a frame in a version-2 log.
+    SectorStamp,
     /// A record inside a frame payload or a block data page.
     Record,
     /// Page 0 of a hot segment or staging log.
@@ -35,6 +37,7 @@ impl FileKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Frame => "frame",
+            Self::SectorStamp => "sector_stamp",
             Self::Record => "record",
             Self::LogHeader => "log_header",
             Self::BlockPage => "block_page",
@@ -260,6 +263,14 @@ impl DecodeError {
             .0
             .offset
             .saturating_add(crate::int::u64_from_usize(base));
+        self
+    }
+
+    /// Replaces the offset: used when an error found in gathered bytes is reported at the
+    /// file offset those bytes came from.
+    #[must_use]
+    pub(crate) fn at_offset(mut self, offset: usize) -> Self {
+        self.0.offset = crate::int::u64_from_usize(offset);
         self
     }
 }

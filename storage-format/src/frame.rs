@@ -228,7 +228,7 @@ pub fn decode_frame(
 }
 
 /// Steps 1 to 4 of [`decode_frame`]: the header alone.
-fn decode_frame_header(
+pub(crate) fn decode_frame_header(
     bytes: &[u8],
     expected_segment: SegmentId,
     payload_bytes_max: u32,

@@ -8,8 +8,13 @@ use crate::checksum::Checksum;
 use crate::error::{DecodeClass, DecodeError, Expected, FileKind};
 use crate::int;
 
-/// The format version every structure of this build writes and the newest it reads.
+/// The format version every structure of this build writes and the newest it reads, except
+/// the log header, which has its own ([`LOG_FORMAT_VERSION`]).
 pub const FORMAT_VERSION: u16 = 1;
+
+/// The log header version this build writes: 2, stamped sectors. Version 1 (contiguous
+/// frames) is still read.
+pub const LOG_FORMAT_VERSION: u16 = 2;
 
 /// Magic of a frame: "IDBF" read as a little-endian `u32`.
 pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"IDBF");
@@ -58,6 +63,19 @@ pub(crate) fn check_magic_version(
     magic_offset: usize,
     expected_magic: u32,
 ) -> Result<(), DecodeError> {
+    let versions = FORMAT_VERSION..=FORMAT_VERSION;
+    check_magic_versions(file_kind, bytes, magic_offset, expected_magic, versions).map(|_| ())
+}
+
+/// [`check_magic_version`] for a structure of which this build reads the `versions` given;
+/// returns the version found.
+pub(crate) fn check_magic_versions(
+    file_kind: FileKind,
+    bytes: &[u8],
+    magic_offset: usize,
+    expected_magic: u32,
+    versions: std::ops::RangeInclusive<u16>,
+) -> Result<u16, DecodeError> {
     let magic = read_u32(file_kind, "magic", bytes, magic_offset)?;
     if magic != expected_magic {
         let class = DecodeClass::BadMagic {
@@ -77,13 +95,14 @@ pub(crate) fn check_magic_version(
     }
     let version_offset = magic_offset + 4;
     let version = read_u16(file_kind, "version", bytes, version_offset)?;
-    if version != FORMAT_VERSION {
+    if !versions.contains(&version) {
+        let newest = *versions.end();
         let class = DecodeClass::UnsupportedVersion {
             file_kind,
             found: version,
-            supported: FORMAT_VERSION,
+            supported: newest,
         };
-        let expected = Expected::Equal(u128::from(FORMAT_VERSION));
+        let expected = Expected::Equal(u128::from(newest));
         return Err(DecodeError::new(
             class,
             file_kind,
@@ -93,19 +112,21 @@ pub(crate) fn check_magic_version(
             version_offset,
         ));
     }
-    Ok(())
+    Ok(version)
 }
 
 /// The first checks of every structure whose checksum sits at offset 0 and covers the rest of
 /// `region`: an all-zero region is `Incomplete` (never written, or zero padding); a checksum
-/// mismatch is `Corrupt`; then the magic (`BadMagic`) and version (`UnsupportedVersion`).
+/// mismatch is `Corrupt`; then the magic (`BadMagic`) and version (`UnsupportedVersion`, for
+/// a version outside `versions`). Returns the version found.
 pub(crate) fn check_sealed(
     file_kind: FileKind,
     checksum_field: &'static str,
     region: &[u8],
     magic_offset: usize,
     magic: u32,
-) -> Result<(), DecodeError> {
+    versions: std::ops::RangeInclusive<u16>,
+) -> Result<u16, DecodeError> {
     if int::is_all_zero(region) {
         let expected = Expected::Describe("a written structure, not zeros");
         let class = DecodeClass::Incomplete;
@@ -113,7 +134,7 @@ pub(crate) fn check_sealed(
     }
     let covered = region.get(8..).unwrap_or_default();
     check_checksum(file_kind, checksum_field, region, 0, covered)?;
-    check_magic_version(file_kind, region, magic_offset, magic)
+    check_magic_versions(file_kind, region, magic_offset, magic, versions)
 }
 
 /// Fails with `Corrupt` unless `bytes[offset..offset + len]` is all zero (reserved fields).

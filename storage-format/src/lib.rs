@@ -1,5 +1,6 @@
-//! Byte layouts of every file infinitedb writes: WAL frames (hot segments and the staging log),
-//! segment headers, sealed blocks and manifest edits.
+//! Byte layouts of every file infinitedb writes: WAL frames (hot segments and the staging log)
+//! and the stamped sectors that carry them in a version-2 log, segment headers, sealed blocks
+//! and manifest edits.
 //!
 //! This crate holds layouts only: it never opens a file or starts a thread. Every layout is
 //! fixed-width little-endian with a magic and a version, checksummed with xxh3, and specified in
@@ -33,6 +34,7 @@ mod layout;
 mod manifest;
 mod record;
 mod segment_header;
+mod stamp;
 
 pub use block::{
     BLOCK_FOOTER_BYTES, BLOCK_PAGE_BYTES, BLOCK_VALUE_BYTES_MAX, BlockBuilder, BlockFooter,
@@ -45,13 +47,18 @@ pub use frame::{
     frame_encoded_bytes,
 };
 pub use ids::{BlockId, Key, Revision, SegmentId, SpaceId};
-pub use layout::{FORMAT_VERSION, PAGE_BYTES};
+pub use layout::{FORMAT_VERSION, LOG_FORMAT_VERSION, PAGE_BYTES};
 pub use manifest::{
     BlockMeta, LogMeta, MANIFEST_EDIT_PAYLOAD_BYTES_MAX, MANIFEST_HEADER_BYTES, ManifestEdit,
     ManifestHeader, SPACE_NAME_BYTES_MAX, decode_edits, encode_edits,
 };
 pub use record::{RECORD_HEADER_BYTES, RecordKind, RecordRef};
-pub use segment_header::{LOG_HEADER_BYTES, LogHeader, LogKind};
+pub use segment_header::{LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout};
+pub use stamp::{
+    SECTOR_BYTES, SECTOR_DATA_BYTES, SECTOR_STAMP_BYTES, SECTOR_STAMP_OFFSET, SectorStamp,
+    StampedFrame, decode_stamped_frame, encode_stamped_frame, find_stamped_frame_after,
+    stamped_frame_bytes, stamped_frame_bytes_max,
+};
 
 /// The magic of every structure: 4 ASCII bytes read as a little-endian `u32`
 /// (`FRAME_MAGIC.to_le_bytes() == *b"IDBF"`).
@@ -77,5 +84,9 @@ pub mod offsets {
     pub use crate::record::{
         RECORD_KEY_OFFSET, RECORD_KIND_OFFSET, RECORD_RESERVED_OFFSET, RECORD_REVISION_OFFSET,
         RECORD_VALUE_BYTES_OFFSET,
+    };
+    pub use crate::stamp::{
+        STAMP_CHECK_OFFSET, STAMP_FRAME_CHECKSUM_OFFSET, STAMP_SECTOR_INDEX_OFFSET,
+        STAMP_SEGMENT_ID_OFFSET,
     };
 }

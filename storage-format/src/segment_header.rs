@@ -1,15 +1,16 @@
 //! Page 0 of every log file (a hot segment or the staging log): what the file is and which
 //! segment generation it holds (`docs/format.md`, "Log header").
 //!
-//! Owns: the log header layout. Invariants: the page is exactly `LOG_HEADER_BYTES`, its
-//! checksum covers bytes 8..4096 (padding included, so a flip anywhere is detected), padding
-//! is zero, and a staging log's space id is 0.
+//! Owns: the log header layout and the log's version, which says how its frames are laid out
+//! ([`LogLayout`]). Invariants: the page is exactly `LOG_HEADER_BYTES`, its checksum covers
+//! bytes 8..4096 (padding included, so a flip anywhere is detected), padding is zero, and a
+//! staging log's space id is 0.
 
 use crate::checksum::Checksum;
 use crate::error::{DecodeError, Expected, FileKind};
 use crate::ids::{Revision, SegmentId, SpaceId};
 use crate::int;
-use crate::layout::{FORMAT_VERSION, LOG_HEADER_MAGIC, PAGE_BYTES, check_sealed};
+use crate::layout::{LOG_FORMAT_VERSION, LOG_HEADER_MAGIC, PAGE_BYTES, check_sealed};
 use crate::layout::{check_zero, ensure, read_u8, read_u32, read_u64};
 
 /// Size of the log header: one page; frames start after it.
@@ -19,7 +20,7 @@ pub const LOG_HEADER_BYTES: usize = PAGE_BYTES;
 pub const LOG_HEADER_CHECKSUM_OFFSET: usize = 0;
 /// Offset of the magic (`u32`, "IDBL").
 pub const LOG_HEADER_MAGIC_OFFSET: usize = LOG_HEADER_CHECKSUM_OFFSET + 8;
-/// Offset of the format version (`u16`).
+/// Offset of the log version (`u16`: 1 contiguous frames, 2 stamped sectors).
 pub const LOG_HEADER_VERSION_OFFSET: usize = LOG_HEADER_MAGIC_OFFSET + 4;
 /// Offset of the log kind (`u8`: 1 hot segment, 2 staging log).
 pub const LOG_HEADER_KIND_OFFSET: usize = LOG_HEADER_VERSION_OFFSET + 2;
@@ -63,9 +64,43 @@ impl LogKind {
     }
 }
 
+/// How the frames of a log are laid out, given by its header's version.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LogLayout {
+    /// Version 1: frames packed back to back (`docs/format.md`, "Frame"). Read, not written.
+    Contiguous,
+    /// Version 2: each frame on a sector boundary, in whole stamped sectors
+    /// (`docs/format.md`, "Stamped sectors"). Every log this build creates.
+    Stamped,
+}
+
+impl LogLayout {
+    /// The layout of the logs this build writes.
+    pub const CURRENT: LogLayout = LogLayout::Stamped;
+
+    /// The log header version of this layout.
+    #[must_use]
+    pub fn version(self) -> u16 {
+        match self {
+            Self::Contiguous => 1,
+            Self::Stamped => LOG_FORMAT_VERSION,
+        }
+    }
+
+    fn from_version(version: u16) -> Option<Self> {
+        match version {
+            1 => Some(Self::Contiguous),
+            LOG_FORMAT_VERSION => Some(Self::Stamped),
+            _ => None,
+        }
+    }
+}
+
 /// The fields of a log file's page 0.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LogHeader {
+    /// How the log's frames are laid out (the header's version).
+    pub layout: LogLayout,
     /// Hot segment or staging log.
     pub kind: LogKind,
     /// The generation of this file's contents; every frame in it carries the same id.
@@ -95,7 +130,7 @@ impl LogHeader {
         let Some(page) = page else { return };
         page.fill(0);
         int::write_u32(page, LOG_HEADER_MAGIC_OFFSET, LOG_HEADER_MAGIC);
-        int::write_u16(page, LOG_HEADER_VERSION_OFFSET, FORMAT_VERSION);
+        int::write_u16(page, LOG_HEADER_VERSION_OFFSET, self.layout.version());
         int::write_u8(page, LOG_HEADER_KIND_OFFSET, self.kind.to_byte());
         int::write_u64(page, LOG_HEADER_SEGMENT_ID_OFFSET, self.segment_id.0);
         int::write_u64(
@@ -125,19 +160,21 @@ impl LogHeader {
                 bytes.len(),
             ));
         };
-        check_sealed(
+        let version = check_sealed(
             kind_of,
             "checksum",
             page,
             LOG_HEADER_MAGIC_OFFSET,
             LOG_HEADER_MAGIC,
+            1..=LOG_FORMAT_VERSION,
         )?;
-        decode_log_fields(page)
+        let layout = LogLayout::from_version(version).unwrap_or(LogLayout::CURRENT);
+        decode_log_fields(page, layout)
     }
 }
 
 /// The fields of a log header page whose checksum, magic and version matched.
-fn decode_log_fields(page: &[u8]) -> Result<LogHeader, DecodeError> {
+fn decode_log_fields(page: &[u8], layout: LogLayout) -> Result<LogHeader, DecodeError> {
     let kind_of = FileKind::LogHeader;
     let kind_byte = read_u8(kind_of, "kind", page, LOG_HEADER_KIND_OFFSET)?;
     let Some(kind) = LogKind::from_byte(kind_byte) else {
@@ -178,6 +215,7 @@ fn decode_log_fields(page: &[u8]) -> Result<LogHeader, DecodeError> {
     let offset = LOG_HEADER_CREATED_REVISION_OFFSET;
     let created_revision = Revision(read_u64(kind_of, "created_revision", page, offset)?);
     Ok(LogHeader {
+        layout,
         kind,
         segment_id,
         space_id,
@@ -210,6 +248,7 @@ mod tests {
         // Goal: a header round-trips; zeros are Incomplete; a flipped bit is Corrupt.
         // Method: encode a staging header, decode it, then damage copies.
         let header = LogHeader {
+            layout: LogLayout::CURRENT,
             kind: LogKind::StagingLog,
             segment_id: SegmentId(11),
             space_id: SpaceId(0),
@@ -228,5 +267,40 @@ mod tests {
             LogHeader::decode(&page).unwrap_err().class(),
             DecodeClass::Corrupt
         );
+    }
+
+    #[test]
+    fn both_versions_decode_and_a_newer_one_is_refused() {
+        // Goal: version 1 and 2 headers decode to their layouts; version 3 is
+        // UnsupportedVersion naming 2. Method: encode each layout, then reseal a version 3.
+        for layout in [LogLayout::Contiguous, LogLayout::Stamped] {
+            let header = LogHeader {
+                layout,
+                kind: LogKind::HotSegment,
+                segment_id: SegmentId(3),
+                space_id: SpaceId(1),
+                created_revision: Revision(5),
+            };
+            let mut page = vec![0_u8; LOG_HEADER_BYTES];
+            header.encode(&mut page);
+            assert_eq!(
+                int::read_u16(&page, LOG_HEADER_VERSION_OFFSET),
+                Some(layout.version())
+            );
+            assert_eq!(LogHeader::decode(&page).unwrap(), header);
+            int::write_u16(&mut page, LOG_HEADER_VERSION_OFFSET, 3);
+            let checksum = Checksum::of(&page[LOG_HEADER_MAGIC_OFFSET..]);
+            int::write_u64(&mut page, LOG_HEADER_CHECKSUM_OFFSET, checksum.0);
+            assert_eq!(
+                LogHeader::decode(&page).unwrap_err().class(),
+                DecodeClass::UnsupportedVersion {
+                    file_kind: FileKind::LogHeader,
+                    found: 3,
+                    supported: 2
+                }
+            );
+        }
+        assert_eq!(LogLayout::Contiguous.version(), 1);
+        assert_eq!(LogLayout::Stamped.version(), 2);
     }
 }

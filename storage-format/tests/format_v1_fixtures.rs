@@ -14,9 +14,9 @@
 
 use infinitedb_format::{
     BlockBuilder, BlockId, BlockMeta, BlockReader, Checksum, FRAME_PAYLOAD_BYTES_MAX,
-    LOG_HEADER_BYTES, LogHeader, LogKind, MANIFEST_HEADER_BYTES, ManifestEdit, ManifestHeader,
-    RecordKind, RecordRef, Revision, SegmentId, SpaceId, decode_edits, decode_frame, encode_edits,
-    encode_frame, frame_encoded_bytes,
+    LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, MANIFEST_HEADER_BYTES, ManifestEdit,
+    ManifestHeader, RecordKind, RecordRef, Revision, SegmentId, SpaceId, decode_edits,
+    decode_frame, encode_edits, encode_frame, frame_encoded_bytes,
 };
 use std::path::PathBuf;
 
@@ -47,6 +47,7 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     encode_frame(SegmentId(7), SpaceId(3), &frame_records, &mut frame);
     let mut log_header = vec![0; LOG_HEADER_BYTES];
     let header = LogHeader {
+        layout: LogLayout::Contiguous,
         kind: LogKind::HotSegment,
         segment_id: SegmentId(7),
         space_id: SpaceId(3),
@@ -127,8 +128,8 @@ fn v1_fixtures_decode_to_known_contents() {
     );
     let header = LogHeader::decode(&std::fs::read(path("log_header.bin")).unwrap()).unwrap();
     assert_eq!(
-        (header.segment_id, header.created_revision),
-        (SegmentId(7), Revision(39))
+        (header.layout, header.segment_id, header.created_revision),
+        (LogLayout::Contiguous, SegmentId(7), Revision(39))
     );
     let block_bytes = std::fs::read(path("block.bin")).unwrap();
     let block = BlockReader::new(&block_bytes).unwrap();

@@ -10,8 +10,8 @@
 )]
 
 use infinitedb_format::{
-    DecodeClass, DecodeError, LOG_HEADER_BYTES, LogHeader, LogKind, MANIFEST_HEADER_BYTES,
-    ManifestHeader, Revision, SegmentId, SpaceId,
+    DecodeClass, DecodeError, LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout,
+    MANIFEST_HEADER_BYTES, ManifestHeader, Revision, SegmentId, SpaceId,
 };
 
 fn check_page(page: &[u8], decode: impl Fn(&[u8]) -> Result<(), DecodeError>) {
@@ -41,6 +41,7 @@ fn check_page(page: &[u8], decode: impl Fn(&[u8]) -> Result<(), DecodeError>) {
 fn log_header_damage_is_classified() {
     // Goal: see module doc. Method: truncate (every 7th length and the last) and flip each bit.
     let header = LogHeader {
+        layout: LogLayout::CURRENT,
         kind: LogKind::HotSegment,
         segment_id: SegmentId(44),
         space_id: SpaceId(2),
@@ -72,6 +73,7 @@ fn a_page_of_another_kind_is_bad_magic() {
     );
     let mut log = vec![0_u8; LOG_HEADER_BYTES];
     let header = LogHeader {
+        layout: LogLayout::CURRENT,
         kind: LogKind::StagingLog,
         segment_id: SegmentId(1),
         space_id: SpaceId(0),

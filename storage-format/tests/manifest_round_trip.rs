@@ -12,8 +12,8 @@ mod common;
 
 use common::manifest_edit;
 use infinitedb_format::{
-    DecodeClass, LOG_HEADER_BYTES, LogHeader, LogKind, MANIFEST_HEADER_BYTES, ManifestHeader,
-    Revision, SegmentId, SpaceId, decode_edits, encode_edits,
+    DecodeClass, LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, MANIFEST_HEADER_BYTES,
+    ManifestHeader, Revision, SegmentId, SpaceId, decode_edits, encode_edits,
 };
 use proptest::prelude::*;
 
@@ -44,6 +44,7 @@ proptest! {
         ManifestHeader { generation }.encode(&mut page);
         prop_assert_eq!(ManifestHeader::decode(&page).unwrap(), ManifestHeader { generation });
         let header = LogHeader {
+            layout: LogLayout::CURRENT,
             kind: if hot { LogKind::HotSegment } else { LogKind::StagingLog },
             segment_id: SegmentId(segment),
             space_id: SpaceId(if hot { space } else { 0 }),

@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use infinitedb_format::{
-    RecordRef, Revision, SegmentId, SpaceId, encode_frame, frame_encoded_bytes,
+    RecordRef, Revision, SegmentId, SpaceId, encode_stamped_frame, frame_encoded_bytes,
 };
 use uring_io::{ChainId, CommitQueue};
 
@@ -204,8 +204,9 @@ pub(crate) struct IoThread {
     pub(super) submitted_uninserted: Vec<u64>,
 }
 
-/// Encodes the batches `revisions` (all of space `space_id`, in revision order) as one frame
-/// of `log`, in a chain buffer; returns it with the log's end once it is durable.
+/// Encodes the batches `revisions` (all of space `space_id`, in revision order) as one
+/// stamped frame of `log`, in a chain buffer; returns it with the log's end once it is
+/// durable.
 pub(super) fn encode_chain(
     batches: &HashMap<u64, BatchState>,
     revisions: &[u64],
@@ -226,10 +227,10 @@ pub(super) fn encode_chain(
         .collect();
     let frame_bytes = frame_encoded_bytes(&records);
     let mut chain = log.begin_chain(frame_bytes)?;
+    let file_offset = chain.offset + chain.frame_offset_in_buf as u64;
     let frame = &mut chain.buf[chain.frame_offset_in_buf..];
-    let written = encode_frame(log.segment_id(), space_id, &records, frame);
-    debug_assert_eq!(written, frame_bytes);
-    Ok((chain, log.durable_bytes() + frame_bytes as u64))
+    let written = encode_stamped_frame(log.segment_id(), space_id, &records, file_offset, frame);
+    Ok((chain, log.durable_bytes() + written as u64))
 }
 
 impl IoThread {

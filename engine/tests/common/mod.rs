@@ -46,3 +46,70 @@ pub fn assert_matches_model(db: &Db, space: SpaceId, model: &Model) {
 pub fn zero_deadline() -> Option<Duration> {
     Some(Duration::ZERO)
 }
+
+/// The frames of the version-2 log file `bytes`, in order: `(start, end)` file offsets.
+pub fn stamped_frames(bytes: &[u8]) -> Vec<(usize, usize)> {
+    use infinitedb_format::{
+        FRAME_PAYLOAD_BYTES_MAX, LOG_HEADER_BYTES, LogHeader, LogLayout, StampedFrame,
+        decode_stamped_frame,
+    };
+    let header = LogHeader::decode(bytes).unwrap();
+    assert_eq!(header.layout, LogLayout::Stamped);
+    let mut frames = Vec::new();
+    let mut scratch = Vec::new();
+    let mut offset = LOG_HEADER_BYTES;
+    while let StampedFrame::Valid { physical_bytes, .. } = decode_stamped_frame(
+        bytes,
+        offset,
+        header.segment_id,
+        FRAME_PAYLOAD_BYTES_MAX,
+        &mut scratch,
+    ) {
+        frames.push((offset, offset + physical_bytes));
+        offset += physical_bytes;
+    }
+    frames
+}
+
+/// `sectors` stamped sectors of one frame of `segment` written at file offset `offset`: the
+/// content a recycled file (another segment) or an earlier attempt at the same position (the
+/// same segment, another frame) leaves behind. The frame's record has key `key`, revision
+/// `revision` and a value sized to fill the sectors.
+pub fn frame_sectors(
+    segment: infinitedb_format::SegmentId,
+    offset: usize,
+    sectors: usize,
+    key: u128,
+    revision: u64,
+) -> Vec<u8> {
+    use infinitedb_format::{
+        FRAME_HEADER_BYTES, RECORD_HEADER_BYTES, RecordKind, RecordRef, SECTOR_BYTES,
+        SECTOR_DATA_BYTES, encode_stamped_frame,
+    };
+    let value =
+        vec![0x5a_u8; sectors * SECTOR_DATA_BYTES - FRAME_HEADER_BYTES - RECORD_HEADER_BYTES];
+    let records = [RecordRef {
+        key,
+        revision: Revision(revision),
+        kind: RecordKind::Put,
+        value: &value,
+    }];
+    let mut out = vec![0_u8; sectors * SECTOR_BYTES];
+    let used = encode_stamped_frame(segment, SpaceId(1), &records, offset as u64, &mut out);
+    assert_eq!(used, out.len());
+    out
+}
+
+/// Copies the directory tree `source` into `target` (created), skipping `LOCK`.
+pub fn copy_tree(source: &std::path::Path, target: &std::path::Path) {
+    std::fs::create_dir_all(target).unwrap();
+    for entry in std::fs::read_dir(source).unwrap() {
+        let entry = entry.unwrap();
+        let destination = target.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &destination);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), destination).unwrap();
+        }
+    }
+}
