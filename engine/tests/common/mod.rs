@@ -100,16 +100,10 @@ pub fn frame_sectors(
     out
 }
 
-/// Copies the directory tree `source` into `target` (created), skipping `LOCK`.
-pub fn copy_tree(source: &std::path::Path, target: &std::path::Path) {
-    std::fs::create_dir_all(target).unwrap();
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        let destination = target.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &destination);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), destination).unwrap();
-        }
-    }
-}
+#[path = "../support/copy.rs"]
+mod copy;
+#[allow(
+    unused_imports,
+    reason = "each test binary uses a subset of the helpers"
+)]
+pub use copy::copy_tree;

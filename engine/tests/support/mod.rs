@@ -16,6 +16,7 @@
     reason = "test helpers: a failure is a test failure"
 )]
 
+mod copy;
 pub mod disk_image;
 pub mod history_text;
 pub mod model;
@@ -25,6 +26,12 @@ pub mod seeds;
 pub mod workload;
 
 use std::time::Duration;
+
+#[allow(
+    unused_imports,
+    reason = "each test binary uses a subset of the helpers"
+)]
+pub use copy::copy_tree;
 
 use infinitedb::{BackendRequest, Options};
 
@@ -55,19 +62,4 @@ pub fn percentile(samples: &mut [Duration], percent: usize) -> Duration {
     samples.sort_unstable();
     let index = (samples.len() * percent).div_ceil(100).saturating_sub(1);
     samples[index.min(samples.len() - 1)]
-}
-
-/// Copies the database directory `source` into `target`, lock file included (a copy without
-/// `LOCK` is refused as not a database).
-pub fn copy_tree(source: &std::path::Path, target: &std::path::Path) {
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        let destination = target.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&destination).unwrap();
-            copy_tree(&entry.path(), &destination);
-        } else {
-            std::fs::copy(entry.path(), destination).unwrap();
-        }
-    }
 }
