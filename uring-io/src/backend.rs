@@ -65,7 +65,7 @@ pub struct BackendInfo {
     pub direct_io: bool,
     /// Alignment in bytes required of buffer addresses, file offsets and lengths (≥ 4096).
     pub alignment_bytes: usize,
-    /// Human-readable reason for the choice, e.g. "io_uring_setup: EPERM (seccomp?); using
-    /// fallback".
+    /// Human-readable reason for the choice, e.g. "plain io_uring_setup: EPERM (blocked by a
+    /// seccomp profile, or `kernel.io_uring_disabled` is set; ...); using fallback with O_DIRECT".
     pub reason: String,
 }

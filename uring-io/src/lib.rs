@@ -14,6 +14,8 @@
 //!   whatever the kernel may still touch. `os/uring_queue.rs` (`queue_cancel`) also pushes an
 //!   `ASYNC_CANCEL`, which names no memory or fd (only a `user_data` to match).
 //! - `os/detect.rs`: `fstatfs` and `statx` on open descriptors into zeroed out-parameters.
+//! - `seccomp.rs`: `prctl(PR_SET_NO_NEW_PRIVS)` and `prctl(PR_SET_SECCOMP)` with a filter
+//!   program that lives for the call (the kernel copies it).
 //! - tests `os_short_write.rs` (`setrlimit`, `signal(SIGXFSZ, SIG_IGN)`) and
 //!   `os_env_override.rs` (`set_var`): process-wide changes, each in a single-test binary.
 
@@ -21,6 +23,7 @@ mod aligned;
 mod backend;
 mod error;
 mod os;
+pub mod seccomp;
 mod sim;
 mod storage;
 

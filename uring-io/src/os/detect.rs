@@ -361,11 +361,24 @@ fn errno_name(errno: i32) -> String {
 }
 
 fn likely_cause(errno: i32) -> String {
-    let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .map(|text| format!("kernel.io_uring_disabled={}", text.trim()))
-        .unwrap_or_else(|_| "kernel.io_uring_disabled unreadable".to_string());
+    let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok();
+    cause_of(errno, sysctl.as_deref())
+}
+
+/// The likely cause of `errno` from a ring setup, given the text of
+/// `/proc/sys/kernel/io_uring_disabled` when readable.
+fn cause_of(errno: i32, io_uring_disabled: Option<&str>) -> String {
     match errno {
-        libc::EPERM | libc::EACCES => format!("container seccomp profile or {sysctl}"),
+        libc::EPERM | libc::EACCES => {
+            let reading = io_uring_disabled.map_or_else(
+                || "unreadable here".to_string(),
+                |text| format!("{} here", text.trim()),
+            );
+            format!(
+                "blocked by a seccomp profile, or `kernel.io_uring_disabled` is set; \
+                 set it to 0 to allow io_uring; it reads {reading}"
+            )
+        }
         libc::ENOSYS => "kernel without io_uring, or seccomp answering ENOSYS".to_string(),
         libc::EINVAL => "these setup flags are unknown to this kernel".to_string(),
         libc::ENOMEM => "RLIMIT_MEMLOCK too low for the ring (kernels < 5.12)".to_string(),
@@ -408,6 +421,27 @@ mod tests {
             0,
             "probe file left behind"
         );
+    }
+
+    #[test]
+    fn refused_setup_hint_is_advice() {
+        // Goal: an EPERM from io_uring_setup names both causes and says what to set, whatever
+        // the sysctl reads. Method: format the hint for each reading.
+        for (reading, shown) in [
+            (Some("0\n"), "0 here"),
+            (Some("2"), "2 here"),
+            (None, "unreadable"),
+        ] {
+            let hint = cause_of(libc::EPERM, reading);
+            assert!(
+                hint.starts_with(
+                    "blocked by a seccomp profile, or `kernel.io_uring_disabled` is set; \
+                     set it to 0 to allow io_uring"
+                ) && hint.contains(shown),
+                "{hint}"
+            );
+            assert!(!hint.contains("io_uring_disabled="), "{hint}");
+        }
     }
 
     #[test]
