@@ -183,7 +183,7 @@ impl Error {
     ///
     /// ```
     /// use infinitedb::Error;
-    /// use uring_io::IoError;
+    /// use infinitedb::IoError;
     /// let error = Error::from(IoError::from_errno("pwrite", "/db/seg-1.log", libc::EIO));
     /// assert_eq!(error.io_error().and_then(IoError::errno), Some(libc::EIO));
     /// assert!(Error::Closed.io_error().is_none());

@@ -600,18 +600,32 @@ fn scan_stamped(
                     segment,
                     FRAME_PAYLOAD_BYTES_MAX,
                 );
-                if let Some(later) = later {
-                    let detail = format!(
-                        "{error}; a valid frame of segment {} follows at offset {later}",
-                        segment.0
-                    );
-                    return Err(Error::corruption(path, offset as u64, detail));
-                }
-                break;
+                return end_of_log(path, offset, segment, &error, later);
             }
         }
     }
     Ok(())
+}
+
+/// A frame at `offset` that failed with `error` as a torn write ends the log, unless a valid
+/// frame of `segment` follows it at `later`: then it is damage inside acknowledged history.
+fn end_of_log(
+    path: &Path,
+    offset: usize,
+    segment: SegmentId,
+    error: &dyn std::fmt::Display,
+    later: Option<usize>,
+) -> Result<()> {
+    match later {
+        Some(later) => {
+            let detail = format!(
+                "{error}; a valid frame of segment {} follows at offset {later}",
+                segment.0
+            );
+            Err(Error::corruption(path, offset as u64, detail))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The offset of the first valid version-1 frame of `segment` at or after `from`.
@@ -637,14 +651,8 @@ fn scan_contiguous(
                 offset += frame.encoded_bytes;
             }
             Err(error) => {
-                if let Some(later) = find_contiguous_frame_after(bytes, offset + 1, segment) {
-                    let detail = format!(
-                        "{error}; a valid frame of segment {} follows at offset {later}",
-                        segment.0
-                    );
-                    return Err(Error::corruption(path, offset as u64, detail));
-                }
-                break;
+                let later = find_contiguous_frame_after(bytes, offset + 1, segment);
+                return end_of_log(path, offset, segment, &error, later);
             }
         }
     }
