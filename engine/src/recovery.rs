@@ -241,9 +241,9 @@ fn list_files(storage: &dyn Storage, paths: &DbPaths) -> Result<FoundFiles> {
 }
 
 /// Step 1b: every log the manifest names as live (`AddLog`, not retired) is there, at the
-/// length it was created with, with a header naming it. Such a log may hold acknowledged
-/// records that exist nowhere else, so a missing, resized or replaced one is
-/// `Error::Corruption`, never an empty log.
+/// length it was created with (its header is checked where it is read, in [`scan_logs`]).
+/// Such a log may hold acknowledged records that exist nowhere else, so a missing or resized
+/// one is `Error::Corruption`, never an empty log.
 fn check_live_logs(
     storage: &dyn Storage,
     paths: &DbPaths,
@@ -274,8 +274,7 @@ fn check_live_logs(
             );
             return Err(Error::corruption(path, 0, detail));
         }
-        let file = storage.open(&path, OpenMode::Read)?;
-        let len_bytes = storage.file_len(&file)?;
+        let len_bytes = storage.file_len(&storage.open(&path, OpenMode::Read)?)?;
         if len_bytes != meta.len_bytes {
             let detail = format!(
                 "{what} is {len_bytes} bytes long; the manifest recorded {} (truncated or \
@@ -284,25 +283,33 @@ fn check_live_logs(
             );
             return Err(Error::corruption(path, 0, detail));
         }
-        let alignment = storage.info().alignment_bytes.max(uring_io::MIN_ALIGNMENT);
-        let mut page = AlignedBuf::new(LOG_HEADER_BYTES.max(alignment), alignment)?;
-        let read = storage.read_at(&file, 0, &mut page)?;
-        let header = LogHeader::decode(&page[..read.min(LOG_HEADER_BYTES)]);
-        let names_itself = header.as_ref().is_ok_and(|header| {
-            header.kind == meta.kind
-                && header.segment_id == meta.segment_id
-                && header.space_id == meta.space_id
-        });
-        if !names_itself {
-            let found = match header {
-                Ok(header) => format!("{header:?}"),
-                Err(error) => error.to_string(),
-            };
-            let detail = format!("{what} does not hold its own log header: {found}");
-            return Err(Error::corruption(path, 0, detail));
-        }
     }
     Ok(())
+}
+
+/// Fails unless a live log's header (`None`: it did not decode) names the log the manifest
+/// recorded: a live log is only named once its header is durable, so another header means
+/// the file was replaced.
+fn check_live_header(
+    state: &ManifestState,
+    meta: &LogMeta,
+    path: &Path,
+    header: Option<&LogHeader>,
+) -> Result<()> {
+    let names_itself = header.is_some_and(|header| {
+        header.kind == meta.kind
+            && header.segment_id == meta.segment_id
+            && header.space_id == meta.space_id
+    });
+    if names_itself {
+        return Ok(());
+    }
+    let found = header.map_or_else(|| "no valid header".to_string(), |h| format!("{h:?}"));
+    let detail = format!(
+        "{} does not hold its own log header: {found}",
+        describe_log(state, meta)
+    );
+    Err(Error::corruption(path, 0, detail))
 }
 
 /// "hot segment 7 of space \"a\"" or "staging log 9", for messages.
@@ -484,7 +491,7 @@ fn scan_logs(
         .map(|(_, segment, path)| (*segment, path))
         .chain(found.staging.iter().map(|(segment, path)| (*segment, path)));
     for (segment, path) in logs {
-        scan_log(storage, path, segment, |space, key, revision, value| {
+        let header = scan_log(storage, path, segment, |space, key, revision, value| {
             if !state.spaces.contains_key(&space) {
                 return Err(Error::corruption(
                     path,
@@ -498,6 +505,9 @@ fn scan_logs(
             }
             Ok(())
         })?;
+        if let Some(meta) = state.logs.get(&segment) {
+            check_live_header(state, meta, path, header.as_ref())?;
+        }
     }
     Ok(tails)
 }
@@ -508,26 +518,29 @@ fn scan_logs(
 /// (`docs/format.md`, "Recovery table for a log"): [`scan_stamped`] for version 2,
 /// [`scan_contiguous`] for version 1. A header that does not decode (a recycle torn while
 /// writing it) hides nothing only if no valid frame of `segment` is found in either layout;
-/// otherwise it is `Error::Corruption`.
+/// otherwise it is `Error::Corruption`. Returns the header, if it decoded.
 pub(crate) fn scan_log(
     storage: &dyn Storage,
     path: &Path,
     segment: SegmentId,
     mut visit: impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
-) -> Result<()> {
+) -> Result<Option<LogHeader>> {
     let file = storage.open(path, OpenMode::Read)?;
     let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
     if len_bytes <= LOG_HEADER_BYTES {
-        return Ok(());
+        return Ok(None);
     }
     let mut buf = AlignedBuf::with_capacity_for(len_bytes, storage.info().alignment_bytes)?;
     let read = storage.read_at(&file, 0, &mut buf)?;
     let bytes = &buf[..read.min(len_bytes)];
     match LogHeader::decode(bytes) {
-        Ok(header) if header.layout == LogLayout::Stamped => {
-            scan_stamped(bytes, path, segment, &mut visit)
+        Ok(header) => {
+            match header.layout {
+                LogLayout::Stamped => scan_stamped(bytes, path, segment, &mut visit)?,
+                LogLayout::Contiguous => scan_contiguous(bytes, path, segment, &mut visit)?,
+            }
+            Ok(Some(header))
         }
-        Ok(_) => scan_contiguous(bytes, path, segment, &mut visit),
         Err(error) => {
             let stamped =
                 find_stamped_frame_after(bytes, LOG_HEADER_BYTES, segment, FRAME_PAYLOAD_BYTES_MAX);
@@ -540,7 +553,7 @@ pub(crate) fn scan_log(
                     );
                     Err(Error::corruption(path, 0, detail))
                 }
-                None => Ok(()),
+                None => Ok(None),
             }
         }
     }

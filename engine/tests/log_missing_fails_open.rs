@@ -130,6 +130,23 @@ fn a_hot_segment_replaced_by_another_log_fails_the_open() {
 }
 
 #[test]
+fn a_hot_segment_overwritten_by_a_copy_of_another_log_fails_the_open() {
+    // Goal: a segment whose bytes were replaced by another log's (same length, a valid header
+    // naming the other log) is caught by its header. Method: one put, close; copy the spare's
+    // bytes over the segment holding the put, the spare staying in place; open: Corruption
+    // naming the overwritten segment.
+    let dir = tempfile::tempdir().unwrap();
+    one_unsealed_put(dir.path());
+    let segment = segment_with_frames(dir.path());
+    let spare = files(&dir.path().join("segments"), "seg-1-")
+        .into_iter()
+        .find(|path| *path != segment)
+        .unwrap();
+    std::fs::copy(&spare, &segment).unwrap();
+    expect_corruption_naming(dir.path(), options(), &segment, "overwritten by the spare");
+}
+
+#[test]
 fn a_deleted_staging_log_fails_the_open() {
     // Goal: a staging log may hold the only durable copy of a hedged group, so a missing one
     // is an error, not an empty log. Method: with a zero deadline every group is acknowledged

@@ -1,4 +1,4 @@
-//! Recovery decisions are a table (STYLE.md §6): for every combination of a frame header's
+//! Recovery decisions are a table: for every combination of a frame header's
 //! state and its payload's state, decoding lands in exactly one row of the recovery table,
 //! and in the row the table names. The engine maps rows to actions (docs/format.md,
 //! "Decoding order and error classes").

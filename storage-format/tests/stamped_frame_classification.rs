@@ -1,4 +1,4 @@
-//! The recovery table of a version-2 log is a table (STYLE.md §6): for every combination of
+//! The recovery table of a version-2 log is a table: for every combination of
 //! the state of a stamped frame's first sector and of one later sector, the reader lands in
 //! exactly the row the table names (docs/format.md, "Recovery table for a log"). A sector is
 //! either the frame's own (its stamp names the segment, the frame and its index), old content
