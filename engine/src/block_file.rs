@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use infinitedb_format::{
-    BLOCK_PAGE_BYTES, BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockMeta, SpaceId,
+    BLOCK_PAGE_BYTES, BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockMeta, BuiltBlock,
+    SpaceId,
 };
 use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
@@ -43,7 +44,17 @@ impl BlockFile {
         }
         let mut builder = BlockBuilder::new(space, block_id);
         memtable.for_each(|record| builder.push(record));
-        let built = builder.finish();
+        BlockFile::write_built(storage, path, builder.finish(), 0).map(Some)
+    }
+
+    /// Writes the finished block `built` at `path` durably, as a block of `level`
+    /// (a seal's block is level 0, a compaction's output deeper).
+    pub(crate) fn write_built(
+        storage: &Arc<dyn Storage>,
+        path: PathBuf,
+        built: BuiltBlock,
+        level: u8,
+    ) -> Result<BlockFile> {
         let alignment = storage.info().alignment_bytes;
         let mut buf = AlignedBuf::with_capacity_for(built.bytes.len(), alignment)?;
         buf[..built.bytes.len()].copy_from_slice(&built.bytes);
@@ -57,14 +68,17 @@ impl BlockFile {
             &footer,
             built.bytes.len() as u64,
         )?;
-        let meta = meta_of(&footer, built.bytes.len() as u64, built.footer_checksum);
-        Ok(Some(BlockFile {
+        let meta = BlockMeta {
+            level,
+            ..meta_of(&footer, built.bytes.len() as u64, built.footer_checksum)
+        };
+        Ok(BlockFile {
             path,
             meta,
             file,
             index,
             storage: storage.clone(),
-        }))
+        })
     }
 
     /// The open block file.
@@ -149,6 +163,7 @@ fn meta_of(
     BlockMeta {
         block_id: footer.block_id,
         space_id: footer.space_id,
+        level: 0,
         len_bytes,
         min_key: footer.min_key,
         max_key: footer.max_key,

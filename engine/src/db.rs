@@ -14,19 +14,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::unbounded;
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use infinitedb_format::{
-    FRAME_HEADER_BYTES, ManifestEdit, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
+    FRAME_HEADER_BYTES, ManifestEdit, Retention, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
 };
 use parking_lot::{Mutex, RwLock};
 use uring_io::{BackendInfo, OsStorage, Storage};
 
 use crate::batch::{Batch, KeyedBatch};
+use crate::compaction::{Compactor, CompactorJob, Shape};
 use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
 use crate::io_thread::{Driver, IoConfig, IoThread};
 use crate::keyspace::Curve;
 use crate::keyspace::QueryBox;
+use crate::levels::Levels;
 use crate::lock::DirLock;
 use crate::log_file::{LogFile, hot_header};
 use crate::manifest::Manifest;
@@ -38,7 +40,7 @@ use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
 use crate::space::SpaceShared;
-use crate::stats::{Stats, StatsCounters};
+use crate::stats::{SpaceStats, Stats, StatsCounters};
 
 /// The I/O thread's settings from the options (hedging only under `Durability::Sync`, see
 /// [`Options::deadline`]).
@@ -92,7 +94,11 @@ pub struct Db {
     visible: Arc<VisibleRevision>,
     cache: Arc<PageCache>,
     create_lock: Mutex<()>,
+    compactions: Sender<CompactorJob>,
+    /// The I/O thread and the sealer, stopped first.
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Stopped after them: a seal's last block may still start a compaction.
+    compactor: Mutex<Option<JoinHandle<()>>>,
     _lock: DirLock,
 }
 
@@ -169,6 +175,7 @@ impl Db {
         let (command_sender, command_receiver) = unbounded();
         let commands = CommandSender::new(command_sender, Arc::new(Doorbell::default()));
         let (sealer_jobs, sealer_receiver) = unbounded();
+        let (compactions, compactor_jobs) = unbounded();
         let stats = Arc::new(StatsCounters::default());
         let gate = Arc::new(ByteGate::new(options.queue_bytes_max));
         let revision_last = Arc::new(AtomicU64::new(recovered.revision_last));
@@ -186,17 +193,11 @@ impl Db {
             revision_last.clone(),
             Some(recovered.staging),
         );
-        let mut spaces = HashMap::new();
-        let mut space_names = HashMap::new();
-        for space in recovered.spaces {
-            spaces.insert(space.shared.id, space.shared.clone());
-            space_names.insert(space.shared.name.to_string(), space.shared.id);
-            space
-                .shared
-                .mark_published(Revision(recovered.revision_last));
-            space.shared.mark_logged(Revision(recovered.revision_last));
-            io_thread.add_space(space.shared, space.active, Some(space.spare));
-        }
+        let (spaces, space_names) = add_spaces(
+            &mut io_thread,
+            recovered.spaces,
+            Revision(recovered.revision_last),
+        );
         let sealer = Sealer {
             storage: storage.clone(),
             paths: paths.clone(),
@@ -207,13 +208,16 @@ impl Db {
             stats: stats.clone(),
             segment_bytes: options.segment_bytes,
             revision_last: revision_last.clone(),
+            compactions: compactions.clone(),
         };
         let visible = io_thread.visible.clone();
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));
         let driver = Arc::new(Driver::new(io_thread, commands.clone()));
         let io_driver = driver.clone();
         let io_handle = spawn("infinitedb-io", move || io_driver.run_io_thread())?;
+        let compactor = compactor_beside(&sealer, &options, compactor_jobs);
         let sealer_handle = spawn("infinitedb-sealer", move || sealer.run())?;
+        let compactor_handle = start_compactor(compactor, &compactions, spaces.values())?;
         Ok(Db {
             storage,
             paths,
@@ -230,7 +234,9 @@ impl Db {
             visible,
             cache,
             create_lock: Mutex::new(()),
+            compactions,
             threads: Mutex::new(vec![io_handle, sealer_handle]),
+            compactor: Mutex::new(Some(compactor_handle)),
             _lock: lock,
         })
     }
@@ -246,15 +252,10 @@ impl Db {
     fn shut_down(&self) -> Result<()> {
         let _ = self.commands.send(Command::Shutdown);
         let handles: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
-        let mut result = Ok(());
-        for handle in handles {
-            if handle.join().is_err() {
-                result = Err(Error::Poisoned {
-                    detail: "an engine thread panicked".to_string(),
-                });
-            }
-        }
-        result
+        let compactor = self.compactor.lock().take();
+        let result = join_all(handles);
+        let _ = self.compactions.send(CompactorJob::Shutdown);
+        result.and(join_all(compactor))
     }
 
     /// Creates a space of `dims` dimensions (1..=16) with `bits_per_dim` bits each (1..=32,
@@ -263,6 +264,34 @@ impl Db {
     /// # Errors
     /// [`Error::InvalidSpace`] for a bad shape or name; [`Error::SpaceExists`]; [`Error::Io`].
     pub fn create_space(&self, name: &str, dims: u32, bits_per_dim: u32) -> Result<SpaceId> {
+        self.create_space_with(name, dims, bits_per_dim, Retention::All)
+    }
+
+    /// Creates a space as [`Db::create_space`] does, keeping the versions `retention` names
+    /// (see [`Db::set_retention`]).
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Options, Retention};
+    /// let db = Db::open("/tmp/example-retention", Options::default())?;
+    /// // A table of current positions: only each point's newest value is kept on disk.
+    /// let space = db.create_space_with("positions", 2, 16, Retention::Latest)?;
+    /// db.put(space, &[3, 4], b"old")?;
+    /// db.put(space, &[3, 4], b"new")?;
+    /// db.compact(space)?;
+    /// assert_eq!(db.history(space, &[3, 4])?.len(), 1);
+    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::create_space`], and [`Error::InvalidOption`] for `Retention::Versions(0)`.
+    pub fn create_space_with(
+        &self,
+        name: &str,
+        dims: u32,
+        bits_per_dim: u32,
+        retention: Retention,
+    ) -> Result<SpaceId> {
+        check_retention(retention)?;
         let curve = Curve::new(dims, bits_per_dim).map_err(|source| Error::InvalidSpace {
             detail: format!("dims {dims} × bits {bits_per_dim}"),
             source: Some(source),
@@ -297,17 +326,24 @@ impl Db {
         // leaves two unnamed, empty segment files, which the next open recycles.
         let active = self.new_segment(space_id)?;
         let spare = self.new_segment(space_id)?;
-        let edits = [
-            edit,
-            ManifestEdit::AddLog(active.meta()),
-            ManifestEdit::AddLog(spare.meta()),
-        ];
+        // A space without `SetRetention` keeps every version.
+        let retained = (retention != Retention::All).then_some(ManifestEdit::SetRetention {
+            space_id,
+            retention,
+        });
+        let edits: Vec<ManifestEdit> = std::iter::once(edit)
+            .chain(retained)
+            .chain([
+                ManifestEdit::AddLog(active.meta()),
+                ManifestEdit::AddLog(spare.meta()),
+            ])
+            .collect();
         self.manifest.lock().append(&edits)?;
         let shared = Arc::new(SpaceShared::new(
             space_id,
             name.to_string(),
             curve,
-            Vec::new(),
+            Levels::default(),
         ));
         self.spaces.write().insert(space_id, shared.clone());
         self.space_names.write().insert(name.to_string(), space_id);
@@ -332,6 +368,70 @@ impl Db {
             header,
             self.options.segment_bytes,
         )
+    }
+
+    /// Changes which versions `space` keeps, durably. Compaction applies it from then on, to
+    /// the blocks it merges; the live tail and blocks not merged yet keep every version
+    /// until then ([`Db::compact`] applies it to everything now). Reads at the latest
+    /// revision are the same under every policy. Below it:
+    /// - `All`: [`Db::get_at`] and [`Db::history`] are exact at every revision.
+    /// - `Window(n)`: exact at every revision from `latest − n` on (as of the last
+    ///   compaction); older ones may be gone.
+    /// - `Versions(n)` and `Latest`: history holds at least the newest `n` (or 1) versions;
+    ///   older ones, and reads at older revisions, may be gone or may still be found in
+    ///   blocks a compaction has not reached yet.
+    ///
+    /// A [`Snapshot`] keeps reading the blocks it started with, so it sees every version
+    /// it saw when it was taken, whatever compactions run meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]; [`Error::InvalidOption`] for `Retention::Versions(0)`;
+    /// [`Error::Io`] if the manifest append failed (the policy is unchanged).
+    pub fn set_retention(&self, space: SpaceId, retention: Retention) -> Result<()> {
+        check_retention(retention)?;
+        let shared = self.shared(space)?;
+        self.manifest.lock().append(&[ManifestEdit::SetRetention {
+            space_id: space,
+            retention,
+        }])?;
+        let _ = self.compactions.send(CompactorJob::Check(shared));
+        Ok(())
+    }
+
+    /// The versions `space` keeps.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`].
+    pub fn retention(&self, space: SpaceId) -> Result<Retention> {
+        self.shared(space)?;
+        let manifest = self.manifest.lock();
+        Ok(manifest
+            .state()
+            .spaces
+            .get(&space)
+            .map_or(Retention::All, |record| record.retention))
+    }
+
+    /// Seals the space's live tail, then merges every block of the space into one level
+    /// and applies its retention, and waits until the result is durable and visible. Old
+    /// block files are deleted once no snapshot or query holds them. For tests, operators
+    /// and bulk loads: background compaction keeps a space in shape on its own.
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]; [`Error::WriteFailed`] if the seal failed; [`Error::Io`] if
+    /// a block or manifest write of the compaction failed (nothing changed; the old blocks
+    /// stay); [`Error::Corruption`] if an input block is damaged; [`Error::Closed`].
+    pub fn compact(&self, space: SpaceId) -> Result<()> {
+        let shared = self.shared(space)?;
+        self.flush(space)?;
+        let (reply, answer) = crate::reply::reply_pair();
+        self.compactions
+            .send(CompactorJob::Full {
+                space: shared,
+                reply,
+            })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().ok_or(Error::Closed)?
     }
 
     /// The id of the space named `name`.
@@ -415,6 +515,7 @@ impl Db {
                 max,
             });
         }
+        self.wait_for_compaction(&shared);
         let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
         let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
@@ -602,6 +703,25 @@ impl Db {
         self.stats.snapshot()
     }
 
+    /// The shape of `space`'s data: blocks, bytes and records per level, and the live tail.
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Options};
+    /// let db = Db::open("/tmp/example-stats", Options::default())?;
+    /// let space = db.create_space("points", 2, 16)?;
+    /// db.put(space, &[3, 4], b"hello")?;
+    /// db.compact(space)?;
+    /// let stats = db.space_stats(space)?;
+    /// assert_eq!((stats.blocks(), stats.block_records()), (1, 1));
+    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`].
+    pub fn space_stats(&self, space: SpaceId) -> Result<SpaceStats> {
+        Ok(self.shared(space)?.stats())
+    }
+
     /// The storage backend in use and why it was chosen.
     pub fn backend(&self) -> &BackendInfo {
         self.storage.info()
@@ -620,6 +740,101 @@ impl Db {
     pub fn last_revision(&self) -> Revision {
         Revision(self.revision_last.load(Ordering::Acquire))
     }
+}
+
+impl Db {
+    /// Backpressure: while the space has [`Options::l0_stop_writes`] level-0 blocks or more
+    /// and compaction is on and not failing, waits for compaction to bring them down.
+    fn wait_for_compaction(&self, shared: &SpaceShared) {
+        if !self.options.compaction {
+            return;
+        }
+        let stop = self.options.l0_stop_writes;
+        let behind = |view: &crate::space::SpaceView| {
+            view.levels.level(0).len() >= stop && !shared.compaction_failed.load(Ordering::Acquire)
+        };
+        if behind(&shared.view.load()) {
+            StatsCounters::add(&self.stats.write_stalls, 1);
+            shared.wait_while(STALL_POLL, behind);
+        }
+    }
+}
+
+/// Starts the compactor thread and asks it to look at every space: each open seals the logs
+/// into a level-0 block, which must be merged down too.
+fn start_compactor<'a>(
+    compactor: Compactor,
+    jobs: &Sender<CompactorJob>,
+    spaces: impl Iterator<Item = &'a Arc<SpaceShared>>,
+) -> Result<JoinHandle<()>> {
+    for space in spaces {
+        let _ = jobs.send(CompactorJob::Check(Arc::clone(space)));
+    }
+    spawn("infinitedb-compactor", move || compactor.run())
+}
+
+/// Hands the recovered spaces to the I/O thread, each published and logged up to the
+/// recovered revision; returns them by id and by name.
+fn add_spaces(
+    io_thread: &mut IoThread,
+    recovered: Vec<crate::recovery::RecoveredSpace>,
+    revision: Revision,
+) -> (HashMap<SpaceId, Arc<SpaceShared>>, HashMap<String, SpaceId>) {
+    let mut spaces = HashMap::new();
+    let mut space_names = HashMap::new();
+    for space in recovered {
+        spaces.insert(space.shared.id, space.shared.clone());
+        space_names.insert(space.shared.name.to_string(), space.shared.id);
+        space.shared.mark_published(revision);
+        space.shared.mark_logged(revision);
+        io_thread.add_space(space.shared, space.active, Some(space.spare));
+    }
+    (spaces, space_names)
+}
+
+/// The compactor, sharing the sealer's storage, manifest, id allocators and counters.
+fn compactor_beside(sealer: &Sealer, options: &Options, jobs: Receiver<CompactorJob>) -> Compactor {
+    Compactor {
+        storage: sealer.storage.clone(),
+        paths: sealer.paths.clone(),
+        manifest: sealer.manifest.clone(),
+        ids: sealer.ids.clone(),
+        stats: sealer.stats.clone(),
+        jobs,
+        enabled: options.compaction,
+        shape: Shape {
+            l0_trigger: options.l0_compaction_trigger,
+            level_base_bytes: options.level_base_bytes,
+        },
+        block_target_bytes: options.block_target_bytes,
+    }
+}
+
+/// How often a writer waiting for compaction re-checks (it is also woken by every change).
+const STALL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// `Retention::Versions(0)` would keep nothing.
+fn check_retention(retention: Retention) -> Result<()> {
+    if retention == Retention::Versions(0) {
+        return Err(Error::InvalidOption {
+            name: "retention",
+            detail: "Retention::Versions keeps at least one version".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Joins `handles`; `Error::Poisoned` if one of the threads panicked.
+fn join_all(handles: impl IntoIterator<Item = JoinHandle<()>>) -> Result<()> {
+    let mut result = Ok(());
+    for handle in handles {
+        if handle.join().is_err() {
+            result = Err(Error::Poisoned {
+                detail: "an engine thread panicked".to_string(),
+            });
+        }
+    }
+    result
 }
 
 /// Starts a named engine thread.

@@ -31,12 +31,14 @@
 
 mod batch;
 mod block_file;
+mod compaction;
 mod db;
 mod directory;
 mod error;
 mod failure;
 mod io_thread;
 pub mod keyspace;
+mod levels;
 mod lock;
 mod log_file;
 mod manifest;
@@ -55,11 +57,11 @@ mod stats;
 pub use batch::Batch;
 pub use db::Db;
 pub use error::{Error, Result};
-pub use infinitedb_format::{Revision, SpaceId};
+pub use infinitedb_format::{Retention, Revision, SpaceId};
 pub use keyspace::QueryBox;
 pub use options::{Durability, Options};
 pub use read::{Entry, Query, Snapshot};
-pub use stats::Stats;
+pub use stats::{LevelStats, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};
 
 /// The one-shot replies and the tree wake-up that answer blocked writers, exported only so

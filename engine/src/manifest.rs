@@ -54,7 +54,8 @@ use std::sync::Arc;
 use infinitedb_format::offsets::{EDIT_MAGIC_OFFSET, EDIT_VERSION_OFFSET};
 use infinitedb_format::{
     BlockId, BlockMeta, DecodeClass, DecodeError, Expected, LogMeta, MANIFEST_HEADER_BYTES,
-    ManifestEdit, ManifestHeader, Revision, SegmentId, SpaceId, decode_edits, encode_edits,
+    ManifestEdit, ManifestHeader, Retention, Revision, SegmentId, SpaceId, decode_edits,
+    encode_edits,
 };
 use uring_io::{AlignedBuf, FileHandle, OpenMode, SECTOR_BYTES, Storage};
 
@@ -80,6 +81,9 @@ pub(crate) struct SpaceRecord {
     pub(crate) name: String,
     pub(crate) dims: u8,
     pub(crate) bits_per_dim: u8,
+    pub(crate) retention: Retention,
+    /// Every record at or below it is in blocks or dropped by retention (`SpaceSealed`).
+    pub(crate) sealed: Revision,
 }
 
 /// The catalogue the edits describe.
@@ -109,6 +113,8 @@ impl ManifestState {
                     name: name.clone(),
                     dims: *dims,
                     bits_per_dim: *bits_per_dim,
+                    retention: Retention::All,
+                    sealed: Revision(0),
                 };
                 self.spaces.insert(*space_id, record);
             }
@@ -134,21 +140,44 @@ impl ManifestState {
             ManifestEdit::AddLog(meta) => {
                 self.logs.insert(meta.segment_id, *meta);
             }
+            ManifestEdit::SetRetention {
+                space_id,
+                retention,
+            } => {
+                if let Some(space) = self.spaces.get_mut(space_id) {
+                    space.retention = *retention;
+                }
+            }
+            ManifestEdit::SpaceSealed { space_id, revision } => {
+                if let Some(space) = self.spaces.get_mut(space_id) {
+                    space.sealed = space.sealed.max(*revision);
+                }
+            }
             _ => {}
         }
     }
 
     /// The edits that recreate this state in one batch (a rewrite's content).
     fn snapshot_edits(&self) -> Vec<ManifestEdit> {
-        let spaces = self
-            .spaces
-            .iter()
-            .map(|(space_id, record)| ManifestEdit::CreateSpace {
+        let spaces = self.spaces.iter().flat_map(|(space_id, record)| {
+            let create = ManifestEdit::CreateSpace {
                 space_id: *space_id,
                 name: record.name.clone(),
                 dims: record.dims,
                 bits_per_dim: record.bits_per_dim,
+            };
+            // The defaults (keep all, nothing sealed) need no edit.
+            let retention =
+                (record.retention != Retention::All).then_some(ManifestEdit::SetRetention {
+                    space_id: *space_id,
+                    retention: record.retention,
+                });
+            let sealed = (record.sealed > Revision(0)).then_some(ManifestEdit::SpaceSealed {
+                space_id: *space_id,
+                revision: record.sealed,
             });
+            std::iter::once(create).chain(retention).chain(sealed)
+        });
         let blocks = self
             .blocks
             .values()
@@ -433,6 +462,7 @@ mod tests {
         let meta = BlockMeta {
             block_id: BlockId(9),
             space_id: SpaceId(1),
+            level: 0,
             len_bytes: 8192,
             min_key: 3,
             max_key: 700,

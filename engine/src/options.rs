@@ -41,6 +41,14 @@ pub const PAGE_CACHE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
 pub const QUERY_RANGE_BUDGET_DEFAULT: usize = 64;
 /// Default seal threshold in records of a hot segment.
 pub const SEAL_THRESHOLD_RECORDS_DEFAULT: u64 = 1_000_000;
+/// Default number of level-0 blocks (seals) that start a compaction into level 1.
+pub const L0_COMPACTION_TRIGGER_DEFAULT: usize = 4;
+/// Default number of level-0 blocks at which writers of the space wait for compaction.
+pub const L0_STOP_WRITES_DEFAULT: usize = 20;
+/// Default target bytes of level 1 (each deeper level's is 10× the one above).
+pub const LEVEL_BASE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+/// Default size at which a compaction finishes an output block (at the next key).
+pub const BLOCK_TARGET_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
 
 /// How a [`crate::Db`] is opened. Build with `Options::default()` and the setters.
 ///
@@ -67,6 +75,11 @@ pub struct Options {
     pub(crate) segment_bytes: u64,
     pub(crate) page_cache_bytes: usize,
     pub(crate) query_range_budget: usize,
+    pub(crate) compaction: bool,
+    pub(crate) l0_compaction_trigger: usize,
+    pub(crate) l0_stop_writes: usize,
+    pub(crate) level_base_bytes: u64,
+    pub(crate) block_target_bytes: u64,
 }
 
 impl Default for Options {
@@ -84,6 +97,11 @@ impl Default for Options {
             segment_bytes: SEGMENT_BYTES_DEFAULT,
             page_cache_bytes: PAGE_CACHE_BYTES_DEFAULT,
             query_range_budget: QUERY_RANGE_BUDGET_DEFAULT,
+            compaction: true,
+            l0_compaction_trigger: L0_COMPACTION_TRIGGER_DEFAULT,
+            l0_stop_writes: L0_STOP_WRITES_DEFAULT,
+            level_base_bytes: LEVEL_BASE_BYTES_DEFAULT,
+            block_target_bytes: BLOCK_TARGET_BYTES_DEFAULT,
         }
     }
 }
@@ -106,6 +124,11 @@ impl std::fmt::Debug for Options {
             .field("segment_bytes", &self.segment_bytes)
             .field("page_cache_bytes", &self.page_cache_bytes)
             .field("query_range_budget", &self.query_range_budget)
+            .field("compaction", &self.compaction)
+            .field("l0_compaction_trigger", &self.l0_compaction_trigger)
+            .field("l0_stop_writes", &self.l0_stop_writes)
+            .field("level_base_bytes", &self.level_base_bytes)
+            .field("block_target_bytes", &self.block_target_bytes)
             .finish()
     }
 }
@@ -204,6 +227,50 @@ impl Options {
         self
     }
 
+    /// Background compaction (default on): merges each space's blocks as they accumulate, so
+    /// a point read consults at most the level-0 blocks and one block per deeper level, and
+    /// drops the versions the space's [`Retention`](crate::Retention) no longer wants. Off,
+    /// blocks accumulate until [`Db::compact`](crate::Db::compact), and writers never wait
+    /// for compaction.
+    #[must_use]
+    pub fn compaction(mut self, enabled: bool) -> Self {
+        self.compaction = enabled;
+        self
+    }
+
+    /// Level-0 blocks (one per seal) that start a compaction into level 1 (default 4, at
+    /// least 1).
+    #[must_use]
+    pub fn l0_compaction_trigger(mut self, blocks: usize) -> Self {
+        self.l0_compaction_trigger = blocks;
+        self
+    }
+
+    /// Level-0 blocks at which writers of the space wait until compaction brings the count
+    /// down (default 20; above the trigger). Writers do not wait while the space's last
+    /// compaction failed (a full disk): writes and reads go on, and blocks accumulate.
+    #[must_use]
+    pub fn l0_stop_writes(mut self, blocks: usize) -> Self {
+        self.l0_stop_writes = blocks;
+        self
+    }
+
+    /// Target bytes of level 1 (default 256 MiB, at least 1 MiB); each deeper level's is
+    /// 10× the one above, and a level over its target sends blocks down.
+    #[must_use]
+    pub fn level_base_bytes(mut self, bytes: u64) -> Self {
+        self.level_base_bytes = bytes;
+        self
+    }
+
+    /// Record bytes at which a compaction finishes an output block, at the next key
+    /// (default 32 MiB, at least 4096).
+    #[must_use]
+    pub fn block_target_bytes(mut self, bytes: u64) -> Self {
+        self.block_target_bytes = bytes;
+        self
+    }
+
     /// The largest encoded frame a segment accepts: one whose stamped sectors fill the
     /// segment minus its header and one page of slack for the rewritten tail page.
     pub(crate) fn frame_bytes_max(&self) -> usize {
@@ -244,6 +311,24 @@ impl Options {
             return invalid(
                 "query_range_budget",
                 "a box needs at least one key range".to_string(),
+            );
+        }
+        if self.l0_compaction_trigger == 0 || self.l0_stop_writes <= self.l0_compaction_trigger {
+            return invalid(
+                "l0_stop_writes",
+                format!(
+                    "needs 1 <= l0_compaction_trigger ({}) < l0_stop_writes ({})",
+                    self.l0_compaction_trigger, self.l0_stop_writes
+                ),
+            );
+        }
+        if self.level_base_bytes < 1024 * 1024 || self.block_target_bytes < 4096 {
+            return invalid(
+                "level_base_bytes",
+                format!(
+                    "level_base_bytes {} must be >= 1 MiB and block_target_bytes {} >= 4096",
+                    self.level_base_bytes, self.block_target_bytes
+                ),
             );
         }
         Ok(())

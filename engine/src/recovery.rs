@@ -54,6 +54,7 @@ use crate::block_file::BlockFile;
 use crate::directory::{self, Contents, LockFileSeen};
 use crate::error::{Error, Result};
 use crate::keyspace::Curve;
+use crate::levels::Levels;
 use crate::log_file::{LogFile, hot_header, staging_header};
 use crate::manifest::{Manifest, ManifestState};
 use crate::memtable::Memtable;
@@ -435,9 +436,15 @@ fn holds(memtable: &Memtable, record: &RecordRef<'_>) -> bool {
     found
 }
 
-/// Per space, the highest revision in a block the manifest names.
+/// Per space, the revision at or below which every record is in blocks: the highest
+/// revision in a block the manifest names, or its `SpaceSealed` mark if higher (a compaction
+/// may drop a space's newest versions, a delete under `Retention::Latest`).
 fn sealed_revisions(state: &ManifestState) -> BTreeMap<SpaceId, Revision> {
-    let mut sealed: BTreeMap<SpaceId, Revision> = BTreeMap::new();
+    let mut sealed: BTreeMap<SpaceId, Revision> = state
+        .spaces
+        .iter()
+        .map(|(space, record)| (*space, record.sealed))
+        .collect();
     for meta in state.blocks.values() {
         let entry = sealed.entry(meta.space_id).or_default();
         *entry = (*entry).max(meta.max_revision);
@@ -698,6 +705,21 @@ fn reuse_staging(
     Ok(log)
 }
 
+/// The levels of a space's blocks; blocks the manifest places in one deeper level with
+/// overlapping key ranges are `Error::Corruption`.
+fn levels_of(paths: &DbPaths, space: SpaceId, blocks: Vec<Arc<BlockFile>>) -> Result<Levels> {
+    Levels::from_blocks(blocks).map_err(|overlap| {
+        Error::corruption(
+            paths.manifest(),
+            0,
+            format!(
+                "space {}: blocks {} and {} overlap in level {}",
+                space.0, overlap.blocks.0.0, overlap.blocks.1.0, overlap.level
+            ),
+        )
+    })
+}
+
 /// Gives every space an active and a spare segment, recycling retired ones first; removes
 /// retired segments left over.
 #[expect(
@@ -761,14 +783,14 @@ fn assign_segments(
                 )
             },
         )?;
+        let levels = levels_of(
+            paths,
+            space_id,
+            blocks.remove(&space_id).unwrap_or_default(),
+        )?;
         let active = next_log(space_id, manifest)?;
         let spare = next_log(space_id, manifest)?;
-        let shared = SpaceShared::new(
-            space_id,
-            record.name,
-            curve,
-            blocks.remove(&space_id).unwrap_or_default(),
-        );
+        let shared = SpaceShared::new(space_id, record.name, curve, levels);
         spaces.push(RecoveredSpace {
             shared: Arc::new(shared),
             active,

@@ -34,12 +34,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
 use parking_lot::Mutex;
 use uring_io::Storage;
 
 use crate::block_file::BlockFile;
+use crate::compaction::CompactorJob;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
 use crate::log_file::{LogFile, hot_header, staging_header};
@@ -142,6 +143,8 @@ pub(crate) struct Sealer {
     pub(crate) stats: Arc<StatsCounters>,
     pub(crate) segment_bytes: u64,
     pub(crate) revision_last: Arc<AtomicU64>,
+    /// Told of every new block, so it can merge level 0 down.
+    pub(crate) compactions: Sender<CompactorJob>,
 }
 
 impl Sealer {
@@ -240,7 +243,7 @@ impl Sealer {
     /// Steps 2–4: block file, manifest edit, view.
     fn seal_write_block(
         &self,
-        space: &SpaceShared,
+        space: &Arc<SpaceShared>,
         memtable: &Arc<Memtable>,
         log: &LogFile,
     ) -> Result<()> {
@@ -256,8 +259,11 @@ impl Sealer {
             segment_id: log.segment_id(),
         });
         self.manifest.lock().append(&edits)?;
+        let sealed_bytes = block.as_ref().map_or(0, |block| block.meta.len_bytes);
         space.replace_frozen(memtable, block.map(Arc::new));
         StatsCounters::add(&self.stats.seals, 1);
+        StatsCounters::add(&self.stats.sealed_bytes, sealed_bytes);
+        let _ = self.compactions.send(CompactorJob::Check(space.clone()));
         Ok(())
     }
 

@@ -7,26 +7,31 @@
 //! `view_lock`; each builds a new `SpaceView` by cloning vectors of `Arc`s (a handful of
 //! pointers), never the records themselves.
 //!
-//! Invariants: `frozen` is ordered oldest first and `blocks` in seal order; a frozen memtable
-//! leaves the view in the same swap that adds its block, so a reader never misses a record;
-//! blocks are a `Vec`, never a map keyed by a block's minimum key (DESIGN §7).
+//! Invariants: `frozen` is ordered oldest first and `levels` keeps its own (`levels.rs`); a
+//! frozen memtable leaves the view in the same swap that adds its block, and a compaction's
+//! inputs leave it in the same swap that adds its outputs, so a reader never misses a record;
+//! blocks are kept in `Vec`s, never a map keyed by a block's minimum key (DESIGN §7).
+//! The sealer (level 0) and the compactor (everything else) both change `levels`, each by
+//! building on the current view under `view_lock`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use infinitedb_format::{Revision, SpaceId};
+use infinitedb_format::{BlockId, LEVEL_COUNT, Revision, SpaceId};
 use parking_lot::{Condvar, Mutex};
 
 use crate::block_file::BlockFile;
 use crate::keyspace::Curve;
+use crate::levels::{Levels, Overlap};
 use crate::memtable::Memtable;
+use crate::stats::{LevelStats, SpaceStats};
 
 /// One published state of a space's data.
 #[derive(Debug, Default)]
 pub(crate) struct SpaceView {
-    pub(crate) blocks: Vec<Arc<BlockFile>>,
+    pub(crate) levels: Levels,
     pub(crate) frozen: Vec<Arc<Memtable>>,
     pub(crate) active: Arc<Memtable>,
 }
@@ -52,18 +57,19 @@ pub(crate) struct SpaceShared {
     logged_waiters: AtomicUsize,
     logged_lock: Mutex<()>,
     logged_raised: Condvar,
+    /// Set by the compactor while the space's last compaction failed (writers then do not
+    /// wait for compaction: it may not come).
+    pub(crate) compaction_failed: AtomicBool,
+    /// Writers waiting for seals or compactions to catch up wait on `backlog_changed`.
+    backlog_lock: Mutex<()>,
+    backlog_changed: Condvar,
 }
 
 impl SpaceShared {
     /// A space with `blocks` and an empty live tail.
-    pub(crate) fn new(
-        id: SpaceId,
-        name: String,
-        curve: Curve,
-        blocks: Vec<Arc<BlockFile>>,
-    ) -> Self {
+    pub(crate) fn new(id: SpaceId, name: String, curve: Curve, levels: Levels) -> Self {
         let view = SpaceView {
-            blocks,
+            levels,
             frozen: Vec::new(),
             active: Arc::new(Memtable::default()),
         };
@@ -78,6 +84,9 @@ impl SpaceShared {
             logged_waiters: AtomicUsize::new(0),
             logged_lock: Mutex::new(()),
             logged_raised: Condvar::new(),
+            compaction_failed: AtomicBool::new(false),
+            backlog_lock: Mutex::new(()),
+            backlog_changed: Condvar::new(),
         }
     }
 
@@ -89,7 +98,7 @@ impl SpaceShared {
         let mut frozen = current.frozen.clone();
         frozen.push(current.active.clone());
         let next = SpaceView {
-            blocks: current.blocks.clone(),
+            levels: current.levels.clone(),
             frozen,
             active: Arc::new(Memtable::default()),
         };
@@ -109,26 +118,81 @@ impl SpaceShared {
             .cloned()
             .collect();
         debug_assert_eq!(frozen.len() + 1, current.frozen.len());
-        let mut blocks = current.blocks.clone();
-        blocks.extend(block);
+        let levels = match block {
+            Some(block) => current.levels.with_sealed(block),
+            None => current.levels.clone(),
+        };
         let next = SpaceView {
-            blocks,
+            levels,
             frozen,
             active: current.active.clone(),
         };
         self.view.store(Arc::new(next));
+        self.notify_view_changed();
+    }
+
+    /// A compaction's step: the blocks `removed` leave and `added` join, in one swap.
+    pub(crate) fn replace_blocks(
+        &self,
+        removed: &[BlockId],
+        added: &[Arc<BlockFile>],
+    ) -> Result<(), Overlap> {
+        let _guard = self.view_lock.lock();
+        let current = self.view.load_full();
+        let next = SpaceView {
+            levels: current.levels.replaced(removed, added)?,
+            frozen: current.frozen.clone(),
+            active: current.active.clone(),
+        };
+        self.view.store(Arc::new(next));
+        self.notify_view_changed();
+        Ok(())
+    }
+
+    /// Wakes writers waiting in [`SpaceShared::wait_while`].
+    pub(crate) fn notify_view_changed(&self) {
+        let _guard = self.backlog_lock.lock();
+        self.backlog_changed.notify_all();
+    }
+
+    /// Waits while `behind(view)` holds, re-checking at each view change and at least every
+    /// `poll` (so a condition that also depends on state outside the view is re-read).
+    pub(crate) fn wait_while(&self, poll: Duration, behind: impl Fn(&SpaceView) -> bool) {
+        let mut guard = self.backlog_lock.lock();
+        while behind(&self.view.load()) {
+            let _ = self.backlog_changed.wait_for(&mut guard, poll);
+        }
     }
 
     /// Record versions held: in blocks (per their footers) and in the live tail.
     pub(crate) fn record_versions(&self) -> u64 {
         let view = self.view.load_full();
-        let blocks: u64 = view
-            .blocks
-            .iter()
-            .map(|block| block.meta.record_count)
-            .sum();
+        let blocks = view.levels.record_count();
         let frozen: usize = view.frozen.iter().map(|memtable| memtable.len()).sum();
         blocks + frozen as u64 + view.active.len() as u64
+    }
+
+    /// The shape of the space's data now.
+    pub(crate) fn stats(&self) -> SpaceStats {
+        let view = self.view.load_full();
+        let mut levels: Vec<LevelStats> = (0..LEVEL_COUNT)
+            .map(|level| {
+                let blocks = view.levels.level(level);
+                LevelStats {
+                    blocks: blocks.len(),
+                    bytes: blocks.iter().map(|block| block.meta.len_bytes).sum(),
+                    records: blocks.iter().map(|block| block.meta.record_count).sum(),
+                }
+            })
+            .collect();
+        while levels.len() > 1 && levels.last().is_some_and(|level| level.blocks == 0) {
+            levels.pop();
+        }
+        let tail: usize = view.frozen.iter().map(|memtable| memtable.len()).sum();
+        SpaceStats {
+            levels,
+            live_tail_records: (tail + view.active.len()) as u64,
+        }
     }
 
     /// The highest revision wholly published in this space (see `published`).
@@ -193,7 +257,7 @@ mod tests {
             SpaceId(1),
             "s".to_string(),
             Curve::new(2, 8).unwrap(),
-            Vec::new(),
+            Levels::default(),
         ));
         let waiter = {
             let space = space.clone();

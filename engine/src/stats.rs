@@ -33,6 +33,19 @@ pub struct Stats {
     /// Writes whose writer found the engine idle and drove the commit on its own thread
     /// instead of handing it to the I/O thread (`Db::write`).
     pub writes_led: u64,
+    /// Compactions completed.
+    pub compactions: u64,
+    /// Compactions that failed (each is retried later).
+    pub compaction_failures: u64,
+    /// Bytes of blocks read by compactions.
+    pub compaction_bytes_read: u64,
+    /// Bytes of blocks written by compactions (their write amplification, over the bytes
+    /// sealed).
+    pub compaction_bytes_written: u64,
+    /// Bytes of blocks written by seals.
+    pub sealed_bytes: u64,
+    /// Writes that waited for compaction to catch up (backpressure).
+    pub write_stalls: u64,
 }
 
 impl Stats {
@@ -44,6 +57,49 @@ impl Stats {
         }
         let records = self.records_direct + self.records_staged;
         records as f64 / self.fsyncs as f64
+    }
+}
+
+/// The shape of one space's data (`Db::space_stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpaceStats {
+    /// Per level, 0 first: level 0 holds one block per seal, deeper levels compactions'
+    /// output (empty levels included, up to the deepest in use).
+    pub levels: Vec<LevelStats>,
+    /// Record versions in the live tail (memtables not sealed yet).
+    pub live_tail_records: u64,
+}
+
+/// One level of a space.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LevelStats {
+    /// Blocks in the level.
+    pub blocks: usize,
+    /// Bytes of their files.
+    pub bytes: u64,
+    /// Record versions they hold.
+    pub records: u64,
+}
+
+impl SpaceStats {
+    /// Blocks in every level.
+    #[must_use]
+    pub fn blocks(&self) -> usize {
+        self.levels.iter().map(|level| level.blocks).sum()
+    }
+
+    /// Bytes of block files in every level.
+    #[must_use]
+    pub fn block_bytes(&self) -> u64 {
+        self.levels.iter().map(|level| level.bytes).sum()
+    }
+
+    /// Record versions in blocks.
+    #[must_use]
+    pub fn block_records(&self) -> u64 {
+        self.levels.iter().map(|level| level.records).sum()
     }
 }
 
@@ -61,6 +117,12 @@ pub(crate) struct StatsCounters {
     pub(crate) segments_rolled: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) writes_led: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) compaction_failures: AtomicU64,
+    pub(crate) compaction_bytes_read: AtomicU64,
+    pub(crate) compaction_bytes_written: AtomicU64,
+    pub(crate) sealed_bytes: AtomicU64,
+    pub(crate) write_stalls: AtomicU64,
 }
 
 impl StatsCounters {
@@ -84,6 +146,12 @@ impl StatsCounters {
             segments_rolled: read(&self.segments_rolled),
             batches: read(&self.batches),
             writes_led: read(&self.writes_led),
+            compactions: read(&self.compactions),
+            compaction_failures: read(&self.compaction_failures),
+            compaction_bytes_read: read(&self.compaction_bytes_read),
+            compaction_bytes_written: read(&self.compaction_bytes_written),
+            sealed_bytes: read(&self.sealed_bytes),
+            write_stalls: read(&self.write_stalls),
         }
     }
 }

@@ -49,8 +49,8 @@ pub use frame::{
 pub use ids::{BlockId, Key, Revision, SegmentId, SpaceId};
 pub use layout::{FORMAT_VERSION, LOG_FORMAT_VERSION, PAGE_BYTES};
 pub use manifest::{
-    BlockMeta, LogMeta, MANIFEST_EDIT_PAYLOAD_BYTES_MAX, MANIFEST_HEADER_BYTES, ManifestEdit,
-    ManifestHeader, SPACE_NAME_BYTES_MAX, decode_edits, encode_edits,
+    BlockMeta, LEVEL_COUNT, LogMeta, MANIFEST_EDIT_PAYLOAD_BYTES_MAX, MANIFEST_HEADER_BYTES,
+    ManifestEdit, ManifestHeader, Retention, SPACE_NAME_BYTES_MAX, decode_edits, encode_edits,
 };
 pub use record::{RECORD_HEADER_BYTES, RecordKind, RecordRef};
 pub use segment_header::{LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout};

@@ -16,7 +16,7 @@ use crate::layout::{check_checksum, check_magic_version, check_zero, ensure, rea
 
 mod edit;
 
-pub use edit::{BlockMeta, LogMeta, ManifestEdit, SPACE_NAME_BYTES_MAX};
+pub use edit::{BlockMeta, LEVEL_COUNT, LogMeta, ManifestEdit, Retention, SPACE_NAME_BYTES_MAX};
 
 /// Size of the manifest header: one page; edit batches start after it.
 pub const MANIFEST_HEADER_BYTES: usize = PAGE_BYTES;

@@ -25,6 +25,7 @@ fn batch() -> Vec<u8> {
         ManifestEdit::AddBlock(BlockMeta {
             block_id: BlockId(9),
             space_id: SpaceId(1),
+            level: 0,
             len_bytes: 8192,
             min_key: 5,
             max_key: 900,

@@ -13,6 +13,7 @@
 //! - `query.rs`, `entry.rs`: the public lazy iterator and its items.
 //! - `snapshot.rs`: `Snapshot`, all of the above pinned at one revision.
 //! - `view.rs`: adapters from the write path's `BlockFile`, `Memtable` and `SpaceView`.
+//! - `all_versions` (here): every version of a set of blocks, for a compaction.
 //! - `visible.rs`: `VisibleRevision`, the highest revision below which everything is published
 //!   (what a snapshot pins).
 //!
@@ -38,5 +39,39 @@ pub(crate) use page_cache::PageCache;
 pub use query::Query;
 pub use snapshot::Snapshot;
 pub(crate) use space_read::SpaceRead;
+pub(crate) use version::Version;
 pub(crate) use view::space_read;
 pub(crate) use visible::VisibleRevision;
+
+use std::sync::Arc;
+
+use infinitedb_format::{Key, Revision};
+
+use crate::block_file::BlockFile;
+use crate::error::Result;
+use crate::keyspace::KeyRange;
+
+/// Every version held by `blocks`, merged in `(key asc, revision desc)` order, each
+/// `(key, revision)` once, pages read through `cache` (a compaction's input; give it a
+/// zero-budget cache so a merge does not evict the readers' pages).
+pub(crate) fn all_versions(
+    blocks: &[Arc<BlockFile>],
+    cache: &Arc<PageCache>,
+) -> impl Iterator<Item = Result<Version>> + use<> {
+    let everything: Arc<[KeyRange]> = vec![KeyRange {
+        first: 0,
+        last: Key::MAX,
+    }]
+    .into();
+    let sources: Vec<Box<dyn merge::VersionSource>> = blocks
+        .iter()
+        .map(|block| {
+            Box::new(block_source::BlockSource::new(
+                block.clone(),
+                cache.clone(),
+                everything.clone(),
+            )) as Box<dyn merge::VersionSource>
+        })
+        .collect();
+    merge::Merge::new(sources, Revision(u64::MAX), merge::Resolve::History)
+}

@@ -9,7 +9,11 @@
 //! Invariants: every version in a memtable of the space is newer than every version in its
 //! blocks (blocks are sealed from frozen memtables in revision order, and recovery replays
 //! only segments not yet sealed), so a point read that finds a version in the memtables
-//! needs no block page. A `SpaceRead` holds `Arc`s of every memtable and block it reads, so
+//! needs no block page. Blocks come as runs, newest first (`levels.rs`): each level-0 block
+//! alone, then each deeper level, whose blocks are disjoint and sorted by key; for one key
+//! every version in a run is newer than every version in a later run. So a point read
+//! consults at most one block per run, and stops at the first run that holds a version at
+//! or below the read revision. A `SpaceRead` holds `Arc`s of every memtable and block it reads, so
 //! the files stay open and readable for as long as it, or a [`Query`] made from it, lives,
 //! whatever seals or compactions happen meanwhile. Input is validated into typed errors
 //! before any I/O.
@@ -32,9 +36,7 @@ use crate::keyspace::{Curve, KeyRange, QueryBox};
 enum Sources {
     /// The live tail only.
     Memtables,
-    /// The sealed blocks only.
-    Blocks,
-    /// Both.
+    /// The live tail and the sealed blocks.
     All,
 }
 
@@ -46,7 +48,8 @@ pub(crate) struct SpaceRead {
     pub(crate) name: Arc<str>,
     pub(crate) curve: Curve,
     pub(crate) memtables: Vec<Arc<dyn VersionRange>>,
-    pub(crate) blocks: Vec<Arc<dyn PagedBlock>>,
+    /// The sealed blocks as runs, newest first (module doc).
+    pub(crate) runs: Vec<Vec<Arc<dyn PagedBlock>>>,
     pub(crate) cache: Arc<PageCache>,
     /// Most key ranges a box is decomposed into (`Options::query_range_budget`).
     pub(crate) range_budget: usize,
@@ -69,17 +72,15 @@ impl SpaceRead {
         debug_assert!(!ranges.is_empty());
         let ranges: Arc<[KeyRange]> = ranges.into();
         let mut streams: Vec<Box<dyn VersionSource>> =
-            Vec::with_capacity(self.memtables.len() + self.blocks.len());
-        if sources != Sources::Blocks {
-            for memtable in &self.memtables {
-                streams.push(Box::new(MemtableSource::new(
-                    memtable.clone(),
-                    ranges.clone(),
-                )));
-            }
+            Vec::with_capacity(self.memtables.len() + self.runs.len());
+        for memtable in &self.memtables {
+            streams.push(Box::new(MemtableSource::new(
+                memtable.clone(),
+                ranges.clone(),
+            )));
         }
-        if sources != Sources::Memtables {
-            for block in &self.blocks {
+        if sources == Sources::All {
+            for block in self.runs.iter().flatten() {
                 if block.revision_min() <= at && overlaps(&ranges, block.key_bounds()) {
                     let cache = self.cache.clone();
                     streams.push(Box::new(BlockSource::new(
@@ -110,15 +111,27 @@ impl SpaceRead {
         at: Revision,
     ) -> Result<Option<(Revision, Vec<u8>)>> {
         let key = self.key_of(point)?;
-        // Every memtable version is newer than every block version of the space (module doc),
-        // so the newest version in the memtables, when there is one, decides without reading
-        // a block page.
-        for sources in [Sources::Memtables, Sources::Blocks] {
-            let range = KeyRange {
-                first: key,
-                last: key,
+        let range = KeyRange {
+            first: key,
+            last: key,
+        };
+        // Every memtable version is newer than every block version of the space, and every
+        // version in a run newer than every version in a later run (module doc): the first
+        // source holding a version at or below `at` decides.
+        let mut merge = self.merge_of(Sources::Memtables, vec![range], at, Resolve::History);
+        if let Some(version) = merge.next().transpose()? {
+            return Ok(version.value.map(|value| (version.revision, value)));
+        }
+        let ranges: Arc<[KeyRange]> = vec![range].into();
+        for run in &self.runs {
+            let Some(block) = block_for_key(run, key) else {
+                continue;
             };
-            let mut merge = self.merge_of(sources, vec![range], at, Resolve::History);
+            if block.revision_min() > at {
+                continue;
+            }
+            let source = BlockSource::new(block.clone(), self.cache.clone(), ranges.clone());
+            let mut merge = Merge::new(vec![Box::new(source)], at, Resolve::History);
             if let Some(version) = merge.next().transpose()? {
                 return Ok(version.value.map(|value| (version.revision, value)));
             }
@@ -177,6 +190,13 @@ impl SpaceRead {
         );
         Query::new(merge, self.space, self.name.clone(), self.curve, None)
     }
+}
+
+/// The block of `run` (sorted by key, disjoint) whose key bounds hold `key`, if any.
+fn block_for_key(run: &[Arc<dyn PagedBlock>], key: Key) -> Option<&Arc<dyn PagedBlock>> {
+    let position = run.partition_point(|block| block.key_bounds().1 < key);
+    run.get(position)
+        .filter(|block| block.key_bounds().0 <= key)
 }
 
 /// Whether some range of `ranges` (sorted, disjoint) intersects `low..=high`.
@@ -240,10 +260,14 @@ mod tests {
             model.insert(version.order(), version.value.clone());
             parts[usize::try_from((revision - 1) / 300).unwrap()].push(version);
         }
-        let mut blocks: Vec<Arc<dyn PagedBlock>> = Vec::new();
+        // Three level-0 blocks: runs of one block each, newest first.
+        let mut runs: Vec<Vec<Arc<dyn PagedBlock>>> = Vec::new();
         for (index, part) in parts[..3].iter_mut().enumerate() {
             part.sort_by_key(Version::order);
-            blocks.push(Arc::new(write_block(&storage, dir, index as u64 + 1, part)));
+            runs.insert(
+                0,
+                vec![Arc::new(write_block(&storage, dir, index as u64 + 1, part))],
+            );
         }
         let mut memtables: Vec<Arc<dyn VersionRange>> = Vec::new();
         for part in &parts[3..] {
@@ -259,7 +283,7 @@ mod tests {
                 name: Arc::from("test"),
                 curve,
                 memtables,
-                blocks,
+                runs,
                 cache,
                 range_budget: 8,
             },

@@ -83,17 +83,22 @@ pub(crate) fn space_read(
             .iter()
             .map(|memtable| memtable.clone() as Arc<dyn VersionRange>),
     );
-    let blocks = view
-        .blocks
-        .iter()
-        .map(|block| block.clone() as Arc<dyn PagedBlock>)
+    let runs = view
+        .levels
+        .runs()
+        .into_iter()
+        .map(|run| {
+            run.into_iter()
+                .map(|block| block as Arc<dyn PagedBlock>)
+                .collect()
+        })
         .collect();
     SpaceRead {
         space: space.id,
         name: space.name.clone(),
         curve: space.curve,
         memtables,
-        blocks,
+        runs,
         cache: cache.clone(),
         range_budget,
     }

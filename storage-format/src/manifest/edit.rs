@@ -26,6 +26,8 @@ const TAG_REMOVE_BLOCKS: u8 = 3;
 const TAG_RETIRE_SEGMENT: u8 = 4;
 const TAG_REVISION_HIGH_WATER: u8 = 5;
 const TAG_ADD_LOG: u8 = 6;
+const TAG_SET_RETENTION: u8 = 7;
+const TAG_SPACE_SEALED: u8 = 8;
 
 /// Size of `CreateSpace` before the name: tag, dims, bits, name length, space id.
 const CREATE_SPACE_FIXED_BYTES: usize = 8;
@@ -33,10 +35,13 @@ const CREATE_SPACE_FIXED_BYTES: usize = 8;
 const ADD_BLOCK_BYTES: usize = 88;
 /// Size of `RemoveBlocks` before the ids: tag, 3 reserved, space id, count, 4 reserved.
 const REMOVE_BLOCKS_FIXED_BYTES: usize = 16;
-/// Size of `RetireSegment` and of `RevisionHighWater`.
+/// Size of `RetireSegment`, `RevisionHighWater`, `SetRetention` and `SpaceSealed`.
 const SMALL_EDIT_BYTES: usize = 16;
 /// Size of `AddLog`.
 const ADD_LOG_BYTES: usize = 24;
+
+/// The number of levels a block may be placed in: `0..LEVEL_COUNT`.
+pub const LEVEL_COUNT: u8 = 8;
 
 /// What the manifest records about a sealed block: where it is and what it holds.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -45,6 +50,10 @@ pub struct BlockMeta {
     pub block_id: BlockId,
     /// The space it belongs to.
     pub space_id: SpaceId,
+    /// Its level in the space: 0 for a block sealed from the live tail (level-0 blocks may
+    /// overlap each other), `1..LEVEL_COUNT` for a compaction's output (the blocks of one
+    /// such level hold disjoint key ranges).
+    pub level: u8,
     /// The block file's length in bytes.
     pub len_bytes: u64,
     /// The smallest key.
@@ -69,6 +78,7 @@ impl BlockMeta {
         Self {
             block_id: footer.block_id,
             space_id: footer.space_id,
+            level: 0,
             len_bytes: footer.block_bytes,
             min_key: footer.min_key,
             max_key: footer.max_key,
@@ -133,6 +143,68 @@ pub enum ManifestEdit {
     /// A log file may receive frames from now on (tag 6): it must exist, with this length and
     /// a header naming it, until a `RetireSegment` of its segment id.
     AddLog(LogMeta),
+    /// The versions a space keeps from now on (tag 7); a space without one keeps every
+    /// version ([`Retention::All`]).
+    SetRetention {
+        /// The space.
+        space_id: SpaceId,
+        /// Its policy.
+        retention: Retention,
+    },
+    /// Every record of the space at or below `revision` is in its blocks or was dropped by
+    /// its retention (tag 8). Recovery skips log records at or below it, even when no
+    /// block holds that revision any more (a compaction dropped its last versions).
+    SpaceSealed {
+        /// The space.
+        space_id: SpaceId,
+        /// The mark.
+        revision: Revision,
+    },
+}
+
+/// Which versions of each point a space keeps once compaction has merged them. Reads at the
+/// latest revision see the same answers under every policy; older versions are dropped only
+/// by compaction, never from the live tail, and a snapshot keeps reading the
+/// blocks it started with.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Retention {
+    /// Every version, forever.
+    #[default]
+    All,
+    /// Only the newest version of each point; a delete is dropped once no older version of
+    /// its point remains below it.
+    Latest,
+    /// The newest `n` versions of each point (`n >= 1`).
+    Versions(u32),
+    /// Every version newer than the space's last `n` revisions, and the newest version at
+    /// or below that horizon, so reads at any of the last `n` revisions stay exact.
+    Window(u64),
+}
+
+impl Retention {
+    /// The policy's (kind byte, parameter) in the `SetRetention` layout.
+    fn to_parts(self) -> (u8, u64) {
+        match self {
+            Retention::All => (0, 0),
+            Retention::Latest => (1, 0),
+            Retention::Versions(count) => (2, u64::from(count)),
+            Retention::Window(revisions) => (3, revisions),
+        }
+    }
+
+    /// The policy of a (kind byte, parameter) pair, if it is one.
+    fn from_parts(kind: u8, parameter: u64) -> Option<Retention> {
+        match (kind, parameter) {
+            (0, 0) => Some(Retention::All),
+            (1, 0) => Some(Retention::Latest),
+            (2, count) => u32::try_from(count)
+                .ok()
+                .filter(|&count| count >= 1)
+                .map(Retention::Versions),
+            (3, revisions) => Some(Retention::Window(revisions)),
+            _ => None,
+        }
+    }
 }
 
 /// True when `dims` and `bits_per_dim` describe a valid space.
@@ -177,39 +249,58 @@ pub(crate) fn encode_edit(edit: &ManifestEdit, out: &mut Vec<u8>) {
         ManifestEdit::RemoveBlocks {
             space_id,
             block_ids,
-        } => {
-            assert!(
-                !block_ids.is_empty(),
-                "RemoveBlocks names at least one block"
-            );
-            let count = int::u32_from_usize(block_ids.len()).unwrap_or(u32::MAX);
-            out.resize(start + REMOVE_BLOCKS_FIXED_BYTES, 0);
-            let fixed = out.get_mut(start..).unwrap_or_default();
-            int::write_u8(fixed, 0, TAG_REMOVE_BLOCKS);
-            int::write_u32(fixed, 4, space_id.0);
-            int::write_u32(fixed, 8, count);
-            for block_id in block_ids {
-                out.extend_from_slice(&block_id.0.to_le_bytes());
-            }
-        }
+        } => encode_remove_blocks(*space_id, block_ids, out),
         ManifestEdit::RetireSegment {
             space_id,
             segment_id,
-        } => {
-            let mut fixed = [0_u8; SMALL_EDIT_BYTES];
-            int::write_u8(&mut fixed, 0, TAG_RETIRE_SEGMENT);
-            int::write_u32(&mut fixed, 4, space_id.0);
-            int::write_u64(&mut fixed, 8, segment_id.0);
-            out.extend_from_slice(&fixed);
-        }
+        } => encode_small_edit([TAG_RETIRE_SEGMENT, 0], space_id.0, segment_id.0, out),
         ManifestEdit::RevisionHighWater { revision } => {
-            let mut fixed = [0_u8; SMALL_EDIT_BYTES];
-            int::write_u8(&mut fixed, 0, TAG_REVISION_HIGH_WATER);
-            int::write_u64(&mut fixed, 8, revision.0);
-            out.extend_from_slice(&fixed);
+            encode_small_edit([TAG_REVISION_HIGH_WATER, 0], 0, revision.0, out);
         }
         ManifestEdit::AddLog(meta) => encode_add_log(meta, out),
+        ManifestEdit::SetRetention {
+            space_id,
+            retention,
+        } => {
+            let (kind, parameter) = retention.to_parts();
+            assert!(
+                Retention::from_parts(kind, parameter).is_some(),
+                "Retention::Versions keeps at least one version"
+            );
+            encode_small_edit([TAG_SET_RETENTION, kind], space_id.0, parameter, out);
+        }
+        ManifestEdit::SpaceSealed { space_id, revision } => {
+            encode_small_edit([TAG_SPACE_SEALED, 0], space_id.0, revision.0, out);
+        }
     }
+}
+
+/// Appends a `RemoveBlocks` edit.
+fn encode_remove_blocks(space_id: SpaceId, block_ids: &[BlockId], out: &mut Vec<u8>) {
+    let start = out.len();
+    assert!(
+        !block_ids.is_empty(),
+        "RemoveBlocks names at least one block"
+    );
+    let count = int::u32_from_usize(block_ids.len()).unwrap_or(u32::MAX);
+    out.resize(start + REMOVE_BLOCKS_FIXED_BYTES, 0);
+    let fixed = out.get_mut(start..).unwrap_or_default();
+    int::write_u8(fixed, 0, TAG_REMOVE_BLOCKS);
+    int::write_u32(fixed, 4, space_id.0);
+    int::write_u32(fixed, 8, count);
+    for block_id in block_ids {
+        out.extend_from_slice(&block_id.0.to_le_bytes());
+    }
+}
+
+/// Appends a 16-byte edit: bytes 0 and 1 (tag and a kind, or zero), 2..4 zero, a `u32` at 4
+/// (a space id, or zero) and a `u64` at 8.
+fn encode_small_edit(head: [u8; 2], word: u32, value: u64, out: &mut Vec<u8>) {
+    let mut fixed = [0_u8; SMALL_EDIT_BYTES];
+    int::write_bytes(&mut fixed, 0, &head);
+    int::write_u32(&mut fixed, 4, word);
+    int::write_u64(&mut fixed, 8, value);
+    out.extend_from_slice(&fixed);
 }
 
 /// Appends an `AddLog` edit.
@@ -234,8 +325,10 @@ fn encode_add_block(meta: &BlockMeta, out: &mut Vec<u8>) {
         meta.min_revision <= meta.max_revision,
         "block revision range is ordered"
     );
+    assert!(meta.level < LEVEL_COUNT, "block level is below LEVEL_COUNT");
     let mut fixed = [0_u8; ADD_BLOCK_BYTES];
     int::write_u8(&mut fixed, 0, TAG_ADD_BLOCK);
+    int::write_u8(&mut fixed, 1, meta.level);
     int::write_u32(&mut fixed, 4, meta.space_id.0);
     int::write_u64(&mut fixed, 8, meta.block_id.0);
     int::write_u64(&mut fixed, 16, meta.len_bytes);
@@ -323,14 +416,56 @@ fn decode_edit(payload: &[u8], offset: usize) -> Result<(ManifestEdit, usize), D
             ))
         }
         TAG_ADD_LOG => decode_add_log(payload, offset),
+        TAG_SET_RETENTION => decode_set_retention(payload, offset),
+        TAG_SPACE_SEALED => {
+            need(payload, offset, SMALL_EDIT_BYTES, "space_sealed")?;
+            check_zero(kind, "reserved", payload, offset + 1, 3)?;
+            let space_id = SpaceId(read_u32(kind, "space_id", payload, offset + 4)?);
+            let revision = Revision(read_u64(kind, "revision", payload, offset + 8)?);
+            Ok((
+                ManifestEdit::SpaceSealed { space_id, revision },
+                offset + SMALL_EDIT_BYTES,
+            ))
+        }
         _ => Err(DecodeError::corrupt(
             kind,
             "tag",
-            Expected::Describe("1..=6"),
+            Expected::Describe("1..=8"),
             u128::from(tag),
             offset,
         )),
     }
+}
+
+/// Decodes a `SetRetention` edit at `offset`.
+fn decode_set_retention(
+    payload: &[u8],
+    offset: usize,
+) -> Result<(ManifestEdit, usize), DecodeError> {
+    let kind = FileKind::ManifestEdit;
+    need(payload, offset, SMALL_EDIT_BYTES, "set_retention")?;
+    let policy = read_u8(kind, "retention_kind", payload, offset + 1)?;
+    check_zero(kind, "reserved", payload, offset + 2, 2)?;
+    let space_id = SpaceId(read_u32(kind, "space_id", payload, offset + 4)?);
+    let parameter = read_u64(kind, "retention_parameter", payload, offset + 8)?;
+    let Some(retention) = Retention::from_parts(policy, parameter) else {
+        return Err(DecodeError::corrupt(
+            kind,
+            "retention_kind",
+            Expected::Describe(
+                "0 all, 1 latest (parameter 0), 2 versions (1..=u32::MAX), 3 window",
+            ),
+            u128::from(policy),
+            offset + 1,
+        ));
+    };
+    Ok((
+        ManifestEdit::SetRetention {
+            space_id,
+            retention,
+        },
+        offset + SMALL_EDIT_BYTES,
+    ))
 }
 
 /// Decodes an `AddLog` edit at `offset`.
@@ -423,8 +558,18 @@ fn decode_create_space(
 fn decode_add_block(payload: &[u8], offset: usize) -> Result<(ManifestEdit, usize), DecodeError> {
     let kind = FileKind::ManifestEdit;
     need(payload, offset, ADD_BLOCK_BYTES, "add_block")?;
-    check_zero(kind, "reserved", payload, offset + 1, 3)?;
+    let level = read_u8(kind, "level", payload, offset + 1)?;
+    ensure(
+        level < LEVEL_COUNT,
+        kind,
+        "level",
+        Expected::AtMost(u128::from(LEVEL_COUNT - 1)),
+        u128::from(level),
+        offset + 1,
+    )?;
+    check_zero(kind, "reserved", payload, offset + 2, 2)?;
     let meta = BlockMeta {
+        level,
         space_id: SpaceId(read_u32(kind, "space_id", payload, offset + 4)?),
         block_id: BlockId(read_u64(kind, "block_id", payload, offset + 8)?),
         len_bytes: read_u64(kind, "len_bytes", payload, offset + 16)?,
@@ -531,6 +676,84 @@ mod tests {
         assert_eq!(out[16..24], 0x2122_2324_2526_2728_u64.to_le_bytes());
         let (decoded, end) = decode_edit(&out, 0).unwrap();
         assert_eq!((decoded, end), (ManifestEdit::AddLog(meta), 24));
+    }
+
+    #[test]
+    fn retention_and_sealed_mark_layouts_are_pinned() {
+        // Goal: SetRetention and SpaceSealed bytes are those docs/format.md gives, every
+        // policy round-trips, and a kind or parameter that is no policy is Corrupt. Method:
+        // encode each, read the fields at their documented offsets, decode, then patch.
+        let policies = [
+            (Retention::All, 0, 0),
+            (Retention::Latest, 1, 0),
+            (Retention::Versions(3), 2, 3),
+            (Retention::Window(1 << 40), 3, 1 << 40),
+        ];
+        for (retention, kind_byte, parameter) in policies {
+            let edit = ManifestEdit::SetRetention {
+                space_id: SpaceId(0x0102_0304),
+                retention,
+            };
+            let mut out = Vec::new();
+            encode_edit(&edit, &mut out);
+            assert_eq!(out.len(), 16);
+            assert_eq!((out[0], out[1]), (TAG_SET_RETENTION, kind_byte));
+            assert_eq!(out[4..8], 0x0102_0304_u32.to_le_bytes());
+            assert_eq!(out[8..16], u64::to_le_bytes(parameter));
+            assert_eq!(decode_edit(&out, 0).unwrap(), (edit, 16));
+        }
+        let mut out = Vec::new();
+        let latest = ManifestEdit::SetRetention {
+            space_id: SpaceId(1),
+            retention: Retention::Versions(1),
+        };
+        encode_edit(&latest, &mut out);
+        for (position, byte) in [(1, 9_u8), (8, 0), (12, 1), (2, 1)] {
+            let mut bad = out.clone();
+            bad[position] = byte;
+            assert!(decode_edit(&bad, 0).is_err(), "byte {position} = {byte}");
+        }
+        let sealed = ManifestEdit::SpaceSealed {
+            space_id: SpaceId(7),
+            revision: Revision(0x1112_1314_1516_1718),
+        };
+        let mut out = Vec::new();
+        encode_edit(&sealed, &mut out);
+        assert_eq!(out[0], TAG_SPACE_SEALED);
+        assert_eq!(out[8..16], 0x1112_1314_1516_1718_u64.to_le_bytes());
+        assert_eq!(decode_edit(&out, 0).unwrap(), (sealed, 16));
+    }
+
+    #[test]
+    fn add_block_carries_its_level() {
+        // Goal: AddBlock's byte 1 is the level, a level of LEVEL_COUNT or more is Corrupt, and
+        // a level-0 edit has the bytes of the format's first AddBlock (byte 1 was reserved).
+        let meta = BlockMeta {
+            block_id: BlockId(5),
+            space_id: SpaceId(2),
+            level: 3,
+            len_bytes: 8192,
+            min_key: 1,
+            max_key: 9,
+            min_revision: Revision(4),
+            max_revision: Revision(6),
+            record_count: 2,
+            footer_checksum: Checksum(77),
+        };
+        let mut out = Vec::new();
+        encode_edit(&ManifestEdit::AddBlock(meta), &mut out);
+        assert_eq!(out[1], 3);
+        assert_eq!(
+            decode_edit(&out, 0).unwrap().0,
+            ManifestEdit::AddBlock(meta)
+        );
+        out[1] = LEVEL_COUNT;
+        assert!(decode_edit(&out, 0).is_err());
+        out[1] = 0;
+        let (ManifestEdit::AddBlock(level_zero), _) = decode_edit(&out, 0).unwrap() else {
+            panic!("an AddBlock");
+        };
+        assert_eq!(level_zero.level, 0);
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub fn manifest_edit() -> impl Strategy<Value = ManifestEdit> {
                 ManifestEdit::AddBlock(BlockMeta {
                     block_id: BlockId(block),
                     space_id: SpaceId(space),
+                    level: 0,
                     len_bytes,
                     min_key: a.min(b),
                     max_key: a.max(b),
