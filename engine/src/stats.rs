@@ -1,8 +1,11 @@
-//! Counters of the write path ([`Stats`]) and their lock-free accumulators.
+//! Counters of the write path and of block reads ([`Stats`]) and their lock-free
+//! accumulators.
 //!
 //! Routes: a batch is counted `direct` when its hot-segment chain made it durable first, and
 //! `staged` when its staging-log copy did (DESIGN §4). A group is one commit chain that
-//! acknowledged at least one batch.
+//! acknowledged at least one batch. A filter skip is one sealed block whose key filter ruled
+//! out the key of a point read, so that no page of it was read (`docs/format.md`, "Block
+//! filter").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +36,9 @@ pub struct Stats {
     /// Writes whose writer found the engine idle and drove the commit on its own thread
     /// instead of handing it to the I/O thread (`Db::write`).
     pub writes_led: u64,
+    /// Blocks a point read (`get`, `get_at`, `history`) skipped without reading a page,
+    /// because their key filter showed they hold no version of the key.
+    pub filter_skips: u64,
 }
 
 impl Stats {
@@ -61,6 +67,7 @@ pub(crate) struct StatsCounters {
     pub(crate) segments_rolled: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) writes_led: AtomicU64,
+    pub(crate) filter_skips: AtomicU64,
 }
 
 impl StatsCounters {
@@ -84,6 +91,7 @@ impl StatsCounters {
             segments_rolled: read(&self.segments_rolled),
             batches: read(&self.batches),
             writes_led: read(&self.writes_led),
+            filter_skips: read(&self.filter_skips),
         }
     }
 }
