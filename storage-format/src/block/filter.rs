@@ -7,7 +7,7 @@
 //! The hash and the probes are written out here, not taken from a Bloom filter crate: the bits
 //! are specified in `docs/format.md` and every later build must find the same bits for the
 //! same key, so they must never change under us with a crate upgrade. A key's hash is
-//! xxh3-128 (a published, fixed algorithm, also behind [`crate::Checksum`]) of its 16
+//! xxh3-128 (a published, fixed algorithm; [`crate::Checksum`] is its 64-bit sibling) of its 16
 //! little-endian bytes; with `h1` its low and `h2` its high 64 bits, probe `i` of
 //! `hash_count` is bit `(h1 + i * h2) mod bit_count` (double hashing, wrapping `u64`
 //! arithmetic). A unit test pins the bits of a known key set.
