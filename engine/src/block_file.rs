@@ -1,18 +1,19 @@
-//! [`BlockFile`]: one sealed, immutable block on disk, with its footer and sparse index kept
-//! in memory, and the minimal point read the write path needs (DESIGN §5 "Block", §6).
+//! [`BlockFile`]: one sealed, immutable block on disk, with its footer, sparse index and key
+//! filter kept in memory, and the minimal point read the write path needs (`docs/format.md`, "Block").
 //!
 //! Owns: writing a block (seal step 2) and opening it again (recovery). Invariants: a block
 //! file is written whole with one `write_durable` into a new file (`CreateNew` syncs the
 //! directory), and is trusted only if its footer's checksum equals the one the manifest
-//! recorded (the checksum lives outside the thing it protects); its index is verified against
-//! the footer before use; page checksums are verified on every read.
+//! recorded (the checksum lives outside the thing it protects); its index and key filter are
+//! read back and verified against the footer once, when the block is written or opened,
+//! before any read uses them; page checksums are verified on every read.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use infinitedb_format::{
-    BLOCK_PAGE_BYTES, BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockMeta, BuiltBlock,
-    SpaceId,
+    BLOCK_PAGE_BYTES, BlockBuilder, BlockFilter, BlockFooter, BlockId, BlockIndex, BlockMeta,
+    BuiltBlock, Key, SpaceId,
 };
 use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
@@ -26,6 +27,8 @@ pub(crate) struct BlockFile {
     pub(crate) meta: BlockMeta,
     file: FileHandle,
     index: BlockIndex,
+    /// The verified key filter; `None` for a version-1 block (no filter).
+    filter: Option<BlockFilter>,
     storage: Arc<dyn Storage>,
 }
 
@@ -61,22 +64,19 @@ impl BlockFile {
         let file = storage.open(&path, OpenMode::CreateNew)?;
         storage.write_durable(&file, 0, &buf)?;
         let footer = built.footer;
-        let index = read_index(
-            storage.as_ref(),
-            &file,
-            &path,
-            &footer,
-            built.bytes.len() as u64,
-        )?;
+        let len_bytes = built.bytes.len() as u64;
+        let (index, filter) =
+            read_index_and_filter(storage.as_ref(), &file, &path, &footer, len_bytes)?;
         let meta = BlockMeta {
             level,
-            ..meta_of(&footer, built.bytes.len() as u64, built.footer_checksum)
+            ..meta_of(&footer, len_bytes, built.footer_checksum)
         };
         Ok(BlockFile {
             path,
             meta,
             file,
             index,
+            filter,
             storage: storage.clone(),
         })
     }
@@ -91,13 +91,22 @@ impl BlockFile {
         &self.index
     }
 
+    /// False only when the block's key filter shows that it holds no version of `key`;
+    /// always true for a version-1 block (no filter).
+    pub(crate) fn may_hold(&self, key: Key) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|filter| filter.may_hold(key))
+    }
+
     /// The storage that opened the file.
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.storage.as_ref()
     }
 
     /// Opens the block the manifest describes with `meta`; a missing file, a footer whose
-    /// checksum differs from the manifest's, or a bad index is [`Error::Corruption`].
+    /// checksum differs from the manifest's, or a bad index or key filter is
+    /// [`Error::Corruption`].
     pub(crate) fn open(
         storage: &Arc<dyn Storage>,
         path: PathBuf,
@@ -143,12 +152,14 @@ impl BlockFile {
                 ),
             ));
         }
-        let index = read_index(storage.as_ref(), &file, &path, &footer, meta.len_bytes)?;
+        let (index, filter) =
+            read_index_and_filter(storage.as_ref(), &file, &path, &footer, meta.len_bytes)?;
         Ok(BlockFile {
             path,
             meta,
             file,
             index,
+            filter,
             storage: storage.clone(),
         })
     }
@@ -174,39 +185,47 @@ fn meta_of(
     }
 }
 
-/// Reads and verifies the sparse index the footer points to.
-fn read_index(
+/// Reads the bytes from the index to the footer (index, key filter and padding) in one read
+/// and verifies the sparse index and the filter the footer points to.
+fn read_index_and_filter(
     storage: &dyn Storage,
     file: &FileHandle,
     path: &PathBuf,
     footer: &BlockFooter,
     len_bytes: u64,
-) -> Result<BlockIndex> {
-    let end = footer
-        .index_offset
-        .checked_add(footer.index_bytes)
-        .filter(|&end| end <= len_bytes);
-    let Some(_) = end else {
+) -> Result<(BlockIndex, Option<BlockFilter>)> {
+    // `filter_offset` is the index's end (saturating), so this also bounds the index.
+    let footer_offset = footer.footer_offset();
+    let inside = footer.filter_offset() <= footer_offset && footer.block_bytes <= len_bytes;
+    if !inside {
         return Err(Error::corruption(
             path,
             footer.index_offset,
             "block index lies outside the block",
         ));
-    };
+    }
     let page = BLOCK_PAGE_BYTES as u64;
     let start = footer.index_offset / page * page;
     let skip = usize::try_from(footer.index_offset - start).unwrap_or(0);
-    let length = usize::try_from(footer.index_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_add(skip);
+    let length = usize::try_from(footer_offset - start).unwrap_or(usize::MAX);
     let bytes = read_exact(storage, file, path, start, length)?;
-    BlockIndex::decode(&bytes[skip..], footer).map_err(|error| {
+    let index = BlockIndex::decode(&bytes[skip..], footer).map_err(|error| {
         Error::corruption(
             path,
             footer.index_offset + error.offset(),
             error.to_string(),
         )
-    })
+    })?;
+    let filter_skip = usize::try_from(footer.filter_offset() - start).unwrap_or(usize::MAX);
+    let filter_bytes = bytes.get(filter_skip..).unwrap_or_default();
+    let filter = BlockFilter::decode(filter_bytes, footer).map_err(|error| {
+        Error::corruption(
+            path,
+            footer.filter_offset() + error.offset(),
+            error.to_string(),
+        )
+    })?;
+    Ok((index, filter))
 }
 
 /// Reads `length` bytes at `offset` (aligned reads; the result is cut to `length`).

@@ -602,7 +602,13 @@ impl Db {
         let at = shared.published();
         let view = shared.view.load_full();
         Ok((
-            space_read(&shared, &view, &self.cache, self.options.query_range_budget),
+            space_read(
+                &shared,
+                &view,
+                &self.cache,
+                &self.stats,
+                self.options.query_range_budget,
+            ),
             at,
         ))
     }
@@ -690,6 +696,7 @@ impl Db {
                         shared,
                         &shared.view.load_full(),
                         &self.cache,
+                        &self.stats,
                         self.options.query_range_budget,
                     ),
                 )

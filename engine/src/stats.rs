@@ -1,8 +1,11 @@
-//! Counters of the write path ([`Stats`]) and their lock-free accumulators.
+//! Counters of the write path and of block reads ([`Stats`]) and their lock-free
+//! accumulators.
 //!
 //! Routes: a batch is counted `direct` when its hot-segment chain made it durable first, and
 //! `staged` when its staging-log copy did (DESIGN §4). A group is one commit chain that
-//! acknowledged at least one batch.
+//! acknowledged at least one batch. A filter skip is one sealed block whose key filter ruled
+//! out the key of a point read, so that no page of it was read (`docs/format.md`, "Block
+//! filter").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -46,6 +49,9 @@ pub struct Stats {
     pub sealed_bytes: u64,
     /// Writes that waited for compaction to catch up (backpressure).
     pub write_stalls: u64,
+    /// Blocks a point read (`get`, `get_at`, `history`) skipped without reading a page,
+    /// because their key filter showed they hold no version of the key.
+    pub filter_skips: u64,
 }
 
 impl Stats {
@@ -123,6 +129,7 @@ pub(crate) struct StatsCounters {
     pub(crate) compaction_bytes_written: AtomicU64,
     pub(crate) sealed_bytes: AtomicU64,
     pub(crate) write_stalls: AtomicU64,
+    pub(crate) filter_skips: AtomicU64,
 }
 
 impl StatsCounters {
@@ -152,6 +159,7 @@ impl StatsCounters {
             compaction_bytes_written: read(&self.compaction_bytes_written),
             sealed_bytes: read(&self.sealed_bytes),
             write_stalls: read(&self.write_stalls),
+            filter_skips: read(&self.filter_skips),
         }
     }
 }

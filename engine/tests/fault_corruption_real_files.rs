@@ -18,6 +18,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use infinitedb::{BackendRequest, Db, Error, Options, SpaceId};
+use infinitedb_format::{BlockFilter, BlockFooter};
 use support::{REAL_BACKENDS, copy_tree, suite_options};
 
 const RECORDS: u32 = 120;
@@ -135,7 +136,8 @@ fn segment_with_frames(dir: &Path) -> (PathBuf, Vec<usize>) {
 
 #[test]
 fn bit_flips_in_a_sealed_block_are_reported_as_corruption() {
-    // Goal: damage in a block's data page, index or footer is reported, naming the block.
+    // Goal: damage in a block's data page, index, filter or footer is reported, naming the
+    // block.
     // Method: seal RECORDS puts into one block; for offsets in the first page, the middle
     // and the last bytes, flip one bit in a fresh copy of the database and reopen.
     for backend in REAL_BACKENDS {
@@ -158,6 +160,48 @@ fn bit_flips_in_a_sealed_block_are_reported_as_corruption() {
                 reported || spot == "middle",
                 "{context}: damage never reported"
             );
+        }
+    }
+}
+
+#[test]
+fn a_bit_flip_in_a_block_filter_fails_the_open() {
+    // Goal: a damaged key filter, which could hide a key from point reads, fails the open
+    // with Corruption naming the block file at an offset inside the filter; it is never
+    // trusted. Method: seal RECORDS puts into one block; find its filter through its footer
+    // (`docs/format.md`, "Block filter"); flip one bit in the filter's bit_count, then (in a
+    // fresh database) one in its bits; reopen.
+    for backend in REAL_BACKENDS {
+        for spot in ["bit_count", "bits"] {
+            let dir = tempfile::tempdir_in("/tmp").unwrap();
+            populated(dir.path(), backend, true);
+            let block = files_in(&dir.path().join("blocks"), "blk-").pop().unwrap();
+            let bytes = std::fs::read(&block).unwrap();
+            let (footer, _) = BlockFooter::decode(&bytes).unwrap();
+            let start = usize::try_from(footer.filter_offset()).unwrap();
+            let filter = BlockFilter::decode(&bytes[start..], &footer)
+                .unwrap()
+                .unwrap();
+            let filter_end = start + 32 + usize::try_from(filter.bit_count() / 8).unwrap();
+            let offset = match spot {
+                "bit_count" => start + 20,
+                _ => (start + filter_end) / 2,
+            };
+            flip(&block, offset);
+            let context = format!("{backend:?} filter {spot} (offset {offset})");
+            let error = Db::open(dir.path(), options(backend)).err();
+            let Some(Error::Corruption {
+                file,
+                offset: found,
+                detail,
+            }) = error
+            else {
+                panic!("{context}: open gave {error:?}, not Corruption");
+            };
+            assert_eq!(file.file_name(), block.file_name(), "{context}");
+            let inside = (start as u64..filter_end as u64).contains(&found);
+            assert!(inside, "{context}: reported at {found}: {detail}");
+            assert!(detail.contains("block_filter"), "{context}: {detail}");
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum FileKind {
     BlockIndex,
     /// The footer at the end of a sealed block.
     BlockFooter,
+    /// The key filter of a sealed block.
+    BlockFilter,
     /// Page 0 of the manifest.
     ManifestHeader,
     /// A checksummed batch of manifest edits.
@@ -43,6 +45,7 @@ impl FileKind {
             Self::BlockPage => "block_page",
             Self::BlockIndex => "block_index",
             Self::BlockFooter => "block_footer",
+            Self::BlockFilter => "block_filter",
             Self::ManifestHeader => "manifest_header",
             Self::ManifestEdit => "manifest_edit",
         }

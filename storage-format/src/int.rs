@@ -99,6 +99,13 @@ pub(crate) fn u32_from_usize(value: usize) -> Option<u32> {
     u32::try_from(value).ok()
 }
 
+/// The low and high 64 bits of `value`.
+pub(crate) fn u64_halves(value: u128) -> (u64, u64) {
+    let low = u64::try_from(value & u128::from(u64::MAX)).unwrap_or(0);
+    let high = u64::try_from(value >> 64).unwrap_or(0);
+    (low, high)
+}
+
 /// True when every byte of `bytes` is zero (an unwritten or zero-padded region).
 pub(crate) fn is_all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&byte| byte == 0)
@@ -123,6 +130,8 @@ mod tests {
         assert_eq!(read_u64(&bytes, 1), None);
         assert_eq!(read_u32(&bytes, usize::MAX), None);
         assert_eq!(read_u8(&bytes, 8), None);
+        assert_eq!(u64_halves((7 << 64) | 9), (9, 7));
+        assert_eq!(u64_halves(u128::MAX), (u64::MAX, u64::MAX));
     }
 
     #[test]

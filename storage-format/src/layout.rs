@@ -9,8 +9,13 @@ use crate::error::{DecodeClass, DecodeError, Expected, FileKind};
 use crate::int;
 
 /// The format version every structure of this build writes and the newest it reads, except
-/// the log header, which has its own ([`LOG_FORMAT_VERSION`]).
+/// the log header ([`LOG_FORMAT_VERSION`]), the block footer ([`BLOCK_FORMAT_VERSION`]) and
+/// the block filter, which have their own.
 pub const FORMAT_VERSION: u16 = 1;
+
+/// The block footer version this build writes: 2, a block with a key filter after its index.
+/// Version 1 (no filter) is still read.
+pub const BLOCK_FORMAT_VERSION: u16 = 2;
 
 /// The log header version this build writes: 2, stamped sectors. Version 1 (contiguous
 /// frames) is still read.
@@ -26,6 +31,8 @@ pub const BLOCK_PAGE_MAGIC: u32 = u32::from_le_bytes(*b"IDBP");
 pub const BLOCK_INDEX_MAGIC: u32 = u32::from_le_bytes(*b"IDBI");
 /// Magic of a block footer: "IDBB".
 pub const BLOCK_FOOTER_MAGIC: u32 = u32::from_le_bytes(*b"IDBB");
+/// Magic of a block key filter: "IDBK".
+pub const BLOCK_FILTER_MAGIC: u32 = u32::from_le_bytes(*b"IDBK");
 /// Magic of a manifest header page: "IDBM".
 pub const MANIFEST_HEADER_MAGIC: u32 = u32::from_le_bytes(*b"IDBM");
 /// Magic of a manifest edit batch: "IDBE".
@@ -254,6 +261,7 @@ mod tests {
             BLOCK_PAGE_MAGIC,
             BLOCK_INDEX_MAGIC,
             BLOCK_FOOTER_MAGIC,
+            BLOCK_FILTER_MAGIC,
             MANIFEST_HEADER_MAGIC,
             MANIFEST_EDIT_MAGIC,
         ];

@@ -37,8 +37,9 @@ mod segment_header;
 mod stamp;
 
 pub use block::{
-    BLOCK_FOOTER_BYTES, BLOCK_PAGE_BYTES, BLOCK_VALUE_BYTES_MAX, BlockBuilder, BlockFooter,
-    BlockIndex, BlockReader, BuiltBlock, DataPage, PageLocation, decode_page,
+    BLOCK_FOOTER_BYTES, BLOCK_PAGE_BYTES, BLOCK_VALUE_BYTES_MAX, BlockBuilder, BlockFilter,
+    BlockFooter, BlockIndex, BlockReader, BuiltBlock, DataPage, FILTER_BITS_PER_KEY,
+    FILTER_HASH_COUNT, FILTER_HASH_COUNT_MAX, PageLocation, decode_page,
 };
 pub use checksum::{Checksum, ChecksumMismatch};
 pub use error::{DecodeClass, DecodeError, Expected, FileKind};
@@ -47,7 +48,7 @@ pub use frame::{
     frame_encoded_bytes,
 };
 pub use ids::{BlockId, Key, Revision, SegmentId, SpaceId};
-pub use layout::{FORMAT_VERSION, LOG_FORMAT_VERSION, PAGE_BYTES};
+pub use layout::{BLOCK_FORMAT_VERSION, FORMAT_VERSION, LOG_FORMAT_VERSION, PAGE_BYTES};
 pub use manifest::{
     BlockMeta, LEVEL_COUNT, LogMeta, MANIFEST_EDIT_PAYLOAD_BYTES_MAX, MANIFEST_HEADER_BYTES,
     ManifestEdit, ManifestHeader, Retention, SPACE_NAME_BYTES_MAX, decode_edits, encode_edits,
@@ -64,8 +65,8 @@ pub use stamp::{
 /// (`FRAME_MAGIC.to_le_bytes() == *b"IDBF"`).
 pub mod magic {
     pub use crate::layout::{
-        BLOCK_FOOTER_MAGIC, BLOCK_INDEX_MAGIC, BLOCK_PAGE_MAGIC, FRAME_MAGIC, LOG_HEADER_MAGIC,
-        MANIFEST_EDIT_MAGIC, MANIFEST_HEADER_MAGIC,
+        BLOCK_FILTER_MAGIC, BLOCK_FOOTER_MAGIC, BLOCK_INDEX_MAGIC, BLOCK_PAGE_MAGIC, FRAME_MAGIC,
+        LOG_HEADER_MAGIC, MANIFEST_EDIT_MAGIC, MANIFEST_HEADER_MAGIC,
     };
 }
 

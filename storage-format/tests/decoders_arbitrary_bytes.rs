@@ -17,11 +17,12 @@
 mod common;
 
 use infinitedb_format::{
-    BlockBuilder, BlockFooter, BlockId, BlockIndex, BlockReader, Checksum, FRAME_PAYLOAD_BYTES_MAX,
-    LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, ManifestEdit, ManifestHeader, PageLocation,
-    RecordKind, RecordRef, Revision, SECTOR_BYTES, SegmentId, SpaceId, StampedFrame, decode_edits,
-    decode_frame, decode_page, decode_stamped_frame, encode_edits, encode_frame,
-    encode_stamped_frame, find_stamped_frame_after, frame_encoded_bytes, stamped_frame_bytes,
+    BlockBuilder, BlockFilter, BlockFooter, BlockId, BlockIndex, BlockReader, Checksum,
+    FRAME_PAYLOAD_BYTES_MAX, LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, ManifestEdit,
+    ManifestHeader, PageLocation, RecordKind, RecordRef, Revision, SECTOR_BYTES, SegmentId,
+    SpaceId, StampedFrame, decode_edits, decode_frame, decode_page, decode_stamped_frame,
+    encode_edits, encode_frame, encode_stamped_frame, find_stamped_frame_after,
+    frame_encoded_bytes, stamped_frame_bytes,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -167,8 +168,16 @@ fn block_case(mut bytes: Vec<u8>, reseal: bool) {
     }
     if let Ok((footer, _)) = BlockFooter::decode(&bytes) {
         let _ = BlockIndex::decode(&bytes, &footer);
+        let _ = BlockFilter::decode(&bytes, &footer);
+        let filter_offset = usize::try_from(footer.filter_offset()).unwrap_or(usize::MAX);
+        let filter_bytes = bytes.get(filter_offset..).unwrap_or_default();
+        if let Ok(Some(filter)) = BlockFilter::decode(filter_bytes, &footer) {
+            assert!(filter.bit_count() <= 8 * bytes.len() as u64);
+            let _ = filter.may_hold(1);
+        }
     }
     if let Ok(reader) = BlockReader::new(&bytes) {
+        let _ = reader.may_hold(1);
         let _ = reader.get(1, Revision(5));
         let _ = reader.scan().count();
     }
@@ -185,6 +194,58 @@ fn block_case(mut bytes: Vec<u8>, reseal: bool) {
     if let Ok(page) = decode_page(&bytes, &location) {
         assert_eq!(page.records().count(), 2);
     }
+}
+
+/// The footer and filter bytes of `valid_block()`.
+fn valid_filter() -> (BlockFooter, Vec<u8>) {
+    let bytes = valid_block();
+    let (footer, _) = BlockFooter::decode(&bytes).unwrap();
+    let start = usize::try_from(footer.filter_offset()).unwrap();
+    let end = usize::try_from(footer.footer_offset()).unwrap();
+    (footer, bytes[start..end].to_vec())
+}
+
+/// The filter decoder on damaged filter bytes; when `reseal`, both the filter's checksum and
+/// the footer's copy of it are recomputed, so that the header checks behind them run.
+fn filter_case(footer: BlockFooter, mut bytes: Vec<u8>, reseal: bool) {
+    let mut footer = footer;
+    if reseal && bytes.len() >= 32 {
+        let bit_count = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+        let end = usize::try_from(bit_count / 8)
+            .ok()
+            .and_then(|bits| bits.checked_add(32))
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let checksum = Checksum::of(&bytes[8..end]);
+        bytes[0..8].copy_from_slice(&checksum.0.to_le_bytes());
+        footer.filter_checksum = Some(checksum);
+    }
+    if let Ok(Some(filter)) = BlockFilter::decode(&bytes, &footer) {
+        assert!(filter.bit_count() <= 8 * bytes.len() as u64);
+        assert!(filter.key_count() >= 1 && filter.key_count() <= footer.record_count);
+        let _ = filter.may_hold(1);
+    }
+}
+
+#[test]
+fn filters_quick() {
+    // Goal/method: see module doc; the block filter decoder behind its checksums.
+    let (footer, bytes) = valid_filter();
+    let len = bytes.len();
+    run(QUICK, mutated(bytes, len + 16), move |bytes, reseal| {
+        filter_case(footer, bytes, reseal);
+    });
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "1M cases: run with --release")]
+fn filters_million() {
+    // Goal/method: see module doc; 1,000,000 cases (block filter decoder).
+    let (footer, bytes) = valid_filter();
+    let len = bytes.len();
+    run(MILLION, mutated(bytes, len + 16), move |bytes, reseal| {
+        filter_case(footer, bytes, reseal);
+    });
 }
 
 #[test]

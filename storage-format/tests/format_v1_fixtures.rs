@@ -1,6 +1,8 @@
 //! Files written by format version 1 stay readable: committed fixtures under
 //! `tests/fixtures/v1/` decode to known contents, and today's encoders still produce exactly
-//! those bytes (a layout change that forgets to bump the version fails here).
+//! those bytes (a layout change that forgets to bump the version fails here). The block is
+//! the exception: this build writes block version 2 (`tests/format_block_v2_fixtures.rs`), so
+//! the version-1 `block.bin` is only read, and the manifest fixture's `AddBlock` describes it.
 //!
 //! Regenerate (only together with a version bump and a new fixtures folder):
 //! `cargo test -p infinitedb-format --test format_v1_fixtures -- --ignored write_fixtures`.
@@ -13,10 +15,10 @@
 )]
 
 use infinitedb_format::{
-    BlockBuilder, BlockId, BlockMeta, BlockReader, Checksum, FRAME_PAYLOAD_BYTES_MAX,
-    LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, MANIFEST_HEADER_BYTES, ManifestEdit,
-    ManifestHeader, RecordKind, RecordRef, Revision, SegmentId, SpaceId, decode_edits,
-    decode_frame, encode_edits, encode_frame, frame_encoded_bytes,
+    BlockId, BlockMeta, BlockReader, Checksum, FRAME_PAYLOAD_BYTES_MAX, LOG_HEADER_BYTES,
+    LogHeader, LogKind, LogLayout, MANIFEST_HEADER_BYTES, ManifestEdit, ManifestHeader, RecordKind,
+    RecordRef, Revision, SegmentId, SpaceId, decode_edits, decode_frame, encode_edits,
+    encode_frame, frame_encoded_bytes,
 };
 use std::path::PathBuf;
 
@@ -54,11 +56,8 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
         created_revision: Revision(39),
     };
     header.encode(&mut log_header);
-    let mut builder = BlockBuilder::new(SpaceId(3), BlockId(12));
-    for record in RECORDS {
-        builder.push(record);
-    }
-    let block = builder.finish();
+    let block_bytes = std::fs::read(path("block.bin")).unwrap();
+    let block = BlockReader::new(&block_bytes).unwrap();
     let mut manifest = vec![0; MANIFEST_HEADER_BYTES];
     ManifestHeader { generation: 2 }.encode(&mut manifest);
     let edits = [
@@ -68,7 +67,10 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
             dims: 2,
             bits_per_dim: 16,
         },
-        ManifestEdit::AddBlock(BlockMeta::from_footer(&block.footer, block.footer_checksum)),
+        ManifestEdit::AddBlock(BlockMeta::from_footer(
+            block.footer(),
+            block.footer_checksum(),
+        )),
         ManifestEdit::RetireSegment {
             space_id: SpaceId(3),
             segment_id: SegmentId(7),
@@ -85,7 +87,6 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("frame.bin", frame),
         ("log_header.bin", log_header),
-        ("block.bin", block.bytes),
         ("manifest.bin", manifest),
     ]
 }
@@ -136,6 +137,14 @@ fn v1_fixtures_decode_to_known_contents() {
     assert_eq!(
         block.scan().collect::<Result<Vec<_>, _>>().unwrap(),
         RECORDS
+    );
+    assert_eq!(block.filter(), None, "a version-1 block has no key filter");
+    for key in [0, RECORDS[0].key, RECORDS[2].key + 1, u128::MAX] {
+        assert!(block.may_hold(key), "a version-1 block may hold key {key}");
+    }
+    assert_eq!(
+        block.get(RECORDS[2].key, Revision(42)).unwrap(),
+        Some(RECORDS[2])
     );
     let manifest = std::fs::read(path("manifest.bin")).unwrap();
     assert_eq!(ManifestHeader::decode(&manifest).unwrap().generation, 2);

@@ -2,8 +2,8 @@
 //! request in one `Storage::read_many` (one io_uring submission on the uring backend), each
 //! page's checksum verified before it is decoded or cached (DESIGN §3 "Recovery", §6).
 //!
-//! Owns: [`PagedBlock`], what the read path needs from a block (its id, file, index and key
-//! and revision bounds), and [`fetch_pages`].
+//! Owns: [`PagedBlock`], what the read path needs from a block (its id, file, index, key
+//! filter and key and revision bounds), and [`fetch_pages`].
 //!
 //! Invariants: a page is cached only after `decode_page` verified its checksum against both
 //! its header and the block's index; a short read or a checksum mismatch is
@@ -35,6 +35,9 @@ pub(crate) trait PagedBlock: Send + Sync {
     fn key_bounds(&self) -> (Key, Key);
     /// The lowest revision held (from the footer).
     fn revision_min(&self) -> Revision;
+    /// False only when the block's key filter shows that it holds no version of `key`
+    /// (`docs/format.md`, "Block filter"); true for a block without a filter.
+    fn may_hold(&self, key: Key) -> bool;
 }
 
 /// The pages at `locations` (in the same order), from the cache or read in one batch.
@@ -126,7 +129,9 @@ fn read_pages(block: &dyn PagedBlock, locations: &[PageLocation]) -> Result<Vec<
 pub(crate) mod tests {
     use std::path::PathBuf;
 
-    use infinitedb_format::{BlockBuilder, BlockFooter, RecordKind, RecordRef, SpaceId};
+    use infinitedb_format::{
+        BlockBuilder, BlockFilter, BlockFooter, RecordKind, RecordRef, SpaceId,
+    };
     use uring_io::{BackendRequest, OpenMode, OsStorage};
 
     use super::*;
@@ -140,6 +145,7 @@ pub(crate) mod tests {
         pub(crate) file: FileHandle,
         pub(crate) storage: Arc<dyn Storage>,
         pub(crate) index: BlockIndex,
+        pub(crate) filter: Option<BlockFilter>,
         pub(crate) footer: BlockFooter,
     }
 
@@ -164,6 +170,11 @@ pub(crate) mod tests {
         }
         fn revision_min(&self) -> Revision {
             self.footer.min_revision
+        }
+        fn may_hold(&self, key: Key) -> bool {
+            self.filter
+                .as_ref()
+                .is_none_or(|filter| filter.may_hold(key))
         }
     }
 
@@ -204,12 +215,16 @@ pub(crate) mod tests {
         let start = usize::try_from(footer.index_offset).unwrap();
         let end = start + usize::try_from(footer.index_bytes).unwrap();
         let index = BlockIndex::decode(&built.bytes[start..end], &footer).unwrap();
+        let filter_start = usize::try_from(footer.filter_offset()).unwrap();
+        let filter = BlockFilter::decode(&built.bytes[filter_start..], &footer).unwrap();
+        assert!(filter.is_some(), "the builder writes a key filter");
         TestBlock {
             block_id: BlockId(block_id),
             path,
             file,
             storage: storage.clone(),
             index,
+            filter,
             footer,
         }
     }

@@ -19,6 +19,7 @@ use super::version::Version;
 use crate::block_file::BlockFile;
 use crate::memtable::Memtable;
 use crate::space::{SpaceShared, SpaceView};
+use crate::stats::StatsCounters;
 
 impl PagedBlock for BlockFile {
     fn block_id(&self) -> BlockId {
@@ -41,6 +42,9 @@ impl PagedBlock for BlockFile {
     }
     fn revision_min(&self) -> Revision {
         self.meta.min_revision
+    }
+    fn may_hold(&self, key: Key) -> bool {
+        BlockFile::may_hold(self, key)
     }
 }
 
@@ -74,6 +78,7 @@ pub(crate) fn space_read(
     space: &SpaceShared,
     view: &SpaceView,
     cache: &Arc<PageCache>,
+    stats: &Arc<StatsCounters>,
     range_budget: usize,
 ) -> SpaceRead {
     let mut memtables: Vec<Arc<dyn VersionRange>> = Vec::with_capacity(view.frozen.len() + 1);
@@ -100,6 +105,7 @@ pub(crate) fn space_read(
         memtables,
         runs,
         cache: cache.clone(),
+        stats: stats.clone(),
         range_budget,
     }
 }

@@ -1,12 +1,15 @@
 //! Builds a block from records sorted by `(key asc, revision desc)`
 //! (`docs/format.md`, "Block").
 //!
-//! Owns: packing records into data page runs, then writing the index and the footer.
+//! Owns: packing records into data page runs, collecting the filter hash of each distinct
+//! key, then writing the index, the key filter and the footer (a version-2 block).
 //! Invariants: a run holds whole records; a run is one page unless its first record alone
-//! needs more, in which case it is the fewest pages that hold it; every byte not written by a
-//! field is zero.
+//! needs more, in which case it is the fewest pages that hold it; every distinct key has
+//! exactly one hash in the filter (records arrive sorted by key, so a key's versions are
+//! adjacent); every byte not written by a field is zero.
 
 use super::BLOCK_PAGE_BYTES;
+use super::filter::{encode_filter, filter_encoded_bytes, key_hash};
 use super::footer::{BLOCK_FOOTER_BYTES, BlockFooter};
 use super::index::{PageLocation, encode_index, index_encoded_bytes};
 use super::page::{PAGE_HEADER_BYTES, encode_page_header};
@@ -48,6 +51,8 @@ pub struct BlockBuilder {
     bytes: Vec<u8>,
     open_run: Option<OpenRun>,
     locations: Vec<PageLocation>,
+    /// The filter hash of every distinct key pushed, in key order.
+    key_hashes: Vec<u128>,
     last: Option<(Key, Revision)>,
     record_count: u64,
     min_key: Key,
@@ -66,6 +71,7 @@ impl BlockBuilder {
             bytes: Vec::new(),
             open_run: None,
             locations: Vec::new(),
+            key_hashes: Vec::new(),
             last: None,
             record_count: 0,
             min_key: Key::MAX,
@@ -115,6 +121,9 @@ impl BlockBuilder {
         let Some(run) = self.open_run.as_mut() else {
             return;
         };
+        if self.last.is_none_or(|(key, _)| key != record.key) {
+            self.key_hashes.push(key_hash(record.key));
+        }
         let end = encode_record(&mut self.bytes, run.start + run.used_bytes, &record);
         run.used_bytes = end - run.start;
         run.record_count += 1;
@@ -170,7 +179,7 @@ impl BlockBuilder {
         });
     }
 
-    /// Writes the index and footer and returns the block.
+    /// Writes the index, the key filter and the footer and returns the block.
     ///
     /// # Panics
     /// If no record was pushed: an empty block has no key range (the engine never seals one).
@@ -181,8 +190,9 @@ impl BlockBuilder {
         let index_offset = self.bytes.len();
         let index_bytes = index_encoded_bytes(self.locations.len());
         let index_end = index_offset + index_bytes;
+        let filter_end = index_end + filter_encoded_bytes(self.key_hashes.len());
         let block_bytes =
-            (index_end + BLOCK_FOOTER_BYTES).div_ceil(BLOCK_PAGE_BYTES) * BLOCK_PAGE_BYTES;
+            (filter_end + BLOCK_FOOTER_BYTES).div_ceil(BLOCK_PAGE_BYTES) * BLOCK_PAGE_BYTES;
         self.bytes.resize(block_bytes, 0);
         let index_checksum = encode_index(
             &self.locations,
@@ -190,6 +200,8 @@ impl BlockBuilder {
                 .get_mut(index_offset..index_end)
                 .unwrap_or_default(),
         );
+        let filter_bytes = self.bytes.get_mut(index_end..filter_end);
+        let filter_checksum = encode_filter(&self.key_hashes, filter_bytes.unwrap_or_default());
         let footer = BlockFooter {
             space_id: self.space_id,
             block_id: self.block_id,
@@ -203,6 +215,7 @@ impl BlockBuilder {
             index_bytes: int::u64_from_usize(index_bytes),
             block_bytes: int::u64_from_usize(block_bytes),
             index_checksum,
+            filter_checksum: Some(filter_checksum),
         };
         let footer_start = block_bytes - BLOCK_FOOTER_BYTES;
         let footer_checksum = footer.encode(self.bytes.get_mut(footer_start..).unwrap_or_default());

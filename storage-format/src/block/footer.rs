@@ -1,18 +1,23 @@
 //! A block's footer: the last `BLOCK_FOOTER_BYTES` of its last page
 //! (`docs/format.md`, "Block footer").
 //!
-//! Owns: the footer layout. Invariants (checked on decode): the checksum covers bytes 8..128;
-//! the block is whole pages; the index starts at a page boundary after at least one page per
-//! run and ends before the footer, in the same last page; min ≤ max for keys and revisions.
+//! Owns: the footer layout, versions 1 (no filter) and 2 (a key filter right after the index,
+//! its checksum at offset 120, which version 1 reserves as zero). Invariants (checked on
+//! decode): the checksum covers bytes 8..128; the block is whole pages; the index starts at a
+//! page boundary after at least one page per run; in version 1 the index ends before the
+//! footer, in the same last page; in version 2 a filter header and one word fit between the
+//! index and the footer (the filter decoder checks that the filter ends in the last page);
+//! min ≤ max for keys and revisions.
 
 use super::BLOCK_PAGE_BYTES;
+use super::filter::FILTER_BYTES_MIN;
 use super::index::index_encoded_bytes;
 use crate::checksum::Checksum;
 use crate::error::{DecodeClass, DecodeError, Expected, FileKind};
 use crate::ids::{BlockId, Key, Revision, SpaceId};
 use crate::int;
 use crate::layout::{
-    BLOCK_FOOTER_MAGIC, FORMAT_VERSION, check_checksum, check_magic_version, check_zero,
+    BLOCK_FOOTER_MAGIC, BLOCK_FORMAT_VERSION, check_checksum, check_magic_versions, check_zero,
 };
 use crate::layout::{ensure, read_u32, read_u64, read_u128};
 
@@ -50,10 +55,10 @@ pub(crate) mod offsets {
     pub const FOOTER_BLOCK_BYTES_OFFSET: usize = FOOTER_INDEX_BYTES_OFFSET + 8;
     /// Offset of the index checksum (`u64`).
     pub const FOOTER_INDEX_CHECKSUM_OFFSET: usize = FOOTER_BLOCK_BYTES_OFFSET + 8;
-    /// Offset of a reserved zero `u64`.
-    pub const FOOTER_RESERVED_B_OFFSET: usize = FOOTER_INDEX_CHECKSUM_OFFSET + 8;
+    /// Offset of the filter checksum (`u64`; version 2; a reserved zero in version 1).
+    pub const FOOTER_FILTER_CHECKSUM_OFFSET: usize = FOOTER_INDEX_CHECKSUM_OFFSET + 8;
     /// Size of the footer.
-    pub const FOOTER_BYTES: usize = FOOTER_RESERVED_B_OFFSET + 8;
+    pub const FOOTER_BYTES: usize = FOOTER_FILTER_CHECKSUM_OFFSET + 8;
 }
 pub(crate) use offsets::*;
 
@@ -90,6 +95,10 @@ pub struct BlockFooter {
     pub block_bytes: u64,
     /// Checksum of the index (as stored in the index header).
     pub index_checksum: Checksum,
+    /// Checksum of the key filter (as stored in the filter header); `None` for a version-1
+    /// block, which has no filter. A footer with a filter is written as version 2, one
+    /// without as version 1.
+    pub filter_checksum: Option<Checksum>,
 }
 
 impl BlockFooter {
@@ -98,7 +107,11 @@ impl BlockFooter {
         assert_eq!(out.len(), BLOCK_FOOTER_BYTES, "footer buffer size");
         out.fill(0);
         int::write_u32(out, FOOTER_MAGIC_OFFSET, BLOCK_FOOTER_MAGIC);
-        int::write_u16(out, FOOTER_VERSION_OFFSET, FORMAT_VERSION);
+        let version = match self.filter_checksum {
+            Some(_) => BLOCK_FORMAT_VERSION,
+            None => 1,
+        };
+        int::write_u16(out, FOOTER_VERSION_OFFSET, version);
         int::write_u32(out, FOOTER_SPACE_ID_OFFSET, self.space_id.0);
         int::write_u32(out, FOOTER_DATA_PAGE_COUNT_OFFSET, self.data_page_count);
         int::write_u64(out, FOOTER_BLOCK_ID_OFFSET, self.block_id.0);
@@ -111,6 +124,8 @@ impl BlockFooter {
         int::write_u64(out, FOOTER_INDEX_BYTES_OFFSET, self.index_bytes);
         int::write_u64(out, FOOTER_BLOCK_BYTES_OFFSET, self.block_bytes);
         int::write_u64(out, FOOTER_INDEX_CHECKSUM_OFFSET, self.index_checksum.0);
+        let filter_checksum = self.filter_checksum.unwrap_or_default();
+        int::write_u64(out, FOOTER_FILTER_CHECKSUM_OFFSET, filter_checksum.0);
         let checksum = Checksum::of(out.get(FOOTER_MAGIC_OFFSET..).unwrap_or_default());
         int::write_u64(out, FOOTER_CHECKSUM_OFFSET, checksum.0);
         checksum
@@ -138,6 +153,20 @@ impl BlockFooter {
         let bytes = last_page.get(start..).unwrap_or_default();
         decode_footer_bytes(bytes).map_err(|error| error.at_base(start))
     }
+
+    /// Byte offset of the key filter in the block: right after the index (a multiple of 8,
+    /// as `index_bytes` is). Meaningful only when `filter_checksum` is `Some`.
+    #[must_use]
+    pub fn filter_offset(&self) -> u64 {
+        self.index_offset.saturating_add(self.index_bytes)
+    }
+
+    /// Byte offset of the footer in the block.
+    #[must_use]
+    pub fn footer_offset(&self) -> u64 {
+        let footer_bytes = int::u64_from_usize(BLOCK_FOOTER_BYTES);
+        self.block_bytes.saturating_sub(footer_bytes)
+    }
 }
 
 /// Decodes exactly `BLOCK_FOOTER_BYTES` of footer.
@@ -156,9 +185,22 @@ fn decode_footer_bytes(bytes: &[u8]) -> Result<(BlockFooter, Checksum), DecodeEr
     }
     let covered = bytes.get(FOOTER_MAGIC_OFFSET..).unwrap_or_default();
     check_checksum(kind, "checksum", bytes, FOOTER_CHECKSUM_OFFSET, covered)?;
-    check_magic_version(kind, bytes, FOOTER_MAGIC_OFFSET, BLOCK_FOOTER_MAGIC)?;
+    let versions = 1..=BLOCK_FORMAT_VERSION;
+    let version = check_magic_versions(
+        kind,
+        bytes,
+        FOOTER_MAGIC_OFFSET,
+        BLOCK_FOOTER_MAGIC,
+        versions,
+    )?;
     check_zero(kind, "reserved", bytes, FOOTER_RESERVED_A_OFFSET, 2)?;
-    check_zero(kind, "reserved", bytes, FOOTER_RESERVED_B_OFFSET, 8)?;
+    let filter_checksum = if version == 1 {
+        check_zero(kind, "reserved", bytes, FOOTER_FILTER_CHECKSUM_OFFSET, 8)?;
+        None
+    } else {
+        let offset = FOOTER_FILTER_CHECKSUM_OFFSET;
+        Some(Checksum(read_u64(kind, "filter_checksum", bytes, offset)?))
+    };
     let footer = BlockFooter {
         space_id: SpaceId(read_u32(kind, "space_id", bytes, FOOTER_SPACE_ID_OFFSET)?),
         data_page_count: read_u32(
@@ -192,6 +234,7 @@ fn decode_footer_bytes(bytes: &[u8]) -> Result<(BlockFooter, Checksum), DecodeEr
             bytes,
             FOOTER_INDEX_CHECKSUM_OFFSET,
         )?),
+        filter_checksum,
     };
     validate_footer(&footer)?;
     let checksum = Checksum(read_u64(kind, "checksum", bytes, FOOTER_CHECKSUM_OFFSET)?);
@@ -269,14 +312,19 @@ fn validate_footer_layout(footer: &BlockFooter) -> Result<(), DecodeError> {
         FOOTER_INDEX_BYTES_OFFSET,
     )?;
     let footer_bytes = int::u128_from_usize(BLOCK_FOOTER_BYTES);
-    let expected_block = (index_offset + index_bytes + footer_bytes).div_ceil(page) * page;
     let block_bytes = u128::from(footer.block_bytes);
-    ensure(
-        block_bytes == expected_block,
-        kind,
-        "block_bytes",
-        Expected::Equal(expected_block),
-        block_bytes,
-        FOOTER_BLOCK_BYTES_OFFSET,
-    )
+    let offset = FOOTER_BLOCK_BYTES_OFFSET;
+    if footer.filter_checksum.is_none() {
+        let expected_block = (index_offset + index_bytes + footer_bytes).div_ceil(page) * page;
+        let expected = Expected::Equal(expected_block);
+        let exact = block_bytes == expected_block;
+        return ensure(exact, kind, "block_bytes", expected, block_bytes, offset);
+    }
+    // Version 2: the filter's length is in its own header, so the exact block length is
+    // checked by the filter decoder; here the smallest filter must fit before the footer.
+    let filter_min = int::u128_from_usize(FILTER_BYTES_MIN);
+    let least = (index_offset + index_bytes + filter_min + footer_bytes).div_ceil(page) * page;
+    let fits = block_bytes >= least && block_bytes % page == 0;
+    let expected = Expected::Describe("a multiple of 4096 with room for index, filter, footer");
+    ensure(fits, kind, "block_bytes", expected, block_bytes, offset)
 }

@@ -1,9 +1,11 @@
 //! Reads records from a whole in-memory block: for tests, tools and small blocks. The engine
 //! reads pages through its cache with [`BlockIndex`] and [`decode_page`] directly.
 //!
-//! Owns: nothing on disk. Invariant: every page is decoded (and checksummed) before any of its
-//! records is returned.
+//! Owns: nothing on disk. Invariants: every page is decoded (and checksummed) before any of
+//! its records is returned; the key filter (version 2) is verified when the reader is made,
+//! and a point read consults it before any page.
 
+use super::filter::BlockFilter;
 use super::footer::BlockFooter;
 use super::index::{BlockIndex, PageLocation};
 use super::page::decode_page;
@@ -20,14 +22,16 @@ pub struct BlockReader<'a> {
     footer: BlockFooter,
     footer_checksum: Checksum,
     index: BlockIndex,
+    filter: Option<BlockFilter>,
 }
 
 impl<'a> BlockReader<'a> {
-    /// Decodes the footer and index of the block `bytes` (exactly `footer.block_bytes` long).
+    /// Decodes the footer, index and key filter of the block `bytes` (exactly
+    /// `footer.block_bytes` long).
     ///
     /// # Errors
-    /// Footer or index errors; `Incomplete` when `bytes` is shorter than the footer says,
-    /// `Corrupt` when longer.
+    /// Footer, index or filter errors; `Incomplete` when `bytes` is shorter than the footer
+    /// says, `Corrupt` when longer.
     pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let (footer, footer_checksum) = BlockFooter::decode(bytes)?;
         let block_bytes = int::usize_from_u64(footer.block_bytes).unwrap_or(usize::MAX);
@@ -53,11 +57,17 @@ impl<'a> BlockReader<'a> {
         let index_bytes = bytes.get(index_offset..).unwrap_or_default();
         let index = BlockIndex::decode(index_bytes, &footer)
             .map_err(|error| error.at_base(index_offset))?;
+        let filter_offset = int::usize_from_u64(footer.filter_offset()).unwrap_or(usize::MAX);
+        let footer_offset = int::usize_from_u64(footer.footer_offset()).unwrap_or(0);
+        let filter_bytes = bytes.get(filter_offset..footer_offset).unwrap_or_default();
+        let filter = BlockFilter::decode(filter_bytes, &footer)
+            .map_err(|error| error.at_base(filter_offset))?;
         Ok(Self {
             bytes,
             footer,
             footer_checksum,
             index,
+            filter,
         })
     }
 
@@ -79,6 +89,21 @@ impl<'a> BlockReader<'a> {
         &self.index
     }
 
+    /// The key filter, `None` for a version-1 block.
+    #[must_use]
+    pub fn filter(&self) -> Option<&BlockFilter> {
+        self.filter.as_ref()
+    }
+
+    /// False only when the filter shows that no version of `key` is in the block; always true
+    /// for a version-1 block (no filter).
+    #[must_use]
+    pub fn may_hold(&self, key: Key) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|filter| filter.may_hold(key))
+    }
+
     /// Decodes the run at `location`.
     fn page(&self, location: &PageLocation) -> Result<super::DataPage<'a>, DecodeError> {
         let start = int::usize_from_u64(location.offset).unwrap_or(usize::MAX);
@@ -92,6 +117,9 @@ impl<'a> BlockReader<'a> {
     /// # Errors
     /// A page that fails to decode.
     pub fn get(&self, key: Key, at: Revision) -> Result<Option<RecordRef<'a>>, DecodeError> {
+        if !self.may_hold(key) {
+            return Ok(None);
+        }
         for location in self.index.pages_for_key(key) {
             let page = self.page(&location)?;
             let found = page

@@ -70,7 +70,7 @@ fn offsets_are_pinned() {
         FOOTER_INDEX_BYTES_OFFSET,
         FOOTER_BLOCK_BYTES_OFFSET,
         FOOTER_INDEX_CHECKSUM_OFFSET,
-        FOOTER_RESERVED_B_OFFSET,
+        FOOTER_FILTER_CHECKSUM_OFFSET,
         FOOTER_BYTES,
     ];
     assert_eq!(
