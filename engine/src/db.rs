@@ -814,6 +814,7 @@ fn compactor_beside(sealer: &Sealer, options: &Options, jobs: Receiver<Compactor
             level_base_bytes: options.level_base_bytes,
         },
         block_target_bytes: options.block_target_bytes,
+        revision_last: sealer.revision_last.clone(),
     }
 }
 

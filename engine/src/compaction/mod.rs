@@ -32,11 +32,11 @@ mod run;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use infinitedb_format::{BlockId, ManifestEdit, Retention, SpaceId};
+use infinitedb_format::{BlockId, ManifestEdit, Retention, Revision, SpaceId};
 use parking_lot::Mutex;
 use uring_io::Storage;
 
@@ -85,6 +85,9 @@ pub(crate) struct Compactor {
     pub(crate) enabled: bool,
     pub(crate) shape: Shape,
     pub(crate) block_target_bytes: u64,
+    /// The database's last assigned revision: `Retention::Window`'s horizon counts back
+    /// from it.
+    pub(crate) revision_last: Arc<AtomicU64>,
 }
 
 /// The compactor thread's own state.
@@ -209,7 +212,8 @@ impl Compactor {
             "a plan of the current view"
         );
         let retention = self.retention(space.id);
-        let retain = Retain::new(retention, space.published(), plan.bottom);
+        let now = Revision(self.revision_last.load(Ordering::Acquire));
+        let retain = Retain::new(retention, now, plan.bottom);
         let outputs = Outputs {
             storage: &self.storage,
             paths: &self.paths,

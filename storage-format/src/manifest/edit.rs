@@ -176,8 +176,9 @@ pub enum Retention {
     Latest,
     /// The newest `n` versions of each point (`n >= 1`).
     Versions(u32),
-    /// Every version newer than the space's last `n` revisions, and the newest version at
-    /// or below that horizon, so reads at any of the last `n` revisions stay exact.
+    /// Every version newer than the database's last `n` revisions (as of each compaction),
+    /// and the newest version at or below that horizon, so reads at any of the last `n`
+    /// revisions stay exact.
     Window(u64),
 }
 
