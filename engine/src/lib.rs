@@ -61,7 +61,7 @@ pub use infinitedb_format::{Retention, Revision, SpaceId};
 pub use keyspace::QueryBox;
 pub use options::{Durability, Options};
 pub use read::{Entry, Query, Snapshot};
-pub use stats::{LevelStats, SpaceStats, Stats};
+pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};
 
 /// The one-shot replies and the tree wake-up that answer blocked writers, exported only so

@@ -114,7 +114,14 @@ fn overwrites_and_reopens_keep_blocks_bounded() {
         "one version per point after compact"
     );
     assert_eq!(stats.levels[0].blocks, 0);
+    let before = db.stats().point_read_blocks;
     assert_latest(&db, space, &model);
+    let after = db.stats().point_read_blocks;
+    assert_eq!(
+        after[1] - before[1],
+        1600,
+        "after compact every get of a present point reads exactly one block"
+    );
     db.close().unwrap();
     // Only the compacted blocks are left on disk.
     let db = Db::open(dir.path(), options(200)).unwrap();

@@ -29,6 +29,7 @@ use super::memtable_source::{MemtableSource, VersionRange};
 use super::merge::{Merge, Resolve, VersionSource};
 use super::page_cache::PageCache;
 use super::query::Query;
+use super::version::Version;
 use crate::error::{Error, Result};
 use crate::keyspace::{Curve, KeyRange, QueryBox};
 use crate::stats::StatsCounters;
@@ -132,9 +133,23 @@ impl SpaceRead {
         // source holding a version at or below `at` decides.
         let mut merge = self.merge_of(Sources::Memtables, vec![range], at, Resolve::History);
         if let Some(version) = merge.next().transpose()? {
+            self.stats.record_point_read(0);
             return Ok(version.value.map(|value| (version.revision, value)));
         }
-        let ranges: Arc<[KeyRange]> = vec![range].into();
+        let (found, consulted) = self.get_from_blocks(key, at)?;
+        self.stats.record_point_read(consulted);
+        Ok(found.and_then(|version| version.value.map(|value| (version.revision, value))))
+    }
+
+    /// The newest version of `key` at or below `at` in the blocks, and how many blocks were
+    /// consulted (read, not skipped by their key range, revisions or filter) to find it.
+    fn get_from_blocks(&self, key: Key, at: Revision) -> Result<(Option<Version>, usize)> {
+        let ranges: Arc<[KeyRange]> = vec![KeyRange {
+            first: key,
+            last: key,
+        }]
+        .into();
+        let mut consulted = 0;
         for run in &self.runs {
             let Some(block) = block_for_key(run, key) else {
                 continue;
@@ -146,13 +161,14 @@ impl SpaceRead {
                 StatsCounters::add(&self.stats.filter_skips, 1);
                 continue;
             }
+            consulted += 1;
             let source = BlockSource::new(block.clone(), self.cache.clone(), ranges.clone());
             let mut merge = Merge::new(vec![Box::new(source)], at, Resolve::History);
             if let Some(version) = merge.next().transpose()? {
-                return Ok(version.value.map(|value| (version.revision, value)));
+                return Ok((Some(version), consulted));
             }
         }
-        Ok(None)
+        Ok((None, consulted))
     }
 
     /// Every version of `point` at or below `at`, newest first (`None`: a delete).
