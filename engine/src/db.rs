@@ -39,7 +39,7 @@ use crate::paths::{DbPaths, resolve_directory};
 use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
-use crate::space::SpaceShared;
+use crate::space::{SpaceShared, SpaceView};
 use crate::stats::{SpaceStats, Stats, StatsCounters};
 
 /// The I/O thread's settings from the options (hedging only under `Durability::Sync`, see
@@ -515,7 +515,7 @@ impl Db {
                 max,
             });
         }
-        self.wait_for_compaction(&shared);
+        self.wait_for_backlog(&shared);
         let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
         let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
@@ -750,21 +750,42 @@ impl Db {
 }
 
 impl Db {
-    /// Backpressure: while the space has [`Options::l0_stop_writes`] level-0 blocks or more
-    /// and compaction is on and not failing, waits for compaction to bring them down.
-    fn wait_for_compaction(&self, shared: &SpaceShared) {
-        if !self.options.compaction {
-            return;
-        }
-        let stop = self.options.l0_stop_writes;
-        let behind = |view: &crate::space::SpaceView| {
-            view.levels.level(0).len() >= stop && !shared.compaction_failed.load(Ordering::Acquire)
-        };
+    /// Backpressure, before a write is queued: waits while the space is behind
+    /// ([`space_is_behind`]), re-checking at every view change.
+    fn wait_for_backlog(&self, shared: &SpaceShared) {
+        let behind = |view: &SpaceView| space_is_behind(&self.options, shared, view);
         if behind(&shared.view.load()) {
             StatsCounters::add(&self.stats.write_stalls, 1);
             shared.wait_while(STALL_POLL, behind);
         }
     }
+}
+
+/// How far past its seal thresholds a space's live tail may grow while a seal of the space is
+/// in progress (the I/O thread switches to a new memtable only once that seal returns the
+/// segment as the next spare).
+const LIVE_TAIL_STOP_FACTOR: u64 = 2;
+
+/// Whether writers of the space wait: its level 0 has [`Options::l0_stop_writes`] blocks or
+/// more while compaction is on and not failing, or a seal is in progress and the live tail
+/// has passed [`LIVE_TAIL_STOP_FACTOR`] times a seal threshold while seals are not failing.
+/// Failing seals or compactions (a full disk) never stall writers: writes go on, and the
+/// work is retried.
+fn space_is_behind(options: &Options, shared: &SpaceShared, view: &SpaceView) -> bool {
+    let compaction_behind = options.compaction
+        && view.levels.level(0).len() >= options.l0_stop_writes
+        && !shared.compaction_failed.load(Ordering::Acquire);
+    let tail_behind = !view.frozen.is_empty()
+        && !shared.seal_failed.load(Ordering::Acquire)
+        && (view.active.encoded_bytes()
+            >= options
+                .seal_threshold_bytes
+                .saturating_mul(LIVE_TAIL_STOP_FACTOR)
+            || view.active.len() as u64
+                >= options
+                    .seal_threshold_records
+                    .saturating_mul(LIVE_TAIL_STOP_FACTOR));
+    compaction_behind || tail_behind
 }
 
 /// Starts the compactor thread and asks it to look at every space: each open seals the logs

@@ -4,10 +4,15 @@
 //! A seal, after the I/O thread's switch (step 1: memtable frozen, space moved to its spare):
 //! 2. write the block to a new file, durably (`BlockFile::write`; `CreateNew` syncs the dir);
 //! 3. append `AddBlock + RetireSegment` to the manifest as one durable batch;
-//! 4. publish the new view (the frozen memtable leaves, the block joins, in one swap);
-//! 5. only now recycle the old segment: rename it to a new segment id, write its new header,
+//! 4. only now recycle the old segment: rename it to a new segment id, write its new header,
 //!    name it in the manifest (`AddLog`), and hand it to the I/O thread as the space's next
-//!    spare.
+//!    spare;
+//! 5. publish the new view (the frozen memtable leaves, the block joins, in one swap), then
+//!    answer the `flush` callers.
+//!
+//! The spare goes out before the view swap because writers held back by `Db::write`'s
+//! backpressure (a live tail past twice its threshold while a seal is in progress) resume
+//! at the swap: the I/O thread then has the spare, and switches the live tail at once.
 //!
 //! Every log the sealer hands out (a recycled or new hot segment, a new staging log) is named
 //! by a durable `AddLog` first, and a log it removes is retired by a durable `RetireSegment`
@@ -204,18 +209,25 @@ impl Sealer {
             let sealed = wait_until_logged(&job)
                 .and_then(|()| self.seal_write_block(&job.space, &job.memtable, &job.log));
             match sealed {
-                Ok(()) => {
-                    for waiter in job.flush_waiters.drain(..) {
-                        waiter.send(Ok(()));
-                    }
+                Ok(block) => {
+                    job.space.seal_failed.store(false, Ordering::Release);
+                    // The spare first: the I/O thread queues it ahead of any write that a
+                    // waiting writer (`Db::write`'s backpressure) sends once the view swap
+                    // below releases it, so the live tail switches at its threshold.
                     let spare = self.seal_recycle_segment(&job.space, job.log);
                     let _ = self.commands.send(Command::Spare {
                         space: job.space.id,
                         log: spare,
                     });
+                    self.seal_publish(&job.space, &job.memtable, block);
+                    for waiter in job.flush_waiters.drain(..) {
+                        waiter.send(Ok(()));
+                    }
                 }
                 Err(error) => {
                     job.error = Some(Failure::from_error(error));
+                    job.space.seal_failed.store(true, Ordering::Release);
+                    job.space.notify_view_changed();
                     backlog.push_front(job);
                     return;
                 }
@@ -240,13 +252,14 @@ impl Sealer {
         });
     }
 
-    /// Steps 2–4: block file, manifest edit, view.
+    /// Steps 2–3: block file, manifest edit. Returns the block (`None` for an empty
+    /// memtable).
     fn seal_write_block(
         &self,
-        space: &Arc<SpaceShared>,
+        space: &SpaceShared,
         memtable: &Arc<Memtable>,
         log: &LogFile,
-    ) -> Result<()> {
+    ) -> Result<Option<Arc<BlockFile>>> {
         let block_id = self.ids.block();
         let path = self.paths.block(block_id);
         let block = BlockFile::write(&self.storage, path, space.id, block_id, memtable)?;
@@ -259,15 +272,25 @@ impl Sealer {
             segment_id: log.segment_id(),
         });
         self.manifest.lock().append(&edits)?;
+        Ok(block.map(Arc::new))
+    }
+
+    /// Step 5: the view swap (the frozen memtable out, its block in), counted, and the
+    /// compactor told of the new block.
+    fn seal_publish(
+        &self,
+        space: &Arc<SpaceShared>,
+        memtable: &Arc<Memtable>,
+        block: Option<Arc<BlockFile>>,
+    ) {
         let sealed_bytes = block.as_ref().map_or(0, |block| block.meta.len_bytes);
-        space.replace_frozen(memtable, block.map(Arc::new));
+        space.replace_frozen(memtable, block);
         StatsCounters::add(&self.stats.seals, 1);
         StatsCounters::add(&self.stats.sealed_bytes, sealed_bytes);
         let _ = self.compactions.send(CompactorJob::Check(space.clone()));
-        Ok(())
     }
 
-    /// Step 5: the retired segment becomes the space's next spare (a poisoned one is removed
+    /// Step 4: the retired segment becomes the space's next spare (a poisoned one is removed
     /// and replaced by a new file: the device gave an error there).
     fn seal_recycle_segment(&self, space: &SpaceShared, log: LogFile) -> Result<LogFile> {
         let old_segment = log.segment_id();

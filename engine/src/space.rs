@@ -60,6 +60,8 @@ pub(crate) struct SpaceShared {
     /// Set by the compactor while the space's last compaction failed (writers then do not
     /// wait for compaction: it may not come).
     pub(crate) compaction_failed: AtomicBool,
+    /// Set by the sealer while the space's oldest unsealed memtable failed to seal.
+    pub(crate) seal_failed: AtomicBool,
     /// Writers waiting for seals or compactions to catch up wait on `backlog_changed`.
     backlog_lock: Mutex<()>,
     backlog_changed: Condvar,
@@ -85,6 +87,7 @@ impl SpaceShared {
             logged_lock: Mutex::new(()),
             logged_raised: Condvar::new(),
             compaction_failed: AtomicBool::new(false),
+            seal_failed: AtomicBool::new(false),
             backlog_lock: Mutex::new(()),
             backlog_changed: Condvar::new(),
         }

@@ -77,11 +77,11 @@ impl Stats {
         if total == 0 {
             return None;
         }
-        let needed = (quantile.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let needed = (quantile.clamp(0.0, 1.0) * total as f64).max(1.0);
         let mut seen = 0;
         self.point_read_blocks.iter().position(|&count| {
             seen += count;
-            seen >= needed
+            seen as f64 >= needed
         })
     }
 

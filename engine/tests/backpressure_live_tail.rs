@@ -1,0 +1,63 @@
+//! Backpressure of a bulk load: under `NoSync` a writer outruns the sealer, and without a
+//! bound the live tail grows far past its seal threshold while a seal is in progress, so a
+//! block holds many times the records the threshold names. Writers now wait once the live
+//! tail passes twice a threshold while a seal of the space is in progress.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a test failure"
+)]
+
+mod common;
+
+use infinitedb::{Batch, Db, Durability};
+
+#[test]
+fn a_bulk_load_keeps_blocks_near_the_seal_threshold() {
+    // Goal: every block of a fast `NoSync` load holds at most about twice the seal
+    // threshold's records. Method: one writer puts 200,000 records in batches of 10 with a
+    // 1,000-record threshold and compaction off; then level 0 must hold at least 200,000 /
+    // (2 × 1,000 + 10) blocks, and its records per block on average at most that bound.
+    let dir = tempfile::tempdir().unwrap();
+    let options = common::small_options()
+        .segment_bytes(64 * 1024 * 1024)
+        .durability(Durability::NoSync)
+        .seal_threshold_records(1000)
+        .compaction(false);
+    let db = Db::open(dir.path(), options).unwrap();
+    let space = db.create_space("bulk", 2, 16).unwrap();
+    std::thread::scope(|scope| {
+        for writer in 0..4_u32 {
+            let db = &db;
+            scope.spawn(move || {
+                for batch_index in 0..5000_u32 {
+                    let mut batch = Batch::new(space);
+                    for i in 0..10 {
+                        let n = batch_index * 10 + i;
+                        batch.put(&[n, writer], &[(n % 251) as u8; 100]);
+                    }
+                    db.write(batch).unwrap();
+                }
+            });
+        }
+    });
+    db.sync().unwrap();
+    db.flush(space).unwrap();
+    let stats = db.space_stats(space).unwrap();
+    let level_zero = stats.levels[0];
+    assert_eq!(
+        level_zero.records + stats.live_tail_records,
+        200_000,
+        "every record is in a block or the live tail: {stats:?}"
+    );
+    // Twice the threshold, plus the batches writers queued before the tail reached it.
+    let bound: u64 = 3 * 1000;
+    assert!(
+        level_zero.blocks as u64 >= level_zero.records / bound,
+        "{} blocks for {} records: a block held more than {bound} records",
+        level_zero.blocks,
+        level_zero.records
+    );
+    assert!(db.get(space, &[12_345, 3]).unwrap().is_some());
+    db.close().unwrap();
+}
