@@ -215,7 +215,7 @@ impl Db {
         let driver = Arc::new(Driver::new(io_thread, commands.clone()));
         let io_driver = driver.clone();
         let io_handle = spawn("infinitedb-io", move || io_driver.run_io_thread())?;
-        let compactor = compactor_beside(&sealer, &options, compactor_jobs);
+        let compactor = compactor_beside(&sealer, &options, &visible, compactor_jobs);
         let sealer_handle = spawn("infinitedb-sealer", move || sealer.run())?;
         let compactor_handle = start_compactor(compactor, &compactions, spaces.values())?;
         Ok(Db {
@@ -820,8 +820,14 @@ fn add_spaces(
     (spaces, space_names)
 }
 
-/// The compactor, sharing the sealer's storage, manifest, id allocators and counters.
-fn compactor_beside(sealer: &Sealer, options: &Options, jobs: Receiver<CompactorJob>) -> Compactor {
+/// The compactor, sharing the sealer's storage, manifest, id allocators and counters, and
+/// the visible mark of the reads.
+fn compactor_beside(
+    sealer: &Sealer,
+    options: &Options,
+    visible: &Arc<VisibleRevision>,
+    jobs: Receiver<CompactorJob>,
+) -> Compactor {
     Compactor {
         storage: sealer.storage.clone(),
         paths: sealer.paths.clone(),
@@ -835,7 +841,7 @@ fn compactor_beside(sealer: &Sealer, options: &Options, jobs: Receiver<Compactor
             level_base_bytes: options.level_base_bytes,
         },
         block_target_bytes: options.block_target_bytes,
-        revision_last: sealer.revision_last.clone(),
+        visible: visible.clone(),
     }
 }
 

@@ -32,11 +32,11 @@ mod run;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use infinitedb_format::{BlockId, ManifestEdit, Retention, Revision, SpaceId};
+use infinitedb_format::{BlockId, ManifestEdit, Retention, SpaceId};
 use parking_lot::Mutex;
 use uring_io::Storage;
 
@@ -50,7 +50,7 @@ use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::paths::DbPaths;
 use crate::queue::Reply;
-use crate::read::PageCache;
+use crate::read::{PageCache, VisibleRevision};
 use crate::sealer::Ids;
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
@@ -85,9 +85,9 @@ pub(crate) struct Compactor {
     pub(crate) enabled: bool,
     pub(crate) shape: Shape,
     pub(crate) block_target_bytes: u64,
-    /// The database's last assigned revision: `Retention::Window`'s horizon counts back
-    /// from it.
-    pub(crate) revision_last: Arc<AtomicU64>,
+    /// The database's visible revision (what `Db::snapshot` reads at: every write at or
+    /// below it is published): `Retention::Window`'s horizon counts back from it.
+    pub(crate) visible: Arc<VisibleRevision>,
 }
 
 /// The compactor thread's own state.
@@ -212,7 +212,7 @@ impl Compactor {
             "a plan of the current view"
         );
         let retention = self.retention(space.id);
-        let now = Revision(self.revision_last.load(Ordering::Acquire));
+        let now = self.visible.load();
         let retain = Retain::new(retention, now, plan.bottom);
         let outputs = Outputs {
             storage: &self.storage,

@@ -6,8 +6,8 @@
 //! - `All`: every version.
 //! - `Latest`: the newest version.
 //! - `Versions(n)`: the newest `n`.
-//! - `Window(n)`: every version above the horizon (the database's last revision when the
-//!   compaction starts, minus `n`), and the newest at or below it, so a read at any revision from the
+//! - `Window(n)`: every version above the horizon (the database's visible revision, what a
+//!   snapshot reads at, when the compaction starts, minus `n`), and the newest at or below it, so a read at any revision from the
 //!   horizon on sees what it saw before.
 //! - At the bottom (no older version of the key can exist outside the compaction's inputs),
 //!   deletes at the old end of what is kept are dropped too: a read finds nothing below them
@@ -36,8 +36,8 @@ pub(crate) struct Retain {
 }
 
 impl Retain {
-    /// The rule for a compaction of a space under `policy`, started when the database's last
-    /// revision was `now`, whose output is the bottom of its key range if `bottom`.
+    /// The rule for a compaction of a space under `policy`, started when the database's
+    /// visible revision was `now`, whose output is the bottom of its key range if `bottom`.
     pub(crate) fn new(policy: Retention, now: Revision, bottom: bool) -> Retain {
         let horizon = match policy {
             Retention::Window(revisions) => Revision(now.0.saturating_sub(revisions)),
