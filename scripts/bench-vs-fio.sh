@@ -7,7 +7,7 @@
 # repeats. For the raw rows both sides overwrite the same file, the ratio is the median of the
 # per-repeat ratios, and each side of a sequential-write row starts after 3 s idle. Ratios
 # from one run are what we compare: absolute numbers move from machine to machine and minute
-# to minute; the ratio to fio on the same disk at the same minute does not (STYLE.md §8). The
+# to minute; the ratio to fio on the same disk at the same minute does not. The
 # logic lives in bench/src/compare.rs; this script only installs, builds and prints.
 #
 # Rows (ours vs fio, target):

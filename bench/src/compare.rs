@@ -3,7 +3,7 @@
 //! inherits the other's device state (write-back, a cloud disk's burst credits), and reporting
 //! the median of the repeats. Ratios from one run are what we compare: absolute numbers move
 //! from machine to machine and minute to minute, the ratio to fio on the same disk at the same
-//! minute much less (STYLE.md §8).
+//! minute much less.
 //!
 //! Rows: raw QD1 4 KiB write+fdatasync commits (fio `psync --fdatasync=1 --direct=1`),
 //! sequential 1 MiB O_DIRECT writes at QD4 and QD32 and random 4 KiB O_DIRECT reads at QD32

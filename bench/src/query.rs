@@ -15,9 +15,10 @@
 //! [`BenchError::QueryMismatch`].
 //!
 //! Over-read: a query reads every record whose Hilbert key lies in the box's key ranges (at
-//! most [`QUERY_RANGE_BUDGET`] of them, merged across the smallest gaps: DESIGN §6) and drops
-//! those outside the box. The engine's stats do not count those reads, so the checker measures
-//! the ratio on its sample from the key set: records inside the ranges / records inside the box.
+//! most [`QUERY_RANGE_BUDGET`] of them, merged across the smallest gaps: docs/design.md §6) and
+//! drops those outside the box. The engine's stats do not count those reads, so the checker
+//! measures the ratio on its sample from the key set: records inside the ranges / records inside
+//! the box.
 
 use infinitedb::keyspace::{Curve, KeyRange, KeyspaceError, QueryBox};
 use infinitedb::{Db, SpaceId};

@@ -1,5 +1,5 @@
 //! [`Db`]: the handle a service embeds — open and recovery, spaces, writes, the minimal read,
-//! and an orderly shutdown that drains every queued write (DESIGN §3, §4).
+//! and an orderly shutdown that drains every queued write (docs/design.md §3, §4).
 //!
 //! Threads: writers call into `&Db` from any thread and block on a one-shot reply; the I/O
 //! thread drives the commit queue (`io_thread`), except that a writer finding the engine idle

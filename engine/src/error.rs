@@ -7,7 +7,7 @@
 //! [`Error::is_storage_full`] instead of parsing messages.
 //!
 //! Invariant: nothing in the engine panics on I/O errors, disk bytes or user input; such
-//! failures become one of these variants (STYLE.md §3).
+//! failures become one of these variants.
 
 use std::path::PathBuf;
 use std::sync::Arc;

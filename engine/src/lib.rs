@@ -4,7 +4,7 @@
 //! Points are keyed on a Hilbert curve; every write gets a revision (dense, strictly
 //! increasing, global to the database); writes go to disk through io_uring with O_DIRECT and
 //! linked fdatasyncs, and a write whose hot segment misses its deadline is hedged onto a
-//! staging log so commit latency stays bounded (see `DESIGN.md` §4).
+//! staging log so commit latency stays bounded (see `docs/design.md` §4).
 //!
 //! Guarantees:
 //! - **Durability**: with [`Durability::Sync`] (the default) a write returns `Ok(revision)`

@@ -1,4 +1,4 @@
-//! The database directory's lock: one `Db` per directory (DESIGN §3, "Isolation").
+//! The database directory's lock: one `Db` per directory (docs/design.md §3, "Isolation").
 //!
 //! On the OS storage, `LOCK` is a real file locked with `File::try_lock` (flock(2): the lock
 //! belongs to the open file description, so a second open in this process conflicts as well

@@ -1,5 +1,5 @@
 //! [`LogFile`]: an append-only log of frames in a pre-written file — a space's hot segment or
-//! a staging log — and the arithmetic of its O_DIRECT appends (DESIGN §4).
+//! a staging log — and the arithmetic of its O_DIRECT appends (docs/design.md §4).
 //!
 //! Owns: the durable end of the log and a copy of its partial tail page. Invariants:
 //! - Page 0 holds the [`LogHeader`] (version 2, [`LogLayout::Stamped`]); frames start at

@@ -1,5 +1,5 @@
 //! The manifest: the durable catalogue of spaces, blocks, live logs, retired segments and the
-//! revision high-water mark (DESIGN §5 "Manifest", §6 "Seal", docs/format.md "Manifest").
+//! revision high-water mark (docs/design.md §5 "Manifest", §6 "Seal", docs/format.md "Manifest").
 //!
 //! Owns: replaying the file on open, appending edit batches durably, and rewriting the file
 //! atomically when it grows (write `MANIFEST.tmp`, fdatasync, rename over `MANIFEST`, fsync

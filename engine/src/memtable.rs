@@ -1,5 +1,5 @@
 //! The live tail of one space: a concurrent sorted map of `(key asc, revision desc) → value`
-//! (DESIGN §6, "Live tail").
+//! (docs/design.md §6, "Live tail").
 //!
 //! Choice: `crossbeam-skiplist`'s lock-free `SkipMap`, shared as `Arc<Memtable>`. The I/O
 //! thread inserts while readers search, and neither waits for the other; a seal freezes the

@@ -1,6 +1,6 @@
 //! [`Options`] of a [`crate::Db`] and their documented defaults, and [`Durability`].
 //!
-//! Every limit of the engine is here or a named constant (STYLE.md §5): queue bytes, value
+//! Every limit of the engine is here or a named constant: queue bytes, value
 //! size, seal thresholds, segment size. `validate` checks relations between them at open.
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The writer → I/O-thread queue: [`Command`]s on an unbounded channel ([`CommandSender`])
-//! whose memory is bounded by [`ByteGate`] (DESIGN §4: backpressure, never unbounded memory),
-//! and the I/O thread's [`Doorbell`].
+//! whose memory is bounded by [`ByteGate`] (docs/design.md §4: backpressure, never unbounded
+//! memory), and the I/O thread's [`Doorbell`].
 //!
 //! Invariants: a write holds its encoded bytes in the gate from before it is queued until the
 //! I/O thread is done with it (durable in its hot segment or failed), so queued plus in-flight

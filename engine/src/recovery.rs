@@ -1,5 +1,5 @@
 //! Opening a database: the manifest, the blocks, and every live log folded back into blocks
-//! before any write is accepted (DESIGN §3 "Recovery", §6, §7).
+//! before any write is accepted (docs/design.md §3 "Recovery", §6, §7).
 //!
 //! Steps, each safe to repeat if a crash interrupts the open itself:
 //! 1. Replay `MANIFEST` (missing with data files present: `Error::MissingManifest`; damaged
@@ -32,8 +32,8 @@
 //!    (`AddLog`) before any write is accepted.
 //!
 //! Because no recovered log is ever appended to, garbage after a torn tail can never end up
-//! in the middle of a log (DESIGN §7); a recycled file's old frames carry the old segment id
-//! and are rejected as foreign. The next revision is `max(revisions in logs, blocks, the
+//! in the middle of a log (docs/design.md §8); a recycled file's old frames carry the old segment
+//! id and are rejected as foreign. The next revision is `max(revisions in logs, blocks, the
 //! manifest's high-water mark) + 1`; segment and block ids continue above every id found in
 //! a file name or the manifest, so none is reused while a file may carry it.
 

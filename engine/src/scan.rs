@@ -1,7 +1,7 @@
 //! Forward scans over damaged logs: after a structure fails to decode, is there a valid one of
 //! the same log further on? That is the line between a torn tail (nothing valid follows: the
 //! unacknowledged end of the log) and corruption inside acknowledged history (something valid
-//! follows: `Error::Corruption`, DESIGN §3 "Recovery").
+//! follows: `Error::Corruption`, docs/design.md §3 "Recovery").
 //!
 //! The scan looks for the structure's magic and tries the decoder at the offset it implies, so
 //! it costs one pass over the remaining bytes. Logs are append-only with one write in flight,

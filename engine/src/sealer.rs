@@ -1,5 +1,5 @@
 //! The sealer thread: turns frozen memtables into blocks off the commit path, and prepares
-//! spare logs (DESIGN §6 "Seal").
+//! spare logs (docs/design.md §6 "Seal").
 //!
 //! A seal, after the I/O thread's switch (step 1: memtable frozen, space moved to its spare):
 //! 2. write the block to a new file, durably (`BlockFile::write`; `CreateNew` syncs the dir);

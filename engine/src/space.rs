@@ -1,5 +1,5 @@
 //! A space's shared state: its definition, its curve, and its published read view
-//! (DESIGN §2, §6 "Live tail").
+//! (docs/design.md §2, §6 "Live tail").
 //!
 //! Owns: [`SpaceView`] `{blocks, frozen memtables, active memtable}`, swapped atomically with
 //! `arc-swap`. Readers load the current `Arc<SpaceView>` without locks and never block a
@@ -10,7 +10,7 @@
 //! Invariants: `frozen` is ordered oldest first and `levels` keeps its own (`levels.rs`); a
 //! frozen memtable leaves the view in the same swap that adds its block, and a compaction's
 //! inputs leave it in the same swap that adds its outputs, so a reader never misses a record;
-//! blocks are kept in `Vec`s, never a map keyed by a block's minimum key (DESIGN §7).
+//! blocks are kept in `Vec`s, never a map keyed by a block's minimum key (docs/design.md §8).
 //! The sealer (level 0) and the compactor (everything else) both change `levels`, each by
 //! building on the current view under `view_lock`.
 

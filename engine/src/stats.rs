@@ -2,7 +2,7 @@
 //! accumulators.
 //!
 //! Routes: a batch is counted `direct` when its hot-segment chain made it durable first, and
-//! `staged` when its staging-log copy did (DESIGN §4). A group is one commit chain that
+//! `staged` when its staging-log copy did (docs/design.md §4). A group is one commit chain that
 //! acknowledged at least one batch. A filter skip is one sealed block whose key filter ruled
 //! out the key of a point read, so that no page of it was read (`docs/format.md`, "Block
 //! filter").

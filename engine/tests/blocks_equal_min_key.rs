@@ -1,4 +1,4 @@
-//! Two blocks of a space with the same lowest key both stay readable (DESIGN §7: "a block
+//! Two blocks of a space with the same lowest key both stay readable (docs/design.md §8: "a block
 //! index keyed by a block's lowest key alone: a later block with the same lowest key replaced
 //! the earlier one and its other records vanished").
 

@@ -1,5 +1,5 @@
 //! Revisions, block ids and segment ids never go backwards across crashes and reopens, so no
-//! new write reuses a revision and no new block overwrites a live block file (DESIGN §7:
+//! new write reuses a revision and no new block overwrites a live block file (docs/design.md §8:
 //! "revision and block counters persisted lazily").
 
 mod common;

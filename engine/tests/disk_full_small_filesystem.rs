@@ -1,4 +1,4 @@
-//! Disk full on a real small filesystem (DESIGN §3 "Faults": ENOSPC surfaces as an error a
+//! Disk full on a real small filesystem (docs/design.md §3 "Faults": ENOSPC surfaces as an error a
 //! caller can tell apart, `Error::is_storage_full`, nothing acknowledged is lost, reads go on).
 //!
 //! The filesystem is a 64 MiB ext4 on a loop device, or, where losetup or mount is refused,
@@ -194,10 +194,10 @@ fn run_body(filesystem: &SmallFilesystem, backend: BackendRequest) {
 
 #[test]
 fn a_full_filesystem_fails_writes_with_a_typed_error_and_loses_nothing() {
-    // Goal: ENOSPC is a typed error (storage full, errno ENOSPC), reads go on, writes resume once space is freed, and
-    // everything acknowledged survives a reopen. Method: mount a small filesystem (see the
-    // module doc), open a database, write 100 puts, fill the filesystem with a filler file,
-    // write and flush until something fails, read everything, delete the filler, write
+    // Goal: ENOSPC is a typed error (storage full, errno ENOSPC), reads go on, writes resume once
+    // space is freed, and everything acknowledged survives a reopen. Method: mount a small
+    // filesystem (see the module doc), open a database, write 100 puts, fill the filesystem with a
+    // filler file, write and flush until something fails, read everything, delete the filler, write
     // again (reopening if the engine refuses until then), reopen and read everything; once
     // per real backend.
     let Some(filesystem) = SmallFilesystem::mount() else {

@@ -1,5 +1,5 @@
 //! Under `Durability::NoSync` writes return once sequenced and are visible at once; `sync` is
-//! the barrier after which they survive a power loss (DESIGN §3 "Durability").
+//! the barrier after which they survive a power loss (docs/design.md §3 "Durability").
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! A device failure reaches every caller it affects with its typed cause: the errno and the
 //! file, readable through `Error::raw_os_error`, `Error::is_storage_full` and
-//! `Error::io_error`, never only as text (DESIGN §3 "Faults").
+//! `Error::io_error`, never only as text (docs/design.md §3 "Faults").
 //!
 //! Faults come from the simulated disk, so each errno is deterministic: ENOSPC on a hot
 //! segment's write, EIO on its fsync under one group of several writers, and EIO under

@@ -1,6 +1,6 @@
 //! A failed fsync of a hot segment is never retried as success: the writers of that group get
 //! an error, the segment is poisoned and the space rolls to a fresh one, later writes succeed,
-//! and nothing acknowledged is lost after a power loss (DESIGN §3 "Faults").
+//! and nothing acknowledged is lost after a power loss (docs/design.md §3 "Faults").
 
 mod common;
 

@@ -5,7 +5,7 @@
 //!   published mark), whatever the read: `get`, `history`, a box query or a snapshot;
 //! - a batch whose hot chain is cancelled at its deadline leaves the live tail at once,
 //!   so a seal that runs before the batch is decided never writes it into a block: a power
-//!   loss then cannot bring back a write that was never durable anywhere (DESIGN §3
+//!   loss then cannot bring back a write that was never durable anywhere (docs/design.md §3
 //!   "Recovery": never a record that was not written).
 
 mod common;

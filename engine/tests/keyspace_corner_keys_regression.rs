@@ -1,4 +1,4 @@
-//! Regression for DESIGN.md §7: "Range queries took the Hilbert keys of the box's corners as
+//! Regression for docs/design.md §8: "Range queries took the Hilbert keys of the box's corners as
 //! bounds: up to 80% of the matching records were missing." A Hilbert curve leaves and
 //! re-enters a box, so `[key(lo corner), key(hi corner)]` is not a cover of it. These tests pin
 //! boxes where that interval misses points, and check that `key_ranges` covers them all.

@@ -1,5 +1,5 @@
 //! A database directory is opened by one `Db` at a time: a second open, in this process, gets
-//! `Error::Locked` until the first closes (DESIGN §3 "Isolation").
+//! `Error::Locked` until the first closes (docs/design.md §3 "Isolation").
 
 mod common;
 

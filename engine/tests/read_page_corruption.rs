@@ -1,6 +1,6 @@
 //! A damaged block page is `Error::Corruption` naming the block file and the offset, on every
 //! read path that touches it (get, query, scan, history), and never a silently shorter
-//! answer (DESIGN §3: page checksums are verified on read).
+//! answer (docs/design.md §3: page checksums are verified on read).
 
 #![allow(
     clippy::unwrap_used,

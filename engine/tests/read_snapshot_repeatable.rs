@@ -1,5 +1,5 @@
-//! Snapshots are repeatable (DESIGN §3 "Isolation"): a snapshot pinned at revision R gives the
-//! same answers however many writes and seals happen meanwhile, holds every write at or below
+//! Snapshots are repeatable (docs/design.md §3 "Isolation"): a snapshot pinned at revision R gives
+//! the same answers however many writes and seals happen meanwhile, holds every write at or below
 //! R although spaces publish independently (the visible high-water mark), and keeps the
 //! memtables and block files it reads alive.
 

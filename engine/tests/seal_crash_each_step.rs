@@ -1,5 +1,5 @@
 //! A power loss at every step of a seal (block write, directory sync, manifest append, view
-//! publish, segment recycle) loses no acknowledged write and duplicates none (DESIGN §6,
+//! publish, segment recycle) loses no acknowledged write and duplicates none (docs/design.md §6,
 //! §7: "the hot segment was reset after a seal before the index naming the new block was on
 //! disk").
 

@@ -1,5 +1,5 @@
 //! A `NoSync` seal whose frozen memtable holds batches not yet written to any log, and a
-//! power loss between the block write and the manifest edit (DESIGN §6 "Seal").
+//! power loss between the block write and the manifest edit (docs/design.md §6 "Seal").
 //!
 //! Under `NoSync` a batch is published when sequenced, so a seal can freeze records whose
 //! frames are still on their way (to the next segment). If the block held such records and

@@ -1,9 +1,9 @@
 //! A torn last frame is truncated on open wherever the tear falls on a sector boundary (the
 //! unit a torn write keeps or loses whole), with zeros or another segment's frames in the
 //! lost sectors; zeros from inside a written sector on are not a torn write and are
-//! `Error::Corruption`. Writing after such a recovery and reopening keeps everything (DESIGN
-//! §7: "a torn frame at a log's end made open fail", "reopening a segment without truncating
-//! to its last valid frame appended after garbage"). A flipped bit inside acknowledged
+//! `Error::Corruption`. Writing after such a recovery and reopening keeps everything
+//! (docs/design.md §8: "a torn frame at a log's end made open fail", "reopening a segment without
+//! truncating to its last valid frame appended after garbage"). A flipped bit inside acknowledged
 //! history is `Error::Corruption` naming the segment file.
 
 #![allow(

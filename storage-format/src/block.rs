@@ -11,7 +11,7 @@
 //! footer checksum is kept by the manifest: each checksum lives outside the thing it protects
 //! as well as inside it.
 //! Index entries are positions (offset, length, first and last key), never a map keyed by
-//! first key (DESIGN.md §7: such a map lost records that shared a first key).
+//! first key (docs/design.md §8: such a map lost records that shared a first key).
 
 mod builder;
 mod filter;

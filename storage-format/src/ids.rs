@@ -1,7 +1,7 @@
 //! Identity newtypes shared by every layout: spaces, segments, blocks, revisions, keys.
 //!
 //! Owns: the meaning of each id. Invariant: ids are plain values; memory safety never depends
-//! on one being valid (DESIGN.md §2, STYLE.md §1 "Newtypes for identities").
+//! on one being valid (docs/design.md §2).
 
 /// A space (a named multi-dimensional keyspace), fixed at creation.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

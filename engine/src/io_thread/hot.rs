@@ -298,8 +298,8 @@ impl IoThread {
         }
     }
 
-    /// Seal step 1 (DESIGN §6): freeze the memtable, move the space to its spare segment, and
-    /// hand the frozen memtable and the old segment to the sealer.
+    /// Seal step 1 (docs/design.md §6): freeze the memtable, move the space to its spare segment,
+    /// and hand the frozen memtable and the old segment to the sealer.
     fn switch_segment(&mut self, space_id: SpaceId) {
         let Some(space) = self.spaces.get_mut(&space_id) else {
             return;

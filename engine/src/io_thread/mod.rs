@@ -1,5 +1,5 @@
-//! The I/O state machine, the one owner of the [`CommitQueue`] (DESIGN §4 "Write path"). One
-//! thread drives it at a time: the I/O thread, or a writer that found the engine idle and
+//! The I/O state machine, the one owner of the [`CommitQueue`] (docs/design.md §4 "Write path").
+//! One thread drives it at a time: the I/O thread, or a writer that found the engine idle and
 //! commits its own group (`driver.rs`); the state is the same whoever drives.
 //!
 //! Owns: sequencing (revisions), group commit, the direct route (hot segments), the staged

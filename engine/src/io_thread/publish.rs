@@ -1,6 +1,6 @@
 //! Acknowledgement and publication: under `Sync`, a space's batches are published to its
 //! active memtable and acknowledged strictly in revision order, each once one copy of it is
-//! durable (DESIGN §3 "acknowledgements are in revision order per space"); a failed batch
+//! durable (docs/design.md §3 "acknowledgements are in revision order per space"); a failed batch
 //! gets its error in the same order. Also the `sync` barrier and batch retirement.
 //!
 //! Sync barriers: a `sync` gets a barrier (the last revision sequenced when it arrives) and a

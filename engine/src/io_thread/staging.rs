@@ -1,4 +1,4 @@
-//! The staged route: hedged copies of batches on the staging log (DESIGN §4).
+//! The staged route: hedged copies of batches on the staging log (docs/design.md §4).
 //!
 //! Invariants: one staging chain in flight; each chain holds one frame of one space's batches
 //! in revision order; a staging log file is kept while any batch copied into it lacks a

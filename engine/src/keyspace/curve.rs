@@ -1,7 +1,8 @@
 //! The `Curve`: a space's Hilbert curve shape, and the point <-> key bijection.
 //!
 //! Owns the validation of a curve shape (`dims` 1..=16, `bits_per_dim` 1..=32,
-//! `dims * bits_per_dim <= 128`) and of points, and the encode/decode pair (DESIGN.md §2, "key").
+//! `dims * bits_per_dim <= 128`) and of points, and the encode/decode pair (docs/design.md §2,
+//! "key").
 //!
 //! Encoding is John Skilling's transform ("Programming the Hilbert curve", AIP Conf. Proc. 707,
 //! 2004): `axes_to_transpose` turns the coordinates in place into the "transposed" Hilbert index,

@@ -1,11 +1,11 @@
 //! Box to key ranges: the Hilbert key intervals that cover every point of a `QueryBox`.
 //!
-//! Owns `KeyRange` and `Curve::key_ranges` (DESIGN.md §6, "Queries"). The contract: every point
-//! of the box has its key in some returned range (never under-cover), there are at most
+//! Owns `KeyRange` and `Curve::key_ranges` (docs/design.md §6, "Queries"). The contract: every
+//! point of the box has its key in some returned range (never under-cover), there are at most
 //! `range_budget` ranges (>= 1), sorted ascending, disjoint and not touching.
 //!
 //! Why not the corner keys: a Hilbert curve leaves and re-enters a box, so the keys of its
-//! lowest and highest corners bound nothing (DESIGN.md §7: a query that used them missed up to
+//! lowest and highest corners bound nothing (docs/design.md §8: a query that used them missed up to
 //! 80% of the matching records). In the example below, the corners (1,1) and (3,2) have keys 2
 //! and 11, while the box also holds keys 12 and 13.
 //!

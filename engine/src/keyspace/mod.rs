@@ -1,4 +1,4 @@
-//! The Hilbert keyspace: points to keys and back, boxes to key ranges (DESIGN.md §2 and §6).
+//! The Hilbert keyspace: points to keys and back, boxes to key ranges (docs/design.md §2 and §6).
 //!
 //! - `curve.rs`: `Curve`, a space's shape, and the point <-> top-aligned `u128` key bijection
 //!   (Skilling's transform).
@@ -7,7 +7,7 @@
 //! - `morton.rs`: bit interleaving for 2..=4 dims by magic-number spreads.
 //! - `query_box.rs`: `QueryBox`, an axis-aligned box with inclusive bounds.
 //! - `key_ranges.rs`: `KeyRange` and `Curve::key_ranges`, the box -> key ranges decomposition
-//!   (never under-covers: DESIGN.md §7, corner keys do not bound a box).
+//!   (never under-covers: docs/design.md §8, corner keys do not bound a box).
 //! - `error.rs`: `KeyspaceError`.
 //!
 //! Nothing here allocates on the encode/decode path, does I/O, or panics on input.

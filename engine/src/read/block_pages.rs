@@ -1,6 +1,6 @@
 //! Fetching data pages of one sealed block: the cache first, then every missing page of the
 //! request in one `Storage::read_many` (one io_uring submission on the uring backend), each
-//! page's checksum verified before it is decoded or cached (DESIGN §3 "Recovery", §6).
+//! page's checksum verified before it is decoded or cached (docs/design.md §3 "Recovery", §6).
 //!
 //! Owns: [`PagedBlock`], what the read path needs from a block (its id, file, index, key
 //! filter and key and revision bounds), and [`fetch_pages`].

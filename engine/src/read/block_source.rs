@@ -1,7 +1,7 @@
 //! [`BlockSource`]: the versions of one sealed block that fall in a query's key ranges,
 //! produced lazily, with the pages fetched in batches of at most [`FETCH_PAGES_MAX`] pages
 //! and [`FETCH_BYTES_MAX`] bytes, each batch one `read_many` through the page cache
-//! (DESIGN §6 "pages found by the sparse index").
+//! (docs/design.md §6 "pages found by the sparse index").
 //!
 //! Invariants: ranges are sorted, disjoint and never adjacent (as `Curve::key_ranges` returns
 //! them); each page is fetched at most once per source even when several ranges share it

@@ -1,5 +1,5 @@
 //! [`Entry`]: one result of a box query or scan: the point (decoded from its Hilbert key, the
-//! coordinates are not stored), the revision that wrote it, and its value (DESIGN §2).
+//! coordinates are not stored), the revision that wrote it, and its value (docs/design.md §2).
 
 use infinitedb_format::Revision;
 

@@ -1,6 +1,6 @@
 //! [`MemtableSource`]: the versions of one memtable (active or frozen) that fall in a query's
 //! key ranges, copied out in chunks of [`CHUNK_VERSIONS_MAX`] so a reader holds no borrow of
-//! the skiplist between calls and never blocks the I/O thread inserting into it (DESIGN §6
+//! the skiplist between calls and never blocks the I/O thread inserting into it (docs/design.md §6
 //! "Live tail").
 //!
 //! Owns: [`VersionRange`], what the read path needs from a memtable: an ordered range read

@@ -1,5 +1,5 @@
 //! [`Merge`]: the k-way merge of version sources (memtables and blocks), each sorted by
-//! `(key asc, revision desc)`, with MVCC resolution at a read revision (DESIGN §2 "Reads
+//! `(key asc, revision desc)`, with MVCC resolution at a read revision (docs/design.md §2 "Reads
 //! resolve per key", §6).
 //!
 //! Owns: the resolution rules. With [`Resolve::Latest`], per key the newest version at or

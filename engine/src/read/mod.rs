@@ -1,4 +1,4 @@
-//! The read path (DESIGN §2 "Reads resolve per key", §3 "Isolation", §6 "Queries").
+//! The read path (docs/design.md §2 "Reads resolve per key", §3 "Isolation", §6 "Queries").
 //!
 //! A read takes one published view of a space (`{blocks, frozen memtables, active memtable}`)
 //! and a read revision, and merges one lazy source per memtable and per block:

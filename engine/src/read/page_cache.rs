@@ -1,8 +1,8 @@
 //! [`PageCache`]: a user-space cache of verified, decoded block pages with a byte budget
-//! (DESIGN §6: O_DIRECT bypasses the OS page cache, so the engine keeps its own).
+//! (docs/design.md §6: O_DIRECT bypasses the OS page cache, so the engine keeps its own).
 //!
 //! Owns: the pages of every block this `Db` has read, keyed by `(block id, page offset)`.
-//! Blocks are immutable and block ids are never reused (DESIGN §7), so an entry never goes
+//! Blocks are immutable and block ids are never reused (docs/design.md §8), so an entry never goes
 //! stale; a removed block's pages simply age out.
 //!
 //! Eviction is CLOCK (second chance) per shard: a hit sets the slot's reference bit, the hand

@@ -1,6 +1,7 @@
 //! [`Query`]: the lazy iterator of a box query or scan: the merged, resolved versions of the
 //! box's Hilbert key ranges, each key decoded back into its point, kept only when the point
-//! lies inside the box exactly (the ranges over-cover once merged to their budget; DESIGN §6).
+//! lies inside the box exactly (the ranges over-cover once merged to their budget; docs/design.md
+//! §6).
 //!
 //! Invariants: entries come out in Hilbert key order, each point at most once; a read error
 //! ends the iteration after being yielded (see `merge.rs`).

@@ -1,4 +1,4 @@
-//! [`Snapshot`]: reads pinned at one revision (DESIGN §3 "Isolation": a reader pinned at
+//! [`Snapshot`]: reads pinned at one revision (docs/design.md §3 "Isolation": a reader pinned at
 //! revision R sees the same answers however many writes, seals or compactions happen
 //! meanwhile).
 //!

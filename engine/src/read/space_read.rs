@@ -1,6 +1,6 @@
 //! [`SpaceRead`]: every read of one space over one fixed set of sources (the memtables and
 //! blocks of one published view), at a read revision: point reads, history, box queries and
-//! scans (DESIGN §6 "Queries").
+//! scans (docs/design.md §6 "Queries").
 //!
 //! Owns: turning a request into key ranges and a [`Merge`] of one source per memtable and per
 //! block that can hold a version in those ranges at or below the read revision (blocks are

@@ -1,5 +1,5 @@
 //! [`Version`]: one record version as the read path carries it, owned, in the order every
-//! source yields them: key ascending, revision descending (DESIGN §5 "Block", §6).
+//! source yields them: key ascending, revision descending (docs/design.md §5 "Block", §6).
 //!
 //! Invariant: a source never yields two versions out of [`Version::order`] order; the merge
 //! (`merge.rs`) relies on it and checks it with a `debug_assert!`.

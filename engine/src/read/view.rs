@@ -1,6 +1,6 @@
 //! Adapters from the write path's structures to the read path's: a sealed [`BlockFile`] is a
 //! [`PagedBlock`], a [`Memtable`] is a [`VersionRange`], and one published [`SpaceView`]
-//! becomes a [`SpaceRead`] (DESIGN §6 "Live tail": readers load one immutable view).
+//! becomes a [`SpaceRead`] (docs/design.md §6 "Live tail": readers load one immutable view).
 //!
 //! Invariant: the `SpaceRead` holds `Arc`s of the view's memtables and blocks, never the view's
 //! lock or a borrow, so a reader never delays a seal's view swap.

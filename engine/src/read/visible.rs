@@ -1,5 +1,5 @@
 //! [`VisibleRevision`]: the visible high-water mark, the revision a new snapshot may pin
-//! (DESIGN §3 "Isolation").
+//! (docs/design.md §3 "Isolation").
 //!
 //! Revisions are global and dense, but each space publishes its batches when they are durable,
 //! so revision 7 of space A may be published before revision 6 of space B. A snapshot pinned

@@ -1,5 +1,5 @@
 //! The reference model: per space, every batch sequenced with its revision, and the check of
-//! a recovered database against a prefix of that history (DESIGN §3 "Recovery").
+//! a recovered database against a prefix of that history (docs/design.md §3 "Recovery").
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

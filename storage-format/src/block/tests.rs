@@ -134,7 +134,7 @@ fn a_record_larger_than_a_page_gets_a_run() {
 
 #[test]
 fn many_versions_of_one_key_span_pages_and_are_all_found() {
-    // Goal: pages_for_key returns every run holding a version of a key (DESIGN.md §7: an
+    // Goal: pages_for_key returns every run holding a version of a key (docs/design.md §8: an
     // index keyed by first key alone lost records). Method: 1,000 versions of key 7 between
     // neighbours 6 and 8, values sized so they span many runs; look each version up.
     let value = [1_u8; 100];

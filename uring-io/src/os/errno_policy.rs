@@ -1,6 +1,6 @@
 //! Every errno the OS backends can see, mapped per operation in one place: retry, short
 //! (resubmit the rest), cancelled, fatal, benign bookkeeping, or impossible (a named bug).
-//! STYLE.md §3 "Map every errno per operation"; TigerBeetle `src/io/linux.zig` does the same.
+//! TigerBeetle `src/io/linux.zig` does the same.
 //!
 //! Sources for the non-obvious rows:
 //! - io_uring_enter(2): `EINTR` (a signal arrived; nothing lost), `EAGAIN` (the kernel could not

@@ -6,7 +6,7 @@
 //! - The descriptor stays open while any `FileHandle` clone, queued job or in-flight io_uring
 //!   operation holds the `Arc<OsFile>`, so the kernel never sees a reused fd number.
 //! - Once `poisoned` is set (a failed `fdatasync`/`fsync`, from any path) it is never cleared:
-//!   writes and syncs fail with [`IoError::Poisoned`] until the file is reopened (DESIGN.md §3
+//!   writes and syncs fail with [`IoError::Poisoned`] until the file is reopened (docs/design.md §3
 //!   "Faults"; PostgreSQL's "fsyncgate": after a failed fsync the kernel may drop the dirty pages
 //!   and a later fsync can succeed without them).
 

@@ -1,6 +1,6 @@
 //! `Ring`: the one place that pushes SQEs into an io_uring and enters the kernel. Everything
 //! else builds entries (safe) and hands them here; the owner of the ring keeps each buffer and
-//! timespec alive until its CQE is reaped (STYLE.md §4).
+//! timespec alive until its CQE is reaped.
 //!
 //! Invariants:
 //! - A linked group of SQEs is pushed all or nothing (`push_multiple`), and a submission never

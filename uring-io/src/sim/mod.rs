@@ -1,5 +1,5 @@
 //! The simulated disk: a deterministic, seeded [`crate::Storage`] for fault injection and crash
-//! tests (DESIGN.md §3 "Recovery" and "Faults", issue 3 "Simulated", issue 7). The engine's
+//! tests (docs/design.md §3 "Recovery" and "Faults", issue 3 "Simulated", issue 7). The engine's
 //! crash suite runs on it and reopens on what survives a simulated power loss.
 //!
 //! # Fault model
@@ -40,8 +40,9 @@
 //! Not modelled: metadata other than names and lengths (permissions, times); renaming
 //! directories (`EISDIR`); hard links; `errseq` reporting one writeback error to each open
 //! file description (here only the handle whose sync failed learns of it; other handles
-//! to the file sync on); cancellation other than injected ([`Fault::Cancel`]); short writes; bit rot of durable data (tests damage
-//! files on purpose instead); space accounting (`ENOSPC` only by injection).
+//! to the file sync on); cancellation other than injected ([`Fault::Cancel`]); short writes; bit
+//! rot of durable data (tests damage files on purpose instead); space accounting (`ENOSPC` only by
+//! injection).
 //!
 //! Crash points: [`SimStorage::record_crash_points`] keeps a copy of the disk after every
 //! change, so a test can crash at every step of a workload with every plan
