@@ -474,7 +474,11 @@ impl IoThread {
         };
         let idle =
             space.pending.is_empty() && space.inflight.is_none() && space.unpublished.is_empty();
-        if idle && space.shared.active().is_empty() && !space.log.poisoned {
+        // A frozen memtable is a seal still on its way: the flush then switches too (an empty
+        // memtable seals to no block), and the sealer, which seals in order, answers it only
+        // after that earlier seal.
+        let sealing = !space.shared.view.load().frozen.is_empty();
+        if idle && !sealing && space.shared.active().is_empty() && !space.log.poisoned {
             reply.send(Ok(()));
             return;
         }
