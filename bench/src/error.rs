@@ -31,6 +31,19 @@ pub enum BenchError {
         /// The first differing point.
         detail: String,
     },
+    /// A get of a point the lifecycle job wrote found nothing, or a value of another size.
+    #[error(
+        "lifecycle {phase}: the get of written key {key} found {found:?} value bytes where \
+         every write of it put a value: the engine lost or damaged it"
+    )]
+    PointMissing {
+        /// Key number (`points.rs` maps it to the point).
+        key: u64,
+        /// The probe ("start", "end", "compacted").
+        phase: String,
+        /// The value's length, or `None` when the point was absent.
+        found: Option<usize>,
+    },
     /// A box or point does not fit the benchmark space.
     #[error("keyspace: {0}")]
     Keyspace(#[from] infinitedb::keyspace::KeyspaceError),

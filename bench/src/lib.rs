@@ -5,6 +5,9 @@
 //! - [`workload`]: engine workloads (durable commits with N writers, bulk ingest, overwrite,
 //!   point reads, mixed, box queries) on a fresh temporary database; `points` (private): the
 //!   key set's points;
+//! - [`lifecycle`]: the compaction lifecycle (`--rw lifecycle`): preload, many overwrites
+//!   with reopens, and the space and write amplification, level shape, read and commit
+//!   latency they lead to, with compaction on and off;
 //! - [`query`]: box-query sizing and the brute-force check of the engine's answers;
 //! - [`raw`]: device workloads through `uring-io` (commits, sequential writes, random reads);
 //! - [`handoff`]: the thread hand-off ceiling, with no I/O: what parking and waking one thread
@@ -25,6 +28,7 @@ mod error;
 pub mod fio;
 pub mod handoff;
 pub mod job;
+pub mod lifecycle;
 mod points;
 pub mod query;
 pub mod raw;

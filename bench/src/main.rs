@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
-use infinitedb::Durability;
+use infinitedb::{Durability, Retention};
 use infinitedb_bench::compare::{self, CompareConfig};
 use infinitedb_bench::environment::Environment;
 use infinitedb_bench::handoff::{self, HandoffJob, handoff_shape};
 use infinitedb_bench::job::{Limit, Progress};
+use infinitedb_bench::lifecycle::{self, LifecycleJob, LifecycleTuning, parse_retention};
 use infinitedb_bench::query::QUERY_RECORDS_DEFAULT;
 use infinitedb_bench::raw::{self, RawJob, RawMode};
 use infinitedb_bench::report::{JobReport, JobShape, Report};
@@ -39,6 +40,13 @@ enum Rw {
     Query,
     /// Engine: `--rwmixread`% random gets, the rest random puts.
     Mixed,
+    /// Engine: the compaction lifecycle. Preloads --keys points (100-byte values unless
+    /// --bs) in a space of --retention, overwrites them --overwrite-factor times at random in
+    /// durable batches of --batch-records, closing and reopening every --reopen-every
+    /// writes; reports space and write amplification, the level shape, blocks per point
+    /// read, get and box-query latency at the start, at the end and after a final compact,
+    /// and durable commit latency beside the same load with compaction off.
+    Lifecycle,
     /// Device: sequential O_DIRECT writes at `--iodepth`, no fsync.
     RawWrite,
     /// Device: random O_DIRECT reads at `--iodepth`.
@@ -76,8 +84,8 @@ struct Deadline(Option<Duration>);
 
 /// fio-style benchmarks of infinitedb. Without --rw or --vs-fio: the main job, a one-minute
 /// suite (raw device figures, the thread hand-off ceiling, durable commits at 1 and 64
-/// writers, bulk ingest, point reads, box queries) on a temporary directory, ending with each
-/// engine figure beside the raw figure bounding it.
+/// writers, bulk ingest, point reads, box queries, a short compaction row) on a temporary
+/// directory, ending with each engine figure beside the raw figure bounding it.
 #[derive(Debug, Parser)]
 #[command(name = "infinitedb-bench", version)]
 struct Args {
@@ -110,13 +118,32 @@ struct Args {
     /// for a device commit (e.g. the raw-commit p50); 0 is the pure CPU ceiling.
     #[arg(long, value_parser = parse_duration, requires = "rw")]
     hold: Option<Duration>,
-    /// Keys preloaded for overwrite, read, randread, mixed and query.
+    /// Keys preloaded for overwrite, read, randread, mixed, query and lifecycle.
     #[arg(long, default_value_t = 100_000, requires = "rw")]
     keys: u64,
     /// Query: records a box holds on average (sets the box's side: the fraction
     /// (N / --keys)^(1/--dims) of every dimension).
     #[arg(long, default_value_t = QUERY_RECORDS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
     query_records: u64,
+    /// Lifecycle: which versions the space keeps: all, latest, versions:N or window:N.
+    #[arg(long, value_parser = parse_retention, default_value = "latest", requires = "rw")]
+    retention: Retention,
+    /// Lifecycle: overwrites as a multiple of --keys.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
+    overwrite_factor: u64,
+    /// Lifecycle: close and reopen the database every this many writes (default 2 × --keys;
+    /// 0 never).
+    #[arg(long, requires = "rw")]
+    reopen_every: Option<u64>,
+    /// Lifecycle: records per durable write.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
+    batch_records: u64,
+    /// Lifecycle: random gets per latency measurement.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
+    reads: u64,
+    /// Lifecycle: box queries (of --query-records records) per latency measurement; 0 none.
+    #[arg(long, default_value_t = 200, requires = "rw")]
+    queries: u64,
     /// When a put returns: once on disk (sync) or once sequenced (nosync).
     #[arg(long, value_enum, default_value = "sync", requires = "rw")]
     durability: DurabilityArg,
@@ -217,6 +244,7 @@ fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Re
     };
     let job_report = match (rw, raw_mode) {
         (Rw::Handoff, _) => run_handoff_job(args, progress)?,
+        (Rw::Lifecycle, _) => run_lifecycle_job(args, directory, progress, &mut report)?,
         (_, Some(mode)) => run_raw_job(args, mode, directory, limit, progress, &mut report)?,
         (_, None) => run_engine_job(args, rw, directory, limit, progress, &mut report)?,
     };
@@ -286,6 +314,66 @@ fn run_raw_job(
     Ok(JobReport::new(shape, &measurement, None))
 }
 
+/// The compaction lifecycle: a fixed amount of work (--keys, --overwrite-factor), so no
+/// --runtime or --size.
+fn run_lifecycle_job(
+    args: &Args,
+    directory: PathBuf,
+    progress: bool,
+    report: &mut Report,
+) -> Result<JobReport> {
+    if args.runtime.is_some() || args.size.is_some() {
+        bail!("lifecycle runs a fixed amount of work: size it with --keys and --overwrite-factor");
+    }
+    if args.iodepth != 1 {
+        bail!("lifecycle writes at --iodepth 1 (a write blocks until acknowledged): use --numjobs");
+    }
+    let durability = match args.durability {
+        DurabilityArg::Sync => Durability::Sync,
+        DurabilityArg::Nosync => Durability::NoSync,
+    };
+    let job = LifecycleJob {
+        directory,
+        keys: args.keys,
+        value_bytes: usize::try_from(args.bs.unwrap_or(100)).context("--bs")?,
+        retention: args.retention,
+        overwrite_factor: args.overwrite_factor,
+        reopen_every: args.reopen_every.unwrap_or(args.keys.saturating_mul(2)),
+        batch_records: args.batch_records,
+        numjobs: args.numjobs,
+        durability,
+        reads: args.reads,
+        queries: args.queries,
+        query_records: args.query_records,
+        dims: args.dims,
+        bits: args.bits,
+        backend: backend_request(args.backend),
+        deadline: args.deadline.0,
+        tuning: LifecycleTuning::default(),
+        compare_without_compaction: true,
+    };
+    let bar = Progress::start(lifecycle::LIFECYCLE_RW, progress);
+    let result = lifecycle::run(&job, &bar);
+    bar.finish();
+    let run = result?;
+    report.environment.backend = Some((&run.backend).into());
+    let name = format!(
+        "{}-{}-{}",
+        lifecycle::LIFECYCLE_RW,
+        lifecycle::retention_name(job.retention),
+        durability_name(durability)
+    );
+    let shape = JobShape {
+        name,
+        rw: lifecycle::LIFECYCLE_RW.to_string(),
+        bs_bytes: job.value_bytes as u64,
+        numjobs: job.numjobs,
+        iodepth: 1,
+        durability: Some(durability_name(durability).to_string()),
+    };
+    Ok(run.report(shape))
+}
+
 fn run_engine_job(
     args: &Args,
     rw: Rw,
@@ -312,6 +400,7 @@ fn run_engine_job(
             bail!("{rw:?} is a device workload, not an engine one")
         }
         Rw::Handoff => bail!("handoff is a CPU workload, not an engine one"),
+        Rw::Lifecycle => bail!("lifecycle runs through run_lifecycle_job"),
     };
     let durability = match args.durability {
         DurabilityArg::Sync => Durability::Sync,

@@ -24,7 +24,24 @@
 //!   box-query job's `ops` are queries and its `latency_us` is per query), and `handoff`
 //!   (`null` except for thread hand-off ceiling jobs, `rw` `"handoff"`, else `groups`,
 //!   `records_per_group`, `hold_us`; such a job's `ops` are hand-offs, its `bytes` 0 and its
-//!   `latency_us` from queuing to the answer).
+//!   `latency_us` from queuing to the answer), and `lifecycle` (`null` except for compaction
+//!   lifecycle jobs, `rw` `"lifecycle"`, whose `ops` are the durable writes of the overwrites
+//!   with compaction on, `latency_us` per write and `engine` summed over every open; else
+//!   the fields of `lifecycle::LifecycleFigures`: `retention`, `keys`, `value_bytes`,
+//!   `record_header_bytes`, `record_bytes`, `overwrite_factor`, `overwrites`,
+//!   `batch_records`, `numjobs`, `reopen_every`, `reopens`, `live_bytes`,
+//!   `all_versions_bytes`, `overwrite_bytes`; `start`, `end`, `compacted` and
+//!   `end_without_compaction` (or `null`), each with `levels[]` (`level`, `blocks`, `bytes`,
+//!   `records`), `block_bytes`, `block_records`, `live_tail_records`,
+//!   `space_amplification`, `space_amplification_all_versions`, `blocks_per_read_bound`,
+//!   `get_latency_us` {`p50`, `p99`}, `filter_skips_per_get` {`mean`, `p99`, `max`},
+//!   `query_latency_us` and `records_per_query` (or `null`); `sealed_bytes`,
+//!   `compaction_bytes_written`, `compaction_bytes_read`, `write_amplification`,
+//!   `write_amplification_without_compaction`, `device_write_bytes`,
+//!   `device_write_amplification`, `compactions`, `compaction_failures`, `write_stalls`,
+//!   `settle_seconds`, `settle_timeouts`, `compact_seconds`, `commit_latency_us`,
+//!   `commit_latency_us_without_compaction`, `commit_p99_ratio`,
+//!   `get_p99_end_over_compacted`; the formulas are in `lifecycle/figures.rs`).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
 //!   (`"raw"`: uring-io's raw workloads; `"fio"`; `"handoff"`: the thread hand-off ceiling, a
 //!   CPU bound measured with no I/O, informational and without a target), `ratio`
@@ -41,6 +58,7 @@ use serde::Serialize;
 
 use crate::environment::Environment;
 use crate::error::{BenchError, Result};
+use crate::lifecycle::LifecycleFigures;
 
 /// Version tag of the JSON output.
 pub const SCHEMA: &str = "infinitedb-bench/1";
@@ -230,6 +248,8 @@ pub struct JobReport {
     pub query: Option<QueryFigures>,
     /// Hand-off figures (`None` except for hand-off ceiling jobs).
     pub handoff: Option<HandoffFigures>,
+    /// Compaction lifecycle figures (`None` except for lifecycle jobs).
+    pub lifecycle: Option<LifecycleFigures>,
 }
 
 /// The shape of a job, for its report.
@@ -268,6 +288,7 @@ impl JobReport {
             engine,
             query: None,
             handoff: None,
+            lifecycle: None,
         }
     }
 
@@ -282,6 +303,13 @@ impl JobReport {
     #[must_use]
     pub fn with_handoff(mut self, handoff: Option<HandoffFigures>) -> Self {
         self.handoff = handoff;
+        self
+    }
+
+    /// Adds the figures of a compaction lifecycle job.
+    #[must_use]
+    pub fn with_lifecycle(mut self, lifecycle: Option<LifecycleFigures>) -> Self {
+        self.lifecycle = lifecycle;
         self
     }
 
@@ -378,6 +406,9 @@ impl JobReport {
                  and waking a thread per operation allows on this machine)",
                 handoff.groups, handoff.records_per_group, handoff.hold_us
             );
+        }
+        if let Some(lifecycle) = &self.lifecycle {
+            out.push_str(&lifecycle.text());
         }
     }
 }

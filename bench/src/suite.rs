@@ -11,6 +11,11 @@
 //! | point reads/s (random gets of a sealed key set) | random 4 KiB O_DIRECT reads/s, QD32 | — |
 //! | box-query records/s, 2-D boxes of ~1,000 records of a sealed key set | the same reads/s | — |
 //!
+//! Then one compaction row with no bound (`suite_lifecycle_job`): 50,000 points overwritten
+//! 3 times under `Retention::Latest` with small seal thresholds, printing space and write
+//! amplification, the level shape and get latency before and after a `Db::compact` (the
+//! long mode, `--rw lifecycle`, adds box queries and the pass without compaction).
+//!
 //! The hand-off ceiling is a CPU bound, not a device one: 64 threads each parking until one
 //! coordinator answers its group, with no I/O at all. Every durable put parks and wakes a
 //! thread the same way, so on a machine with few cores the 64-writer row cannot pass it
@@ -25,7 +30,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use infinitedb::Durability;
+use infinitedb::{Durability, Retention};
 use uring_io::{BackendInfo, BackendRequest};
 
 use crate::environment::Environment;
@@ -33,6 +38,7 @@ use crate::error::{BenchError, Result};
 use crate::fio::{self, FioEngine, FioJob, FioPattern};
 use crate::handoff::{self, HandoffJob, handoff_shape};
 use crate::job::{Limit, Progress};
+use crate::lifecycle::{self, LifecycleJob, LifecycleTuning};
 use crate::query::QUERY_RECORDS_DEFAULT;
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{
@@ -166,6 +172,7 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
     }
     bounds.handoff = Some(run_handoff_job(config, &mut report)?);
     let engine = run_engine_jobs(config, directory, &mut report)?;
+    run_compaction_job(config, directory, &mut report)?;
     report.comparisons = comparisons(&bounds, &engine);
     report.notes.push(
         "one run per figure (about a minute in all); scripts/bench-vs-fio.sh gives medians of 3"
@@ -474,6 +481,84 @@ pub fn run_engine_job(
     let run = workload::run(&job, &bar);
     bar.finish();
     Ok(Some(run?.report(engine_shape(name, &job))))
+}
+
+/// Points of the suite's compaction row.
+pub const SUITE_LIFECYCLE_KEYS: u64 = 50_000;
+/// Overwrites of the suite's compaction row, as a multiple of its points.
+pub const SUITE_LIFECYCLE_OVERWRITE_FACTOR: u64 = 3;
+
+/// The suite's compaction row: a short lifecycle (`lifecycle/mod.rs`) under
+/// `Retention::Latest`, 50,000 points of 100 bytes overwritten 3 times in durable batches of
+/// 500 (few commits: the row measures the space, not the commit path), reopened once, with a seal every 10,000 records and a 1 MiB level 1 so that a few
+/// seconds of writes go through several seals and compactions; no pass without compaction
+/// and no box queries (the long mode has both).
+pub fn suite_lifecycle_job(directory: &Path, backend: BackendRequest) -> LifecycleJob {
+    LifecycleJob {
+        directory: directory.to_path_buf(),
+        keys: SUITE_LIFECYCLE_KEYS,
+        value_bytes: 100,
+        retention: Retention::Latest,
+        overwrite_factor: SUITE_LIFECYCLE_OVERWRITE_FACTOR,
+        reopen_every: SUITE_LIFECYCLE_KEYS * SUITE_LIFECYCLE_OVERWRITE_FACTOR / 2,
+        batch_records: 500,
+        numjobs: 1,
+        durability: Durability::Sync,
+        reads: 10_000,
+        queries: 0,
+        query_records: QUERY_RECORDS_DEFAULT,
+        dims: 2,
+        bits: 32,
+        backend,
+        deadline: Some(infinitedb_deadline_default()),
+        tuning: LifecycleTuning {
+            seal_threshold_records: 10_000,
+            level_base_bytes: 1024 * 1024,
+            block_target_bytes: 256 * 1024,
+            ..LifecycleTuning::default()
+        },
+        compare_without_compaction: false,
+    }
+}
+
+/// Runs the compaction row, reports it, and notes its headline figures.
+fn run_compaction_job(config: &SuiteConfig, directory: &Path, report: &mut Report) -> Result<()> {
+    let name = "compaction lifecycle, 50k points x 3";
+    let job = suite_lifecycle_job(directory, config.backend);
+    let progress = Progress::start(name, config.progress);
+    let run = lifecycle::run(&job, &progress);
+    progress.finish();
+    let run = run?;
+    let figures = &run.figures;
+    let levels: Vec<String> = figures
+        .end
+        .levels
+        .iter()
+        .map(|level| format!("L{} {}", level.level, level.blocks))
+        .collect();
+    report.notes.push(format!(
+        "compaction row ({} points x {} overwrites, Latest): at the end space amp {:.2}x, write \
+         amp {:.2}x, blocks per level [{}] (a read consults at most {}); get p50 {:.1} us, \
+         {:.1} us after Db::compact",
+        figures.keys,
+        figures.overwrite_factor,
+        figures.end.space_amplification,
+        figures.write_amplification,
+        levels.join(", "),
+        figures.end.blocks_per_read_bound,
+        figures.end.get_latency_us.p50,
+        figures.compacted.get_latency_us.p50
+    ));
+    let shape = JobShape {
+        name: name.to_string(),
+        rw: lifecycle::LIFECYCLE_RW.to_string(),
+        bs_bytes: job.value_bytes as u64,
+        numjobs: job.numjobs,
+        iodepth: 1,
+        durability: Some(durability_name(job.durability).to_string()),
+    };
+    report.jobs.push(run.report(shape));
+    Ok(())
 }
 
 /// The report shape of an engine job.

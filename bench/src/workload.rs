@@ -445,7 +445,9 @@ fn next_step(job: &EngineJob, thread: u32, index: u64, random: &mut ChaCha8Rng) 
     }
 }
 
-fn engine_figures(
+/// The engine counters' growth from `before` to `after` over a job of `elapsed` that sent
+/// `device_bytes` to the block layer.
+pub(crate) fn engine_figures(
     before: &Stats,
     after: &Stats,
     device_bytes: u64,

@@ -177,6 +177,10 @@ impl Db {
         let (sealer_jobs, sealer_receiver) = unbounded();
         let (compactions, compactor_jobs) = unbounded();
         let stats = Arc::new(StatsCounters::default());
+        // Recovery's blocks are this open's first seals.
+        let (tail_seals, tail_sealed_bytes) = recovered.tail_seals;
+        StatsCounters::add(&stats.seals, tail_seals);
+        StatsCounters::add(&stats.sealed_bytes, tail_sealed_bytes);
         let gate = Arc::new(ByteGate::new(options.queue_bytes_max));
         let revision_last = Arc::new(AtomicU64::new(recovered.revision_last));
         let manifest = Arc::new(Mutex::new(recovered.manifest));

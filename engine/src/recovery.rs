@@ -81,6 +81,8 @@ pub(crate) struct Recovered {
     pub(crate) staging: LogFile,
     pub(crate) revision_last: u64,
     pub(crate) ids: Ids,
+    /// Blocks step 5 sealed from the recovered tails, and their bytes: seals of this open.
+    pub(crate) tail_seals: (u64, u64),
 }
 
 /// Files found in the directories, by kind.
@@ -113,7 +115,7 @@ pub(crate) fn recover(
     let mut revision_last = state.revision_high.0;
     let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
     remove_unnamed_blocks(storage.as_ref(), paths, &state, &found, &tails)?;
-    seal_tails(storage, paths, &ids, &tails, &mut state, &mut blocks)?;
+    let tail_seals = seal_tails(storage, paths, &ids, &tails, &mut state, &mut blocks)?;
     let free = retire_scanned(&mut state, &found);
     state.apply(&ManifestEdit::RevisionHighWater {
         revision: Revision(revision_last),
@@ -157,6 +159,7 @@ pub(crate) fn recover(
         staging,
         revision_last,
         ids,
+        tail_seals,
     })
 }
 
@@ -184,7 +187,8 @@ fn retire_scanned(state: &mut ManifestState, found: &FoundFiles) -> Vec<PathBuf>
     free
 }
 
-/// Step 5: one block per space from the records found in its logs, added to `state`.
+/// Step 5: one block per space from the records found in its logs, added to `state`;
+/// returns how many blocks were written and their bytes.
 fn seal_tails(
     storage: &Arc<dyn Storage>,
     paths: &DbPaths,
@@ -192,7 +196,8 @@ fn seal_tails(
     tails: &BTreeMap<SpaceId, Memtable>,
     state: &mut ManifestState,
     blocks: &mut BTreeMap<SpaceId, Vec<Arc<BlockFile>>>,
-) -> Result<()> {
+) -> Result<(u64, u64)> {
+    let (mut sealed, mut sealed_bytes) = (0, 0);
     for (space_id, memtable) in tails {
         let block_id = ids.block();
         let block = BlockFile::write(
@@ -204,10 +209,12 @@ fn seal_tails(
         )?;
         if let Some(block) = block {
             state.apply(&ManifestEdit::AddBlock(block.meta));
+            sealed += 1;
+            sealed_bytes += block.meta.len_bytes;
             blocks.entry(*space_id).or_default().push(Arc::new(block));
         }
     }
-    Ok(())
+    Ok((sealed, sealed_bytes))
 }
 
 fn list_files(storage: &dyn Storage, paths: &DbPaths) -> Result<FoundFiles> {

@@ -25,7 +25,8 @@ pub struct Stats {
     pub deadline_misses: u64,
     /// Commit chains that ended durable (each is one fdatasync).
     pub fsyncs: u64,
-    /// Seals completed (blocks written, or empty segments retired).
+    /// Seals completed (blocks written, or empty segments retired), counting the blocks
+    /// `Db::open` seals from the live tail it recovers.
     pub seals: u64,
     /// Commit chains that failed (write or sync error).
     pub chain_failures: u64,
@@ -45,7 +46,8 @@ pub struct Stats {
     /// Bytes of blocks written by compactions (their write amplification, over the bytes
     /// sealed).
     pub compaction_bytes_written: u64,
-    /// Bytes of blocks written by seals.
+    /// Bytes of blocks written by seals (those `Db::open` seals from a recovered tail
+    /// included).
     pub sealed_bytes: u64,
     /// Writes that waited for compaction to catch up (backpressure).
     pub write_stalls: u64,
