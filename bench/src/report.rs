@@ -34,7 +34,8 @@
 //!   `end_without_compaction` (or `null`), each with `levels[]` (`level`, `blocks`, `bytes`,
 //!   `records`), `block_bytes`, `block_records`, `live_tail_records`,
 //!   `space_amplification`, `space_amplification_all_versions`, `blocks_per_read_bound`,
-//!   `get_latency_us` {`p50`, `p99`}, `filter_skips_per_get` {`mean`, `p99`, `max`},
+//!   `get_latency_us` {`p50`, `p99`}, `filter_skips_per_get` and `blocks_read_per_get`
+//!   {`mean`, `p99`, `max`},
 //!   `query_latency_us` and `records_per_query` (or `null`); `sealed_bytes`,
 //!   `compaction_bytes_written`, `compaction_bytes_read`, `write_amplification`,
 //!   `write_amplification_without_compaction`, `device_write_bytes`,

@@ -82,6 +82,8 @@ pub struct PhaseFigures {
     pub get_latency_us: LatencyPercentiles,
     /// Blocks their filters skipped per get.
     pub filter_skips_per_get: SkipFigures,
+    /// Blocks a get read a page of, measured (`Stats::point_read_blocks`).
+    pub blocks_read_per_get: SkipFigures,
     /// Random box queries, each to the iterator's end (`None` without queries).
     pub query_latency_us: Option<LatencyPercentiles>,
     /// Records a box query returned on average (`None` without queries).
@@ -258,6 +260,7 @@ fn phase_figures(probe: &Probe, scale: &Scale) -> PhaseFigures {
         blocks_per_read_bound: blocks_per_read_bound(&probe.shape),
         get_latency_us: percentiles(&probe.gets),
         filter_skips_per_get: skip_figures(&probe.skips),
+        blocks_read_per_get: skip_figures(&probe.consulted),
         query_latency_us: queried.then(|| percentiles(&probe.queries)),
         records_per_query: queried
             .then(|| ratio(probe.query_records as f64, probe.queries.len() as f64)),
@@ -287,7 +290,7 @@ pub(super) fn blocks_per_read_bound(shape: &SpaceStats) -> u64 {
     (level_zero + deeper) as u64
 }
 
-/// Mean, p99 and max of a count table (`skips[n]`: gets that skipped `n` blocks).
+/// Mean, p99 and max of a count table (`skips[n]`: gets that skipped, or read, `n` blocks).
 pub(super) fn skip_figures(skips: &[u64]) -> SkipFigures {
     let gets: u64 = skips.iter().sum();
     if gets == 0 {
@@ -463,6 +466,15 @@ impl LifecycleFigures {
     }
 
     fn write_latencies(&self, out: &mut String) {
+        row(
+            out,
+            "blocks read per get, mean/p99/max",
+            &self.cells(|phase| {
+                let blocks = &phase.blocks_read_per_get;
+                format!("{:.2}/{}/{}", blocks.mean, blocks.p99, blocks.max)
+            }),
+            "",
+        );
         row(
             out,
             "filter skips per get, mean/p99/max",

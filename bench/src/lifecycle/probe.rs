@@ -4,7 +4,7 @@
 //!
 //! Invariants: every probe of a job reads the same keys and boxes (fixed seeds), so probes
 //! compare like with like; nothing else reads the database meanwhile, so the growth of
-//! `Stats::filter_skips` across one get is that get's.
+//! `Stats::filter_skips` and of `Stats::point_read_blocks` across one get is that get's.
 
 use std::time::Instant;
 
@@ -33,6 +33,8 @@ pub(super) struct Probe {
     pub(super) gets: Histogram<u64>,
     /// `skips[n]`: gets whose filters skipped `n` blocks.
     pub(super) skips: Vec<u64>,
+    /// `consulted[n]`: gets that read a page of `n` blocks (`Stats::point_read_blocks`).
+    pub(super) consulted: Vec<u64>,
     /// Latency of each box query (empty when the job runs none).
     pub(super) queries: Histogram<u64>,
     /// Records the box queries returned.
@@ -46,12 +48,20 @@ pub(super) struct Probe {
 /// another size; engine errors.
 pub(super) fn probe(db: &Db, space: SpaceId, job: &LifecycleJob, phase: &str) -> Result<Probe> {
     let shape = db.space_stats(space)?;
+    let before = db.stats().point_read_blocks;
     let (gets, skips) = time_gets(db, space, job, phase)?;
+    let after = db.stats().point_read_blocks;
+    let consulted = after
+        .iter()
+        .zip(before.iter())
+        .map(|(after, before)| after.saturating_sub(*before))
+        .collect();
     let (queries, query_records) = time_queries(db, space, job)?;
     Ok(Probe {
         shape,
         gets,
         skips,
+        consulted,
         queries,
         query_records,
     })
