@@ -384,6 +384,21 @@ fn kill_point(rng: &mut ChaCha8Rng, generation: u32, open_duration: Duration) ->
     }
 }
 
+/// From a child's lines: the compactions it finished, and whether it was killed inside a
+/// `Db::compact` (a `compacting` line with no `compacted` after it).
+fn compactions_of(lines: &[String]) -> (u64, bool) {
+    let finished = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("compactions ")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let last = lines
+        .iter()
+        .rev()
+        .find(|line| *line == "compacting" || *line == "compacted");
+    (finished, last.is_some_and(|line| line == "compacting"))
+}
+
 fn run_parent(backend: BackendRequest, kills: u64) {
     let dir = tempfile::tempdir_in("/tmp").unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(env_u64("INFINITEDB_SEED").unwrap_or(7));
@@ -418,19 +433,9 @@ fn run_parent(backend: BackendRequest, kills: u64) {
         if let Some(measured) = run.open_duration {
             open_duration = measured;
         }
-        let child_compactions = run
-            .lines
-            .iter()
-            .filter_map(|line| line.strip_prefix("compactions ")?.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0);
+        let (child_compactions, killed_inside) = compactions_of(&run.lines);
         compactions += child_compactions;
-        let last_compact_line = run
-            .lines
-            .iter()
-            .rev()
-            .find(|line| *line == "compacting" || *line == "compacted");
-        killed_in_compact += u32::from(last_compact_line.is_some_and(|line| line == "compacting"));
+        killed_in_compact += u32::from(killed_inside);
         all_acks.extend(&acks);
         let context = format!(
             "{backend:?} kill {generation} at {point:?} ({} acks)",
