@@ -8,7 +8,7 @@
 //! read back and verified against the footer once, when the block is written or opened,
 //! before any read uses them; page checksums are verified on every read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use infinitedb_format::{
@@ -51,7 +51,10 @@ impl BlockFile {
     }
 
     /// Writes the finished block `built` at `path` durably, as a block of `level`
-    /// (a seal's block is level 0, a compaction's output deeper).
+    /// (a seal's block is level 0, a compaction's output deeper). If the write, its sync or
+    /// the read-back fails, the new file is removed again (best effort): no manifest edit
+    /// names it yet, and a caller that retries writes another block id, so nothing else
+    /// would remove it before the next open.
     pub(crate) fn write_built(
         storage: &Arc<dyn Storage>,
         path: PathBuf,
@@ -62,11 +65,22 @@ impl BlockFile {
         let mut buf = AlignedBuf::with_capacity_for(built.bytes.len(), alignment)?;
         buf[..built.bytes.len()].copy_from_slice(&built.bytes);
         let file = storage.open(&path, OpenMode::CreateNew)?;
-        storage.write_durable(&file, 0, &buf)?;
         let footer = built.footer;
         let len_bytes = built.bytes.len() as u64;
-        let (index, filter) =
-            read_index_and_filter(storage.as_ref(), &file, &path, &footer, len_bytes)?;
+        let written = storage
+            .write_durable(&file, 0, &buf)
+            .map_err(Error::from)
+            .and_then(|()| {
+                read_index_and_filter(storage.as_ref(), &file, &path, &footer, len_bytes)
+            });
+        let (index, filter) = match written {
+            Ok(parts) => parts,
+            Err(error) => {
+                drop(file);
+                remove_failed(storage.as_ref(), &path);
+                return Err(error);
+            }
+        };
         let meta = BlockMeta {
             level,
             ..meta_of(&footer, len_bytes, built.footer_checksum)
@@ -187,6 +201,17 @@ fn meta_of(
 
 /// Reads the bytes from the index to the footer (index, key filter and padding) in one read
 /// and verifies the sparse index and the filter the footer points to.
+/// Removes the block file at `path` whose write failed, and syncs its directory, best
+/// effort: a file left behind is removed by the next open (`recovery.rs` step 4; it does not
+/// decode whole, or its records are in the named blocks or a live log).
+fn remove_failed(storage: &dyn Storage, path: &Path) {
+    if storage.remove_file(path).is_ok()
+        && let Some(dir) = path.parent()
+    {
+        let _ = storage.sync_dir(dir);
+    }
+}
+
 fn read_index_and_filter(
     storage: &dyn Storage,
     file: &FileHandle,

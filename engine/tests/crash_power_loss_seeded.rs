@@ -1,13 +1,19 @@
 //! Seeded power-loss harness on the simulated disk (issue 7, docs/design.md §3 "Recovery").
 //!
 //! Each seed draws a configuration (spaces, concurrent writers, seal thresholds, deadline,
-//! hot-segment fsync stalls that hold chains in flight) and a workload of puts, deletes,
-//! batches and flushes; writers run concurrently; at a random instant (after a random number
-//! of acknowledgements) the power is cut with a seeded plan (unsynced writes kept, lost,
-//! reordered, one torn at sector granularity). The database is reopened on what survived and
-//! every space must equal the model at a prefix of its history that holds every write
-//! acknowledged before the cut; a new write must get a revision above every recovered one;
-//! a second reopen must show the same. The harness is `support::power_loss`.
+//! hot-segment fsync stalls that hold chains in flight, the level-0 compaction trigger and
+//! output block size, the spaces' retention) and a workload of puts, deletes, batches,
+//! flushes and compactions (`Db::compact`); with small seal thresholds background
+//! compactions run too, so cuts land in every step of a compaction (outputs written, the
+//! manifest batch, inputs deleted). Writers run concurrently; at a random instant (after a
+//! random number of acknowledgements) the power is cut with a seeded plan (unsynced writes
+//! kept, lost, reordered, one torn at sector granularity). The database is reopened on what
+//! survived and every space must equal the model at a prefix of its history that holds every
+//! write acknowledged before the cut (under `Retention::All` exactly, every version counted;
+//! under `Retention::Latest` by what it promises: the live state and each point's newest
+//! version, so a dropped delete that let an older value back fails); a new write must get a
+//! revision above every recovered one; a second reopen must show the same. The harness is
+//! `support::power_loss`.
 //!
 //! Replay. The seed fixes the configuration, the workload, the cut instant (counted in
 //! acknowledgements) and the crash plan's seed, but not which writes were in flight at the
@@ -86,6 +92,7 @@ fn power_loss_at_random_instants_keeps_every_acknowledged_write() {
     let root = replay_root();
     let repeat = repeat_count();
     let (mut dropped_total, mut workload_runs) = (0, 0u64);
+    let (mut compactions_total, mut cuts_after_compaction) = (0u64, 0u64);
     for seed in &seeds {
         let _guard = SeedGuard::new(TEST, *seed);
         if let Some(dir) = case_to_replay(*seed, &root) {
@@ -103,19 +110,28 @@ fn power_loss_at_random_instants_keeps_every_acknowledged_write() {
             if repeat > 1 {
                 println!("seed {seed}: workload run {round}/{repeat}");
             }
-            dropped_total += run_seed(*seed, &root);
+            let run = run_seed(*seed, &root);
+            dropped_total += run.dropped;
+            compactions_total += run.compactions_before_cut;
+            cuts_after_compaction += u64::from(run.compactions_before_cut > 0);
             workload_runs += 1;
         }
     }
     println!(
         "{} seeds, {workload_runs} workload runs; batches dropped by the cuts (never \
-         acknowledged before them): {dropped_total}",
+         acknowledged before them): {dropped_total}; {compactions_total} compactions \
+         before the cuts, {cuts_after_compaction} runs cut after at least one",
         seeds.len()
     );
     if workload_runs >= 100 {
         assert!(
             dropped_total > 0,
             "no cut ever dropped an in-flight write: the harness is too tame"
+        );
+        assert!(
+            cuts_after_compaction * 10 >= workload_runs,
+            "fewer than one run in ten was cut after a compaction: the workloads do not \
+             compact enough"
         );
     }
 }

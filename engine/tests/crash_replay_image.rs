@@ -15,7 +15,7 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use infinitedb::{Batch, Db, Revision, SpaceId};
+use infinitedb::{Batch, Db, Retention, Revision, SpaceId};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -235,6 +235,11 @@ fn wrong_model_fails_and_its_saved_case_replays_the_same_failure() {
     for seed in 0..50u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let config = Config::draw(&mut rng);
+        if config.retention != Retention::All {
+            // Under `Latest` a batch overwritten later leaves no trace once compacted, so
+            // dropping it from the model need not fail the check.
+            continue;
+        }
         let mut loss = run_until_power_loss(&config, &mut rng, seed);
         let Some((space, dropped)) = loss
             .required

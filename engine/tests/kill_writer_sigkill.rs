@@ -5,9 +5,15 @@
 //! interrupt an open (and so a recovery). Method: the test re-executes its own binary as a
 //! child (switched by `INFINITEDB_KILL_CHILD`); the child prints `opening`, opens the database,
 //! prints `opened <backend>`, runs two writer threads (puts, three-point batches, occasional
-//! flushes, small seal thresholds so seals run often) and prints `ack <generation> <writer>
-//! <index> <count> <revision>` after each acknowledged write, flushing each line. The parent
-//! kills each child at a point relative to what the child has reported, never to the clock
+//! flushes, small seal thresholds so seals run often, a level-0 compaction trigger of 2 so
+//! background compactions follow them, and a `Db::compact` every few writes of the second
+//! writer, between `compacting` and `compacted` lines) and prints `ack <generation> <writer>
+//! <index> <count> <revision>` after each acknowledged write, flushing each line (and
+//! `compactions <count>` when the child's compaction count has grown). So kills land during
+//! compactions too (outputs written, the manifest batch, inputs deleted; the parent counts
+//! the children killed inside a `Db::compact`), and the reopen after each kill recovers from
+//! them: a compaction whose manifest batch were not atomic, or whose inputs were deleted
+//! before it was durable, would lose acknowledged points here. The parent kills each child at a point relative to what the child has reported, never to the clock
 //! alone, so a slow machine changes nothing but the run time: most kills wait for `opened` and
 //! a random number of acknowledgements, then a random delay; one in eight lands during the
 //! open, at a random delay after `opening` of up to the last open's duration. Then it reopens
@@ -54,8 +60,20 @@ const DELAY_AFTER_ACKS_MAX: Duration = Duration::from_millis(30);
 /// The open duration assumed until one has been measured.
 const OPEN_DURATION_FIRST_GUESS: Duration = Duration::from_millis(20);
 
+/// A seal every this many records...
+const SEAL_RECORDS: u64 = 24;
+/// ...a background compaction every this many level-0 blocks...
+const L0_TRIGGER: usize = 2;
+/// ...and a `Db::compact` by writer 1 early (its fourth point) and then about every this
+/// many points.
+const COMPACT_EVERY: u32 = 8;
+
 fn options(backend: BackendRequest) -> Options {
-    suite_options().backend(backend).seal_threshold_records(400)
+    suite_options()
+        .backend(backend)
+        .seal_threshold_records(SEAL_RECORDS)
+        .l0_compaction_trigger(L0_TRIGGER)
+        .block_target_bytes(16 * 1024)
 }
 
 /// The value of point `(generation, writer, index)`.
@@ -76,6 +94,13 @@ fn open_space(db: &Db) -> SpaceId {
     db.space("kill")
         .or_else(|_| db.create_space("kill", 2, 32))
         .unwrap()
+}
+
+/// Prints `line` to stdout at once (the parent reads it as the child goes).
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
 }
 
 /// The child: writes until killed, printing every acknowledgement.
@@ -104,7 +129,7 @@ fn child_main(spec: &str) {
         for writer in 0..WRITERS {
             let db = &db;
             scope.spawn(move || {
-                let mut index = 0;
+                let (mut index, mut compactions_printed) = (0, 0);
                 while started.elapsed() < CHILD_LIFETIME_MAX {
                     let count = if index % 7 == 3 { 3 } else { 1 };
                     let mut batch = Batch::new(space);
@@ -126,6 +151,16 @@ fn child_main(spec: &str) {
                     drop(out);
                     if writer == 0 && index % 150 == 149 {
                         db.flush(space).unwrap();
+                    }
+                    if writer == 1 && index % COMPACT_EVERY == 3 {
+                        print_line("compacting");
+                        db.compact(space).unwrap();
+                        print_line("compacted");
+                    }
+                    let done = db.stats().compactions;
+                    if done > compactions_printed {
+                        compactions_printed = done;
+                        print_line(&format!("compactions {done}"));
                     }
                     index += count;
                 }
@@ -349,12 +384,28 @@ fn kill_point(rng: &mut ChaCha8Rng, generation: u32, open_duration: Duration) ->
     }
 }
 
+/// From a child's lines: the compactions it finished, and whether it was killed inside a
+/// `Db::compact` (a `compacting` line with no `compacted` after it).
+fn compactions_of(lines: &[String]) -> (u64, bool) {
+    let finished = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("compactions ")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let last = lines
+        .iter()
+        .rev()
+        .find(|line| *line == "compacting" || *line == "compacted");
+    (finished, last.is_some_and(|line| line == "compacting"))
+}
+
 fn run_parent(backend: BackendRequest, kills: u64) {
     let dir = tempfile::tempdir_in("/tmp").unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(env_u64("INFINITEDB_SEED").unwrap_or(7));
     let mut all_acks: Vec<Ack> = Vec::new();
     let mut open_duration = OPEN_DURATION_FIRST_GUESS;
     let (mut after_acks, mut during_open, mut before_opened) = (0, 0, 0);
+    let (mut compactions, mut killed_in_compact) = (0u64, 0u32);
     let started = Instant::now();
     for generation in 0..u32::try_from(kills).unwrap() {
         let point = kill_point(&mut rng, generation, open_duration);
@@ -382,6 +433,9 @@ fn run_parent(backend: BackendRequest, kills: u64) {
         if let Some(measured) = run.open_duration {
             open_duration = measured;
         }
+        let (child_compactions, killed_inside) = compactions_of(&run.lines);
+        compactions += child_compactions;
+        killed_in_compact += u32::from(killed_inside);
         all_acks.extend(&acks);
         let context = format!(
             "{backend:?} kill {generation} at {point:?} ({} acks)",
@@ -400,7 +454,9 @@ fn run_parent(backend: BackendRequest, kills: u64) {
     }
     println!(
         "{backend:?}: {kills} SIGKILLs in {:?}: {after_acks} after acknowledgements, \
-         {during_open} during open ({before_opened} before `opened`); {} acknowledged writes all present",
+         {during_open} during open ({before_opened} before `opened`); {} acknowledged writes all present; \
+         the children reported {compactions} compactions done, {killed_in_compact} were \
+         killed inside a `Db::compact`",
         started.elapsed(),
         all_acks.len()
     );
@@ -408,6 +464,12 @@ fn run_parent(backend: BackendRequest, kills: u64) {
         after_acks > 0 && !all_acks.is_empty(),
         "no child was killed after acknowledging writes: nothing was tested"
     );
+    if kills >= 10 {
+        assert!(
+            compactions + u64::from(killed_in_compact) > 0,
+            "no child finished a compaction or was killed inside one: the kills never met one"
+        );
+    }
 }
 
 #[test]

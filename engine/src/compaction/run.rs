@@ -77,20 +77,10 @@ impl Writer<'_> {
         self.builder_bytes = 0;
         let built = builder.finish();
         let path = self.outputs.paths.block(built.footer.block_id);
-        let storage = self.outputs.storage;
-        match BlockFile::write_built(storage, path.clone(), built, self.outputs.level) {
-            Ok(block) => {
-                self.written.push(Arc::new(block));
-                Ok(())
-            }
-            Err(error) => {
-                // The file may exist (created, then its write or sync failed) and is in no
-                // `written` entry: remove it too. Its id is this block's own, so nothing
-                // else is at `path`.
-                remove_unnamed(storage.as_ref(), self.outputs.paths, &[path]);
-                Err(error)
-            }
-        }
+        // A block whose write fails removes its own file (`BlockFile::write_built`).
+        let block = BlockFile::write_built(self.outputs.storage, path, built, self.outputs.level)?;
+        self.written.push(Arc::new(block));
+        Ok(())
     }
 
     /// Removes every output written so far (they are named by no manifest edit).

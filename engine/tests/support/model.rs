@@ -1,10 +1,18 @@
 //! The reference model: per space, every batch sequenced with its revision, and the check of
 //! a recovered database against a prefix of that history (docs/design.md §3 "Recovery").
+//!
+//! Two checks, one per promise: [`check_recovered`] for a space that keeps every version
+//! (`Retention::All`: record versions are counted, so nothing appears twice and nothing
+//! unwritten appears), and [`check_recovered_latest`] for a space under `Retention::Latest`,
+//! whose compactions drop older versions and, at the bottom, deletes: there the live state
+//! (every point's value and revision, scans and box queries) must equal the model at a prefix
+//! holding every acknowledged batch, each point's newest version must be the model's (or
+//! gone, if that is a delete), and every version still shown must be one the model wrote.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use infinitedb::{Db, Options, QueryBox, Revision, SpaceId};
+use infinitedb::{Db, Options, QueryBox, Retention, Revision, SpaceId};
 use uring_io::{SimDisk, SimStorage, Storage};
 
 /// A point of a space.
@@ -205,6 +213,180 @@ pub fn check_recovered(
         batches: batches.len(),
         revision_max,
     }
+}
+
+/// [`check_recovered`] or [`check_recovered_latest`], as `retention` promises (`All` or
+/// `Latest`; no other policy is drawn by the suite).
+pub fn check_recovered_under(
+    retention: Retention,
+    db: &Db,
+    space: SpaceId,
+    history: &History,
+    required: Option<Revision>,
+    context: &str,
+) -> Recovered {
+    match retention {
+        Retention::All => check_recovered(db, space, history, required, context),
+        Retention::Latest => check_recovered_latest(db, space, history, required, context),
+        other => panic!("{context}: the model has no check for {other:?}"),
+    }
+}
+
+/// The live state a scan shows: point to revision and value.
+type LiveState = BTreeMap<Point, (Revision, Vec<u8>)>;
+/// One version of a point: its revision and value (`None` for a delete).
+type PointVersion = (Revision, Option<Vec<u8>>);
+/// A model state: each point's newest version.
+type ModelState = BTreeMap<Point, PointVersion>;
+
+/// The live points of a model state.
+fn live_of(state: &ModelState) -> LiveState {
+    state
+        .iter()
+        .filter_map(|(point, (revision, value))| Some((point.clone(), (*revision, value.clone()?))))
+        .collect()
+}
+
+/// Whether a point's newest version as found fits the model's newest under `Latest`: the
+/// same, or gone when the model's newest is a delete (dropped by a bottom compaction) or
+/// the point was never written.
+fn latest_fits(found: Option<&PointVersion>, expected: Option<&PointVersion>) -> bool {
+    found == expected || (found.is_none() && expected.is_none_or(|(_, value)| value.is_none()))
+}
+
+/// Checks that `space` of `db`, under `Retention::Latest`, equals the model at a prefix of
+/// `history` that includes every batch up to revision `required`: the smallest such prefix
+/// whose live state (scan, with revisions) and every point's newest version fit (see
+/// [`latest_fits`]); then every point's value, every version `history` still shows (each
+/// must be one the model wrote at that point) and a box query.
+pub fn check_recovered_latest(
+    db: &Db,
+    space: SpaceId,
+    history: &History,
+    required: Option<Revision>,
+    context: &str,
+) -> Recovered {
+    let batches = history.batches(space);
+    let required_prefix = required.map_or(0, |revision| {
+        batches
+            .iter()
+            .take_while(|batch| batch.revision <= revision)
+            .count()
+    });
+    let scanned: LiveState = db
+        .scan(space)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (entry.point, (entry.revision, entry.value))
+        })
+        .collect();
+    let points = history.points(space);
+    let newest: BTreeMap<Point, Option<PointVersion>> = points
+        .iter()
+        .map(|point| {
+            (
+                point.clone(),
+                db.history(space, point).unwrap().first().cloned(),
+            )
+        })
+        .collect();
+    let fits = |state: &ModelState| {
+        live_of(state) == scanned
+            && newest
+                .iter()
+                .all(|(point, found)| latest_fits(found.as_ref(), state.get(point)))
+    };
+    let prefix = (required_prefix..=batches.len())
+        .find(|prefix| fits(&state_at(&batches, *prefix)))
+        .unwrap_or_else(|| {
+            let state = state_at(&batches, required_prefix);
+            panic!(
+                "{context}: space {space:?} (Retention::Latest) matches no prefix of its {} \
+                 batches from the {required_prefix} acknowledged (up to revision {required:?}) \
+                 on: acknowledged writes lost, a torn batch, or a dropped version back; \
+                 differences from the acknowledged prefix: {}",
+                batches.len(),
+                live_differences(&live_of(&state), &scanned)
+            )
+        });
+    let state = state_at(&batches, prefix);
+    let context = format!(
+        "{context}: space {space:?} (Retention::Latest) after prefix {prefix}/{}",
+        batches.len()
+    );
+    check_versions_written(db, space, &batches, &context);
+    for point in &points {
+        let value = state.get(point).and_then(|(_, value)| value.clone());
+        assert_eq!(
+            db.get(space, point).unwrap(),
+            value,
+            "{context}: point {point:?}"
+        );
+    }
+    check_scan_and_box(db, space, &state, &context);
+    Recovered {
+        prefix,
+        batches: batches.len(),
+        revision_max: prefix.checked_sub(1).map(|last| batches[last].revision),
+    }
+}
+
+/// Every version `history` shows for a point of `batches` is one a batch wrote there.
+fn check_versions_written(db: &Db, space: SpaceId, batches: &[Committed], context: &str) {
+    type Written<'a> = BTreeMap<&'a Point, BTreeSet<(Revision, Option<&'a [u8]>)>>;
+    let mut written: Written<'_> = BTreeMap::new();
+    for batch in batches {
+        for (point, value) in &batch.records {
+            written
+                .entry(point)
+                .or_default()
+                .insert((batch.revision, value.as_deref()));
+        }
+    }
+    for (point, versions) in &written {
+        let shown = db.history(space, point).unwrap();
+        assert!(
+            shown.windows(2).all(|pair| pair[0].0 > pair[1].0),
+            "{context}: point {point:?} shows a version twice or out of order: {:?}",
+            shown
+                .iter()
+                .map(|(revision, _)| revision)
+                .collect::<Vec<_>>()
+        );
+        for (revision, value) in shown {
+            assert!(
+                versions.contains(&(revision, value.as_deref())),
+                "{context}: point {point:?} shows version {revision:?} {:?}, which no batch \
+                 wrote there",
+                value.as_deref().map(String::from_utf8_lossy)
+            );
+        }
+    }
+}
+
+/// Up to five points where `expected` and `found` differ, as text.
+fn live_differences(expected: &LiveState, found: &LiveState) -> String {
+    let points: BTreeSet<&Point> = expected.keys().chain(found.keys()).collect();
+    let text = |entry: Option<&(Revision, Vec<u8>)>| {
+        entry.map(|(revision, value)| {
+            let shown = &value[..value.len().min(24)];
+            format!("{revision:?} {}", String::from_utf8_lossy(shown))
+        })
+    };
+    points
+        .into_iter()
+        .filter(|point| expected.get(*point) != found.get(*point))
+        .take(5)
+        .map(|point| {
+            format!(
+                "{point:?}: expected {:?}, found {:?}",
+                text(expected.get(point)),
+                text(found.get(point))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `get` gives the model's value and `history`'s newest version its revision and value.

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use infinitedb::{Db, Options, Revision, SpaceId};
+use infinitedb::{Db, Options, Retention, Revision, SpaceId};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uring_io::{Fault, OpMatch, SimDisk, SimStorage, Storage};
 
-use super::model::{History, Recovered, check_recovered};
+use super::model::{History, Recovered, check_recovered_under};
 use super::replay::{CaseNote, SavedCase, case_dir, load_case, panic_text, save_case, set_note};
 use super::suite_options;
 use super::workload::{Op, SPACE_BITS, SPACE_DIMS, Shape, apply, generate, records_of};
@@ -40,6 +40,13 @@ pub struct Config {
     pub ops_per_writer: u32,
     /// The engine's seal threshold.
     pub seal_threshold_records: u64,
+    /// Level-0 blocks that start a background compaction (1 compacts after every seal).
+    pub l0_compaction_trigger: usize,
+    /// Record bytes at which a compaction finishes an output block (small: several outputs).
+    pub block_target_bytes: u64,
+    /// The spaces' retention: `All` (the model is exact) or `Latest` (checked by what it
+    /// promises, `super::model::check_recovered_latest`).
+    pub retention: Retention,
     /// The engine's commit deadline.
     pub deadline: Option<Duration>,
     /// Hot-segment fsync stalls: probability and latency.
@@ -69,10 +76,18 @@ impl Config {
             } else {
                 1_000_000
             },
+            l0_compaction_trigger: rng.gen_range(1..=4),
+            block_target_bytes: if rng.gen_bool(0.5) { 4096 } else { 1 << 20 },
+            retention: if rng.gen_range(0..4) == 0 {
+                Retention::Latest
+            } else {
+                Retention::All
+            },
             deadline,
             stall,
             shape: Shape {
                 flush_per_mille: rng.gen_range(0..60),
+                compact_per_mille: rng.gen_range(0..80),
                 ..Shape::default()
             },
         }
@@ -82,6 +97,8 @@ impl Config {
     pub fn options(&self, storage: Arc<dyn Storage>) -> Options {
         suite_options()
             .seal_threshold_records(self.seal_threshold_records)
+            .l0_compaction_trigger(self.l0_compaction_trigger)
+            .block_target_bytes(self.block_target_bytes)
             .deadline(self.deadline)
             .storage(storage)
     }
@@ -102,6 +119,8 @@ pub struct PowerLoss {
     pub history: History,
     /// The spaces, in creation order.
     pub spaces: Vec<SpaceId>,
+    /// Compactions (background and `Db::compact`) finished before the cut.
+    pub compactions_before_cut: u64,
 }
 
 /// What the running database acknowledged.
@@ -132,7 +151,8 @@ fn open_with_spaces(config: &Config, sim: &SimStorage) -> (Db, Vec<SpaceId>) {
     let db = Db::open("/db", config.options(Arc::new(sim.clone()))).unwrap();
     let spaces = (0..config.spaces)
         .map(|index| {
-            db.create_space(&format!("space-{index}"), SPACE_DIMS, SPACE_BITS)
+            let name = format!("space-{index}");
+            db.create_space_with(&name, SPACE_DIMS, SPACE_BITS, config.retention)
                 .unwrap()
         })
         .collect();
@@ -159,13 +179,13 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
         .collect();
     let writes: usize = workloads
         .iter()
-        .map(|(_, ops)| ops.iter().filter(|op| !matches!(op, Op::Flush)).count())
+        .map(|(_, ops)| ops.iter().filter(|op| op.is_write()).count())
         .sum();
     let crash_after = rng.gen_range(0..=writes);
     let linger_us = rng.gen_range(0..300);
     let plan_seed: u64 = rng.r#gen();
     let acks = Acks::default();
-    let (disk, required) = std::thread::scope(|scope| {
+    let (disk, required, compactions_before_cut) = std::thread::scope(|scope| {
         for (space, ops) in &workloads {
             let (db, acks) = (&db, &acks);
             scope.spawn(move || run_writer(db, *space, ops, acks));
@@ -179,7 +199,8 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
         std::thread::sleep(Duration::from_micros(linger_us));
         // Acknowledgements read before the cut were durable before it.
         let required = acks.history.lock().clone();
-        (sim.power_loss(plan_seed), required)
+        let compactions = db.stats().compactions;
+        (sim.power_loss(plan_seed), required, compactions)
     });
     db.close().unwrap();
     let history = acks.history.lock().clone();
@@ -188,6 +209,7 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
         required,
         history,
         spaces,
+        compactions_before_cut,
     }
 }
 
@@ -209,7 +231,10 @@ fn reopen_and_check(
             *space,
             "{context}"
         );
-        let found = check_recovered(&db, *space, history, required.revision_max(*space), context);
+        assert_eq!(db.retention(*space).unwrap(), config.retention, "{context}");
+        let required = required.revision_max(*space);
+        let found =
+            check_recovered_under(config.retention, &db, *space, history, required, context);
         recovered.insert(*space, found);
     }
     (db, recovered)
@@ -311,13 +336,27 @@ pub fn check_or_save(seed: u64, config: &Config, loss: PowerLoss, dir: &Path) ->
     resume_unwind(payload)
 }
 
+/// What one run of a seed did, for the test's counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeedRun {
+    /// Batches the cut dropped (never acknowledged before it).
+    pub dropped: usize,
+    /// Compactions finished before the cut.
+    pub compactions_before_cut: u64,
+}
+
 /// One run of `seed`: its workload up to the cut, then the check; a failed check is saved
-/// under `root` (see `super::replay::case_dir`). Returns how many batches the cut dropped.
-pub fn run_seed(seed: u64, root: &Path) -> usize {
+/// under `root` (see `super::replay::case_dir`).
+pub fn run_seed(seed: u64, root: &Path) -> SeedRun {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let config = Config::draw(&mut rng);
     let loss = run_until_power_loss(&config, &mut rng, seed);
-    check_or_save(seed, &config, loss, &case_dir(root, seed))
+    let compactions_before_cut = loss.compactions_before_cut;
+    let dropped = check_or_save(seed, &config, loss, &case_dir(root, seed));
+    SeedRun {
+        dropped,
+        compactions_before_cut,
+    }
 }
 
 /// Reruns the check phase of `seed` on the case saved as `dir`, exactly: the same disk, the

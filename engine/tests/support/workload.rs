@@ -1,7 +1,8 @@
-//! A seeded workload generator: puts, deletes, batches, flushes (forced seals) and syncs over
-//! a small grid of points, so points are overwritten and deleted often. Values are unique per
-//! write (writer and sequence number in their first bytes) and of varied length, so a stale,
-//! torn or misplaced record shows up as a wrong value.
+//! A seeded workload generator: puts, deletes, batches, flushes (forced seals) and
+//! compactions (`Db::compact`) over a small grid of points, so points are overwritten and
+//! deleted often. Values are unique per write (writer and sequence number in their first
+//! bytes) and of varied length, so a stale, torn or misplaced record shows up as a wrong
+//! value.
 
 use infinitedb::{Batch, Db, Revision, SpaceId};
 use rand::Rng;
@@ -19,6 +20,15 @@ pub enum Op {
     Batch(Vec<Record>),
     /// Forces a seal of the space (`Db::flush`).
     Flush,
+    /// Seals the space and merges all its blocks into one level (`Db::compact`).
+    Compact,
+}
+
+impl Op {
+    /// Whether the op is a write (acknowledged with a revision), not a flush or compaction.
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Op::Flush | Op::Compact)
+    }
 }
 
 /// How a workload looks.
@@ -30,6 +40,8 @@ pub struct Shape {
     pub value_bytes_max: usize,
     /// Chance per mille that a step is a flush.
     pub flush_per_mille: u32,
+    /// Chance per mille that a step is a compaction.
+    pub compact_per_mille: u32,
     /// Chance per mille that a step is a delete.
     pub delete_per_mille: u32,
     /// Chance per mille that a step is a batch.
@@ -42,6 +54,7 @@ impl Default for Shape {
             grid: 12,
             value_bytes_max: 600,
             flush_per_mille: 30,
+            compact_per_mille: 0,
             delete_per_mille: 120,
             batch_per_mille: 200,
         }
@@ -70,11 +83,14 @@ pub fn generate(rng: &mut impl Rng, shape: &Shape, writer: u32, count: u32) -> V
         let point = |rng: &mut dyn rand::RngCore| {
             vec![rng.gen_range(0..shape.grid), rng.gen_range(0..shape.grid)]
         };
+        let compact_end = shape.flush_per_mille + shape.compact_per_mille;
         let op = if roll < shape.flush_per_mille {
             Op::Flush
-        } else if roll < shape.flush_per_mille + shape.delete_per_mille {
+        } else if roll < compact_end {
+            Op::Compact
+        } else if roll < compact_end + shape.delete_per_mille {
             Op::Delete(point(rng))
-        } else if roll < shape.flush_per_mille + shape.delete_per_mille + shape.batch_per_mille {
+        } else if roll < compact_end + shape.delete_per_mille + shape.batch_per_mille {
             let mut records: Vec<Record> = Vec::new();
             for _ in 0..rng.gen_range(2..=5) {
                 let target = point(rng);
@@ -93,18 +109,18 @@ pub fn generate(rng: &mut impl Rng, shape: &Shape, writer: u32, count: u32) -> V
     ops
 }
 
-/// The records an op writes (none for a flush).
+/// The records an op writes (none for a flush or a compaction).
 pub fn records_of(op: &Op) -> Vec<Record> {
     match op {
         Op::Put(point, value) => vec![(point.clone(), Some(value.clone()))],
         Op::Delete(point) => vec![(point.clone(), None)],
         Op::Batch(records) => records.clone(),
-        Op::Flush => Vec::new(),
+        Op::Flush | Op::Compact => Vec::new(),
     }
 }
 
 /// Runs `op` on `space`; `Ok(Some(revision))` for an acknowledged write, `Ok(None)` for a
-/// completed flush.
+/// completed flush or compaction.
 pub fn apply(db: &Db, space: SpaceId, op: &Op) -> infinitedb::Result<Option<Revision>> {
     match op {
         Op::Put(point, value) => db.put(space, point, value).map(Some),
@@ -120,5 +136,6 @@ pub fn apply(db: &Db, space: SpaceId, op: &Op) -> infinitedb::Result<Option<Revi
             db.write(batch).map(Some)
         }
         Op::Flush => db.flush(space).map(|()| None),
+        Op::Compact => db.compact(space).map(|()| None),
     }
 }
