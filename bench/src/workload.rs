@@ -36,6 +36,8 @@ use crate::report::{
 
 /// Records per batch when preloading a key set.
 pub const PRELOAD_BATCH_RECORDS: u64 = 1000;
+/// The byte every preloaded value is filled with.
+pub const PRELOAD_VALUE_BYTE: u8 = 0xA5;
 
 /// Name of the space the workloads use.
 const SPACE_NAME: &str = "bench";
@@ -254,14 +256,21 @@ fn query_figures(
     }
 }
 
-/// Writes keys `0..job.keys` in batches, syncs, and seals for the read modes.
-fn preload(db: &Db, space: SpaceId, points: &Points, job: &EngineJob) -> Result<()> {
-    let value = vec![0xA5u8; job.value_bytes];
+/// Writes keys `0..keys` with `value_bytes`-byte values of [`PRELOAD_VALUE_BYTE`] in
+/// batches of [`PRELOAD_BATCH_RECORDS`], then syncs.
+pub(crate) fn preload_keys(
+    db: &Db,
+    space: SpaceId,
+    points: &Points,
+    keys: u64,
+    value_bytes: usize,
+) -> Result<()> {
+    let value = vec![PRELOAD_VALUE_BYTE; value_bytes];
     let mut point = Vec::new();
     let mut key = 0u64;
-    while key < job.keys {
+    while key < keys {
         let mut batch = Batch::new(space);
-        let end = (key + PRELOAD_BATCH_RECORDS).min(job.keys);
+        let end = (key + PRELOAD_BATCH_RECORDS).min(keys);
         for batch_key in key..end {
             points.point(batch_key, &mut point);
             batch.put(&point, &value);
@@ -270,6 +279,12 @@ fn preload(db: &Db, space: SpaceId, points: &Points, job: &EngineJob) -> Result<
         key = end;
     }
     db.sync()?;
+    Ok(())
+}
+
+/// Writes keys `0..job.keys` in batches, syncs, and seals for the read modes.
+fn preload(db: &Db, space: SpaceId, points: &Points, job: &EngineJob) -> Result<()> {
+    preload_keys(db, space, points, job.keys, job.value_bytes)?;
     if job.mode.seals_preload() {
         db.flush(space)?;
     }

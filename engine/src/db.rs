@@ -779,7 +779,8 @@ fn space_is_behind(options: &Options, shared: &SpaceShared, view: &SpaceView) ->
     let compaction_behind = options.compaction
         && view.levels.level(0).len() >= options.l0_stop_writes
         && !shared.compaction_failed.load(Ordering::Acquire);
-    let tail_behind = !view.frozen.is_empty()
+    let sealing = !view.frozen.is_empty() || shared.spare_owed.load(Ordering::Acquire);
+    let tail_behind = sealing
         && !shared.seal_failed.load(Ordering::Acquire)
         && (view.active.encoded_bytes()
             >= options

@@ -4,15 +4,16 @@
 //! A seal, after the I/O thread's switch (step 1: memtable frozen, space moved to its spare):
 //! 2. write the block to a new file, durably (`BlockFile::write`; `CreateNew` syncs the dir);
 //! 3. append `AddBlock + RetireSegment` to the manifest as one durable batch;
-//! 4. only now recycle the old segment: rename it to a new segment id, write its new header,
+//! 4. publish the new view (the frozen memtable leaves, the block joins, in one swap), and
+//!    answer the `flush` callers;
+//! 5. only now recycle the old segment: rename it to a new segment id, write its new header,
 //!    name it in the manifest (`AddLog`), and hand it to the I/O thread as the space's next
-//!    spare;
-//! 5. publish the new view (the frozen memtable leaves, the block joins, in one swap), then
-//!    answer the `flush` callers.
+//!    spare.
 //!
-//! The spare goes out before the view swap because writers held back by `Db::write`'s
-//! backpressure (a live tail past twice its threshold while a seal is in progress) resume
-//! at the swap: the I/O thread then has the spare, and switches the live tail at once.
+//! From 4 until the spare is out the space's `spare_owed` is set: writers held back by
+//! `Db::write`'s backpressure (a live tail past twice its threshold while a seal is in
+//! progress) resume only once the I/O thread has the spare queued ahead of their writes, so
+//! it switches the live tail at once.
 //!
 //! Every log the sealer hands out (a recycled or new hot segment, a new staging log) is named
 //! by a durable `AddLog` first, and a log it removes is retired by a durable `RetireSegment`
@@ -210,19 +211,23 @@ impl Sealer {
                 .and_then(|()| self.seal_write_block(&job.space, &job.memtable, &job.log));
             match sealed {
                 Ok(block) => {
-                    job.space.seal_failed.store(false, Ordering::Release);
-                    // The spare first: the I/O thread queues it ahead of any write that a
-                    // waiting writer (`Db::write`'s backpressure) sends once the view swap
-                    // below releases it, so the live tail switches at its threshold.
-                    let spare = self.seal_recycle_segment(&job.space, job.log);
-                    let _ = self.commands.send(Command::Spare {
-                        space: job.space.id,
-                        log: spare,
-                    });
-                    self.seal_publish(&job.space, &job.memtable, block);
+                    let space = job.space.clone();
+                    space.seal_failed.store(false, Ordering::Release);
+                    // Writers held back by backpressure stay held until the spare is out
+                    // (`SpaceShared::spare_owed`): the I/O thread queues it ahead of their
+                    // writes, and switches the live tail at its threshold.
+                    space.spare_owed.store(true, Ordering::Release);
+                    self.seal_publish(&space, &job.memtable, block);
                     for waiter in job.flush_waiters.drain(..) {
                         waiter.send(Ok(()));
                     }
+                    let spare = self.seal_recycle_segment(&space, job.log);
+                    let _ = self.commands.send(Command::Spare {
+                        space: space.id,
+                        log: spare,
+                    });
+                    space.spare_owed.store(false, Ordering::Release);
+                    space.notify_view_changed();
                 }
                 Err(error) => {
                     job.error = Some(Failure::from_error(error));
@@ -275,7 +280,7 @@ impl Sealer {
         Ok(block.map(Arc::new))
     }
 
-    /// Step 5: the view swap (the frozen memtable out, its block in), counted, and the
+    /// Step 4: the view swap (the frozen memtable out, its block in), counted, and the
     /// compactor told of the new block.
     fn seal_publish(
         &self,
@@ -290,7 +295,7 @@ impl Sealer {
         let _ = self.compactions.send(CompactorJob::Check(space.clone()));
     }
 
-    /// Step 4: the retired segment becomes the space's next spare (a poisoned one is removed
+    /// Step 5: the retired segment becomes the space's next spare (a poisoned one is removed
     /// and replaced by a new file: the device gave an error there).
     fn seal_recycle_segment(&self, space: &SpaceShared, log: LogFile) -> Result<LogFile> {
         let old_segment = log.segment_id();

@@ -62,6 +62,9 @@ pub(crate) struct SpaceShared {
     pub(crate) compaction_failed: AtomicBool,
     /// Set by the sealer while the space's oldest unsealed memtable failed to seal.
     pub(crate) seal_failed: AtomicBool,
+    /// Set by the sealer from a seal's view swap until it has sent the space its next spare
+    /// segment: the seal is still in progress for the live tail's switch.
+    pub(crate) spare_owed: AtomicBool,
     /// Writers waiting for seals or compactions to catch up wait on `backlog_changed`.
     backlog_lock: Mutex<()>,
     backlog_changed: Condvar,
@@ -88,6 +91,7 @@ impl SpaceShared {
             logged_raised: Condvar::new(),
             compaction_failed: AtomicBool::new(false),
             seal_failed: AtomicBool::new(false),
+            spare_owed: AtomicBool::new(false),
             backlog_lock: Mutex::new(()),
             backlog_changed: Condvar::new(),
         }

@@ -21,7 +21,7 @@ use crate::error::{BenchError, Result};
 use crate::job::Progress;
 use crate::points::Points;
 use crate::report::{latency_histogram, record_latency};
-use crate::workload::{PRELOAD_BATCH_RECORDS, process_write_bytes};
+use crate::workload::{preload_keys, process_write_bytes};
 
 /// Seed of the overwrites' key generators (mixed with the segment and the thread).
 const WRITE_SEED: u64 = 0x11fe_c7c1_e5ee_d000;
@@ -33,8 +33,6 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often [`settle`] looks at the space.
 const SETTLE_POLL: Duration = Duration::from_millis(20);
 
-/// Value byte of the preload's records (the overwrites use [`OVERWRITE_VALUE_BYTE`]).
-pub(super) const PRELOAD_VALUE_BYTE: u8 = 0xA5;
 /// Value byte of the overwrites' records.
 pub(super) const OVERWRITE_VALUE_BYTE: u8 = 0x5A;
 
@@ -57,24 +55,10 @@ pub(super) struct Overwrites {
     pub(super) reopens: u64,
 }
 
-/// Writes keys `0..job.keys` in batches of [`PRELOAD_BATCH_RECORDS`] and syncs.
+/// Writes keys `0..job.keys` in batches and syncs (`workload::preload_keys`).
 pub(super) fn preload(db: &Db, space: SpaceId, job: &LifecycleJob) -> Result<()> {
     let points = Points::new(job.dims, job.bits);
-    let value = vec![PRELOAD_VALUE_BYTE; job.value_bytes];
-    let mut point = Vec::new();
-    let mut key = 0u64;
-    while key < job.keys {
-        let mut batch = Batch::new(space);
-        let end = (key + PRELOAD_BATCH_RECORDS).min(job.keys);
-        for batch_key in key..end {
-            points.point(batch_key, &mut point);
-            batch.put(&point, &value);
-        }
-        db.write(batch)?;
-        key = end;
-    }
-    db.sync()?;
-    Ok(())
+    preload_keys(db, space, &points, job.keys, job.value_bytes)
 }
 
 /// Writes the job's overwrites into `db`, closing it and reopening `path` every

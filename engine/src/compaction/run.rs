@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use infinitedb_format::{BlockBuilder, RECORD_HEADER_BYTES, RecordKind, RecordRef, SpaceId};
+use infinitedb_format::{BlockBuilder, RECORD_HEADER_BYTES, SpaceId};
 use uring_io::Storage;
 
 use super::retain::Retain;
@@ -51,17 +51,9 @@ impl Writer<'_> {
             .builder
             .get_or_insert_with(|| BlockBuilder::new(space, ids.block()));
         for version in versions {
-            let (kind, value) = match &version.value {
-                Some(value) => (RecordKind::Put, value.as_slice()),
-                None => (RecordKind::Delete, &[][..]),
-            };
-            builder.push(RecordRef {
-                key: version.key,
-                revision: version.revision,
-                kind,
-                value,
-            });
-            self.builder_bytes += (RECORD_HEADER_BYTES + value.len()) as u64;
+            let record = version.record();
+            self.builder_bytes += (RECORD_HEADER_BYTES + record.value.len()) as u64;
+            builder.push(record);
         }
         if self.builder_bytes >= self.outputs.block_target_bytes {
             self.finish_block()?;

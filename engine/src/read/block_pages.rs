@@ -129,9 +129,7 @@ fn read_pages(block: &dyn PagedBlock, locations: &[PageLocation]) -> Result<Vec<
 pub(crate) mod tests {
     use std::path::PathBuf;
 
-    use infinitedb_format::{
-        BlockBuilder, BlockFilter, BlockFooter, RecordKind, RecordRef, SpaceId,
-    };
+    use infinitedb_format::{BlockBuilder, BlockFilter, BlockFooter, SpaceId};
     use uring_io::{BackendRequest, OpenMode, OsStorage};
 
     use super::*;
@@ -192,16 +190,7 @@ pub(crate) mod tests {
     ) -> TestBlock {
         let mut builder = BlockBuilder::new(SpaceId(1), BlockId(block_id));
         for version in versions {
-            let (kind, value) = match &version.value {
-                Some(value) => (RecordKind::Put, value.as_slice()),
-                None => (RecordKind::Delete, &[][..]),
-            };
-            builder.push(RecordRef {
-                key: version.key,
-                revision: version.revision,
-                kind,
-                value,
-            });
+            builder.push(version.record());
         }
         let built = builder.finish();
         let path = dir.join(format!("block-{block_id}"));

@@ -6,7 +6,7 @@
 
 use std::cmp::Reverse;
 
-use infinitedb_format::{Key, Revision};
+use infinitedb_format::{Key, RecordKind, RecordRef, Revision};
 
 /// One version of one key: a put (`Some(value)`) or a delete (`None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +20,20 @@ pub(crate) struct Version {
 }
 
 impl Version {
+    /// The version as a record of a block or frame (a delete has an empty value).
+    pub(crate) fn record(&self) -> RecordRef<'_> {
+        let (kind, value) = match &self.value {
+            Some(value) => (RecordKind::Put, value.as_slice()),
+            None => (RecordKind::Delete, &[][..]),
+        };
+        RecordRef {
+            key: self.key,
+            revision: self.revision,
+            kind,
+            value,
+        }
+    }
+
     /// The sort key of the read path: key ascending, then revision descending.
     pub(crate) fn order(&self) -> (Key, Reverse<Revision>) {
         (self.key, Reverse(self.revision))
