@@ -21,10 +21,20 @@ use infinitedb_format::{BlockId, BlockMeta, LEVEL_COUNT};
 use crate::block_file::BlockFile;
 
 /// A space's sealed blocks by level.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Levels {
-    /// `levels[0]`: oldest first. `levels[n]`, `n >= 1`: sorted by key, disjoint.
+    /// `LEVEL_COUNT` levels. `levels[0]`: oldest first. `levels[n]`, `n >= 1`: sorted by
+    /// key, disjoint.
     levels: Vec<Vec<Arc<BlockFile>>>,
+}
+
+impl Default for Levels {
+    /// No block in any level.
+    fn default() -> Levels {
+        Levels {
+            levels: vec![Vec::new(); usize::from(LEVEL_COUNT)],
+        }
+    }
 }
 
 /// Why blocks cannot form levels (a manifest that places overlapping blocks in one level).
@@ -40,7 +50,7 @@ impl Levels {
     /// Levels from blocks in any order; level 0 is ordered by block id (ids are allocated
     /// in seal order).
     pub(crate) fn from_blocks(blocks: Vec<Arc<BlockFile>>) -> Result<Levels, Overlap> {
-        let mut levels: Vec<Vec<Arc<BlockFile>>> = vec![Vec::new(); usize::from(LEVEL_COUNT)];
+        let Levels { mut levels } = Levels::default();
         for block in blocks {
             let level = usize::from(block.meta.level).min(levels.len() - 1);
             levels[level].push(block);
@@ -65,9 +75,6 @@ impl Levels {
     pub(crate) fn with_sealed(&self, block: Arc<BlockFile>) -> Levels {
         debug_assert_eq!(block.meta.level, 0);
         let mut next = self.clone();
-        if next.levels.is_empty() {
-            next.levels = vec![Vec::new(); usize::from(LEVEL_COUNT)];
-        }
         next.levels[0].push(block);
         next
     }
@@ -97,30 +104,17 @@ impl Levels {
 
     /// Every block, newest first: level 0 newest first, then each deeper level in key order.
     pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<BlockFile>> {
-        let level_zero = self
-            .levels
-            .first()
-            .into_iter()
-            .flat_map(|l0| l0.iter().rev());
+        let level_zero = self.level(0).iter().rev();
         level_zero.chain(self.levels.iter().skip(1).flatten())
     }
 
     /// The runs a point read consults in order, newest first: each level-0 block alone, then
     /// each non-empty deeper level. The first run holding a version of a key at or below the
     /// read revision holds the answer (module invariants).
-    pub(crate) fn runs(&self) -> Vec<Vec<Arc<BlockFile>>> {
-        let level_zero = self
-            .levels
-            .first()
-            .into_iter()
-            .flat_map(|l0| l0.iter().rev().map(|block| vec![block.clone()]));
-        let deeper = self
-            .levels
-            .iter()
-            .skip(1)
-            .filter(|level| !level.is_empty())
-            .cloned();
-        level_zero.chain(deeper).collect()
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &[Arc<BlockFile>]> {
+        let level_zero = self.level(0).chunks(1).rev();
+        let deeper = self.levels.iter().skip(1).map(Vec::as_slice);
+        level_zero.chain(deeper.filter(|level| !level.is_empty()))
     }
 
     /// Each level's block metadata, `LEVEL_COUNT` levels (a compaction plan's input).
@@ -128,10 +122,5 @@ impl Levels {
         (0..LEVEL_COUNT)
             .map(|level| self.level(level).iter().map(|block| block.meta).collect())
             .collect()
-    }
-
-    /// Record versions held, per the footers.
-    pub(crate) fn record_count(&self) -> u64 {
-        self.all().map(|block| block.meta.record_count).sum()
     }
 }

@@ -173,10 +173,8 @@ impl SpaceShared {
 
     /// Record versions held: in blocks (per their footers) and in the live tail.
     pub(crate) fn record_versions(&self) -> u64 {
-        let view = self.view.load_full();
-        let blocks = view.levels.record_count();
-        let frozen: usize = view.frozen.iter().map(|memtable| memtable.len()).sum();
-        blocks + frozen as u64 + view.active.len() as u64
+        let stats = self.stats();
+        stats.block_records() + stats.live_tail_records
     }
 
     /// The shape of the space's data now.

@@ -1,4 +1,4 @@
-//! Seeded power-loss harness on the simulated disk (issue 7, docs/design.md §3 "Recovery").
+//! Seeded power-loss harness on the simulated disk (docs/design.md §3 "Recovery").
 //!
 //! Each seed draws a configuration (spaces, concurrent writers, seal thresholds, deadline,
 //! hot-segment fsync stalls that hold chains in flight, the level-0 compaction trigger and

@@ -1,5 +1,5 @@
 //! `EIO` injected on the simulated disk, on a hot segment's write, on its fsync, on block
-//! reads and on the staging log (issue 7, docs/design.md §3 "Faults").
+//! reads and on the staging log (docs/design.md §3 "Faults").
 //!
 //! Contract checked: the failed group's writers get an error (never `Ok`), the failed
 //! segment is never trusted again (later writes succeed on another), reads go on, and after

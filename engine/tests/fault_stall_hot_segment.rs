@@ -1,4 +1,4 @@
-//! A stalling hot-segment device with a 2 ms deadline (issue 7, docs/design.md §4 "Direct vs staged
+//! A stalling hot-segment device with a 2 ms deadline (docs/design.md §4 "Direct vs staged
 //! route"): commits are hedged onto the staging log, so their latency tracks the staging
 //! log's rather than the stall's, and a power loss while hot-segment chains are still stalled
 //! loses nothing acknowledged.

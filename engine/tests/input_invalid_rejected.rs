@@ -1,4 +1,4 @@
-//! Every kind of bad input is a typed error and writes nothing (docs/design.md §2, issue 4 "Faults
+//! Every kind of bad input is a typed error and writes nothing (docs/design.md §2 "Faults
 //! and bad input").
 
 mod common;

@@ -1,5 +1,5 @@
 //! A seal that fails (EIO on its block write) and later seals that succeed (docs/design.md §6
-//! "Seal", issue 7 "Faults").
+//! "Seal").
 //!
 //! Contract checked: recovery skips log records at or below a space's highest sealed revision,
 //! so a newer block must never become durable while an older frozen memtable is unsealed. The

@@ -91,10 +91,9 @@ pub(crate) fn space_read(
     let runs = view
         .levels
         .runs()
-        .into_iter()
         .map(|run| {
-            run.into_iter()
-                .map(|block| block as Arc<dyn PagedBlock>)
+            run.iter()
+                .map(|block| block.clone() as Arc<dyn PagedBlock>)
                 .collect()
         })
         .collect();

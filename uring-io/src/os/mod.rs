@@ -1,6 +1,6 @@
 //! `OsStorage`: the operating system's [`Storage`] — io_uring with O_DIRECT where the kernel and
 //! filesystem allow it, else a thread pool doing `pwrite`/`fdatasync` (with O_DIRECT where the
-//! filesystem allows it), else buffered I/O (tmpfs). docs/design.md §4; issue 3.
+//! filesystem allows it), else buffered I/O (tmpfs). docs/design.md §4.
 //!
 //! Roles: `detect` (probing and the reason string), `file` (per-file state, poison flag,
 //! blocking syscalls), `ring` (the only place SQEs are pushed), `chain_round` (the completion

@@ -1,5 +1,5 @@
 //! The simulated disk: a deterministic, seeded [`crate::Storage`] for fault injection and crash
-//! tests (docs/design.md §3 "Recovery" and "Faults", issue 3 "Simulated", issue 7). The engine's
+//! tests (docs/design.md §3 "Recovery" and "Faults"). The engine's
 //! crash suite runs on it and reopens on what survives a simulated power loss.
 //!
 //! # Fault model
