@@ -300,7 +300,7 @@ pub(crate) fn verify(
         let expected = brute_force(points, keys, &curve, &query_box, &ranges)?;
         let found = db
             .query(space, &query_box)?
-            .map(|entry| entry.map(|entry| entry.point))
+            .map(|entry| entry.map(|entry| entry.point.to_vec()))
             .collect::<infinitedb::Result<Vec<_>>>()?;
         check(found, &expected.inside, &query_box)?;
         verification.queries += 1;

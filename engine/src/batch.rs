@@ -6,8 +6,8 @@
 //! write of the same point in one batch replaces the earlier one, as sequential writes would).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
+use bytes::Bytes;
 use infinitedb_format::{Key, RECORD_HEADER_BYTES, RecordKind, RecordRef, Revision, SpaceId};
 
 use crate::error::{Error, Result};
@@ -75,7 +75,7 @@ impl Batch {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct KeyedRecord {
     pub(crate) key: Key,
-    pub(crate) value: Option<Arc<[u8]>>,
+    pub(crate) value: Option<Bytes>,
 }
 
 impl KeyedRecord {
@@ -145,7 +145,7 @@ impl KeyedBatch {
             }
             let record = KeyedRecord {
                 key,
-                value: value.map(Arc::from),
+                value: value.map(Bytes::from),
             };
             let existing = match &index_of_key {
                 Some(map) => map.get(&key).copied(),

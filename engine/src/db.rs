@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use infinitedb_format::{
     FRAME_HEADER_BYTES, ManifestEdit, Retention, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
@@ -594,7 +595,7 @@ impl Db {
     ///
     /// # Errors
     /// [`Error::InvalidPoint`], [`Error::UnknownSpace`], [`Error::Corruption`] from a block.
-    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Bytes>> {
         let (read, at) = self.space_read(space)?;
         Ok(read.get_at(point, at)?.map(|(_, value)| value))
     }
@@ -630,7 +631,7 @@ impl Db {
         space: SpaceId,
         point: &[u32],
         revision: Revision,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<Bytes>> {
         let (read, published) = self.space_read(space)?;
         Ok(read
             .get_at(point, revision.min(published))?
@@ -641,11 +642,7 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::get_at`].
-    pub fn history(
-        &self,
-        space: SpaceId,
-        point: &[u32],
-    ) -> Result<Vec<(Revision, Option<Vec<u8>>)>> {
+    pub fn history(&self, space: SpaceId, point: &[u32]) -> Result<Vec<(Revision, Option<Bytes>)>> {
         let (read, at) = self.space_read(space)?;
         read.history(point, at)
     }

@@ -55,12 +55,13 @@ mod space;
 mod stats;
 
 pub use batch::Batch;
+pub use bytes::Bytes;
 pub use db::Db;
 pub use error::{Error, Result};
 pub use infinitedb_format::{Retention, Revision, SpaceId};
 pub use keyspace::QueryBox;
 pub use options::{Durability, Options};
-pub use read::{Entry, Query, Snapshot};
+pub use read::{Entry, Point, Query, Snapshot};
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};
 

@@ -17,9 +17,9 @@
 //! under `NoSync`) and never removed.
 
 use std::cmp::Reverse;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 use infinitedb_format::{Key, RecordKind, RecordRef, Revision};
 
@@ -27,7 +27,7 @@ use infinitedb_format::{Key, RecordKind, RecordRef, Revision};
 type EntryKey = (Key, Reverse<u64>);
 /// A memtable entry's value: `Some(value)` for a put, `None` for a delete; shared with the
 /// batch it came from, so the commit path inserts without copying it.
-type EntryValue = Option<Arc<[u8]>>;
+type EntryValue = Option<Bytes>;
 
 /// One space's in-memory records.
 #[derive(Debug, Default)]
@@ -84,18 +84,24 @@ impl Memtable {
         }
     }
 
-    /// The newest record of `key` at or below `at`.
-    #[cfg(test)]
-    pub(crate) fn get(&self, key: Key, at: Revision) -> Option<Lookup> {
+    /// The newest record of `key` at or below `at`: its revision and value (`None`: a
+    /// delete). One skiplist search; the value is shared, not copied.
+    pub(crate) fn newest(&self, key: Key, at: Revision) -> Option<(Revision, EntryValue)> {
         let entry = self
             .map
             .range((key, Reverse(at.0))..=(key, Reverse(0)))
             .next()?;
         let revision = Revision(entry.key().1.0);
         debug_assert!(revision <= at);
-        Some(match entry.value() {
-            Some(value) => Lookup::Put(revision, value.to_vec()),
-            None => Lookup::Deleted(revision),
+        Some((revision, entry.value().clone()))
+    }
+
+    /// The newest record of `key` at or below `at`.
+    #[cfg(test)]
+    pub(crate) fn get(&self, key: Key, at: Revision) -> Option<Lookup> {
+        Some(match self.newest(key, at)? {
+            (revision, Some(value)) => Lookup::Put(revision, value.to_vec()),
+            (revision, None) => Lookup::Deleted(revision),
         })
     }
 
@@ -108,7 +114,7 @@ impl Memtable {
         from_revision: Revision,
         last_key: Key,
         limit: usize,
-        mut visit: impl FnMut(Key, Revision, Option<&[u8]>),
+        mut visit: impl FnMut(Key, Revision, Option<&Bytes>),
     ) {
         if (from_key, Reverse(from_revision.0)) > (last_key, Reverse(0)) {
             return;
@@ -119,7 +125,7 @@ impl Memtable {
             .take(limit)
         {
             let (key, Reverse(revision)) = *entry.key();
-            visit(key, Revision(revision), entry.value().as_deref());
+            visit(key, Revision(revision), entry.value().as_ref());
         }
     }
 

@@ -537,7 +537,7 @@ pub(crate) fn scan_log(
     storage: &dyn Storage,
     path: &Path,
     segment: SegmentId,
-    mut visit: impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+    mut visit: impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
 ) -> Result<Option<LogHeader>> {
     let file = storage.open(path, OpenMode::Read)?;
     let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
@@ -576,11 +576,11 @@ pub(crate) fn scan_log(
 /// Visits every record of `frame`.
 fn visit_frame(
     frame: &Frame<'_>,
-    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
 ) -> Result<()> {
     for record in frame.records() {
         let value = match record.kind {
-            infinitedb_format::RecordKind::Put => Some(record.value.into()),
+            infinitedb_format::RecordKind::Put => Some(bytes::Bytes::copy_from_slice(record.value)),
             _ => None,
         };
         visit(frame.header.space_id, record.key, record.revision, value)?;
@@ -597,7 +597,7 @@ fn scan_stamped(
     bytes: &[u8],
     path: &Path,
     segment: SegmentId,
-    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
 ) -> Result<()> {
     let mut scratch = Vec::new();
     let mut offset = LOG_HEADER_BYTES;
@@ -668,7 +668,7 @@ fn scan_contiguous(
     bytes: &[u8],
     path: &Path,
     segment: SegmentId,
-    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<std::sync::Arc<[u8]>>) -> Result<()>,
+    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
 ) -> Result<()> {
     let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {

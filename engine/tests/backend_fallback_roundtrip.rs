@@ -50,7 +50,7 @@ fn fallback_backend_keeps_every_write_across_reopen_and_seal() {
         for i in 0..500 {
             assert_eq!(
                 db.get(space, &[thread, i]).unwrap(),
-                Some(value_of(thread, i))
+                Some(value_of(thread, i).into())
             );
         }
     }

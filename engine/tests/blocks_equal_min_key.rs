@@ -23,9 +23,18 @@ fn blocks_sharing_their_lowest_key_are_both_kept() {
     db.flush(space).unwrap();
     assert_eq!(db.stats().seals, 2);
     let check = |db: &Db| {
-        assert_eq!(db.get(space, &[200, 13]).unwrap(), Some(b"a".to_vec()));
-        assert_eq!(db.get(space, &[17, 250]).unwrap(), Some(b"b".to_vec()));
-        assert_eq!(db.get(space, &[0, 0]).unwrap(), Some(b"origin-2".to_vec()));
+        assert_eq!(
+            db.get(space, &[200, 13]).unwrap(),
+            Some(b"a".to_vec().into())
+        );
+        assert_eq!(
+            db.get(space, &[17, 250]).unwrap(),
+            Some(b"b".to_vec().into())
+        );
+        assert_eq!(
+            db.get(space, &[0, 0]).unwrap(),
+            Some(b"origin-2".to_vec().into())
+        );
         assert_eq!(db.record_versions(space).unwrap(), 4);
     };
     check(&db);

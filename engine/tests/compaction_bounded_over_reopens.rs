@@ -85,7 +85,7 @@ fn assert_latest(db: &Db, space: SpaceId, round: u32, context: &str) {
         for y in 0..SIDE {
             assert_eq!(
                 db.get(space, &[x, y]).unwrap(),
-                Some(value(round, x, y)),
+                Some(value(round, x, y).into()),
                 "{context}: point {x},{y}"
             );
         }
@@ -260,7 +260,7 @@ fn check_all(db: &Db, space: SpaceId, stats: &SpaceStats, round: u32, _: &Run, c
     let history = db.history(space, &[5, 17]).unwrap();
     let values: Vec<Vec<u8>> = history
         .into_iter()
-        .map(|(_, value)| value.unwrap())
+        .map(|(_, value)| value.unwrap().to_vec())
         .collect();
     let expected: Vec<Vec<u8>> = (0..=round).rev().map(|round| value(round, 5, 17)).collect();
     assert_eq!(values, expected, "{context}: history of 5,17");

@@ -140,11 +140,16 @@ fn check_cut(
         .unwrap_or_else(|error| panic!("{context}: open failed: {error}"));
     let mut live = BTreeMap::new();
     for (point, versions) in written {
-        let history = db.history(space, point).unwrap();
+        let history: Vec<_> = db
+            .history(space, point)
+            .unwrap()
+            .into_iter()
+            .map(|(revision, value)| (revision, value.map(|value| value.to_vec())))
+            .collect();
         let latest = versions.last().and_then(|(_, value)| value.clone());
         assert_eq!(
             db.get(space, point).unwrap(),
-            latest,
+            latest.clone().map(Into::into),
             "{context}: {point:?}"
         );
         let promised = promised(versions, retention);
@@ -161,7 +166,7 @@ fn check_cut(
         .unwrap()
         .map(|entry| {
             let entry = entry.unwrap();
-            (entry.point, entry.value)
+            (entry.point.to_vec(), entry.value.to_vec())
         })
         .collect();
     assert_eq!(scanned, live, "{context}: scan");
@@ -174,7 +179,10 @@ fn check_cut(
     db.put(space, &[GRID, 0], b"after").unwrap();
     db.compact(space)
         .unwrap_or_else(|error| panic!("{context}: compaction after recovery: {error}"));
-    assert_eq!(db.get(space, &[GRID, 0]).unwrap(), Some(b"after".to_vec()));
+    assert_eq!(
+        db.get(space, &[GRID, 0]).unwrap(),
+        Some(b"after".to_vec().into())
+    );
     db.close().unwrap();
 }
 

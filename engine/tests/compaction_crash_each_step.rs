@@ -198,14 +198,18 @@ fn check_space(
             Phase::After => retained(history, retention, now),
         };
         assert_eq!(
-            db.history(space, point).unwrap(),
+            db.history(space, point)
+                .unwrap()
+                .into_iter()
+                .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+                .collect::<Vec<_>>(),
             expected,
             "{context}: history of {point:?}"
         );
         let latest = history.last().and_then(|(_, value)| value.clone());
         assert_eq!(
             db.get(space, point).unwrap(),
-            latest,
+            latest.clone().map(Into::into),
             "{context}: {point:?}"
         );
         if let Some(value) = latest {
@@ -219,7 +223,7 @@ fn check_space(
         .unwrap()
         .map(|entry| {
             let entry = entry.unwrap();
-            (entry.point, entry.value)
+            (entry.point.to_vec(), entry.value.to_vec())
         })
         .collect();
     assert_eq!(scanned, live, "{context}: scan");

@@ -210,7 +210,7 @@ fn contents(db: &Db, storage: &dyn Storage, space: SpaceId, history: &History) -
         .unwrap()
         .map(|entry| {
             let entry = entry.unwrap();
-            (entry.point, entry.revision, entry.value)
+            (entry.point.to_vec(), entry.revision, entry.value.to_vec())
         })
         .collect();
     format!(
@@ -234,7 +234,11 @@ fn check_histories_exact(db: &Db, space: SpaceId, history: &History, context: &s
             .collect();
         expected.reverse();
         assert_eq!(
-            db.history(space, &point).unwrap(),
+            db.history(space, &point)
+                .unwrap()
+                .into_iter()
+                .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+                .collect::<Vec<_>>(),
             expected,
             "{context}: history of {point:?}"
         );

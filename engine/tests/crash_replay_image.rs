@@ -42,7 +42,7 @@ fn recovered_records(disk: &SimDisk) -> Vec<SpaceContents> {
             .unwrap()
             .map(|entry| {
                 let entry = entry.unwrap();
-                (entry.point, entry.revision, entry.value)
+                (entry.point.to_vec(), entry.revision, entry.value.to_vec())
             })
             .collect();
         all.push((space, db.record_versions(space).unwrap(), records));

@@ -134,7 +134,7 @@ fn check(db: &Db, space: SpaceId, acknowledged: u32, context: &str) {
     for index in 0..acknowledged {
         assert_eq!(
             db.get(space, &[index, 7]).unwrap(),
-            Some(value_of(index)),
+            Some(value_of(index).into()),
             "{context}: point {index}"
         );
     }

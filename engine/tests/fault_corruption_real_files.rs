@@ -99,7 +99,7 @@ fn reopen_expecting_corruption(
         match db.get(space, &[index, 1]) {
             Ok(found) => assert_eq!(
                 found,
-                Some(value_of(index)),
+                Some(value_of(index).into()),
                 "{context}: point {index} silently wrong or missing"
             ),
             Err(error) => {
@@ -313,7 +313,7 @@ fn a_torn_last_frame_is_truncated_without_error() {
         for index in 0..RECORDS - 1 {
             assert_eq!(
                 db.get(space, &[index, 1]).unwrap(),
-                Some(value_of(index)),
+                Some(value_of(index).into()),
                 "{backend:?}: point {index}"
             );
         }

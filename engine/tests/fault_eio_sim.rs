@@ -86,15 +86,15 @@ fn put_range(
 fn check(db: &Db, space: SpaceId, outcomes: &Outcomes, context: &str) {
     for (index, value) in &outcomes.acknowledged {
         assert_eq!(
-            db.get(space, &[*index, 0]).unwrap().as_ref(),
-            Some(value),
+            db.get(space, &[*index, 0]).unwrap().as_deref(),
+            Some(value.as_slice()),
             "{context}: acknowledged {index} lost"
         );
     }
     for (index, value) in &outcomes.failed {
         let found = db.get(space, &[*index, 0]).unwrap();
         assert!(
-            found.is_none() || found.as_ref() == Some(value),
+            found.is_none() || found.as_deref() == Some(value.as_slice()),
             "{context}: failed write {index} came back wrong"
         );
     }
@@ -222,8 +222,8 @@ fn eio_on_block_reads_fails_the_read_and_reads_resume() {
     for (index, value) in &outcomes.acknowledged {
         match db.get(space, &[*index, 0]) {
             Ok(found) => assert_eq!(
-                found.as_ref(),
-                Some(value),
+                found.as_deref(),
+                Some(value.as_slice()),
                 "point {index} wrong under read EIO"
             ),
             Err(Error::Io { .. } | Error::Corruption { .. }) => errors += 1,

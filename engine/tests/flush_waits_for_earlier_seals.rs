@@ -78,7 +78,7 @@ fn compact_merges_a_seal_the_threshold_started() {
         );
         assert_eq!(
             db.get(space, &[3, 0]).unwrap(),
-            Some(format!("{round}-3").into_bytes())
+            Some(format!("{round}-3").into_bytes().into())
         );
     }
     db.close().unwrap();

@@ -65,14 +65,21 @@ fn a_write_in_flight_is_seen_by_no_read_until_it_is_acknowledged() {
         reads >= 10,
         "only {reads} reads while the write was in flight"
     );
-    assert_eq!(db.get(space, &[7, 7]).unwrap(), Some(b"in flight".to_vec()));
     assert_eq!(
-        db.history(space, &[7, 7]).unwrap(),
+        db.get(space, &[7, 7]).unwrap(),
+        Some(b"in flight".to_vec().into())
+    );
+    assert_eq!(
+        db.history(space, &[7, 7])
+            .unwrap()
+            .into_iter()
+            .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+            .collect::<Vec<_>>(),
         vec![(revision, Some(b"in flight".to_vec()))]
     );
     assert_eq!(
         db.snapshot().get(space, &[7, 7]).unwrap(),
-        Some(b"in flight".to_vec())
+        Some(b"in flight".to_vec().into())
     );
 }
 

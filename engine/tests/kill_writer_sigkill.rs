@@ -339,7 +339,7 @@ fn check_acks(db: &Db, space: SpaceId, acks: &[Ack], context: &str) {
                 .unwrap();
             assert_eq!(
                 value,
-                Some(value_of(ack.generation, ack.writer, index)),
+                Some(value_of(ack.generation, ack.writer, index).into()),
                 "{context}: acknowledged {ack:?} point {index} lost"
             );
             let versions = db
@@ -358,7 +358,7 @@ fn check_acks(db: &Db, space: SpaceId, acks: &[Ack], context: &str) {
         for index in next..next + 8 {
             let value = db.get(space, &point_of(generation, writer, index)).unwrap();
             assert!(
-                value.is_none() || value == Some(value_of(generation, writer, index)),
+                value.is_none() || value == Some((value_of(generation, writer, index)).into()),
                 "{context}: unacknowledged point {index} holds garbage"
             );
         }

@@ -191,8 +191,8 @@ fn every_log_survives_many_reopens_seals_and_spares() {
             let point: &[u32; 2] = point;
             let value: &Vec<u8> = value;
             assert_eq!(
-                db.get(space, point).unwrap().as_ref(),
-                Some(value),
+                db.get(space, point).unwrap().as_deref(),
+                Some(value.as_slice()),
                 "round {round}"
             );
         }

@@ -113,7 +113,7 @@ fn assert_records(db: &Db, space: SpaceId, context: &str) {
     for index in 0..RECORDS {
         assert_eq!(
             db.get(space, &[index, 7]).unwrap(),
-            Some(value_of(index)),
+            Some(value_of(index).into()),
             "{context}: point {index}"
         );
     }

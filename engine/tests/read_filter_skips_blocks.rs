@@ -42,7 +42,11 @@ fn gets_of_absent_points_are_answered_by_the_filters() {
         );
         for point in (0..4).flat_map(written) {
             let value = db.get(space, &point).unwrap();
-            assert_eq!(value, Some(format!("{point:?}").into_bytes()), "{point:?}");
+            assert_eq!(
+                value,
+                Some(format!("{point:?}").into_bytes().into()),
+                "{point:?}"
+            );
         }
     };
     check(&db);

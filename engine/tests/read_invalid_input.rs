@@ -61,7 +61,10 @@ fn bad_reads_are_typed_errors() {
         snapshot.query(space, &three_d),
         Err(Error::InvalidBox { .. })
     ));
-    assert_eq!(snapshot.get(space, &[1, 2]).unwrap(), Some(b"x".to_vec()));
+    assert_eq!(
+        snapshot.get(space, &[1, 2]).unwrap(),
+        Some(b"x".to_vec().into())
+    );
     let later = db.create_space("later", 1, 8).unwrap();
     assert!(
         matches!(snapshot.scan(later), Err(Error::UnknownSpace { .. })),

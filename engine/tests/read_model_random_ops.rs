@@ -313,16 +313,20 @@ impl Case {
         let db = self.db();
         assert_eq!(
             db.get(space, &point).unwrap(),
-            latest(&self.model, space, &point, Revision(u64::MAX)),
+            latest(&self.model, space, &point, Revision(u64::MAX)).map(Into::into),
             "seed {seed} get {point:?}"
         );
         assert_eq!(
             db.get_at(space, &point, at).unwrap(),
-            latest(&self.model, space, &point, at),
+            latest(&self.model, space, &point, at).map(Into::into),
             "seed {seed} get_at {point:?} {at:?}"
         );
         assert_eq!(
-            db.history(space, &point).unwrap(),
+            db.history(space, &point)
+                .unwrap()
+                .into_iter()
+                .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+                .collect::<Vec<_>>(),
             history(&self.model, space, &point, Revision(u64::MAX)),
             "seed {seed} history {point:?}"
         );
@@ -336,7 +340,7 @@ impl Case {
             .db()
             .query(space, &query_box)
             .unwrap()
-            .map(|entry| entry.map(|entry| (entry.point, entry.value)))
+            .map(|entry| entry.map(|entry| (entry.point.to_vec(), entry.value.to_vec())))
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(
@@ -355,7 +359,7 @@ impl Case {
                 .db()
                 .scan(space)
                 .unwrap()
-                .map(|entry| entry.map(|entry| (entry.point, entry.value)))
+                .map(|entry| entry.map(|entry| (entry.point.to_vec(), entry.value.to_vec())))
                 .collect::<Result<_, _>>()
                 .unwrap();
             assert_eq!(
@@ -378,18 +382,23 @@ impl Case {
         let at = snapshot.revision();
         assert_eq!(
             snapshot.get(space, &point).unwrap(),
-            latest(model, space, &point, at),
+            latest(model, space, &point, at).map(Into::into),
             "seed {seed} snapshot {at:?} get {point:?}"
         );
         assert_eq!(
-            snapshot.history(space, &point).unwrap(),
+            snapshot
+                .history(space, &point)
+                .unwrap()
+                .into_iter()
+                .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+                .collect::<Vec<_>>(),
             history(model, space, &point, at),
             "seed {seed} snapshot history"
         );
         let found: Vec<(Vec<u32>, Vec<u8>)> = snapshot
             .query(space, &query_box)
             .unwrap()
-            .map(|entry| entry.map(|entry| (entry.point, entry.value)))
+            .map(|entry| entry.map(|entry| (entry.point.to_vec(), entry.value.to_vec())))
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(
@@ -489,7 +498,11 @@ impl Case {
         let everywhere = Revision(u64::MAX);
         for ((_, point), versions) in model.iter().filter(|((id, _), _)| *id == space) {
             assert_eq!(
-                db.history(space, point).unwrap(),
+                db.history(space, point)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+                    .collect::<Vec<_>>(),
                 history(model, space, point, everywhere),
                 "seed {seed} history {point:?} after compact"
             );
@@ -499,7 +512,7 @@ impl Case {
             {
                 assert_eq!(
                     db.get_at(space, point, at).unwrap(),
-                    latest(model, space, point, at),
+                    latest(model, space, point, at).map(Into::into),
                     "seed {seed} get_at {point:?} {at:?} after compact"
                 );
             }
@@ -516,14 +529,14 @@ impl Case {
         for at in 0..=db.last_revision().0 + 1 {
             assert_eq!(
                 db.get_at(space, &point, Revision(at)).unwrap(),
-                latest(&self.model, space, &point, Revision(at)),
+                latest(&self.model, space, &point, Revision(at)).map(Into::into),
                 "seed {seed} get_at {point:?} {at} after compact"
             );
         }
         let scanned: Vec<(Vec<u32>, Vec<u8>)> = db
             .scan(space)
             .unwrap()
-            .map(|entry| entry.map(|entry| (entry.point, entry.value)))
+            .map(|entry| entry.map(|entry| (entry.point.to_vec(), entry.value.to_vec())))
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(
@@ -573,14 +586,14 @@ fn random_operations_agree_with_the_model() {
             for (space, point) in model.keys() {
                 assert_eq!(
                     snapshot.get(*space, point).unwrap(),
-                    latest(model, *space, point, at),
+                    latest(model, *space, point, at).map(Into::into),
                     "seed {seed} old snapshot {at:?}"
                 );
             }
             for (space, point) in case.model.keys() {
                 assert_eq!(
                     case.db().get_at(*space, point, at).unwrap(),
-                    latest(&case.model, *space, point, at),
+                    latest(&case.model, *space, point, at).map(Into::into),
                     "seed {seed} get_at {at:?} after reopen"
                 );
             }

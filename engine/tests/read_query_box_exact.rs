@@ -71,7 +71,7 @@ fn random_boxes_return_exactly_the_points_inside() {
         let found: Vec<(Vec<u32>, Vec<u8>)> = db
             .query(space, &query_box)
             .unwrap()
-            .map(|entry| entry.map(|entry| (entry.point, entry.value)))
+            .map(|entry| entry.map(|entry| (entry.point.to_vec(), entry.value.to_vec())))
             .collect::<Result<_, _>>()
             .unwrap();
         let expected: Vec<(Vec<u32>, Vec<u8>)> = model

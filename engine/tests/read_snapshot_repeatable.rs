@@ -96,7 +96,7 @@ fn snapshots_taken_under_concurrent_writers_never_change() {
                     entry.revision <= at,
                     "an entry above the snapshot's revision"
                 );
-                from_scan.insert(entry.point, (entry.revision, entry.value));
+                from_scan.insert(entry.point.to_vec(), (entry.revision, entry.value.to_vec()));
             }
             assert_eq!(from_scan, model, "snapshot at {at:?} misses or adds writes");
         }
@@ -125,7 +125,7 @@ fn a_snapshot_outlives_seals_and_keeps_its_files() {
     db.flush(space).unwrap();
     assert_eq!(scan_all(&snapshot, space), before);
     assert_eq!(snapshot.get(space, &[5]).unwrap(), None);
-    assert_eq!(db.get(space, &[5]).unwrap(), Some(b"new".to_vec()));
+    assert_eq!(db.get(space, &[5]).unwrap(), Some(b"new".to_vec().into()));
     let history = db.history(space, &[5]).unwrap();
     assert_eq!(history.len(), 3);
     assert_eq!(history[1].1, None, "the delete sits between the two puts");

@@ -60,6 +60,9 @@ fn zero_deadline_acknowledges_every_group_staged() {
     drop(db);
     let db = Db::open(dir.path(), options).unwrap();
     assert_matches_model(&db, space, &model);
-    assert_eq!(db.get(space, &[9, 9]).unwrap(), Some(b"more".to_vec()));
+    assert_eq!(
+        db.get(space, &[9, 9]).unwrap(),
+        Some(b"more".to_vec().into())
+    );
     db.close().unwrap();
 }

@@ -92,7 +92,10 @@ fn power_loss_at_every_seal_step_keeps_exactly_the_acknowledged_records() {
             drop(db);
             let db = Db::open("/db", small_options().storage(storage)).unwrap();
             assert_matches_model(&db, space, &model);
-            assert_eq!(db.get(space, &[1000, 1]).unwrap(), Some(b"after".to_vec()));
+            assert_eq!(
+                db.get(space, &[1000, 1]).unwrap(),
+                Some(b"after".to_vec().into())
+            );
             db.close().unwrap();
         }
     }

@@ -63,7 +63,7 @@ fn a_power_loss_after_a_nosync_block_write_still_opens_with_every_synced_write()
         for i in 0..20 {
             assert_eq!(
                 db.get(space, &[i, 1]).unwrap(),
-                Some(value_of(i, 1)),
+                Some(value_of(i, 1).into()),
                 "seed {seed}: synced point {i}"
             );
         }

@@ -78,7 +78,7 @@ fn assert_records(db: &Db, last_present: bool, context: &str) {
         let expected = (i + 1 < RECORDS || last_present).then(|| value(i));
         assert_eq!(
             db.get(space, &[i, 5]).unwrap(),
-            expected,
+            expected.map(Into::into),
             "{context}: record {i}"
         );
     }

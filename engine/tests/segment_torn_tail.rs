@@ -65,7 +65,11 @@ fn assert_prefix(db: &Db, count: u32) {
     let space = db.space("torn").unwrap();
     for i in 0..RECORDS {
         let expected = (i < count).then(|| value(i));
-        assert_eq!(db.get(space, &[i, 3]).unwrap(), expected, "record {i}");
+        assert_eq!(
+            db.get(space, &[i, 3]).unwrap(),
+            expected.map(Into::into),
+            "record {i}"
+        );
     }
 }
 
@@ -156,7 +160,10 @@ fn writes_after_recovering_a_torn_tail_survive_the_next_reopen() {
     db.close().unwrap();
     let db = Db::open(dir.path(), small_options()).unwrap();
     assert_prefix(&db, RECORDS - 1);
-    assert_eq!(db.get(space, &[100, 100]).unwrap(), Some(b"new".to_vec()));
+    assert_eq!(
+        db.get(space, &[100, 100]).unwrap(),
+        Some(b"new".to_vec().into())
+    );
     db.close().unwrap();
 }
 

@@ -91,7 +91,11 @@ fn assert_records(db: &Db, count: u32, context: &str) {
     let space = db.space("old").unwrap();
     for i in 0..RECORDS {
         let expected = (i < count).then(|| value(i));
-        assert_eq!(db.get(space, &[i, 4]).unwrap(), expected, "{context}: {i}");
+        assert_eq!(
+            db.get(space, &[i, 4]).unwrap(),
+            expected.map(Into::into),
+            "{context}: {i}"
+        );
     }
 }
 
@@ -130,7 +134,10 @@ fn a_version_1_log_opens_and_is_reused_as_version_2() {
     assert_no_v1_bytes_left(dir.path());
     let db = Db::open(dir.path(), small_options()).unwrap();
     assert_records(&db, RECORDS, "second open");
-    assert_eq!(db.get(space, &[100, 100]).unwrap(), Some(b"new".to_vec()));
+    assert_eq!(
+        db.get(space, &[100, 100]).unwrap(),
+        Some(b"new".to_vec().into())
+    );
     db.close().unwrap();
 }
 

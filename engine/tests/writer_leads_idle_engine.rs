@@ -68,7 +68,7 @@ fn a_lone_writer_commits_its_own_puts_and_they_survive_reopen() {
     for index in 0..puts {
         assert_eq!(
             db.get(space, &[index, 1]).unwrap(),
-            Some(index.to_le_bytes().to_vec()),
+            Some(index.to_le_bytes().to_vec().into()),
             "point {index}"
         );
     }
@@ -133,7 +133,10 @@ fn writers_syncs_and_flushes_that_come_and_go_never_strand_a_command() {
     for writer in 0..writers {
         let space = spaces[usize::try_from(writer).unwrap() % spaces.len()];
         for index in 0..puts {
-            assert_eq!(db.get(space, &[writer, index]).unwrap(), Some(vec![7; 48]));
+            assert_eq!(
+                db.get(space, &[writer, index]).unwrap().map(|v| v.to_vec()),
+                Some(vec![7; 48])
+            );
         }
     }
 }

@@ -58,7 +58,7 @@ fn concurrent_puts_get_dense_revisions_and_survive_reopen() {
         for i in 0..PUTS_PER_THREAD {
             assert_eq!(
                 db.get(space, &[thread, i]).unwrap(),
-                Some(value_of(thread, i)),
+                Some(value_of(thread, i).into()),
                 "point {thread},{i}"
             );
         }

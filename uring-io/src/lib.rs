@@ -14,6 +14,7 @@
 //!   whatever the kernel may still touch. `os/uring_queue.rs` (`queue_cancel`) also pushes an
 //!   `ASYNC_CANCEL`, which names no memory or fd (only a `user_data` to match).
 //! - `os/detect.rs`: `fstatfs` and `statx` on open descriptors into zeroed out-parameters.
+//! - `os/mod.rs` (`advise_random`): `posix_fadvise` on an fd the caller's `File` owns.
 //! - `seccomp.rs`: `prctl(PR_SET_NO_NEW_PRIVS)` and `prctl(PR_SET_SECCOMP)` with a filter
 //!   program that lives for the call (the kernel copies it).
 //! - tests `os_short_write.rs` (`setrlimit`, `signal(SIGXFSZ, SIG_IGN)`) and

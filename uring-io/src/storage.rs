@@ -67,6 +67,11 @@ impl std::fmt::Debug for FileHandle {
 pub enum OpenMode {
     /// Open an existing file for reading only.
     Read,
+    /// Open an existing file for reading only through the OS page cache (never O_DIRECT),
+    /// advised for random access (`POSIX_FADV_RANDOM`: no readahead, so a cold read of one
+    /// page is one device read of that page). For immutable files whose hot pages are worth
+    /// keeping in free memory; reads keep the backend's alignment rules.
+    ReadCached,
     /// Open an existing file for reading and writing.
     ReadWrite,
     /// Create the file (it must not exist), open it read-write, and sync its directory.

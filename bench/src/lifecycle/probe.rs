@@ -86,7 +86,7 @@ fn time_gets(
         let found = db.get(space, &point)?;
         record_latency(&mut gets, started.elapsed());
         let skipped = db.stats().filter_skips.saturating_sub(skipped_before);
-        if found.as_ref().map(Vec::len) != Some(job.value_bytes) {
+        if found.as_ref().map(|value| value.len()) != Some(job.value_bytes) {
             return Err(BenchError::PointMissing {
                 key,
                 phase: phase.to_string(),

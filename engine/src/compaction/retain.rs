@@ -93,7 +93,7 @@ mod tests {
             .map(|&(revision, put)| Version {
                 key: 7,
                 revision: Revision(revision),
-                value: put.then(|| revision.to_le_bytes().to_vec()),
+                value: put.then(|| revision.to_le_bytes().to_vec().into()),
             })
             .collect()
     }

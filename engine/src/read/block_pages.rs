@@ -3,7 +3,8 @@
 //! page's checksum verified before it is decoded or cached (docs/design.md §3 "Recovery", §6).
 //!
 //! Owns: [`PagedBlock`], what the read path needs from a block (its id, file, index, key
-//! filter and key and revision bounds), and [`fetch_pages`].
+//! filter and key and revision bounds), [`fetch_pages`] (a batch of pages, for scans) and
+//! [`newest_in_block`] (one key's page, for point reads).
 //!
 //! Invariants: a page is cached only after `decode_page` verified its checksum against both
 //! its header and the block's index; a short read or a checksum mismatch is
@@ -16,7 +17,8 @@ use std::sync::Arc;
 use infinitedb_format::{BlockId, BlockIndex, Key, PageLocation, Revision, decode_page};
 use uring_io::{AlignedBuf, FileHandle, Storage};
 
-use super::page_cache::{CachedPage, PageCache, PageKey};
+use super::page_cache::{CachedPage, PageCache, PageKey, Seek};
+use super::version::Version;
 use crate::error::{Error, Result};
 
 /// A sealed block as the read path sees it.
@@ -81,6 +83,48 @@ pub(crate) fn fetch_pages(
     Ok(pages)
 }
 
+/// The newest version of `key` at or below `at` in `block`: the index names the page runs
+/// that may hold the key (usually one), each is fetched through the cache alone and binary
+/// searched, and the first that places the key decides (a point read costs one page read
+/// per block on a miss, none on a hit).
+///
+/// # Errors
+/// As [`fetch_pages`].
+pub(crate) fn newest_in_block(
+    block: &dyn PagedBlock,
+    key: Key,
+    at: Revision,
+    cache: &PageCache,
+) -> Result<Option<Version>> {
+    for location in block.index().pages_for_key(key) {
+        let page_key = PageKey {
+            block_id: block.block_id(),
+            offset: location.offset,
+        };
+        let page = match cache.get(&page_key) {
+            Some(page) => page,
+            None => {
+                let read = read_pages(block, std::slice::from_ref(&location))?;
+                let Some(page) = read.into_iter().next() else {
+                    return Err(Error::corruption(
+                        block.path(),
+                        location.offset,
+                        "page not read",
+                    ));
+                };
+                cache.insert(page_key, page.clone());
+                page
+            }
+        };
+        match page.seek(key, at) {
+            Seek::Found(index) => return Ok(page.version(index)),
+            Seek::Absent => return Ok(None),
+            Seek::After => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Reads and verifies `locations` with one `read_many`.
 fn read_pages(block: &dyn PagedBlock, locations: &[PageLocation]) -> Result<Vec<Arc<CachedPage>>> {
     let alignment = block.storage().info().alignment_bytes;
@@ -133,7 +177,6 @@ pub(crate) mod tests {
     use uring_io::{BackendRequest, OpenMode, OsStorage};
 
     use super::*;
-    use crate::read::version::Version;
 
     /// A block written to a real file for tests, read back through the real storage.
     #[derive(Debug)]
@@ -226,7 +269,7 @@ pub(crate) mod tests {
             out.push(Version {
                 key,
                 revision: Revision(2 * index + 2),
-                value: Some(vec![u8::try_from(index % 251).unwrap(); value_bytes]),
+                value: Some(vec![u8::try_from(index % 251).unwrap(); value_bytes].into()),
             });
             out.push(Version {
                 key,

@@ -34,6 +34,13 @@ pub(crate) trait VersionRange: Send + Sync {
         limit: usize,
         out: &mut Vec<Version>,
     );
+
+    /// The newest version of `key` at or below `at`, if any.
+    fn newest(&self, key: Key, at: Revision) -> Option<Version> {
+        let mut out = Vec::with_capacity(1);
+        self.versions_from((key, Reverse(at)), key, 1, &mut out);
+        out.pop()
+    }
 }
 
 /// One memtable's versions within a set of key ranges.
@@ -122,7 +129,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// Versions in block order, as a map.
-    type VersionMap = BTreeMap<(Key, Reverse<Revision>), Option<Vec<u8>>>;
+    type VersionMap = BTreeMap<(Key, Reverse<Revision>), Option<bytes::Bytes>>;
 
     /// A memtable stand-in: a locked `BTreeMap` in block order.
     #[derive(Debug, Default)]
@@ -167,7 +174,7 @@ pub(crate) mod tests {
                 let version = Version {
                     key,
                     revision: Revision(revision),
-                    value: Some(vec![1]),
+                    value: Some(vec![1].into()),
                 };
                 memtable.insert(version.clone());
                 all.push(version);

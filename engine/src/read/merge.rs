@@ -195,7 +195,7 @@ pub(crate) mod tests {
         Version {
             key,
             revision: Revision(revision),
-            value: Some(vec![value]),
+            value: Some(vec![value].into()),
         }
     }
 
@@ -278,11 +278,11 @@ pub(crate) mod tests {
         let seed = 0x5eed_u64;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut sources = vec![Vec::new(); 4];
-        let mut model: BTreeMap<(Key, std::cmp::Reverse<Revision>), Option<Vec<u8>>> =
+        let mut model: BTreeMap<(Key, std::cmp::Reverse<Revision>), Option<bytes::Bytes>> =
             BTreeMap::new();
         for revision in 1..=200_u64 {
             let key = rng.gen_range(0..20_u128);
-            let value = rng.gen_bool(0.7).then(|| vec![rng.r#gen::<u8>()]);
+            let value = rng.gen_bool(0.7).then(|| vec![rng.r#gen::<u8>()].into());
             let version = Version {
                 key,
                 revision: Revision(revision),

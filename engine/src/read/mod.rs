@@ -34,7 +34,7 @@ mod version;
 mod view;
 mod visible;
 
-pub use entry::Entry;
+pub use entry::{Entry, Point};
 pub(crate) use page_cache::PageCache;
 pub use query::Query;
 pub use snapshot::Snapshot;

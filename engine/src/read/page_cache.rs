@@ -15,10 +15,12 @@
 //! to the caller but not kept; only pages whose checksum verified are ever inserted (the
 //! only constructor of [`CachedPage`] takes a decoded, verified `DataPage`).
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use infinitedb_format::{BlockId, DataPage, Key, RecordKind, Revision};
 use parking_lot::Mutex;
 
@@ -39,20 +41,37 @@ pub(crate) struct PageKey {
     pub(crate) offset: u64,
 }
 
+/// `PageRecord::value_length` of a delete.
+const DELETE_LENGTH: u32 = u32::MAX;
+
 /// One record of a cached page; the value lives in the page's `values` arena.
 #[derive(Clone, Copy, Debug)]
 struct PageRecord {
     key: Key,
     revision: Revision,
-    /// `(start, length)` in `values` for a put, `None` for a delete.
-    value: Option<(usize, usize)>,
+    /// Where the value starts in `values`.
+    value_start: u32,
+    /// The value's length, [`DELETE_LENGTH`] for a delete.
+    value_length: u32,
+}
+
+/// Where a page stands for one key at one revision ([`CachedPage::seek`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seek {
+    /// Record `index` is the newest version of the key at or below the revision.
+    Found(usize),
+    /// The page holds a later key after the key's versions: no later page holds one.
+    Absent,
+    /// Every record of the page sorts before the position: a later page may hold it.
+    After,
 }
 
 /// A data page run, verified and decoded once, in block order (key asc, revision desc).
+/// Values are slices of one shared arena, so a read hands them out without copying.
 #[derive(Debug)]
 pub(crate) struct CachedPage {
     records: Vec<PageRecord>,
-    values: Vec<u8>,
+    values: Bytes,
 }
 
 impl CachedPage {
@@ -61,18 +80,21 @@ impl CachedPage {
         let mut records = Vec::with_capacity(usize::try_from(page.record_count()).unwrap_or(0));
         let mut values = Vec::new();
         for record in page.records() {
-            let value = match record.kind {
+            // A page run is far smaller than 4 GiB (the block format bounds it), so arena
+            // offsets and lengths fit in `u32` below `DELETE_LENGTH`.
+            let value_start = u32::try_from(values.len()).unwrap_or(u32::MAX);
+            let value_length = match record.kind {
                 RecordKind::Put => {
-                    let start = values.len();
                     values.extend_from_slice(record.value);
-                    Some((start, record.value.len()))
+                    u32::try_from(record.value.len()).unwrap_or(DELETE_LENGTH - 1)
                 }
-                RecordKind::Delete => None,
+                RecordKind::Delete => DELETE_LENGTH,
             };
             records.push(PageRecord {
                 key: record.key,
                 revision: record.revision,
-                value,
+                value_start,
+                value_length,
             });
         }
         debug_assert!(records.windows(2).all(|pair| (
@@ -82,7 +104,10 @@ impl CachedPage {
             pair[1].key,
             std::cmp::Reverse(pair[1].revision)
         )));
-        CachedPage { records, values }
+        CachedPage {
+            records,
+            values: Bytes::from(values),
+        }
     }
 
     /// Records held.
@@ -95,18 +120,37 @@ impl CachedPage {
         self.records.get(index).map(|record| record.key)
     }
 
-    /// Record `index` as an owned version.
+    /// Record `index` as a version whose value shares the page's arena.
     pub(crate) fn version(&self, index: usize) -> Option<Version> {
         let record = self.records.get(index)?;
-        let value = match record.value {
-            Some((start, length)) => Some(self.values.get(start..start + length)?.to_vec()),
-            None => None,
+        let value = if record.value_length == DELETE_LENGTH {
+            None
+        } else {
+            let start = usize::try_from(record.value_start).ok()?;
+            let end = start.checked_add(usize::try_from(record.value_length).ok()?)?;
+            if end > self.values.len() {
+                return None;
+            }
+            Some(self.values.slice(start..end))
         };
         Some(Version {
             key: record.key,
             revision: record.revision,
             value,
         })
+    }
+
+    /// Where the newest version of `key` at or below `at` is in this page (binary search;
+    /// records are in `(key asc, revision desc)` order).
+    pub(crate) fn seek(&self, key: Key, at: Revision) -> Seek {
+        let index = self
+            .records
+            .partition_point(|record| (record.key, Reverse(record.revision)) < (key, Reverse(at)));
+        match self.records.get(index) {
+            Some(record) if record.key == key => Seek::Found(index),
+            Some(_) => Seek::Absent,
+            None => Seek::After,
+        }
     }
 
     /// Bytes this page is charged in the cache.
@@ -277,11 +321,12 @@ mod tests {
         let records = vec![PageRecord {
             key: 1,
             revision: Revision(1),
-            value: Some((0, value_bytes)),
+            value_start: 0,
+            value_length: u32::try_from(value_bytes).unwrap(),
         }];
         Arc::new(CachedPage {
             records,
-            values: vec![7; value_bytes],
+            values: Bytes::from(vec![7; value_bytes]),
         })
     }
 
@@ -346,25 +391,33 @@ mod tests {
             PageRecord {
                 key: 3,
                 revision: Revision(2),
-                value: Some((0, 2)),
+                value_start: 0,
+                value_length: 2,
             },
             PageRecord {
                 key: 3,
                 revision: Revision(1),
-                value: None,
+                value_start: 2,
+                value_length: DELETE_LENGTH,
+            },
+            PageRecord {
+                key: 5,
+                revision: Revision(1),
+                value_start: 2,
+                value_length: 0,
             },
         ];
         let page = CachedPage {
             records,
-            values: vec![4, 5],
+            values: Bytes::from(vec![4, 5]),
         };
-        assert_eq!(page.len(), 2);
+        assert_eq!(page.len(), 3);
         assert_eq!(
             page.version(0),
             Some(Version {
                 key: 3,
                 revision: Revision(2),
-                value: Some(vec![4, 5])
+                value: Some(Bytes::from_static(&[4, 5]))
             })
         );
         assert_eq!(
@@ -375,7 +428,16 @@ mod tests {
                 value: None
             })
         );
-        assert_eq!(page.version(2), None);
+        assert_eq!(page.version(2).unwrap().value, Some(Bytes::new()));
+        assert_eq!(page.version(3), None);
         assert_eq!(page.key(1), Some(3));
+        // Seeks: the newest version at or below the revision, or where the key is not.
+        assert_eq!(page.seek(3, Revision(9)), Seek::Found(0));
+        assert_eq!(page.seek(3, Revision(1)), Seek::Found(1));
+        assert_eq!(page.seek(3, Revision(0)), Seek::Absent);
+        assert_eq!(page.seek(4, Revision(9)), Seek::Absent);
+        assert_eq!(page.seek(1, Revision(9)), Seek::Absent);
+        assert_eq!(page.seek(5, Revision(0)), Seek::After);
+        assert_eq!(page.seek(6, Revision(9)), Seek::After);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use infinitedb_format::SpaceId;
 
-use super::entry::Entry;
+use super::entry::{Entry, Point};
 use super::merge::Merge;
 use crate::error::{Error, Result};
 use crate::keyspace::{Curve, QueryBox};
@@ -69,8 +69,8 @@ impl Iterator for Query {
                 continue;
             };
             let dims = usize::try_from(self.curve.dims()).unwrap_or(0);
-            let mut point = vec![0_u32; dims];
-            if let Err(source) = self.curve.decode(version.key, &mut point) {
+            let mut point = Point::zeros(dims);
+            if let Err(source) = self.curve.decode(version.key, point.coords_mut()) {
                 return Some(Err(Error::InvalidPoint {
                     space: self.name.to_string(),
                     source,

@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use infinitedb_format::{Revision, SpaceId};
 
 use super::query::Query;
@@ -57,7 +59,7 @@ impl Snapshot {
     /// # Errors
     /// [`Error::UnknownSpace`] (also for a space created after the snapshot);
     /// [`Error::InvalidPoint`]; [`Error::Corruption`] or [`Error::Io`] from a block read.
-    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Bytes>> {
         Ok(self
             .space(space)?
             .get_at(point, self.revision)?
@@ -73,7 +75,7 @@ impl Snapshot {
         space: SpaceId,
         point: &[u32],
         revision: Revision,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<Bytes>> {
         let at = revision.min(self.revision);
         Ok(self
             .space(space)?
@@ -86,11 +88,7 @@ impl Snapshot {
     ///
     /// # Errors
     /// As [`Snapshot::get`].
-    pub fn history(
-        &self,
-        space: SpaceId,
-        point: &[u32],
-    ) -> Result<Vec<(Revision, Option<Vec<u8>>)>> {
+    pub fn history(&self, space: SpaceId, point: &[u32]) -> Result<Vec<(Revision, Option<Bytes>)>> {
         self.space(space)?.history(point, self.revision)
     }
 

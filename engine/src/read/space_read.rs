@@ -21,9 +21,10 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use infinitedb_format::{Key, Revision, SpaceId};
 
-use super::block_pages::PagedBlock;
+use super::block_pages::{PagedBlock, newest_in_block};
 use super::block_source::BlockSource;
 use super::memtable_source::{MemtableSource, VersionRange};
 use super::merge::{Merge, Resolve, VersionSource};
@@ -33,15 +34,6 @@ use super::version::Version;
 use crate::error::{Error, Result};
 use crate::keyspace::{Curve, KeyRange, QueryBox};
 use crate::stats::StatsCounters;
-
-/// Which sources a merge reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sources {
-    /// The live tail only.
-    Memtables,
-    /// The live tail and the sealed blocks.
-    All,
-}
 
 /// One space's sources, ready to read.
 #[derive(Clone)]
@@ -63,17 +55,6 @@ pub(crate) struct SpaceRead {
 impl SpaceRead {
     /// A merge of every source that may hold versions in `ranges` at or below `at`.
     fn merge(&self, ranges: Vec<KeyRange>, at: Revision, resolve: Resolve) -> Merge {
-        self.merge_of(Sources::All, ranges, at, resolve)
-    }
-
-    /// A merge of the `sources` sources that may hold versions in `ranges` at or below `at`.
-    fn merge_of(
-        &self,
-        sources: Sources,
-        ranges: Vec<KeyRange>,
-        at: Revision,
-        resolve: Resolve,
-    ) -> Merge {
         debug_assert!(!ranges.is_empty());
         let ranges: Arc<[KeyRange]> = ranges.into();
         let mut streams: Vec<Box<dyn VersionSource>> =
@@ -84,24 +65,22 @@ impl SpaceRead {
                 ranges.clone(),
             )));
         }
-        if sources == Sources::All {
-            let point = match ranges.as_ref() {
-                [range] if range.first == range.last => Some(range.first),
-                _ => None,
-            };
-            for block in self.runs.iter().flatten() {
-                if block.revision_min() <= at && overlaps(&ranges, block.key_bounds()) {
-                    if point.is_some_and(|key| !block.may_hold(key)) {
-                        StatsCounters::add(&self.stats.filter_skips, 1);
-                        continue;
-                    }
-                    let cache = self.cache.clone();
-                    streams.push(Box::new(BlockSource::new(
-                        block.clone(),
-                        cache,
-                        ranges.clone(),
-                    )));
+        let point = match ranges.as_ref() {
+            [range] if range.first == range.last => Some(range.first),
+            _ => None,
+        };
+        for block in self.runs.iter().flatten() {
+            if block.revision_min() <= at && overlaps(&ranges, block.key_bounds()) {
+                if point.is_some_and(|key| !block.may_hold(key)) {
+                    StatsCounters::add(&self.stats.filter_skips, 1);
+                    continue;
                 }
+                let cache = self.cache.clone();
+                streams.push(Box::new(BlockSource::new(
+                    block.clone(),
+                    cache,
+                    ranges.clone(),
+                )));
             }
         }
         Merge::new(streams, at, resolve)
@@ -118,37 +97,34 @@ impl SpaceRead {
 
     /// The newest put at `point` at or below `at` with its revision (`None` if absent or
     /// deleted there).
-    pub(crate) fn get_at(
-        &self,
-        point: &[u32],
-        at: Revision,
-    ) -> Result<Option<(Revision, Vec<u8>)>> {
+    pub(crate) fn get_at(&self, point: &[u32], at: Revision) -> Result<Option<(Revision, Bytes)>> {
         let key = self.key_of(point)?;
-        let range = KeyRange {
-            first: key,
-            last: key,
-        };
-        // Every memtable version is newer than every block version of the space, and every
-        // version in a run newer than every version in a later run (module doc): the first
-        // source holding a version at or below `at` decides.
-        let mut merge = self.merge_of(Sources::Memtables, vec![range], at, Resolve::History);
-        if let Some(version) = merge.next().transpose()? {
+        let found = self.newest(key, at)?;
+        Ok(found.and_then(|version| version.value.map(|value| (version.revision, value))))
+    }
+
+    /// The newest version of `key` at or below `at` (a delete included), without a merge:
+    /// every memtable version is newer than every block version of the space, and every
+    /// version in a run newer than every version in a later run (module doc), so the newest
+    /// memtable version decides, else the first run holding one.
+    fn newest(&self, key: Key, at: Revision) -> Result<Option<Version>> {
+        let in_memtables = self
+            .memtables
+            .iter()
+            .filter_map(|memtable| memtable.newest(key, at))
+            .max_by_key(|version| version.revision);
+        if let Some(version) = in_memtables {
             self.stats.record_point_read(0);
-            return Ok(version.value.map(|value| (version.revision, value)));
+            return Ok(Some(version));
         }
         let (found, consulted) = self.get_from_blocks(key, at)?;
         self.stats.record_point_read(consulted);
-        Ok(found.and_then(|version| version.value.map(|value| (version.revision, value))))
+        Ok(found)
     }
 
     /// The newest version of `key` at or below `at` in the blocks, and how many blocks were
     /// consulted (read, not skipped by their key range, revisions or filter) to find it.
     fn get_from_blocks(&self, key: Key, at: Revision) -> Result<(Option<Version>, usize)> {
-        let ranges: Arc<[KeyRange]> = vec![KeyRange {
-            first: key,
-            last: key,
-        }]
-        .into();
         let mut consulted = 0;
         for run in &self.runs {
             let Some(block) = block_for_key(run, key) else {
@@ -162,9 +138,7 @@ impl SpaceRead {
                 continue;
             }
             consulted += 1;
-            let source = BlockSource::new(block.clone(), self.cache.clone(), ranges.clone());
-            let mut merge = Merge::new(vec![Box::new(source)], at, Resolve::History);
-            if let Some(version) = merge.next().transpose()? {
+            if let Some(version) = newest_in_block(block.as_ref(), key, at, &self.cache)? {
                 return Ok((Some(version), consulted));
             }
         }
@@ -176,7 +150,7 @@ impl SpaceRead {
         &self,
         point: &[u32],
         at: Revision,
-    ) -> Result<Vec<(Revision, Option<Vec<u8>>)>> {
+    ) -> Result<Vec<(Revision, Option<Bytes>)>> {
         let key = self.key_of(point)?;
         let merge = self.merge(
             vec![KeyRange {
@@ -251,7 +225,7 @@ mod tests {
     use crate::read::memtable_source::tests::MapMemtable;
     use crate::read::version::Version;
 
-    type ModelMap = BTreeMap<(Key, Reverse<Revision>), Option<Vec<u8>>>;
+    type ModelMap = BTreeMap<(Key, Reverse<Revision>), Option<Bytes>>;
 
     #[test]
     fn overlap_uses_the_sorted_ranges() {
@@ -283,7 +257,9 @@ mod tests {
         for revision in 1..=1500_u64 {
             let point = [rng.gen_range(0..32_u32), rng.gen_range(0..32_u32)];
             let key = curve.encode(&point).unwrap();
-            let value = rng.gen_bool(0.8).then(|| revision.to_le_bytes().to_vec());
+            let value = rng
+                .gen_bool(0.8)
+                .then(|| revision.to_le_bytes().to_vec().into());
             let version = Version {
                 key,
                 revision: Revision(revision),
@@ -338,7 +314,7 @@ mod tests {
         {
             let revision = Revision(u64::try_from(index).unwrap() + 1);
             let key = curve.encode(&point).unwrap();
-            let value = Some(revision.0.to_le_bytes().to_vec());
+            let value = Some(revision.0.to_le_bytes().to_vec().into());
             parts[index % 4].push(Version {
                 key,
                 revision,
@@ -440,12 +416,12 @@ mod tests {
         );
         for (index, point) in present.iter().enumerate().step_by(7) {
             let revision = Revision(u64::try_from(index).unwrap() + 1);
-            let expected = Some((revision, revision.0.to_le_bytes().to_vec()));
+            let expected = Some((revision, revision.0.to_le_bytes().to_vec().into()));
             assert_eq!(space.get_at(point, Revision(u64::MAX)).unwrap(), expected);
         }
     }
 
-    fn model_latest(model: &ModelMap, key: Key, at: Revision) -> Option<(Revision, Vec<u8>)> {
+    fn model_latest(model: &ModelMap, key: Key, at: Revision) -> Option<(Revision, Bytes)> {
         let (found, value) = model
             .range((key, Reverse(at))..=(key, Reverse(Revision(0))))
             .next()?;
@@ -473,7 +449,7 @@ mod tests {
                     model_latest(&model, key, at),
                     "seed {seed} {point:?} at {at:?}"
                 );
-                let history: Vec<(Revision, Option<Vec<u8>>)> = model
+                let history: Vec<(Revision, Option<Bytes>)> = model
                     .range((key, Reverse(at))..=(key, Reverse(Revision(0))))
                     .map(|((_, revision), value)| (revision.0, value.clone()))
                     .collect();
@@ -486,7 +462,9 @@ mod tests {
                 let found: Vec<_> = space
                     .query(&query_box, at)
                     .unwrap()
-                    .map(|entry| entry.map(|entry| (entry.point, entry.revision, entry.value)))
+                    .map(|entry| {
+                        entry.map(|entry| (entry.point.to_vec(), entry.revision, entry.value))
+                    })
                     .collect::<Result<_>>()
                     .unwrap();
                 let mut expected = Vec::new();

@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 
+use bytes::Bytes;
 use infinitedb_format::{Key, RecordKind, RecordRef, Revision};
 
 /// One version of one key: a put (`Some(value)`) or a delete (`None`).
@@ -16,14 +17,14 @@ pub(crate) struct Version {
     /// The revision that wrote it.
     pub(crate) revision: Revision,
     /// The value, `None` for a delete.
-    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) value: Option<Bytes>,
 }
 
 impl Version {
     /// The version as a record of a block or frame (a delete has an empty value).
     pub(crate) fn record(&self) -> RecordRef<'_> {
         let (kind, value) = match &self.value {
-            Some(value) => (RecordKind::Put, value.as_slice()),
+            Some(value) => (RecordKind::Put, value.as_ref()),
             None => (RecordKind::Delete, &[][..]),
         };
         RecordRef {
@@ -55,7 +56,7 @@ mod tests {
         let newer = Version {
             key: 5,
             revision: Revision(9),
-            value: Some(vec![1]),
+            value: Some(vec![1].into()),
         };
         let later_key = Version {
             key: 6,

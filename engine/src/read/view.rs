@@ -66,10 +66,18 @@ impl VersionRange for Memtable {
                 out.push(Version {
                     key,
                     revision,
-                    value: value.map(<[u8]>::to_vec),
+                    value: value.cloned(),
                 });
             },
         );
+    }
+
+    fn newest(&self, key: Key, at: Revision) -> Option<Version> {
+        Memtable::newest(self, key, at).map(|(revision, value)| Version {
+            key,
+            revision,
+            value,
+        })
     }
 }
 

@@ -38,7 +38,11 @@ pub type Model = BTreeMap<Vec<u32>, (Revision, Option<Vec<u8>>)>;
 /// Checks that `db` returns the model's latest value at every point of the model.
 pub fn assert_matches_model(db: &Db, space: SpaceId, model: &Model) {
     for (point, (_, value)) in model {
-        assert_eq!(&db.get(space, point).unwrap(), value, "point {point:?}");
+        assert_eq!(
+            &db.get(space, point).unwrap().map(|v| v.to_vec()),
+            value,
+            "point {point:?}"
+        );
     }
 }
 

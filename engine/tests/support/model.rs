@@ -278,7 +278,7 @@ pub fn check_recovered_latest(
         .unwrap()
         .map(|entry| {
             let entry = entry.unwrap();
-            (entry.point, (entry.revision, entry.value))
+            (entry.point.to_vec(), (entry.revision, entry.value.to_vec()))
         })
         .collect();
     let points = history.points(space);
@@ -287,7 +287,13 @@ pub fn check_recovered_latest(
         .map(|point| {
             (
                 point.clone(),
-                db.history(space, point).unwrap().first().cloned(),
+                db.history(space, point)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(r, v)| (r, v.map(|v| v.to_vec())))
+                    .collect::<Vec<_>>()
+                    .first()
+                    .cloned(),
             )
         })
         .collect();
@@ -320,7 +326,7 @@ pub fn check_recovered_latest(
         let value = state.get(point).and_then(|(_, value)| value.clone());
         assert_eq!(
             db.get(space, point).unwrap(),
-            value,
+            value.map(Into::into),
             "{context}: point {point:?}"
         );
     }
@@ -400,7 +406,7 @@ fn check_point(
     let value = expected.and_then(|(_, value)| value.clone());
     let found = db.get(space, point).unwrap();
     assert!(
-        found == value,
+        found.as_deref() == value.as_deref(),
         "{context}: point {point:?}: expected {:?}, found {:?}",
         value.as_deref().map(String::from_utf8_lossy),
         found.as_deref().map(String::from_utf8_lossy),
@@ -408,7 +414,7 @@ fn check_point(
     let versions = db.history(space, point).unwrap();
     let newest = versions
         .first()
-        .map(|(revision, value)| (*revision, value.clone()));
+        .map(|(revision, value)| (*revision, value.as_ref().map(|value| value.to_vec())));
     assert_eq!(
         newest.as_ref(),
         expected,
@@ -436,7 +442,7 @@ fn check_scan_and_box(
         query
             .map(|entry| {
                 let entry = entry.unwrap();
-                (entry.point, (entry.revision, entry.value))
+                (entry.point.to_vec(), (entry.revision, entry.value.to_vec()))
             })
             .collect()
     };

@@ -357,7 +357,7 @@ impl Storage for SimStorage {
 
     fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle> {
         match mode {
-            OpenMode::Read | OpenMode::ReadWrite => {
+            OpenMode::Read | OpenMode::ReadCached | OpenMode::ReadWrite => {
                 self.shared.step(OpKind::Open, path, "open")?;
                 let inode = self.with_disk_read("open", path, |disk| disk.file_inode(path))?;
                 Ok(self.handle(path, inode, mode == OpenMode::ReadWrite))
