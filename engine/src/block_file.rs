@@ -19,6 +19,7 @@ use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
+use crate::options::BlockReads;
 
 /// A sealed block that the manifest names.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl BlockFile {
     /// Returns `None` for an empty memtable (nothing to write).
     pub(crate) fn write(
         storage: &Arc<dyn Storage>,
+        reads: BlockReads,
         path: PathBuf,
         space: SpaceId,
         block_id: BlockId,
@@ -47,16 +49,17 @@ impl BlockFile {
         }
         let mut builder = BlockBuilder::new(space, block_id);
         memtable.for_each(|record| builder.push(record));
-        BlockFile::write_built(storage, path, builder.finish(), 0).map(Some)
+        BlockFile::write_built(storage, reads, path, builder.finish(), 0).map(Some)
     }
 
     /// Writes the finished block `built` at `path` durably, as a block of `level`
-    /// (a seal's block is level 0, a compaction's output deeper). If the write, its sync or
-    /// the read-back fails, the new file is removed again (best effort): no manifest edit
-    /// names it yet, and a caller that retries writes another block id, so nothing else
-    /// would remove it before the next open.
+    /// (a seal's block is level 0, a compaction's output deeper), and keeps it open for
+    /// `reads`. If the write, its sync, the reopen or the read-back fails, the new file is
+    /// removed again (best effort): no manifest edit names it yet, and a caller that retries
+    /// writes another block id, so nothing else would remove it before the next open.
     pub(crate) fn write_built(
         storage: &Arc<dyn Storage>,
+        reads: BlockReads,
         path: PathBuf,
         built: BuiltBlock,
         level: u8,
@@ -70,13 +73,14 @@ impl BlockFile {
         let written = storage
             .write_durable(&file, 0, &buf)
             .map_err(Error::from)
-            .and_then(|()| {
+            .and_then(|()| reopen_for(storage.as_ref(), reads, &path, file))
+            .and_then(|file| {
                 read_index_and_filter(storage.as_ref(), &file, &path, &footer, len_bytes)
+                    .map(|parts| (file, parts))
             });
-        let (index, filter) = match written {
+        let (file, (index, filter)) = match written {
             Ok(parts) => parts,
             Err(error) => {
-                drop(file);
                 remove_failed(storage.as_ref(), &path);
                 return Err(error);
             }
@@ -123,6 +127,7 @@ impl BlockFile {
     /// [`Error::Corruption`].
     pub(crate) fn open(
         storage: &Arc<dyn Storage>,
+        reads: BlockReads,
         path: PathBuf,
         meta: BlockMeta,
     ) -> Result<BlockFile> {
@@ -133,7 +138,7 @@ impl BlockFile {
                 format!("block {} named by the manifest is missing", meta.block_id.0),
             ));
         }
-        let file = storage.open(&path, OpenMode::Read)?;
+        let file = storage.open(&path, open_mode(reads))?;
         let len_bytes = storage.file_len(&file)?;
         if len_bytes < meta.len_bytes || meta.len_bytes < BLOCK_PAGE_BYTES as u64 {
             return Err(Error::corruption(
@@ -176,6 +181,32 @@ impl BlockFile {
             filter,
             storage: storage.clone(),
         })
+    }
+}
+
+/// How a block file is opened for `reads`.
+fn open_mode(reads: BlockReads) -> OpenMode {
+    match reads {
+        BlockReads::Buffered => OpenMode::ReadCached,
+        BlockReads::Direct => OpenMode::Read,
+    }
+}
+
+/// The handle a just-written block is read through: the written one for direct reads, a
+/// buffered one otherwise (the written handle is O_DIRECT; the write left no stale page
+/// in the OS page cache, so buffered reads see its bytes).
+fn reopen_for(
+    storage: &dyn Storage,
+    reads: BlockReads,
+    path: &Path,
+    written: FileHandle,
+) -> Result<FileHandle> {
+    match reads {
+        BlockReads::Direct => Ok(written),
+        BlockReads::Buffered => {
+            drop(written);
+            Ok(storage.open(path, OpenMode::ReadCached)?)
+        }
     }
 }
 

@@ -150,7 +150,13 @@ impl Db {
                 (storage, lock, seen, DbPaths::new(&root, staging.as_deref()))
             }
         };
-        let recovered = match recover(&storage, &paths, seen, options.segment_bytes) {
+        let recovered = match recover(
+            &storage,
+            &paths,
+            seen,
+            options.segment_bytes,
+            options.block_reads,
+        ) {
             Ok(recovered) => recovered,
             Err(error) => {
                 let refused = matches!(
@@ -212,6 +218,7 @@ impl Db {
             jobs: sealer_receiver,
             stats: stats.clone(),
             segment_bytes: options.segment_bytes,
+            block_reads: options.block_reads,
             revision_last: revision_last.clone(),
             compactions: compactions.clone(),
         };
@@ -708,7 +715,7 @@ impl Db {
 
     /// The engine's counters.
     pub fn stats(&self) -> Stats {
-        self.stats.snapshot()
+        self.stats.snapshot(&self.cache.counts())
     }
 
     /// The shape of `space`'s data: blocks, bytes and records per level, and the live tail.
@@ -843,6 +850,7 @@ fn compactor_beside(
             level_base_bytes: options.level_base_bytes,
         },
         block_target_bytes: options.block_target_bytes,
+        block_reads: options.block_reads,
         visible: visible.clone(),
     }
 }

@@ -42,6 +42,7 @@ mod levels;
 mod lock;
 mod log_file;
 mod manifest;
+mod memory;
 mod memtable;
 mod options;
 mod paths;
@@ -60,7 +61,10 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use infinitedb_format::{Retention, Revision, SpaceId};
 pub use keyspace::QueryBox;
-pub use options::{Durability, Options};
+pub use options::{
+    BlockReads, Durability, Options, PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR,
+    PAGE_CACHE_MEMORY_SHARE,
+};
 pub use read::{Entry, Point, Query, Snapshot};
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};

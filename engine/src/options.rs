@@ -25,6 +25,32 @@ pub enum Durability {
     NoSync,
 }
 
+/// How sealed blocks are read when a page is not in the engine's page cache. Writes of every
+/// kind use O_DIRECT either way (where the filesystem allows it).
+///
+/// ```
+/// use infinitedb::{BlockReads, Options};
+/// // A data set far larger than memory, with the engine's cache sized to its working set.
+/// let options = Options::default()
+///     .block_reads(BlockReads::Direct)
+///     .page_cache_bytes(8 << 30);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BlockReads {
+    /// Through the OS page cache with readahead off (`POSIX_FADV_RANDOM`), the default:
+    /// pages the engine's cache evicts stay in free memory, so a data set that fits in memory
+    /// is served from memory once read, and a cold page is one device read of that page.
+    /// Costs a second copy of hot pages (kernel and engine) and a system call per miss.
+    #[default]
+    Buffered,
+    /// O_DIRECT: the engine's page cache is the only cache. Wins when the data set is far
+    /// larger than memory (no kernel copy, no page-cache pollution of other processes) or
+    /// when [`Options::page_cache_bytes`] holds the working set.
+    Direct,
+}
+
 /// Default deadline of the direct route before a group is hedged onto the staging log.
 pub const DEADLINE_DEFAULT: Duration = Duration::from_millis(2);
 /// Default bound on the bytes of writes queued or in flight (backpressure beyond it).
@@ -35,8 +61,15 @@ pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Default seal threshold in encoded record bytes of a hot segment.
 pub const SEAL_THRESHOLD_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
-/// Default byte budget of the page cache of sealed blocks.
-pub const PAGE_CACHE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Smallest default byte budget of the page cache of sealed blocks (also the default when
+/// the machine's memory is unknown).
+pub const PAGE_CACHE_BYTES_FLOOR: usize = 64 * 1024 * 1024;
+/// Largest default byte budget of the page cache: beyond it, [`BlockReads::Buffered`] leaves
+/// the rest of free memory to the OS page cache, which the kernel can reclaim.
+pub const PAGE_CACHE_BYTES_CEILING: usize = 1024 * 1024 * 1024;
+/// The default page cache is this fraction (1/N) of the usable memory (the smaller of
+/// physical memory and the process's cgroup limit), within the floor and the ceiling.
+pub const PAGE_CACHE_MEMORY_SHARE: u64 = 16;
 /// Default most key ranges a query box is decomposed into.
 pub const QUERY_RANGE_BUDGET_DEFAULT: usize = 64;
 /// Default seal threshold in records of a hot segment.
@@ -74,6 +107,7 @@ pub struct Options {
     pub(crate) storage: Option<Arc<dyn Storage>>,
     pub(crate) segment_bytes: u64,
     pub(crate) page_cache_bytes: usize,
+    pub(crate) block_reads: BlockReads,
     pub(crate) query_range_budget: usize,
     pub(crate) compaction: bool,
     pub(crate) l0_compaction_trigger: usize,
@@ -95,7 +129,8 @@ impl Default for Options {
             backend: BackendRequest::Auto,
             storage: None,
             segment_bytes: SEGMENT_BYTES_DEFAULT,
-            page_cache_bytes: PAGE_CACHE_BYTES_DEFAULT,
+            page_cache_bytes: crate::memory::page_cache_bytes_default(),
+            block_reads: BlockReads::Buffered,
             query_range_budget: QUERY_RANGE_BUDGET_DEFAULT,
             compaction: true,
             l0_compaction_trigger: L0_COMPACTION_TRIGGER_DEFAULT,
@@ -123,6 +158,7 @@ impl std::fmt::Debug for Options {
             )
             .field("segment_bytes", &self.segment_bytes)
             .field("page_cache_bytes", &self.page_cache_bytes)
+            .field("block_reads", &self.block_reads)
             .field("query_range_budget", &self.query_range_budget)
             .field("compaction", &self.compaction)
             .field("l0_compaction_trigger", &self.l0_compaction_trigger)
@@ -210,12 +246,22 @@ impl Options {
         self
     }
 
-    /// Byte budget of the cache of verified block pages shared by all readers (default
-    /// 64 MiB; 0 disables it). Blocks are read with O_DIRECT, so the OS page cache does not
-    /// hold them: this cache is the only one.
+    /// Byte budget of the cache of verified, decoded block pages shared by all readers
+    /// (0 disables it). The default is 1/[`PAGE_CACHE_MEMORY_SHARE`] of the usable memory
+    /// (the smaller of physical memory and the process's cgroup limit), at least
+    /// [`PAGE_CACHE_BYTES_FLOOR`] and at most [`PAGE_CACHE_BYTES_CEILING`]. A hit costs no
+    /// system call and no checksum; with [`BlockReads::Buffered`] a miss may still be served
+    /// from the OS page cache.
     #[must_use]
     pub fn page_cache_bytes(mut self, bytes: usize) -> Self {
         self.page_cache_bytes = bytes;
+        self
+    }
+
+    /// How sealed blocks are read on a page-cache miss (default [`BlockReads::Buffered`]).
+    #[must_use]
+    pub fn block_reads(mut self, reads: BlockReads) -> Self {
+        self.block_reads = reads;
         self
     }
 

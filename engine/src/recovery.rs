@@ -58,6 +58,7 @@ use crate::levels::Levels;
 use crate::log_file::{LogFile, hot_header, staging_header};
 use crate::manifest::{Manifest, ManifestState};
 use crate::memtable::Memtable;
+use crate::options::BlockReads;
 use crate::paths::{DbPaths, parse_block_name, parse_segment_name, parse_staging_name};
 use crate::sealer::Ids;
 use crate::space::SpaceShared;
@@ -99,6 +100,7 @@ pub(crate) fn recover(
     paths: &DbPaths,
     lock: LockFileSeen,
     segment_bytes: u64,
+    reads: BlockReads,
 ) -> Result<Recovered> {
     let contents = directory::classify(storage.as_ref(), paths, lock)?;
     for dir in [&paths.root, &paths.segments, &paths.blocks, &paths.staging] {
@@ -111,11 +113,11 @@ pub(crate) fn recover(
     };
     check_live_logs(storage.as_ref(), paths, &state, &found)?;
     let ids = allocate_ids(&state, &found);
-    let mut blocks = open_blocks(storage, paths, &state)?;
+    let mut blocks = open_blocks(storage, reads, paths, &state)?;
     let mut revision_last = state.revision_high.0;
     let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
     remove_unnamed_blocks(storage.as_ref(), paths, &state, &found, &tails)?;
-    let tail_seals = seal_tails(storage, paths, &ids, &tails, &mut state, &mut blocks)?;
+    let tail_seals = seal_tails(storage, reads, paths, &ids, &tails, &mut state, &mut blocks)?;
     let free = retire_scanned(&mut state, &found);
     state.apply(&ManifestEdit::RevisionHighWater {
         revision: Revision(revision_last),
@@ -191,6 +193,7 @@ fn retire_scanned(state: &mut ManifestState, found: &FoundFiles) -> Vec<PathBuf>
 /// returns how many blocks were written and their bytes.
 fn seal_tails(
     storage: &Arc<dyn Storage>,
+    reads: BlockReads,
     paths: &DbPaths,
     ids: &Ids,
     tails: &BTreeMap<SpaceId, Memtable>,
@@ -202,6 +205,7 @@ fn seal_tails(
         let block_id = ids.block();
         let block = BlockFile::write(
             storage,
+            reads,
             paths.block(block_id),
             *space_id,
             block_id,
@@ -461,6 +465,7 @@ fn sealed_revisions(state: &ManifestState) -> BTreeMap<SpaceId, Revision> {
 
 fn open_blocks(
     storage: &Arc<dyn Storage>,
+    reads: BlockReads,
     paths: &DbPaths,
     state: &ManifestState,
 ) -> Result<BTreeMap<SpaceId, Vec<Arc<BlockFile>>>> {
@@ -476,7 +481,7 @@ fn open_blocks(
                 ),
             ));
         }
-        let block = BlockFile::open(storage, paths.block(meta.block_id), *meta)?;
+        let block = BlockFile::open(storage, reads, paths.block(meta.block_id), *meta)?;
         blocks
             .entry(meta.space_id)
             .or_default()

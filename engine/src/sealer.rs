@@ -52,6 +52,7 @@ use crate::failure::Failure;
 use crate::log_file::{LogFile, hot_header, staging_header};
 use crate::manifest::Manifest;
 use crate::memtable::Memtable;
+use crate::options::BlockReads;
 use crate::paths::DbPaths;
 use crate::queue::{Command, CommandSender, Reply};
 use crate::space::SpaceShared;
@@ -148,6 +149,8 @@ pub(crate) struct Sealer {
     pub(crate) jobs: Receiver<SealerJob>,
     pub(crate) stats: Arc<StatsCounters>,
     pub(crate) segment_bytes: u64,
+    /// How blocks are read (`Options::block_reads`).
+    pub(crate) block_reads: BlockReads,
     pub(crate) revision_last: Arc<AtomicU64>,
     /// Told of every new block, so it can merge level 0 down.
     pub(crate) compactions: Sender<CompactorJob>,
@@ -267,7 +270,14 @@ impl Sealer {
     ) -> Result<Option<Arc<BlockFile>>> {
         let block_id = self.ids.block();
         let path = self.paths.block(block_id);
-        let block = BlockFile::write(&self.storage, path, space.id, block_id, memtable)?;
+        let block = BlockFile::write(
+            &self.storage,
+            self.block_reads,
+            path,
+            space.id,
+            block_id,
+            memtable,
+        )?;
         let mut edits = Vec::with_capacity(2);
         if let Some(block) = &block {
             edits.push(ManifestEdit::AddBlock(block.meta));

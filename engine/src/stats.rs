@@ -5,9 +5,12 @@
 //! `staged` when its staging-log copy did (docs/design.md §4). A group is one commit chain that
 //! acknowledged at least one batch. A filter skip is one sealed block whose key filter ruled
 //! out the key of a point read, so that no page of it was read (`docs/format.md`, "Block
-//! filter").
+//! filter"). Read counters (page cache, block page reads) come from the readers' page cache
+//! when a snapshot is taken.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::read::PageCacheCounts;
 
 /// A snapshot of the engine's counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,6 +61,21 @@ pub struct Stats {
     /// not ruled out by key range, revisions or filter): index `n` counts reads that
     /// consulted `n` blocks, the last index those that consulted that many or more.
     pub point_read_blocks: [u64; POINT_READ_BLOCKS_BUCKETS],
+    /// Page lookups of reads answered by the engine's page cache.
+    pub page_cache_hits: u64,
+    /// Page lookups of reads the page cache could not answer (each one read from storage).
+    pub page_cache_misses: u64,
+    /// Pages the page cache evicted to make room.
+    pub page_cache_evictions: u64,
+    /// Bytes the page cache holds now (decoded records and values).
+    pub page_cache_bytes: u64,
+    /// The page cache's byte budget (`Options::page_cache_bytes`).
+    pub page_cache_capacity_bytes: u64,
+    /// Block page runs reads read from storage (one per miss; compactions not counted). With
+    /// `BlockReads::Buffered` the OS page cache may answer some of them without the device.
+    pub block_page_reads: u64,
+    /// Bytes of those page runs.
+    pub block_read_bytes: u64,
 }
 
 /// Buckets of [`Stats::point_read_blocks`].
@@ -177,8 +195,9 @@ impl StatsCounters {
         Self::add(&self.point_read_blocks[bucket], 1);
     }
 
-    /// A consistent-enough copy (each counter read once, relaxed).
-    pub(crate) fn snapshot(&self) -> Stats {
+    /// A consistent-enough copy (each counter read once, relaxed), with the readers' page
+    /// cache's counts.
+    pub(crate) fn snapshot(&self, cache: &PageCacheCounts) -> Stats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Stats {
             groups_direct: read(&self.groups_direct),
@@ -200,6 +219,13 @@ impl StatsCounters {
             write_stalls: read(&self.write_stalls),
             filter_skips: read(&self.filter_skips),
             point_read_blocks: std::array::from_fn(|bucket| read(&self.point_read_blocks[bucket])),
+            page_cache_hits: cache.hits,
+            page_cache_misses: cache.misses,
+            page_cache_evictions: cache.evictions,
+            page_cache_bytes: cache.bytes,
+            page_cache_capacity_bytes: cache.capacity_bytes,
+            block_page_reads: cache.reads,
+            block_read_bytes: cache.read_bytes,
         }
     }
 }
@@ -213,11 +239,16 @@ mod tests {
         // Goal: quantiles of blocks per point read; the last bucket absorbs larger counts.
         // Method: 90 reads of 1 block, 9 of 3, 1 of 40.
         let counters = StatsCounters::default();
-        assert_eq!(counters.snapshot().point_read_blocks_quantile(0.5), None);
+        assert_eq!(
+            counters
+                .snapshot(&PageCacheCounts::default())
+                .point_read_blocks_quantile(0.5),
+            None
+        );
         (0..90).for_each(|_| counters.record_point_read(1));
         (0..9).for_each(|_| counters.record_point_read(3));
         counters.record_point_read(40);
-        let stats = counters.snapshot();
+        let stats = counters.snapshot(&PageCacheCounts::default());
         assert_eq!(stats.point_read_blocks_quantile(0.5), Some(1));
         assert_eq!(stats.point_read_blocks_quantile(0.9), Some(1));
         assert_eq!(stats.point_read_blocks_quantile(0.99), Some(3));
@@ -231,10 +262,20 @@ mod tests {
     fn records_per_fsync_counts_both_routes() {
         // Goal: the ratio adds both routes and is 0 without fsyncs. Method: fill counters.
         let counters = StatsCounters::default();
-        assert_eq!(counters.snapshot().records_per_fsync(), 0.0);
+        assert_eq!(
+            counters
+                .snapshot(&PageCacheCounts::default())
+                .records_per_fsync(),
+            0.0
+        );
         StatsCounters::add(&counters.records_direct, 30);
         StatsCounters::add(&counters.records_staged, 10);
         StatsCounters::add(&counters.fsyncs, 4);
-        assert_eq!(counters.snapshot().records_per_fsync(), 10.0);
+        assert_eq!(
+            counters
+                .snapshot(&PageCacheCounts::default())
+                .records_per_fsync(),
+            10.0
+        );
     }
 }

@@ -48,6 +48,7 @@ use run::{Outputs, remove_unnamed, write_outputs};
 use crate::block_file::BlockFile;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::options::BlockReads;
 use crate::paths::DbPaths;
 use crate::queue::Reply;
 use crate::read::{PageCache, VisibleRevision};
@@ -85,6 +86,8 @@ pub(crate) struct Compactor {
     pub(crate) enabled: bool,
     pub(crate) shape: Shape,
     pub(crate) block_target_bytes: u64,
+    /// How blocks are read (`Options::block_reads`), for the outputs.
+    pub(crate) block_reads: BlockReads,
     /// The database's visible revision (what `Db::snapshot` reads at: every write at or
     /// below it is published): `Retention::Window`'s horizon counts back from it.
     pub(crate) visible: Arc<VisibleRevision>,
@@ -216,6 +219,7 @@ impl Compactor {
         let retain = Retain::new(retention, now, plan.bottom);
         let outputs = Outputs {
             storage: &self.storage,
+            reads: self.block_reads,
             paths: &self.paths,
             ids: &self.ids,
             space: space.id,

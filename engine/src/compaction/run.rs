@@ -16,6 +16,7 @@ use uring_io::Storage;
 use super::retain::Retain;
 use crate::block_file::BlockFile;
 use crate::error::Result;
+use crate::options::BlockReads;
 use crate::paths::DbPaths;
 use crate::read::{PageCache, Version, all_versions};
 use crate::sealer::Ids;
@@ -23,6 +24,8 @@ use crate::sealer::Ids;
 /// Where and how outputs are written.
 pub(crate) struct Outputs<'a> {
     pub(crate) storage: &'a Arc<dyn Storage>,
+    /// How the output blocks are read once written.
+    pub(crate) reads: BlockReads,
     pub(crate) paths: &'a DbPaths,
     pub(crate) ids: &'a Ids,
     pub(crate) space: SpaceId,
@@ -70,7 +73,13 @@ impl Writer<'_> {
         let built = builder.finish();
         let path = self.outputs.paths.block(built.footer.block_id);
         // A block whose write fails removes its own file (`BlockFile::write_built`).
-        let block = BlockFile::write_built(self.outputs.storage, path, built, self.outputs.level)?;
+        let block = BlockFile::write_built(
+            self.outputs.storage,
+            self.outputs.reads,
+            path,
+            built,
+            self.outputs.level,
+        )?;
         self.written.push(Arc::new(block));
         Ok(())
     }

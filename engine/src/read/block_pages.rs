@@ -67,6 +67,8 @@ pub(crate) fn fetch_pages(
         let missing_locations: Vec<PageLocation> =
             missing.iter().map(|&index| locations[index]).collect();
         let read = read_pages(block, &missing_locations)?;
+        let read_bytes = missing_locations.iter().map(|at| u64::from(at.bytes)).sum();
+        cache.note_reads(missing_locations.len(), read_bytes);
         for (index, page) in missing.into_iter().zip(read) {
             cache.insert(
                 PageKey {
@@ -105,6 +107,7 @@ pub(crate) fn newest_in_block(
             Some(page) => page,
             None => {
                 let read = read_pages(block, std::slice::from_ref(&location))?;
+                cache.note_reads(1, u64::from(location.bytes));
                 let Some(page) = read.into_iter().next() else {
                     return Err(Error::corruption(
                         block.path(),

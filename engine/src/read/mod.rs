@@ -35,7 +35,7 @@ mod view;
 mod visible;
 
 pub use entry::{Entry, Point};
-pub(crate) use page_cache::PageCache;
+pub(crate) use page_cache::{PageCache, PageCacheCounts};
 pub use query::Query;
 pub use snapshot::Snapshot;
 pub(crate) use space_read::SpaceRead;

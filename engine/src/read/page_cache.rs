@@ -159,14 +159,23 @@ impl CachedPage {
     }
 }
 
-/// Hit and miss counts since the cache was made.
-#[cfg(test)]
+/// What the cache did since it was made, and what it holds now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PageCacheCounts {
     /// Lookups answered from the cache.
     pub(crate) hits: u64,
-    /// Lookups that had to read the disk.
+    /// Lookups that had to read the storage.
     pub(crate) misses: u64,
+    /// Pages evicted to make room.
+    pub(crate) evictions: u64,
+    /// Page runs read from the storage by the cache's users ([`PageCache::note_reads`]).
+    pub(crate) reads: u64,
+    /// Bytes of those reads.
+    pub(crate) read_bytes: u64,
+    /// Charged bytes held now.
+    pub(crate) bytes: u64,
+    /// The byte budget.
+    pub(crate) capacity_bytes: u64,
 }
 
 /// The shared page cache of one `Db`.
@@ -176,6 +185,9 @@ pub(crate) struct PageCache {
     shard_bytes_max: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+    evictions: AtomicU64,
+    reads: AtomicU64,
+    read_bytes: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -206,6 +218,9 @@ impl PageCache {
             shard_bytes_max: bytes_max / SHARD_COUNT,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
         }
     }
 
@@ -247,7 +262,10 @@ impl PageCache {
         if shard.map.contains_key(&key) {
             return;
         }
-        shard.evict_until_fits(bytes, self.shard_bytes_max);
+        let evicted = shard.evict_until_fits(bytes, self.shard_bytes_max);
+        if evicted > 0 {
+            self.evictions.fetch_add(evicted, Ordering::Relaxed);
+        }
         let slot = Some(Slot {
             key,
             page,
@@ -269,25 +287,37 @@ impl PageCache {
         debug_assert!(shard.bytes <= self.shard_bytes_max);
     }
 
+    /// Counts `reads` page runs of `bytes` in all read from the storage after misses.
+    pub(crate) fn note_reads(&self, reads: usize, bytes: u64) {
+        self.reads.fetch_add(reads as u64, Ordering::Relaxed);
+        self.read_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     /// Charged bytes held in all shards.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.shards.iter().map(|shard| shard.lock().bytes).sum()
     }
 
-    /// Hits and misses so far.
-    #[cfg(test)]
+    /// The counters so far and the bytes held now (each shard locked briefly in turn).
     pub(crate) fn counts(&self) -> PageCacheCounts {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         PageCacheCounts {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
+            hits: read(&self.hits),
+            misses: read(&self.misses),
+            evictions: read(&self.evictions),
+            reads: read(&self.reads),
+            read_bytes: read(&self.read_bytes),
+            bytes: self.bytes() as u64,
+            capacity_bytes: (self.shard_bytes_max * SHARD_COUNT) as u64,
         }
     }
 }
 
 impl Shard {
-    /// CLOCK: sweeps the hand, giving referenced slots a second chance, until `bytes` more fit.
-    fn evict_until_fits(&mut self, bytes: usize, bytes_max: usize) {
+    /// CLOCK: sweeps the hand, giving referenced slots a second chance, until `bytes` more
+    /// fit. Returns the number of pages evicted.
+    fn evict_until_fits(&mut self, bytes: usize, bytes_max: usize) -> u64 {
+        let mut evicted = 0;
         debug_assert!(bytes <= bytes_max);
         // Two full sweeps always suffice: the first clears every reference bit.
         let mut steps_left = 2 * self.slots.len() + 1;
@@ -308,8 +338,10 @@ impl Shard {
             self.map.remove(&key);
             self.free.push(index);
             self.bytes -= slot_bytes;
+            evicted += 1;
         }
         debug_assert!(self.bytes + bytes <= bytes_max, "CLOCK could not make room");
+        evicted
     }
 }
 
@@ -370,6 +402,8 @@ mod tests {
         assert_eq!(cache.bytes(), 4 * page_bytes);
         let counts = cache.counts();
         assert_eq!((counts.hits, counts.misses), (2, 1));
+        assert_eq!(counts.evictions, 3, "pages 1, 2 and 3 made room");
+        assert_eq!(counts.bytes, 4 * page_bytes as u64);
     }
 
     #[test]

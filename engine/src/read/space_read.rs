@@ -379,7 +379,7 @@ mod tests {
         }
         let counts = space.cache.counts();
         let lookups = counts.hits + counts.misses;
-        let skips = space.stats.snapshot().filter_skips;
+        let skips = space.stats.snapshot(&space.cache.counts()).filter_skips;
         println!("{lookups} page lookups, {skips} filter skips of {consulted} blocks");
         assert!(
             lookups < 100,
