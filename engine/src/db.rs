@@ -64,6 +64,15 @@ const _: fn() = || {
     assert_send_sync::<Db>();
 };
 
+/// The counters of a new open: recovery's blocks are its first seals.
+fn counters_after(recovered: &crate::recovery::Recovered) -> Arc<StatsCounters> {
+    let stats = Arc::new(StatsCounters::default());
+    let (tail_seals, tail_sealed_bytes) = recovered.tail_seals;
+    StatsCounters::add(&stats.seals, tail_seals);
+    StatsCounters::add(&stats.sealed_bytes, tail_sealed_bytes);
+    stats
+}
+
 /// Bytes a queued write holds in the gate besides its records (its bookkeeping).
 const WRITE_OVERHEAD_BYTES: usize = 256;
 
@@ -183,11 +192,7 @@ impl Db {
         let commands = CommandSender::new(command_sender, Arc::new(Doorbell::default()));
         let (sealer_jobs, sealer_receiver) = unbounded();
         let (compactions, compactor_jobs) = unbounded();
-        let stats = Arc::new(StatsCounters::default());
-        // Recovery's blocks are this open's first seals.
-        let (tail_seals, tail_sealed_bytes) = recovered.tail_seals;
-        StatsCounters::add(&stats.seals, tail_seals);
-        StatsCounters::add(&stats.sealed_bytes, tail_sealed_bytes);
+        let stats = counters_after(&recovered);
         let gate = Arc::new(ByteGate::new(options.queue_bytes_max));
         let revision_last = Arc::new(AtomicU64::new(recovered.revision_last));
         let manifest = Arc::new(Mutex::new(recovered.manifest));
