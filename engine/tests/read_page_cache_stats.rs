@@ -2,6 +2,10 @@
 //! the one block it consults; a warm one reads none; the page cache's hits, misses,
 //! evictions and bytes, and the block page reads, are counted in `Db::stats`; values come
 //! back sharing the cached page's memory; both `BlockReads` modes return the same answers.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 use infinitedb::{BlockReads, Db, Options, PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR};
 
