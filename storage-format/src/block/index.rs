@@ -105,12 +105,26 @@ pub(crate) fn encode_index(locations: &[PageLocation], out: &mut [u8]) -> Checks
     checksum
 }
 
-/// A decoded, validated block index. Holds a copy of the entry bytes (smaller than its input)
-/// and decodes entries on access.
+/// A decoded, validated block index: its entries decoded once, so a lookup is a binary
+/// search over them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockIndex {
-    entries: Box<[u8]>,
+    locations: Box<[PageLocation]>,
     entry_count: usize,
+}
+
+/// Entry `position` of the entry bytes `entries`, or `None` past their end.
+fn entry_at(entries: &[u8], position: usize) -> Option<PageLocation> {
+    let base = position.checked_mul(ENTRY_BYTES)?;
+    let entry = entries.get(base..base.checked_add(ENTRY_BYTES)?)?;
+    Some(PageLocation {
+        first_key: int::read_u128(entry, ENTRY_FIRST_KEY_OFFSET)?,
+        last_key: int::read_u128(entry, ENTRY_LAST_KEY_OFFSET)?,
+        offset: int::read_u64(entry, ENTRY_OFFSET_OFFSET)?,
+        checksum: Checksum(int::read_u64(entry, ENTRY_CHECKSUM_OFFSET)?),
+        bytes: int::read_u32(entry, ENTRY_RUN_BYTES_OFFSET)?,
+        record_count: int::read_u32(entry, ENTRY_RECORD_COUNT_OFFSET)?,
+    })
 }
 
 impl BlockIndex {
@@ -182,7 +196,9 @@ impl BlockIndex {
         )?;
         let entries = index.get(INDEX_HEADER_BYTES..).unwrap_or_default();
         let decoded = BlockIndex {
-            entries: entries.into(),
+            locations: (0..entry_count)
+                .map(|position| entry_at(entries, position).unwrap_or(EMPTY_LOCATION))
+                .collect(),
             entry_count,
         };
         decoded
@@ -320,16 +336,7 @@ impl BlockIndex {
     /// The location of run `position`, or `None` past the end.
     #[must_use]
     pub fn location(&self, position: usize) -> Option<PageLocation> {
-        let base = position.checked_mul(ENTRY_BYTES)?;
-        let entry = self.entries.get(base..base.checked_add(ENTRY_BYTES)?)?;
-        Some(PageLocation {
-            first_key: int::read_u128(entry, ENTRY_FIRST_KEY_OFFSET)?,
-            last_key: int::read_u128(entry, ENTRY_LAST_KEY_OFFSET)?,
-            offset: int::read_u64(entry, ENTRY_OFFSET_OFFSET)?,
-            checksum: Checksum(int::read_u64(entry, ENTRY_CHECKSUM_OFFSET)?),
-            bytes: int::read_u32(entry, ENTRY_RUN_BYTES_OFFSET)?,
-            record_count: int::read_u32(entry, ENTRY_RECORD_COUNT_OFFSET)?,
-        })
+        self.locations.get(position).copied()
     }
 
     /// Every run, in key order.
@@ -357,19 +364,7 @@ impl BlockIndex {
 
     /// The first position whose entry fails `predicate` (which holds for a prefix).
     fn partition_point(&self, predicate: impl Fn(&PageLocation) -> bool) -> usize {
-        let (mut low, mut high) = (0, self.entry_count);
-        while low < high {
-            let middle = low + (high - low) / 2;
-            let holds = self
-                .location(middle)
-                .is_some_and(|location| predicate(&location));
-            if holds {
-                low = middle + 1;
-            } else {
-                high = middle;
-            }
-        }
-        low
+        self.locations.partition_point(predicate)
     }
 }
 
