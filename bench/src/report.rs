@@ -18,7 +18,8 @@
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
 //!   `seals`, `writes_led`, `device_write_bytes`, `device_mb_per_second`: the process's
-//!   `write_bytes` from `/proc/self/io` over the job), and `query` (`null` except for box-query jobs, else
+//!   `write_bytes` from `/proc/self/io` over the job, `device_read_bytes`: its `read_bytes`),
+//!   and `query` (`null` except for box-query jobs, else
 //!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
 //!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
 //!   box-query job's `ops` are queries and its `latency_us` is per query), and `handoff`
@@ -42,10 +43,15 @@
 //!   `device_write_amplification`, `compactions`, `compaction_failures`, `write_stalls`,
 //!   `settle_seconds`, `settle_timeouts`, `compact_seconds`, `commit_latency_us`,
 //!   `commit_latency_us_without_compaction`, `commit_p99_ratio`,
-//!   `get_p99_end_over_compacted`; the formulas are in `lifecycle/figures.rs`).
+//!   `get_p99_end_over_compacted`; the formulas are in `lifecycle/figures.rs`), and `peer`
+//!   (`null` except for rows of the engine comparison, `rw` `"peers"`, whose `ops` are load
+//!   batches, gets or ranges and `latency_us` per operation; else `engine`, `workload`
+//!   (`"load"`, `"get"`, `"range"`), `keys`, `records`, `records_per_second`, `runs`,
+//!   `device_read_bytes` and `device_read_bytes_per_op` (or `null`), `durability`).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
 //!   (`"raw"`: uring-io's raw workloads; `"fio"`; `"handoff"`: the thread hand-off ceiling, a
-//!   CPU bound measured with no I/O, informational and without a target), `ratio`
+//!   CPU bound measured with no I/O, informational and without a target; `"peer"`: another
+//!   engine's figure in the same run, `bound_figure` naming it), `ratio`
 //!   (ours / bound), `target_ratio` (or `null`), `repeats` (values are medians of this many
 //!   runs), `ours_latency_us` and `bound_latency_us` (`p50`, `p99` per operation, or `null`
 //!   where the side does not report them).
@@ -452,16 +458,22 @@ impl JobReport {
             || "-".to_string(),
             |bytes| {
                 format!(
-                    "{} ({}/op)",
+                    "{} ({}/op, {:.2} 4KiB pages/op)",
                     format_bytes(bytes),
-                    format_bytes(per_op(bytes, self.ops))
+                    format_bytes(per_op(bytes, self.ops)),
+                    bytes as f64 / 4096.0 / self.ops.max(1) as f64
                 )
             },
         );
+        let checked = if peer.workload == "load" {
+            ""
+        } else {
+            ", every value checked"
+        };
         let _ = writeln!(
             out,
-            "    {} {}: records/s={}, records={} (every value checked), keys={}, median of \
-             {} runs, device reads={device}",
+            "    {} {}: records/s={}, records={}{checked}, keys={}, median of {} run(s), device \
+             reads={device}",
             peer.engine,
             peer.workload,
             format_count(peer.records_per_second),

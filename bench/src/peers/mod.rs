@@ -395,21 +395,21 @@ struct PeerRow {
 /// The comparison's rows, in the order printed.
 const PEER_ROWS: [PeerRow; 3] = [
     PeerRow {
-        figure: "random point gets/s, 1 reader",
+        figure: "point gets/s, 1 reader",
         unit: "ops/s",
         row_of: |rows| rows.get.as_ref(),
         target: Some(1.0),
         repeated: true,
     },
     PeerRow {
-        figure: "records/s, ranges of 1000 keys, 1 reader",
+        figure: "ranges of 1000 keys, 1 reader",
         unit: "records/s",
         row_of: |rows| rows.range.as_ref(),
         target: Some(1.0),
         repeated: true,
     },
     PeerRow {
-        figure: "load records/s, batches of 1000 + flush",
+        figure: "load, batches of 1000 + flush",
         unit: "records/s",
         row_of: |rows| Some(&rows.load),
         target: None,
