@@ -94,7 +94,7 @@ struct Deadline(Option<Duration>);
 
 /// fio-style benchmarks of infinitedb. Without --rw or --vs-fio: the main job, a one-minute
 /// suite (raw device figures, the thread hand-off ceiling, durable commits at 1 and 64
-/// writers, bulk ingest, point reads, box queries, a short compaction row) on a temporary
+/// writers, bulk ingest, point reads, box queries, ranges, a short compaction row) on a temporary
 /// directory, ending with each engine figure beside the raw figure bounding it.
 #[derive(Debug, Parser)]
 #[command(name = "infinitedb-bench", version)]

@@ -68,10 +68,9 @@ impl Default for SuiteConfig {
         SuiteConfig {
             directory: std::env::temp_dir(),
             backend: BackendRequest::Auto,
-            // 5 engine jobs of 6 s, 6 bound jobs and the hand-off ceiling of 3 s, plus
-            // preloads, file layouts and seals: about 63 s on the quiet 2-core dev machine
-            // (measured 66 s at 7 s per job before the hand-off ceiling), under the 90 s the
-            // issue allows.
+            // 5 engine jobs of 6 s, 6 bound jobs, the hand-off ceiling and the range row of
+            // 3 s, plus preloads, file layouts and seals: about 65 s on the 2-core dev machine
+            // without fio (measured with the range row), under the 90 s the issue allows.
             job_runtime: Duration::from_secs(6),
             with_fio: true,
             progress: true,
