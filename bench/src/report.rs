@@ -441,7 +441,8 @@ impl JobReport {
         if engine.device_read_bytes > 0 || self.rw.contains("read") {
             let _ = writeln!(
                 out,
-                "    device reads: {} ({}/op, {:.2} 4KiB pages/op; /proc/self/io read_bytes, whole process: background compaction counts too)",
+                "    device reads: {} ({}/op, {:.2} 4KiB pages/op; /proc/self/io read_bytes, whole \
+                 process: background compaction counts too)",
                 format_bytes(engine.device_read_bytes),
                 format_bytes(per_op(engine.device_read_bytes, self.ops)),
                 engine.device_read_bytes as f64 / 4096.0 / self.ops.max(1) as f64
