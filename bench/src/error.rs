@@ -44,6 +44,25 @@ pub enum BenchError {
         /// The value's length, or `None` when the point was absent.
         found: Option<usize>,
     },
+    /// An engine of the comparison (`--rw peers`) returned a wrong answer.
+    #[error("{engine} {workload}: wrong answer, {detail}")]
+    PeerMismatch {
+        /// The engine.
+        engine: &'static str,
+        /// "get" or "range".
+        workload: &'static str,
+        /// The key and what was found.
+        detail: String,
+    },
+    /// A peer engine of the comparison (fjall, redb) failed.
+    #[error("{engine}: {source}")]
+    Peer {
+        /// The engine.
+        engine: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A box or point does not fit the benchmark space.
     #[error("keyspace: {0}")]
     Keyspace(#[from] infinitedb::keyspace::KeyspaceError),

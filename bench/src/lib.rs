@@ -8,6 +8,9 @@
 //! - [`lifecycle`]: the compaction lifecycle (`--rw lifecycle`): preload, many overwrites
 //!   with reopens, and the space and write amplification, level shape, read and commit
 //!   latency they lead to, with compaction on and off;
+//! - [`peers`]: the comparison with other embedded engines (`--rw peers`; fjall and redb with
+//!   the cargo feature `peers`): the same load, point-get and range workloads through one
+//!   trait, every value checked;
 //! - [`query`]: box-query sizing and the brute-force check of the engine's answers;
 //! - [`raw`]: device workloads through `uring-io` (commits, sequential writes, random reads);
 //! - [`handoff`]: the thread hand-off ceiling, with no I/O: what parking and waking one thread
@@ -29,6 +32,7 @@ pub mod fio;
 pub mod handoff;
 pub mod job;
 pub mod lifecycle;
+pub mod peers;
 mod points;
 pub mod query;
 pub mod raw;

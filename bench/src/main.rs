@@ -16,10 +16,13 @@ use infinitedb_bench::environment::Environment;
 use infinitedb_bench::handoff::{self, HandoffJob, handoff_shape};
 use infinitedb_bench::job::{Limit, Progress};
 use infinitedb_bench::lifecycle::{self, LifecycleJob, LifecycleTuning, parse_retention};
+use infinitedb_bench::peers::{self, PEERS_KEYS_DEFAULT, PEERS_VALUE_BYTES_DEFAULT, PeersJob};
 use infinitedb_bench::query::QUERY_RECORDS_DEFAULT;
 use infinitedb_bench::raw::{self, RawJob, RawMode};
 use infinitedb_bench::report::{JobReport, JobShape, Report};
-use infinitedb_bench::suite::{self, SuiteConfig, durability_name, engine_shape};
+use infinitedb_bench::suite::{
+    self, ReadBoundConfig, SuiteConfig, durability_name, engine_shape, push_qd1_read_bound,
+};
 use infinitedb_bench::units::{parse_deadline, parse_duration, parse_size};
 use infinitedb_bench::workload::{self, EngineJob, EngineMode};
 use uring_io::BackendRequest;
@@ -47,6 +50,13 @@ enum Rw {
     /// read, get and box-query latency at the start, at the end and after a final compact,
     /// and durable commit latency beside the same load with compaction off.
     Lifecycle,
+    /// Engines side by side: infinitedb (1-D × 32 space, Options::default()) and, built with
+    /// `--features peers`, fjall and redb on their defaults. Loads --keys keys (default
+    /// 1,000,000) of --bs bytes (default 100) in shuffled batches of 1,000, flushes, then
+    /// random point gets and ranges of 1,000 consecutive keys by one reader, --runtime each
+    /// (default 5s), median of --repeats runs; every value checked. infinitedb's gets also
+    /// stand beside QD1 4 KiB random reads of the device.
+    Peers,
     /// Device: sequential O_DIRECT writes at `--iodepth`, no fsync.
     RawWrite,
     /// Device: random O_DIRECT reads at `--iodepth`.
@@ -84,7 +94,7 @@ struct Deadline(Option<Duration>);
 
 /// fio-style benchmarks of infinitedb. Without --rw or --vs-fio: the main job, a one-minute
 /// suite (raw device figures, the thread hand-off ceiling, durable commits at 1 and 64
-/// writers, bulk ingest, point reads, box queries, a short compaction row) on a temporary
+/// writers, bulk ingest, point reads, box queries, ranges, a short compaction row) on a temporary
 /// directory, ending with each engine figure beside the raw figure bounding it.
 #[derive(Debug, Parser)]
 #[command(name = "infinitedb-bench", version)]
@@ -118,9 +128,10 @@ struct Args {
     /// for a device commit (e.g. the raw-commit p50); 0 is the pure CPU ceiling.
     #[arg(long, value_parser = parse_duration, requires = "rw")]
     hold: Option<Duration>,
-    /// Keys preloaded for overwrite, read, randread, mixed, query and lifecycle.
-    #[arg(long, default_value_t = 100_000, requires = "rw")]
-    keys: u64,
+    /// Keys preloaded for overwrite, read, randread, mixed, query and lifecycle (default
+    /// 100000), and loaded by peers (default 1000000).
+    #[arg(long, requires = "rw")]
+    keys: Option<u64>,
     /// Query: records a box holds on average (sets the box's side: the fraction
     /// (N / --keys)^(1/--dims) of every dimension).
     #[arg(long, default_value_t = QUERY_RECORDS_DEFAULT, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
@@ -169,9 +180,9 @@ struct Args {
     /// Compare with fio on the same directory: alternating runs, medians of --repeats.
     #[arg(long, conflicts_with = "rw")]
     vs_fio: bool,
-    /// Repeats per row with --vs-fio.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100), requires = "vs_fio")]
-    repeats: u32,
+    /// Repeats per row with --vs-fio and --rw peers (default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeats: Option<u32>,
     /// Suite only: do not run fio for the bounds even if it is installed.
     #[arg(long, conflicts_with_all = ["rw", "vs_fio"])]
     no_fio: bool,
@@ -191,12 +202,16 @@ fn main() -> Result<()> {
         );
     }
     let progress = args.output_format == OutputFormat::Normal;
+    if args.repeats.is_some() && !args.vs_fio && args.rw != Some(Rw::Peers) {
+        bail!("--repeats applies to --vs-fio and --rw peers only");
+    }
     let report = match args.rw {
+        Some(Rw::Peers) => run_peers(&args, directory, progress)?,
         Some(rw) => run_job(&args, rw, directory, progress)?,
         None if args.vs_fio => compare::run(&CompareConfig {
             directory,
             runtime: args.runtime.unwrap_or(Duration::from_secs(5)),
-            repeats: args.repeats,
+            repeats: args.repeats.unwrap_or(3),
             backend: backend_request(args.backend),
             file_bytes: args.filesize,
             progress,
@@ -225,6 +240,33 @@ fn backend_request(backend: BackendArg) -> BackendRequest {
     }
 }
 
+/// The engine comparison: a fixed load (--keys), then read runs of --runtime.
+fn run_peers(args: &Args, directory: PathBuf, progress: bool) -> Result<Report> {
+    if args.size.is_some() || args.numjobs != 1 || args.iodepth != 1 {
+        bail!("peers runs one reader for --runtime: --size, --numjobs and --iodepth do not apply");
+    }
+    let job = PeersJob {
+        directory,
+        keys: args.keys.unwrap_or(PEERS_KEYS_DEFAULT),
+        value_bytes: match args.bs {
+            Some(bytes) => usize::try_from(bytes).context("--bs")?,
+            None => PEERS_VALUE_BYTES_DEFAULT,
+        },
+        runtime: args.runtime.unwrap_or(Duration::from_secs(5)),
+        repeats: args.repeats.unwrap_or(3),
+        gets: true,
+        backend: backend_request(args.backend),
+        raw_file_bytes: args.filesize,
+        progress,
+    };
+    Ok(peers::run(&job)?)
+}
+
+/// `--keys`, or the engine workloads' default.
+fn engine_keys(args: &Args) -> u64 {
+    args.keys.unwrap_or(100_000)
+}
+
 fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Report> {
     let limit = Limit {
         runtime: args
@@ -244,11 +286,25 @@ fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Re
     };
     let job_report = match (rw, raw_mode) {
         (Rw::Handoff, _) => run_handoff_job(args, progress)?,
-        (Rw::Lifecycle, _) => run_lifecycle_job(args, directory, progress, &mut report)?,
-        (_, Some(mode)) => run_raw_job(args, mode, directory, limit, progress, &mut report)?,
-        (_, None) => run_engine_job(args, rw, directory, limit, progress, &mut report)?,
+        (Rw::Lifecycle, _) => run_lifecycle_job(args, directory.clone(), progress, &mut report)?,
+        (_, Some(mode)) => {
+            run_raw_job(args, mode, directory.clone(), limit, progress, &mut report)?
+        }
+        (_, None) => run_engine_job(args, rw, directory.clone(), limit, progress, &mut report)?,
     };
-    report.jobs.push(job_report);
+    report.jobs.push(job_report.clone());
+    if rw == Rw::Randread {
+        // A cold get's bound: the device's random 4 KiB reads one at a time, in the same run.
+        let bound = ReadBoundConfig {
+            directory,
+            backend: backend_request(args.backend),
+            runtime: args.runtime.unwrap_or(Duration::from_secs(10)),
+            file_bytes: args.filesize,
+            progress,
+        };
+        let figure = format!("point gets/s, {} reader(s)", args.numjobs);
+        push_qd1_read_bound(&mut report, &figure, &job_report, &bound)?;
+    }
     Ok(report)
 }
 
@@ -334,11 +390,13 @@ fn run_lifecycle_job(
     };
     let job = LifecycleJob {
         directory,
-        keys: args.keys,
+        keys: engine_keys(args),
         value_bytes: usize::try_from(args.bs.unwrap_or(100)).context("--bs")?,
         retention: args.retention,
         overwrite_factor: args.overwrite_factor,
-        reopen_every: args.reopen_every.unwrap_or(args.keys.saturating_mul(2)),
+        reopen_every: args
+            .reopen_every
+            .unwrap_or(engine_keys(args).saturating_mul(2)),
         batch_records: args.batch_records,
         numjobs: args.numjobs,
         durability,
@@ -401,6 +459,7 @@ fn run_engine_job(
         }
         Rw::Handoff => bail!("handoff is a CPU workload, not an engine one"),
         Rw::Lifecycle => bail!("lifecycle runs through run_lifecycle_job"),
+        Rw::Peers => bail!("peers runs through run_peers"),
     };
     let durability = match args.durability {
         DurabilityArg::Sync => Durability::Sync,
@@ -417,7 +476,7 @@ fn run_engine_job(
         bits: args.bits,
         backend: backend_request(args.backend),
         deadline: args.deadline.0,
-        keys: args.keys,
+        keys: engine_keys(args),
         query_records: args.query_records,
     };
     let bar = Progress::start(mode.name(), progress);

@@ -18,7 +18,8 @@
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
 //!   `seals`, `writes_led`, `device_write_bytes`, `device_mb_per_second`: the process's
-//!   `write_bytes` from `/proc/self/io` over the job), and `query` (`null` except for box-query jobs, else
+//!   `write_bytes` from `/proc/self/io` over the job, `device_read_bytes`: its `read_bytes`),
+//!   and `query` (`null` except for box-query jobs, else
 //!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
 //!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
 //!   box-query job's `ops` are queries and its `latency_us` is per query), and `handoff`
@@ -42,10 +43,15 @@
 //!   `device_write_amplification`, `compactions`, `compaction_failures`, `write_stalls`,
 //!   `settle_seconds`, `settle_timeouts`, `compact_seconds`, `commit_latency_us`,
 //!   `commit_latency_us_without_compaction`, `commit_p99_ratio`,
-//!   `get_p99_end_over_compacted`; the formulas are in `lifecycle/figures.rs`).
+//!   `get_p99_end_over_compacted`; the formulas are in `lifecycle/figures.rs`), and `peer`
+//!   (`null` except for rows of the engine comparison, `rw` `"peers"`, whose `ops` are load
+//!   batches, gets or ranges and `latency_us` per operation; else `engine`, `workload`
+//!   (`"load"`, `"get"`, `"range"`), `keys`, `records`, `records_per_second`, `runs`,
+//!   `device_read_bytes` and `device_read_bytes_per_op` (or `null`), `durability`).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
 //!   (`"raw"`: uring-io's raw workloads; `"fio"`; `"handoff"`: the thread hand-off ceiling, a
-//!   CPU bound measured with no I/O, informational and without a target), `ratio`
+//!   CPU bound measured with no I/O, informational and without a target; `"peer"`: another
+//!   engine's figure in the same run, `bound_figure` naming it), `ratio`
 //!   (ours / bound), `target_ratio` (or `null`), `repeats` (values are medians of this many
 //!   runs), `ours_latency_us` and `bound_latency_us` (`p50`, `p99` per operation, or `null`
 //!   where the side does not report them).
@@ -60,6 +66,7 @@ use serde::Serialize;
 use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::lifecycle::LifecycleFigures;
+use crate::peers::PeerFigures;
 
 /// Version tag of the JSON output.
 pub const SCHEMA: &str = "infinitedb-bench/1";
@@ -180,6 +187,9 @@ pub struct EngineFigures {
     pub device_write_bytes: u64,
     /// `device_write_bytes` per second of the job, in 10^6 bytes.
     pub device_mb_per_second: f64,
+    /// Bytes the process caused to be read from storage during the job (`read_bytes` of
+    /// `/proc/self/io`: O_DIRECT reads and page-cache misses; 0 where not measured).
+    pub device_read_bytes: u64,
 }
 
 /// Box-query figures of a `query` job (see `query.rs` for how boxes are sized and checked).
@@ -251,6 +261,8 @@ pub struct JobReport {
     pub handoff: Option<HandoffFigures>,
     /// Compaction lifecycle figures (`None` except for lifecycle jobs).
     pub lifecycle: Option<LifecycleFigures>,
+    /// Figures of a row of the engine comparison (`None` except for `--rw peers` rows).
+    pub peer: Option<PeerFigures>,
 }
 
 /// The shape of a job, for its report.
@@ -290,6 +302,7 @@ impl JobReport {
             query: None,
             handoff: None,
             lifecycle: None,
+            peer: None,
         }
     }
 
@@ -311,6 +324,13 @@ impl JobReport {
     #[must_use]
     pub fn with_lifecycle(mut self, lifecycle: Option<LifecycleFigures>) -> Self {
         self.lifecycle = lifecycle;
+        self
+    }
+
+    /// Adds the figures of a row of the engine comparison.
+    #[must_use]
+    pub fn with_peer(mut self, peer: Option<PeerFigures>) -> Self {
+        self.peer = peer;
         self
     }
 
@@ -368,23 +388,8 @@ impl JobReport {
     /// The lines of the job's own figures (engine counters, box queries, hand-offs), each
     /// only when the job has them.
     fn write_figures(&self, out: &mut String) {
-        if let Some(engine) = &self.engine {
-            let _ = writeln!(
-                out,
-                "    engine: fsyncs={}, records/fsync={:.1}, groups direct/staged={}/{}, \
-                 deadline misses={}, seals={}, writes led by their writer={}, device writes={} \
-                 ({:.1}MB/s)",
-                engine.fsyncs,
-                engine.records_per_fsync,
-                engine.groups_direct,
-                engine.groups_staged,
-                engine.deadline_misses,
-                engine.seals,
-                engine.writes_led,
-                format_bytes(engine.device_write_bytes),
-                engine.device_mb_per_second
-            );
-        }
+        self.write_engine(out);
+        self.write_peer(out);
         if let Some(query) = &self.query {
             let _ = writeln!(
                 out,
@@ -411,6 +416,72 @@ impl JobReport {
         if let Some(lifecycle) = &self.lifecycle {
             out.push_str(&lifecycle.text());
         }
+    }
+
+    /// The engine counters' lines (engine jobs only).
+    fn write_engine(&self, out: &mut String) {
+        let Some(engine) = &self.engine else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "    engine: fsyncs={}, records/fsync={:.1}, groups direct/staged={}/{}, \
+             deadline misses={}, seals={}, writes led by their writer={}, device writes={} \
+             ({:.1}MB/s)",
+            engine.fsyncs,
+            engine.records_per_fsync,
+            engine.groups_direct,
+            engine.groups_staged,
+            engine.deadline_misses,
+            engine.seals,
+            engine.writes_led,
+            format_bytes(engine.device_write_bytes),
+            engine.device_mb_per_second
+        );
+        if engine.device_read_bytes > 0 || self.rw.contains("read") {
+            let _ = writeln!(
+                out,
+                "    device reads: {} ({}/op, {:.2} 4KiB pages/op; /proc/self/io read_bytes, whole \
+                 process: background compaction counts too)",
+                format_bytes(engine.device_read_bytes),
+                format_bytes(per_op(engine.device_read_bytes, self.ops)),
+                engine.device_read_bytes as f64 / 4096.0 / self.ops.max(1) as f64
+            );
+        }
+    }
+
+    /// The line of a row of the engine comparison (peers rows only).
+    fn write_peer(&self, out: &mut String) {
+        let Some(peer) = &self.peer else {
+            return;
+        };
+        let device = peer.device_read_bytes.map_or_else(
+            || "-".to_string(),
+            |bytes| {
+                format!(
+                    "{} ({}/op, {:.2} 4KiB pages/op)",
+                    format_bytes(bytes),
+                    format_bytes(per_op(bytes, self.ops)),
+                    bytes as f64 / 4096.0 / self.ops.max(1) as f64
+                )
+            },
+        );
+        let checked = if peer.workload == "load" {
+            ""
+        } else {
+            ", every value checked"
+        };
+        let _ = writeln!(
+            out,
+            "    {} {}: records/s={}, records={}{checked}, keys={}, median of {} run(s), device \
+             reads={device}",
+            peer.engine,
+            peer.workload,
+            format_count(peer.records_per_second),
+            peer.records,
+            peer.keys,
+            peer.runs
+        );
     }
 }
 
@@ -589,6 +660,11 @@ pub fn comparison_table(comparisons: &[Comparison]) -> String {
         );
     }
     out
+}
+
+/// `bytes` per one of `ops` operations, rounded down (0 for no operation).
+fn per_op(bytes: u64, ops: u64) -> u64 {
+    bytes.checked_div(ops).unwrap_or(0)
 }
 
 /// "12.3/456" (p50/p99 in microseconds), or "-".

@@ -10,6 +10,7 @@
 //! | `NoSync` bulk ingest, 1 KiB values: MB/s ingested and MB/s to the device | sequential 1 MiB O_DIRECT writes, QD32 | — |
 //! | point reads/s (random gets of a sealed key set) | random 4 KiB O_DIRECT reads/s, QD32 | — |
 //! | box-query records/s, 2-D boxes of ~1,000 records of a sealed key set | the same reads/s | — |
+//! | records/s reading ranges of 1,000 consecutive keys of a sealed 1-D space | the same reads/s | — |
 //!
 //! Then one compaction row with no bound (`suite_lifecycle_job`): 50,000 points overwritten
 //! 3 times under `Retention::Latest` with small seal thresholds, printing space and write
@@ -39,6 +40,7 @@ use crate::fio::{self, FioEngine, FioJob, FioPattern};
 use crate::handoff::{self, HandoffJob, handoff_shape};
 use crate::job::{Limit, Progress};
 use crate::lifecycle::{self, LifecycleJob, LifecycleTuning};
+use crate::peers::{self, Infinitedb, PEERS_VALUE_BYTES_DEFAULT, PeersJob};
 use crate::query::QUERY_RECORDS_DEFAULT;
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{
@@ -66,10 +68,9 @@ impl Default for SuiteConfig {
         SuiteConfig {
             directory: std::env::temp_dir(),
             backend: BackendRequest::Auto,
-            // 5 engine jobs of 6 s, 6 bound jobs and the hand-off ceiling of 3 s, plus
-            // preloads, file layouts and seals: about 63 s on the quiet 2-core dev machine
-            // (measured 66 s at 7 s per job before the hand-off ceiling), under the 90 s the
-            // issue allows.
+            // 5 engine jobs of 6 s, 6 bound jobs, the hand-off ceiling and the range row of
+            // 3 s, plus preloads, file layouts and seals: about 65 s on the 2-core dev machine
+            // without fio (measured with the range row), under the 90 s the issue allows.
             job_runtime: Duration::from_secs(6),
             with_fio: true,
             progress: true,
@@ -172,8 +173,9 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
     }
     bounds.handoff = Some(run_handoff_job(config, &mut report)?);
     let engine = run_engine_jobs(config, directory, &mut report)?;
+    let range = run_range_job(config, directory, &mut report)?;
     run_compaction_job(config, directory, &mut report)?;
-    report.comparisons = comparisons(&bounds, &engine);
+    report.comparisons = comparisons(&bounds, &engine, Some(&range));
     report.notes.push(
         "one run per figure (about a minute in all); scripts/bench-vs-fio.sh gives medians of 3"
             .to_string(),
@@ -483,6 +485,102 @@ pub fn run_engine_job(
     Ok(Some(run?.report(engine_shape(name, &job))))
 }
 
+/// The range row's figure in the comparison table.
+const RANGE_FIGURE: &str = "ranges of 1000 keys, 1 reader, 1-D";
+
+/// The suite's range row: [`SUITE_READ_KEYS`] keys of 100 bytes loaded into a 1-D space in
+/// shuffled batches and sealed, then one reader reading ranges of
+/// [`crate::peers::RANGE_KEYS`] consecutive keys, every value checked, for half the engine
+/// jobs' runtime (the comparison's infinitedb engine and range workload, `peers/`).
+fn run_range_job(config: &SuiteConfig, directory: &Path, report: &mut Report) -> Result<JobReport> {
+    let job = PeersJob {
+        directory: directory.to_path_buf(),
+        keys: SUITE_READ_KEYS,
+        value_bytes: PEERS_VALUE_BYTES_DEFAULT,
+        runtime: config.job_runtime / 2,
+        repeats: 1,
+        gets: false,
+        backend: config.backend,
+        raw_file_bytes: SUITE_RAW_FILE_BYTES,
+        progress: config.progress,
+    };
+    let rows = peers::run_engine::<Infinitedb>(&job)?;
+    let range = rows
+        .range
+        .ok_or_else(|| BenchError::invalid("the range row ran no range"))?;
+    report.jobs.push(range.clone());
+    Ok(range)
+}
+
+/// Where and how the device's QD1 random reads run, for [`push_qd1_read_bound`].
+#[derive(Clone, Debug)]
+pub struct ReadBoundConfig {
+    /// Directory in which the raw file's temporary directory is made.
+    pub directory: PathBuf,
+    /// Backend of the raw queue.
+    pub backend: BackendRequest,
+    /// How long the reads run.
+    pub runtime: Duration,
+    /// Size of the file read.
+    pub file_bytes: u64,
+    /// Draw a progress bar (only when stdout is a terminal).
+    pub progress: bool,
+}
+
+/// Label of the device's QD1 random reads.
+pub const QD1_READ_LABEL: &str = "rand read 4KiB O_DIRECT QD1";
+
+/// Runs random 4 KiB O_DIRECT reads at QD1 (a cold get's bound: one page at a time) and sets
+/// the gets/s of `gets` (labelled `figure`) beside them in `report`; without the raw queue
+/// (no io_uring) a note says so instead.
+///
+/// # Errors
+/// [`BenchError::File`]; storage errors of the raw reads.
+pub fn push_qd1_read_bound(
+    report: &mut Report,
+    figure: &str,
+    gets: &JobReport,
+    config: &ReadBoundConfig,
+) -> Result<()> {
+    let scratch = crate::job::scratch_directory(&config.directory, "infinitedb-bench-raw-")?;
+    let job = RawJob {
+        directory: scratch.path().to_path_buf(),
+        mode: RawMode::RandomRead,
+        block_bytes: 4096,
+        iodepth: 1,
+        file_bytes: config.file_bytes,
+        limit: Limit::runtime(config.runtime),
+        backend: config.backend,
+    };
+    let progress = Progress::start(QD1_READ_LABEL, config.progress);
+    let result = raw::run(&job, &progress);
+    progress.finish();
+    let measurement = match result {
+        Ok((measurement, _)) => measurement,
+        Err(BenchError::InvalidJob { detail }) => {
+            report
+                .notes
+                .push(format!("{QD1_READ_LABEL} skipped: {detail}"));
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    let bound = raw_bound_figure(RawMode::RandomRead, &measurement);
+    let shape = raw_shape(QD1_READ_LABEL, RawMode::RandomRead, 4096, 1);
+    report.jobs.push(JobReport::new(shape, &measurement, None));
+    report.comparisons.push(
+        Comparison::new(
+            figure,
+            "ops/s",
+            gets.ops_per_second,
+            QD1_READ_LABEL,
+            bound.value,
+        )
+        .latencies(gets.latency_percentiles(), bound.latency),
+    );
+    Ok(())
+}
+
 /// Points of the suite's compaction row.
 pub const SUITE_LIFECYCLE_KEYS: u64 = 50_000;
 /// Overwrites of the suite's compaction row, as a multiple of its points.
@@ -706,8 +804,13 @@ pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 6] = [
 ];
 
 /// The suite's comparison rows: each of [`ENGINE_COMPARISONS`] beside its raw bound, then
-/// its fio bound when fio ran; the many-writer puts also beside the hand-off ceiling.
-fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
+/// its fio bound when fio ran; the many-writer puts also beside the hand-off ceiling; then
+/// the range row's records/s beside the random reads.
+fn comparisons(
+    bounds: &Bounds,
+    engine: &[JobReport],
+    range: Option<&JobReport>,
+) -> Vec<Comparison> {
     let mut rows = Vec::new();
     for (figure, unit, index, metric, bound, target) in ENGINE_COMPARISONS {
         let Some(job) = engine.get(index) else {
@@ -715,18 +818,13 @@ fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
         };
         let ours = metric.of(job);
         let ours_latency = job.latency_percentiles();
-        let raw = bounds.raw.get(&bound).copied().unwrap_or_default();
-        let mut row = Comparison::new(figure, unit, ours, bound.label(), raw.value)
-            .latencies(ours_latency, raw.latency);
-        row.target_ratio = target;
-        rows.push(row);
-        if let Some(fio) = bounds.fio.get(&bound) {
-            let mut fio_row = Comparison::new(figure, unit, ours, bound.label(), fio.value)
-                .source("fio")
-                .latencies(ours_latency, fio.latency);
-            fio_row.target_ratio = target;
-            rows.push(fio_row);
-        }
+        rows.extend(bound_rows(
+            bounds,
+            (figure, unit),
+            (ours, ours_latency),
+            bound,
+            target,
+        ));
         if index == CONCURRENT_PUTS_JOB
             && metric == Metric::Ops
             && let Some(handoff) = bounds.handoff
@@ -738,6 +836,44 @@ fn comparisons(bounds: &Bounds, engine: &[JobReport]) -> Vec<Comparison> {
                     .latencies(ours_latency, handoff.latency),
             );
         }
+    }
+    if let Some(range) = range {
+        let ours = range
+            .peer
+            .as_ref()
+            .map_or(0.0, |figures| figures.records_per_second);
+        let ours_latency = range.latency_percentiles();
+        rows.extend(bound_rows(
+            bounds,
+            (RANGE_FIGURE, "records/s"),
+            (ours, ours_latency),
+            Bound::Read,
+            None,
+        ));
+    }
+    rows
+}
+
+/// The rows of one engine figure (`ours`, with its latency) beside `bound`'s raw figure and,
+/// when fio ran, its fio figure.
+fn bound_rows(
+    bounds: &Bounds,
+    (figure, unit): (&str, &str),
+    (ours, ours_latency): (f64, Option<LatencyPercentiles>),
+    bound: Bound,
+    target: Option<f64>,
+) -> Vec<Comparison> {
+    let raw = bounds.raw.get(&bound).copied().unwrap_or_default();
+    let mut row = Comparison::new(figure, unit, ours, bound.label(), raw.value)
+        .latencies(ours_latency, raw.latency);
+    row.target_ratio = target;
+    let mut rows = vec![row];
+    if let Some(fio) = bounds.fio.get(&bound) {
+        let mut fio_row = Comparison::new(figure, unit, ours, bound.label(), fio.value)
+            .source("fio")
+            .latencies(ours_latency, fio.latency);
+        fio_row.target_ratio = target;
+        rows.push(fio_row);
     }
     rows
 }
@@ -784,7 +920,7 @@ mod tests {
         // sourced "handoff", without a target, with its ratio; the other rows are unchanged.
         // Method: comparisons of fixed reports with and without the ceiling.
         let engine: Vec<JobReport> = (1..=5).map(|job| engine_report(job * 100)).collect();
-        let without = comparisons(&raw_bounds(), &engine);
+        let without = comparisons(&raw_bounds(), &engine, None);
         assert_eq!(without.len(), ENGINE_COMPARISONS.len());
         let mut bounds = raw_bounds();
         bounds.handoff = Some(BoundFigure {
@@ -794,7 +930,7 @@ mod tests {
                 p99: 300.0,
             }),
         });
-        let with = comparisons(&bounds, &engine);
+        let with = comparisons(&bounds, &engine, None);
         assert_eq!(with.len(), ENGINE_COMPARISONS.len() + 1);
         let handoff_row = &with[CONCURRENT_PUTS_JOB + 1];
         assert_eq!(

@@ -200,16 +200,21 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     };
     let stats_before = db.stats();
     let device_before = process_write_bytes();
+    let read_before = process_read_bytes();
     let begin = Instant::now();
     let (measurement, records) = run_threads(&db, space, &points, shape.as_ref(), job, progress)?;
     if job.durability == Durability::NoSync {
         db.sync()?;
     }
     let elapsed = begin.elapsed();
-    let device_bytes = process_write_bytes()
-        .zip(device_before)
-        .map_or(0, |(after, before)| after.saturating_sub(before));
-    let figures = engine_figures(&stats_before, &db.stats(), device_bytes, elapsed);
+    let growth = |after: Option<u64>, before: Option<u64>| {
+        after
+            .zip(before)
+            .map_or(0, |(after, before)| after.saturating_sub(before))
+    };
+    let device_bytes = growth(process_write_bytes(), device_before);
+    let mut figures = engine_figures(&stats_before, &db.stats(), device_bytes, elapsed);
+    figures.device_read_bytes = growth(process_read_bytes(), read_before);
     let backend = db.backend().clone();
     db.close()?;
     let measurement = Measurement {
@@ -489,6 +494,7 @@ pub(crate) fn engine_figures(
         seals: delta(after.seals, before.seals),
         writes_led: delta(after.writes_led, before.writes_led),
         device_write_bytes: device_bytes,
+        device_read_bytes: 0,
         device_mb_per_second: if seconds > 0.0 {
             device_bytes as f64 / seconds / 1e6
         } else {
@@ -500,9 +506,20 @@ pub(crate) fn engine_figures(
 /// `write_bytes` of `/proc/self/io`: bytes this process caused to be sent to the block layer
 /// (O_DIRECT writes included; see the kernel's `Documentation/filesystems/proc.rst`).
 pub fn process_write_bytes() -> Option<u64> {
+    process_io_counter("write_bytes:")
+}
+
+/// `read_bytes` of `/proc/self/io`: bytes this process caused to be read from storage
+/// (O_DIRECT reads and page-cache misses alike; reads served by the page cache count nothing).
+pub fn process_read_bytes() -> Option<u64> {
+    process_io_counter("read_bytes:")
+}
+
+/// The counter of `/proc/self/io` on the line starting with `label`.
+fn process_io_counter(label: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/io").ok()?;
     text.lines()
-        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .find_map(|line| line.strip_prefix(label))
         .and_then(|value| value.trim().parse().ok())
 }
 

@@ -106,6 +106,7 @@ fn an_engine_job_prints_the_documented_fields() {
         "writes_led",
         "device_write_bytes",
         "device_mb_per_second",
+        "device_read_bytes",
     ] {
         assert!(engine[field].is_number(), "engine.{field}");
     }
@@ -183,4 +184,67 @@ fn a_hand_off_job_prints_the_documented_fields() {
     let records_per_group = handoff["records_per_group"].as_f64().unwrap();
     assert!((1.0..=4.0).contains(&records_per_group));
     assert_eq!(handoff["hold_us"].as_f64(), Some(100.0));
+}
+
+#[test]
+fn a_peers_run_prints_the_documented_fields() {
+    // Goal: `--rw peers` prints a load, a get and a range row per engine with their peer
+    // figures (every range row's records are 1,000 per range), each engine's durability in the
+    // notes, and, with the `peers` feature, one comparison row per workload and peer. Method:
+    // 2,000 keys, one run of 200 ms per read workload, a 16 MiB raw file.
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().to_str().unwrap();
+    let report = run_json(&[
+        "--rw",
+        "peers",
+        "--keys",
+        "2000",
+        "--runtime",
+        "200ms",
+        "--repeats",
+        "1",
+        "--filesize",
+        "16m",
+        "--directory",
+        directory,
+    ]);
+    assert_environment(&report);
+    let rows: Vec<&Value> = report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|job| job["rw"] == "peers")
+        .collect();
+    let engines = if cfg!(feature = "peers") { 3 } else { 1 };
+    assert_eq!(rows.len(), 3 * engines);
+    for job in &rows {
+        let peer = &job["peer"];
+        for field in ["engine", "workload", "durability"] {
+            assert!(peer[field].is_string(), "peer.{field}");
+        }
+        assert_eq!(peer["keys"], 2000);
+        assert_eq!(peer["runs"], 1);
+        assert!(peer["records_per_second"].as_f64().unwrap() > 0.0);
+        let ops = job["ops"].as_u64().unwrap();
+        match peer["workload"].as_str().unwrap() {
+            "load" => assert_eq!((ops, peer["records"].as_u64()), (2, Some(2000))),
+            "get" => assert_eq!(peer["records"].as_u64(), Some(ops)),
+            "range" => assert_eq!(peer["records"].as_u64(), Some(ops * 1000)),
+            other => panic!("unknown workload {other}"),
+        }
+        assert!(job.get("engine").is_some() && job["engine"].is_null());
+    }
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.as_str().unwrap().starts_with("infinitedb durability:"))
+    );
+    let peer_rows = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["bound_source"] == "peer")
+        .count();
+    assert_eq!(peer_rows, 3 * (engines - 1));
 }
