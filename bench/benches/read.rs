@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use hdrhistogram::Histogram;
+use infinitedb::Readable;
 use infinitedb::keyspace::{Curve, QueryBox};
 use infinitedb::{Batch, Db, Durability, Options, SpaceId};
 use rand::{Rng, SeedableRng};

@@ -27,6 +27,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{BenchError, Result};
 use crate::points::Points;
+use infinitedb::Readable;
 
 /// Records a box holds on average unless `--query-records` says otherwise.
 pub const QUERY_RECORDS_DEFAULT: u64 = 1000;

@@ -33,6 +33,7 @@ use crate::report::{
     EngineFigures, JobReport, JobShape, Measurement, QueryFigures, latency_histogram,
     record_latency,
 };
+use infinitedb::Readable;
 
 /// Records per batch when preloading a key set.
 pub const PRELOAD_BATCH_RECORDS: u64 = 1000;

@@ -117,6 +117,14 @@ impl BlockFile {
             .is_none_or(|filter| filter.may_hold(key))
     }
 
+    /// The distinct keys held: the filter's key count, or the record count of a version-1
+    /// block (no filter).
+    pub(crate) fn distinct_keys(&self) -> u64 {
+        self.filter
+            .as_ref()
+            .map_or(self.meta.record_count, BlockFilter::key_count)
+    }
+
     /// The storage that opened the file.
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.storage.as_ref()

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use infinitedb_format::{
     FRAME_HEADER_BYTES, ManifestEdit, Retention, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
@@ -28,19 +27,18 @@ use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
 use crate::io_thread::{Driver, IoConfig, IoThread};
 use crate::keyspace::Curve;
-use crate::keyspace::QueryBox;
 use crate::levels::Levels;
 use crate::lock::DirLock;
 use crate::log_file::{LogFile, hot_header};
 use crate::manifest::Manifest;
-use crate::read::{PageCache, Query, Snapshot, VisibleRevision, space_read};
+use crate::read::{PageCache, Pin, Pinned, Readable, Snapshot, VisibleRevision, space_read};
 
 use crate::options::{Durability, Options};
 use crate::paths::{DbPaths, resolve_directory};
 use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
-use crate::space::{SpaceShared, SpaceView};
+use crate::space::{SpaceInfo, SpaceShared, SpaceView};
 use crate::stats::{SpaceStats, Stats, StatsCounters};
 
 /// The I/O thread's settings from the options (hedging only under `Durability::Sync`, see
@@ -79,11 +77,11 @@ const WRITE_OVERHEAD_BYTES: usize = 256;
 /// An open database. `Send + Sync`: share `&Db` (or `Arc<Db>`) between writer threads.
 ///
 /// ```no_run
-/// use infinitedb::{Db, Options};
+/// use infinitedb::{Db, Options, Readable};
 /// let db = Db::open("/tmp/example-db", Options::default())?;
 /// let space = db.create_space("points", 2, 16)?;
 /// let revision = db.put(space, &[3, 4], b"hello")?;
-/// assert_eq!(db.get(space, &[3, 4])?, Some(b"hello".to_vec()));
+/// assert_eq!(db.get(space, &[3, 4])?.as_deref(), Some(&b"hello"[..]));
 /// # let _ = revision;
 /// db.close()?;
 /// # Ok::<(), infinitedb::Error>(())
@@ -288,7 +286,7 @@ impl Db {
     /// (see [`Db::set_retention`]).
     ///
     /// ```no_run
-    /// use infinitedb::{Db, Options, Retention};
+    /// use infinitedb::{Db, Options, Readable, Retention};
     /// let db = Db::open("/tmp/example-retention", Options::default())?;
     /// // A table of current positions: only each point's newest value is kept on disk.
     /// let space = db.create_space_with("positions", 2, 16, Retention::Latest)?;
@@ -421,12 +419,49 @@ impl Db {
     /// [`Error::UnknownSpace`].
     pub fn retention(&self, space: SpaceId) -> Result<Retention> {
         self.shared(space)?;
-        let manifest = self.manifest.lock();
-        Ok(manifest
+        Ok(self.retention_of(&self.manifest.lock(), space))
+    }
+
+    /// The retention the manifest records for `space` (`All` when it records none).
+    fn retention_of(&self, manifest: &Manifest, space: SpaceId) -> Retention {
+        manifest
             .state()
             .spaces
             .get(&space)
-            .map_or(Retention::All, |record| record.retention))
+            .map_or(Retention::All, |record| record.retention)
+    }
+
+    /// Every space, by id: its name, its shape and its retention.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Retention};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// db.create_space("tracks", 3, 21)?;
+    /// let spaces = db.spaces();
+    /// assert_eq!(spaces.len(), 1);
+    /// assert_eq!((spaces[0].name.as_str(), spaces[0].dims, spaces[0].bits_per_dim), ("tracks", 3, 21));
+    /// assert_eq!(spaces[0].retention, Retention::All);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn spaces(&self) -> Vec<SpaceInfo> {
+        let manifest = self.manifest.lock();
+        let mut spaces: Vec<SpaceInfo> = self
+            .spaces
+            .read()
+            .values()
+            .map(|shared| SpaceInfo {
+                id: shared.id,
+                name: shared.name.to_string(),
+                dims: shared.curve.dims(),
+                bits_per_dim: shared.curve.bits_per_dim(),
+                retention: self.retention_of(&manifest, shared.id),
+            })
+            .collect();
+        spaces.sort_by_key(|space| space.id.0);
+        spaces
     }
 
     /// Seals the space's live tail, then merges every block of the space into one level
@@ -603,15 +638,6 @@ impl Db {
         answer.recv().ok_or(Error::Closed)?
     }
 
-    /// The latest value at `point` (`None` if never written or deleted).
-    ///
-    /// # Errors
-    /// [`Error::InvalidPoint`], [`Error::UnknownSpace`], [`Error::Corruption`] from a block.
-    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Bytes>> {
-        let (read, at) = self.space_read(space)?;
-        Ok(read.get_at(point, at)?.map(|(_, value)| value))
-    }
-
     /// The reads of `space` over its current view, at its published mark (whole batches only).
     fn space_read(&self, space: SpaceId) -> Result<(crate::read::SpaceRead, Revision)> {
         let shared = self.shared(space)?;
@@ -628,68 +654,6 @@ impl Db {
             ),
             at,
         ))
-    }
-
-    /// The value at `point` as of `revision`: the newest write at or below it (`None` if
-    /// never written or deleted there). Reads above [`Db::snapshot`]'s revision are not
-    /// repeatable (a write of another space may still be published below them); pin a
-    /// [`Snapshot`] for that.
-    ///
-    /// # Errors
-    /// [`Error::InvalidPoint`], [`Error::UnknownSpace`], [`Error::Corruption`] or
-    /// [`Error::Io`] from a block read.
-    pub fn get_at(
-        &self,
-        space: SpaceId,
-        point: &[u32],
-        revision: Revision,
-    ) -> Result<Option<Bytes>> {
-        let (read, published) = self.space_read(space)?;
-        Ok(read
-            .get_at(point, revision.min(published))?
-            .map(|(_, value)| value))
-    }
-
-    /// Every version of `point`, newest first, with its revision; `None` marks a delete.
-    ///
-    /// # Errors
-    /// As [`Db::get_at`].
-    pub fn history(&self, space: SpaceId, point: &[u32]) -> Result<Vec<(Revision, Option<Bytes>)>> {
-        let (read, at) = self.space_read(space)?;
-        read.history(point, at)
-    }
-
-    /// The live entries inside `query_box`, lazily, in Hilbert order. The box becomes at most
-    /// [`Options::query_range_budget`] key ranges; blocks are pruned by key range, their
-    /// pages read in batches through the page cache, and results filtered to the box exactly.
-    ///
-    /// ```no_run
-    /// use infinitedb::{Db, Options, QueryBox};
-    /// let db = Db::open("/tmp/example-query", Options::default())?;
-    /// let space = db.create_space("grid", 2, 8)?;
-    /// db.put(space, &[3, 4], b"x")?;
-    /// for entry in db.query(space, &QueryBox::new(vec![0, 0], vec![9, 9])?)? {
-    ///     let entry = entry?;
-    ///     assert_eq!((entry.point.as_slice(), entry.value.as_slice()), (&[3, 4][..], &b"x"[..]));
-    /// }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`]; [`Error::InvalidBox`] when the box has the wrong number of
-    /// coordinates or a bound does not fit the space. Read errors come from the iterator.
-    pub fn query(&self, space: SpaceId, query_box: &QueryBox) -> Result<Query> {
-        let (read, at) = self.space_read(space)?;
-        read.query(query_box, at)
-    }
-
-    /// Every live entry of `space`, lazily, in Hilbert order.
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`]. Read errors come from the iterator.
-    pub fn scan(&self, space: SpaceId) -> Result<Query> {
-        let (read, at) = self.space_read(space)?;
-        Ok(read.scan(at))
     }
 
     /// A repeatable view of every space at the visible high-water mark: every write at or
@@ -900,6 +864,15 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
             },
         })
 }
+
+impl Pin for Db {
+    fn pin(&self, space: SpaceId) -> Result<Pinned<'_>> {
+        let (read, at) = self.space_read(space)?;
+        Ok(Pinned::owned(read, at))
+    }
+}
+
+impl Readable for Db {}
 
 impl Drop for Db {
     fn drop(&mut self) {

@@ -17,11 +17,11 @@
 //!   [`Options::queue_bytes_max`] (writers block beyond it).
 //!
 //! ```no_run
-//! use infinitedb::{Db, Options};
+//! use infinitedb::{Db, Options, Readable};
 //! let db = Db::open("/tmp/example-db", Options::default())?;
 //! let space = db.create_space("points", 3, 21)?;
 //! db.put(space, &[1, 2, 3], b"value")?;
-//! assert_eq!(db.get(space, &[1, 2, 3])?, Some(b"value".to_vec()));
+//! assert_eq!(db.get(space, &[1, 2, 3])?.as_deref(), Some(&b"value"[..]));
 //! db.close()?;
 //! # Ok::<(), infinitedb::Error>(())
 //! ```
@@ -65,7 +65,8 @@ pub use options::{
     BlockReads, Durability, Options, PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR,
     PAGE_CACHE_MEMORY_SHARE,
 };
-pub use read::{Entry, Point, Query, Snapshot};
+pub use read::{Entry, Point, Query, Readable, Snapshot};
+pub use space::SpaceInfo;
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};
 

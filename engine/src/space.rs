@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use infinitedb_format::{BlockId, LEVEL_COUNT, Revision, SpaceId};
+use infinitedb_format::{BlockId, LEVEL_COUNT, Retention, Revision, SpaceId};
 use parking_lot::{Condvar, Mutex};
 
 use crate::block_file::BlockFile;
@@ -27,6 +27,22 @@ use crate::keyspace::Curve;
 use crate::levels::{Levels, Overlap};
 use crate::memtable::Memtable;
 use crate::stats::{LevelStats, SpaceStats};
+
+/// A space's definition, as [`crate::Db::spaces`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpaceInfo {
+    /// The space's id.
+    pub id: SpaceId,
+    /// The space's unique name.
+    pub name: String,
+    /// Coordinates per point.
+    pub dims: u32,
+    /// Bits per coordinate: each runs `0..2^bits_per_dim`.
+    pub bits_per_dim: u32,
+    /// The versions the space keeps.
+    pub retention: Retention,
+}
 
 /// One published state of a space's data.
 #[derive(Debug, Default)]

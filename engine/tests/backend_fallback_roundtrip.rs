@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Model, assert_matches_model, small_options_on, value_of, zero_deadline};
+use infinitedb::Readable;
 use infinitedb::{BackendKind, BackendRequest, Db};
 
 fn options() -> infinitedb::Options {

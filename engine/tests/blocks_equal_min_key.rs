@@ -6,6 +6,7 @@ mod common;
 
 use common::small_options;
 use infinitedb::Db;
+use infinitedb::Readable;
 
 #[test]
 fn blocks_sharing_their_lowest_key_are_both_kept() {

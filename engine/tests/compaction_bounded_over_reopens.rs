@@ -33,6 +33,7 @@ mod common;
 
 use std::path::Path;
 
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Options, Retention, SpaceId, SpaceStats};
 
 /// The points: a `SIDE × SIDE` grid.

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::small_options;
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Options, Retention, Revision, SpaceId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

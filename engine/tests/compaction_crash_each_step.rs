@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::small_options;
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Options, Retention, Revision, SpaceId};
 use uring_io::{Fault, OpKind, OpMatch, SimDisk, SimStorage, Storage};
 

@@ -13,6 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Options, Retention, SpaceId};
 
 /// Options with a seal every `records` records and a small level 1.

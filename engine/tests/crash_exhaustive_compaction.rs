@@ -36,6 +36,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use infinitedb::Readable;
 use infinitedb::{Db, Durability, Options, Retention, SpaceId};
 use support::model::{History, Point, check_recovered, check_recovered_latest};
 use support::suite_options;

@@ -15,6 +15,7 @@ mod support;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Retention, Revision, SpaceId};
 use proptest::prelude::*;
 use rand::SeedableRng;

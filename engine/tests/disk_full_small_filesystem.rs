@@ -19,6 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use infinitedb::Readable;
 use infinitedb::{BackendRequest, Db, Error, Options, SpaceId};
 use support::{REAL_BACKENDS, suite_options};
 

@@ -19,6 +19,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::small_options;
+use infinitedb::Readable;
 use infinitedb::{Db, Durability, Error, IoError};
 use uring_io::{Fault, OpMatch, SimStorage, Storage};
 

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use infinitedb::Readable;
 use infinitedb::{Db, Options, SpaceId};
 use support::suite_options;
 use uring_io::{Fault, OpKind, OpMatch, RuleId, SimStorage, Storage};

@@ -17,6 +17,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use infinitedb::Readable;
 use infinitedb::{BackendRequest, Db, Error, Options, SpaceId};
 use infinitedb_format::{BlockFilter, BlockFooter};
 use support::{REAL_BACKENDS, copy_tree, suite_options};

@@ -18,6 +18,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Error, Options, SpaceId};
 use support::{suite_options, zero_deadline};
 use uring_io::{Fault, OpMatch, SimStorage, Storage};

@@ -10,6 +10,7 @@
 
 mod common;
 
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Retention, SpaceId};
 
 /// Records per seal.

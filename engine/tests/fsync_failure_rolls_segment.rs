@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Model, assert_matches_model, small_options, value_of};
+use infinitedb::Readable;
 use infinitedb::{Db, Error};
 use uring_io::{Fault, OpMatch, SimStorage, Storage};
 

@@ -4,6 +4,7 @@
 mod common;
 
 use common::small_options;
+use infinitedb::Readable;
 use infinitedb::{Batch, Db, Error};
 
 #[test]

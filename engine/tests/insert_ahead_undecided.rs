@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Model, assert_matches_model, small_options, value_of};
+use infinitedb::Readable;
 use infinitedb::{Db, QueryBox};
 use uring_io::{Fault, OpMatch, SimStorage, Storage};
 

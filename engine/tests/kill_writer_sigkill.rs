@@ -37,6 +37,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+use infinitedb::Readable;
 use infinitedb::{BackendRequest, Batch, Db, Options, Revision, SpaceId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -12,6 +12,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use infinitedb::Readable;
 use infinitedb::{Db, Error, Options};
 use support::{suite_options, zero_deadline};
 

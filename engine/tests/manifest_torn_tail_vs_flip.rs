@@ -19,6 +19,7 @@ mod support;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use infinitedb::Readable;
 use infinitedb::{BackendRequest, Db, Error, Options, SpaceId};
 use infinitedb_format::{MANIFEST_HEADER_BYTES, ManifestEdit, decode_edits};
 use support::{REAL_BACKENDS, copy_tree, suite_options};

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use infinitedb::Db;
+use infinitedb::Readable;
 use support::suite_options;
 
 /// The names directly inside `dir`.

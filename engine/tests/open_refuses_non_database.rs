@@ -14,6 +14,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Error};
 use support::suite_options;
 

@@ -6,6 +6,7 @@ mod common;
 
 use common::small_options;
 use infinitedb::Db;
+use infinitedb::Readable;
 
 #[test]
 fn gets_of_absent_points_are_answered_by_the_filters() {

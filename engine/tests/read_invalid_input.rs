@@ -9,6 +9,7 @@
 
 mod common;
 
+use infinitedb::Readable;
 use infinitedb::keyspace::{KeyspaceError, QueryBox};
 use infinitedb::{Db, Error, Revision, SpaceId};
 

@@ -26,6 +26,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use infinitedb::Readable;
 use infinitedb::keyspace::{Curve, QueryBox};
 use infinitedb::{Batch, Db, Retention, Revision, Snapshot, SpaceId};
 use rand::{Rng, SeedableRng};

@@ -7,6 +7,7 @@
     reason = "test helpers: a failure is a test failure"
 )]
 
+use infinitedb::Readable;
 use infinitedb::{BlockReads, Db, Options, PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR};
 
 const KEYS: u32 = 20_000;

@@ -9,6 +9,7 @@
 
 mod common;
 
+use infinitedb::Readable;
 use infinitedb::keyspace::QueryBox;
 use infinitedb::{Db, Error};
 

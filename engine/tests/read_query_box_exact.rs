@@ -11,6 +11,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use infinitedb::Readable;
 use infinitedb::keyspace::{Curve, QueryBox};
 use infinitedb::{Batch, Db, Durability};
 use rand::{Rng, SeedableRng};

@@ -13,6 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Entry, Revision, Snapshot, SpaceId};
 
 /// What the writers acknowledged: space, point, revision, value.

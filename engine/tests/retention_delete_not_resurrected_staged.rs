@@ -30,6 +30,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Options, Retention, SpaceId};
 use support::{suite_options, zero_deadline};
 use uring_io::{Fault, OpMatch, SimDisk, SimStorage, Storage};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::{Model, assert_matches_model, small_options, value_of, zero_deadline};
 use infinitedb::Db;
+use infinitedb::Readable;
 
 #[test]
 fn zero_deadline_acknowledges_every_group_staged() {

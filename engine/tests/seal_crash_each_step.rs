@@ -13,6 +13,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Model, assert_matches_model, small_options, value_of};
+use infinitedb::Readable;
 use infinitedb::{Db, SpaceId};
 use uring_io::{OpKind, SimStorage, Storage};
 

@@ -16,6 +16,7 @@ mod support;
 
 use std::sync::Arc;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Error, SpaceId};
 use support::suite_options;
 use uring_io::{Fault, OpMatch, SimStorage, Storage};

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{small_options, value_of};
+use infinitedb::Readable;
 use infinitedb::{Db, Durability};
 use uring_io::{Fault, OpMatch, SimStorage, Storage};
 

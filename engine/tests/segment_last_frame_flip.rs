@@ -20,6 +20,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use common::{copy_tree, frame_sectors, small_options, stamped_frames, value_of};
+use infinitedb::Readable;
 use infinitedb::{Db, Error};
 use infinitedb_format::offsets::FRAME_FIRST_REVISION_OFFSET;
 use infinitedb_format::{

@@ -17,6 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{copy_tree, frame_sectors, small_options, stamped_frames, value_of};
+use infinitedb::Readable;
 use infinitedb::{Db, Error};
 use infinitedb_format::{LogHeader, SECTOR_BYTES, SECTOR_STAMP_OFFSET, SegmentId};
 

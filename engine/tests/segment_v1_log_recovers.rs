@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use common::{copy_tree, small_options, stamped_frames, value_of};
 use infinitedb::Db;
+use infinitedb::Readable;
 use infinitedb_format::{
     FRAME_PAYLOAD_BYTES_MAX, LOG_HEADER_BYTES, LogHeader, LogLayout, RecordRef, SECTOR_BYTES,
     StampedFrame, decode_stamped_frame, encode_frame, frame_encoded_bytes,

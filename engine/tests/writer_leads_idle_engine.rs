@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Options, Revision, SpaceId};
 use support::model::{History, assert_disk_holds_all};
 use support::suite_options;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::{small_options, value_of};
 use infinitedb::Db;
+use infinitedb::Readable;
 
 const THREADS: u32 = 8;
 const PUTS_PER_THREAD: u32 = 10_000;

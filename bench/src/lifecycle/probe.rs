@@ -18,6 +18,7 @@ use crate::error::{BenchError, Result};
 use crate::points::Points;
 use crate::query::BoxShape;
 use crate::report::{latency_histogram, record_latency};
+use infinitedb::Readable;
 
 /// Seed of the probes' get keys.
 const READ_SEED: u64 = 0x9e7c_0de5_eed0_0001;

@@ -10,6 +10,7 @@ use uring_io::{BackendInfo, BackendRequest};
 
 use super::PeerEngine;
 use crate::error::{BenchError, Result};
+use infinitedb::Readable;
 
 /// Name of the comparison's space.
 const SPACE_NAME: &str = "peers";

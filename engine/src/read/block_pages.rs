@@ -40,6 +40,9 @@ pub(crate) trait PagedBlock: Send + Sync {
     /// False only when the block's key filter shows that it holds no version of `key`
     /// (`docs/format.md`, "Block filter"); true for a block without a filter.
     fn may_hold(&self, key: Key) -> bool;
+    /// The distinct keys the block holds (its filter's key count; its record count for a
+    /// block without a filter).
+    fn distinct_keys(&self) -> u64;
 }
 
 /// The pages at `locations` (in the same order), from the cache or read in one batch.
@@ -126,6 +129,45 @@ pub(crate) fn newest_in_block(
         }
     }
     Ok(None)
+}
+
+/// [`newest_in_block`] for several keys of one block: the first page run each key may be
+/// in is fetched in one [`fetch_pages`] (one batched read of the misses), and a key whose
+/// versions continue into a later run falls back to [`newest_in_block`]. Returns each
+/// `(index, key)`'s index with its version.
+///
+/// # Errors
+/// As [`fetch_pages`].
+pub(crate) fn newest_of_keys(
+    block: &dyn PagedBlock,
+    keys: &[(usize, Key)],
+    at: Revision,
+    cache: &PageCache,
+) -> Result<Vec<(usize, Option<Version>)>> {
+    let index = block.index();
+    let first_pages: Vec<Option<PageLocation>> = keys
+        .iter()
+        .map(|&(_, key)| index.pages_for_key(key).next())
+        .collect();
+    let mut locations: Vec<PageLocation> = first_pages.iter().flatten().copied().collect();
+    locations.sort_by_key(|location| location.offset);
+    locations.dedup_by_key(|location| location.offset);
+    let pages = fetch_pages(block, &locations, cache)?;
+    let mut answers = Vec::with_capacity(keys.len());
+    for (&(slot, key), first) in keys.iter().zip(first_pages) {
+        let Some(first) = first else {
+            answers.push((slot, None));
+            continue;
+        };
+        let position = locations.partition_point(|location| location.offset < first.offset);
+        let version = match pages.get(position).map(|page| page.seek(key, at)) {
+            Some(Seek::Found(record)) => pages.get(position).and_then(|page| page.version(record)),
+            Some(Seek::Absent) => None,
+            Some(Seek::After) | None => newest_in_block(block, key, at, cache)?,
+        };
+        answers.push((slot, version));
+    }
+    Ok(answers)
 }
 
 /// Reads and verifies `locations` with one `read_many`.
@@ -219,6 +261,11 @@ pub(crate) mod tests {
             self.filter
                 .as_ref()
                 .is_none_or(|filter| filter.may_hold(key))
+        }
+        fn distinct_keys(&self) -> u64 {
+            self.filter
+                .as_ref()
+                .map_or(self.footer.record_count, BlockFilter::key_count)
         }
     }
 

@@ -17,12 +17,13 @@ const DIMS_MAX_USIZE: usize = DIMS_MAX as usize;
 /// Dereferences to `[u32]`, one coordinate per dimension of its space.
 ///
 /// ```
-/// # fn main() -> infinitedb::Result<()> {
-/// # let dir = tempfile::tempdir().map_err(|error| infinitedb::Error::Io(error.into()))?;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// use infinitedb::Readable;
 /// let db = infinitedb::Db::open(dir.path(), infinitedb::Options::default())?;
 /// let space = db.create_space("grid", 2, 8)?;
 /// db.put(space, &[3, 4], b"here")?;
-/// let entry = db.scan(space)?.next().transpose()?.ok_or(infinitedb::Error::EmptyBatch)?;
+/// let entry = db.scan(space)?.next().ok_or("no entry")??;
 /// assert_eq!(&entry.point[..], &[3, 4]);
 /// assert_eq!(entry.point.to_vec(), vec![3, 4]);
 /// # Ok(())

@@ -35,6 +35,9 @@ pub(crate) trait VersionRange: Send + Sync {
         out: &mut Vec<Version>,
     );
 
+    /// Versions held.
+    fn version_count(&self) -> u64;
+
     /// The newest version of `key` at or below `at`, if any.
     fn newest(&self, key: Key, at: Revision) -> Option<Version> {
         let mut out = Vec::with_capacity(1);
@@ -158,6 +161,10 @@ pub(crate) mod tests {
                 revision: revision.0,
                 value: value.clone(),
             }));
+        }
+
+        fn version_count(&self) -> u64 {
+            self.map.read().len() as u64
         }
     }
 

@@ -11,6 +11,7 @@
 //! - `merge.rs`: the k-way merge with MVCC resolution (latest at R, or full history).
 //! - `space_read.rs`: `SpaceRead`, point reads, history, box queries and scans of one space.
 //! - `query.rs`, `entry.rs`: the public lazy iterator and its items.
+//! - `readable.rs`: `Readable`, the read methods `Db` and `Snapshot` share, written once.
 //! - `snapshot.rs`: `Snapshot`, all of the above pinned at one revision.
 //! - `view.rs`: adapters from the write path's `BlockFile`, `Memtable` and `SpaceView`.
 //! - `all_versions` (here): every version of a set of blocks, for a compaction.
@@ -28,6 +29,7 @@ mod memtable_source;
 mod merge;
 mod page_cache;
 mod query;
+mod readable;
 mod snapshot;
 mod space_read;
 mod version;
@@ -37,6 +39,8 @@ mod visible;
 pub use entry::{Entry, Point};
 pub(crate) use page_cache::{PageCache, PageCacheCounts};
 pub use query::Query;
+pub use readable::Readable;
+pub(crate) use readable::sealed::{Pin, Pinned};
 pub use snapshot::Snapshot;
 pub(crate) use space_read::SpaceRead;
 pub(crate) use version::Version;

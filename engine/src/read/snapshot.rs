@@ -11,14 +11,12 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
-
 use infinitedb_format::{Revision, SpaceId};
 
-use super::query::Query;
+use super::readable::Readable;
+use super::readable::sealed::{Pin, Pinned};
 use super::space_read::SpaceRead;
 use crate::error::{Error, Result};
-use crate::keyspace::QueryBox;
 
 /// A consistent, repeatable read-only view of the database at one revision. Cheap to take
 /// (a few `Arc` clones per space); `Send + Sync`.
@@ -53,67 +51,20 @@ impl Snapshot {
     pub fn revision(&self) -> Revision {
         self.revision
     }
+}
 
-    /// The value at `point` at the snapshot's revision (`None` if never written or deleted).
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`] (also for a space created after the snapshot);
-    /// [`Error::InvalidPoint`]; [`Error::Corruption`] or [`Error::Io`] from a block read.
-    pub fn get(&self, space: SpaceId, point: &[u32]) -> Result<Option<Bytes>> {
-        Ok(self
-            .space(space)?
-            .get_at(point, self.revision)?
-            .map(|(_, value)| value))
-    }
-
-    /// The value at `point` at `revision`, which is clamped to the snapshot's revision.
-    ///
-    /// # Errors
-    /// As [`Snapshot::get`].
-    pub fn get_at(
-        &self,
-        space: SpaceId,
-        point: &[u32],
-        revision: Revision,
-    ) -> Result<Option<Bytes>> {
-        let at = revision.min(self.revision);
-        Ok(self
-            .space(space)?
-            .get_at(point, at)?
-            .map(|(_, value)| value))
-    }
-
-    /// Every version of `point` at or below the snapshot's revision, newest first; `None`
-    /// marks a delete.
-    ///
-    /// # Errors
-    /// As [`Snapshot::get`].
-    pub fn history(&self, space: SpaceId, point: &[u32]) -> Result<Vec<(Revision, Option<Bytes>)>> {
-        self.space(space)?.history(point, self.revision)
-    }
-
-    /// The live entries inside `query_box` at the snapshot's revision, lazily, in Hilbert
-    /// order.
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`]; [`Error::InvalidBox`] when the box has the wrong number of
-    /// coordinates or a bound does not fit the space. Read errors come from the iterator.
-    pub fn query(&self, space: SpaceId, query_box: &QueryBox) -> Result<Query> {
-        self.space(space)?.query(query_box, self.revision)
-    }
-
-    /// Every live entry of `space` at the snapshot's revision, lazily, in Hilbert order.
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`]. Read errors come from the iterator.
-    pub fn scan(&self, space: SpaceId) -> Result<Query> {
-        Ok(self.space(space)?.scan(self.revision))
+impl Pin for Snapshot {
+    fn pin(&self, space: SpaceId) -> Result<Pinned<'_>> {
+        Ok(Pinned::borrowed(self.space(space)?, self.revision))
     }
 }
+
+impl Readable for Snapshot {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Query;
 
     fn shareable<T: Send + Sync>() {}
     fn movable<T: Send>() {}

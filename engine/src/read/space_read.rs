@@ -19,12 +19,13 @@
 //! whatever seals or compactions happen meanwhile. Input is validated into typed errors
 //! before any I/O.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use infinitedb_format::{Key, Revision, SpaceId};
 
-use super::block_pages::{PagedBlock, newest_in_block};
+use super::block_pages::{PagedBlock, newest_in_block, newest_of_keys};
 use super::block_source::BlockSource;
 use super::memtable_source::{MemtableSource, VersionRange};
 use super::merge::{Merge, Resolve, VersionSource};
@@ -108,12 +109,7 @@ impl SpaceRead {
     /// version in a run newer than every version in a later run (module doc), so the newest
     /// memtable version decides, else the first run holding one.
     fn newest(&self, key: Key, at: Revision) -> Result<Option<Version>> {
-        let in_memtables = self
-            .memtables
-            .iter()
-            .filter_map(|memtable| memtable.newest(key, at))
-            .max_by_key(|version| version.revision);
-        if let Some(version) = in_memtables {
+        if let Some(version) = self.newest_in_memtables(key, at) {
             self.stats.record_point_read(0);
             return Ok(Some(version));
         }
@@ -122,27 +118,118 @@ impl SpaceRead {
         Ok(found)
     }
 
+    /// The newest version of `key` at or below `at` in the live tail.
+    fn newest_in_memtables(&self, key: Key, at: Revision) -> Option<Version> {
+        self.memtables
+            .iter()
+            .filter_map(|memtable| memtable.newest(key, at))
+            .max_by_key(|version| version.revision)
+    }
+
     /// The newest version of `key` at or below `at` in the blocks, and how many blocks were
     /// consulted (read, not skipped by their key range, revisions or filter) to find it.
     fn get_from_blocks(&self, key: Key, at: Revision) -> Result<(Option<Version>, usize)> {
         let mut consulted = 0;
         for run in &self.runs {
-            let Some(block) = block_for_key(run, key) else {
+            let Some(position) = self.consulted_block(run, key, at) else {
                 continue;
             };
-            if block.revision_min() > at {
-                continue;
-            }
-            if !block.may_hold(key) {
-                StatsCounters::add(&self.stats.filter_skips, 1);
-                continue;
-            }
             consulted += 1;
-            if let Some(version) = newest_in_block(block.as_ref(), key, at, &self.cache)? {
+            let block = run[position].as_ref();
+            if let Some(version) = newest_in_block(block, key, at, &self.cache)? {
                 return Ok((Some(version), consulted));
             }
         }
         Ok((None, consulted))
+    }
+
+    /// The position in `run` of the block a point read of `key` at `at` must consult: the
+    /// one whose key range holds the key, unless its revisions are all above `at` or its
+    /// filter rules the key out (counted in `Stats::filter_skips`).
+    fn consulted_block(
+        &self,
+        run: &[Arc<dyn PagedBlock>],
+        key: Key,
+        at: Revision,
+    ) -> Option<usize> {
+        let position = run.partition_point(|block| block.key_bounds().1 < key);
+        let block = run
+            .get(position)
+            .filter(|block| block.key_bounds().0 <= key)?;
+        if block.revision_min() > at {
+            return None;
+        }
+        if !block.may_hold(key) {
+            StatsCounters::add(&self.stats.filter_skips, 1);
+            return None;
+        }
+        Some(position)
+    }
+
+    /// The values at `points` at `at` (`None`: absent or deleted), in their order. Keys the
+    /// live tail does not answer go run by run, newest first; a run's keys are grouped by
+    /// block, and each block's pages for them are read with one batched submission.
+    pub(crate) fn multi_get<P: AsRef<[u32]>>(
+        &self,
+        points: &[P],
+        at: Revision,
+    ) -> Result<Vec<Option<Bytes>>> {
+        let keys: Vec<Key> = points
+            .iter()
+            .map(|point| self.key_of(point.as_ref()))
+            .collect::<Result<_>>()?;
+        let mut found: Vec<Option<Version>> = keys
+            .iter()
+            .map(|&key| self.newest_in_memtables(key, at))
+            .collect();
+        let mut pending: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        let mut consulted = vec![0_usize; keys.len()];
+        for run in &self.runs {
+            if pending.is_empty() {
+                break;
+            }
+            let mut by_block: BTreeMap<usize, Vec<(usize, Key)>> = BTreeMap::new();
+            for &index in &pending {
+                if let Some(position) = self.consulted_block(run, keys[index], at) {
+                    consulted[index] += 1;
+                    by_block
+                        .entry(position)
+                        .or_default()
+                        .push((index, keys[index]));
+                }
+            }
+            for (position, wanted) in by_block {
+                let answers = newest_of_keys(run[position].as_ref(), &wanted, at, &self.cache)?;
+                for (index, version) in answers {
+                    found[index] = version;
+                }
+            }
+            pending.retain(|&index| found[index].is_none());
+        }
+        for blocks in consulted {
+            self.stats.record_point_read(blocks);
+        }
+        Ok(found
+            .into_iter()
+            .map(|version| version.and_then(|version| version.value))
+            .collect())
+    }
+
+    /// An estimate of the live points: each block's distinct keys plus the live tail's
+    /// records (`Readable::estimate_live_points` says when it is exact).
+    pub(crate) fn estimate_live_points(&self) -> u64 {
+        let blocks: u64 = self
+            .runs
+            .iter()
+            .flatten()
+            .map(|block| block.distinct_keys())
+            .sum();
+        let tail: u64 = self
+            .memtables
+            .iter()
+            .map(|memtable| memtable.version_count())
+            .sum();
+        blocks + tail
     }
 
     /// Every version of `point` at or below `at`, newest first (`None`: a delete).
@@ -196,13 +283,6 @@ impl SpaceRead {
         );
         Query::new(merge, self.space, self.name.clone(), self.curve, None)
     }
-}
-
-/// The block of `run` (sorted by key, disjoint) whose key bounds hold `key`, if any.
-fn block_for_key(run: &[Arc<dyn PagedBlock>], key: Key) -> Option<&Arc<dyn PagedBlock>> {
-    let position = run.partition_point(|block| block.key_bounds().1 < key);
-    run.get(position)
-        .filter(|block| block.key_bounds().0 <= key)
 }
 
 /// Whether some range of `ranges` (sorted, disjoint) intersects `low..=high`.

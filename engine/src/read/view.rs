@@ -46,6 +46,9 @@ impl PagedBlock for BlockFile {
     fn may_hold(&self, key: Key) -> bool {
         BlockFile::may_hold(self, key)
     }
+    fn distinct_keys(&self) -> u64 {
+        BlockFile::distinct_keys(self)
+    }
 }
 
 impl VersionRange for Memtable {
@@ -70,6 +73,10 @@ impl VersionRange for Memtable {
                 });
             },
         );
+    }
+
+    fn version_count(&self) -> u64 {
+        self.len() as u64
     }
 
     fn newest(&self, key: Key, at: Revision) -> Option<Version> {

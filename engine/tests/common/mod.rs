@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use infinitedb::Readable;
 use infinitedb::{BackendRequest, Db, Options, Revision, SpaceId};
 
 /// Segment size for tests: small, so creating a space writes little.

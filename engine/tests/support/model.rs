@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use infinitedb::Readable;
 use infinitedb::{Db, Options, QueryBox, Retention, Revision, SpaceId};
 use uring_io::{SimDisk, SimStorage, Storage};
 
