@@ -9,6 +9,7 @@
 //! queued seals.
 
 use std::collections::HashMap;
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -674,7 +675,50 @@ impl Db {
         read.query(query_box, at)
     }
 
-    /// Every live entry of `space`, lazily, in Hilbert order.
+    /// The live entries of `space` whose Hilbert keys lie in the range of the keys of
+    /// `range`'s bounds (points, each [`Curve::encode`]d), lazily, in Hilbert order;
+    /// double-ended, so `.rev()` reads them last first. `Included`, `Excluded` and
+    /// `Unbounded` bounds all work; an empty or inverted range yields nothing. Like
+    /// [`Db::query`], the range reads at the revision visible when it is made: later writes
+    /// are not in it.
+    ///
+    /// In a 1-dimensional space the key order is the coordinate order, so `[10]..[20]` is the
+    /// coordinates 10 to 19. In an n-dimensional space a range is a stretch of the Hilbert
+    /// curve between two points, not a box: its points are those the curve visits between the
+    /// two, and may lie anywhere (use [`Db::query`] for a box).
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Options};
+    /// let db = Db::open("/tmp/example-range", Options::default())?;
+    /// let line = db.create_space("line", 1, 32)?;
+    /// for x in 0..100_u32 {
+    ///     db.put(line, &[x], &x.to_le_bytes())?;
+    /// }
+    /// let points: Vec<u32> = db
+    ///     .range(line, [10]..[20])?
+    ///     .map(|entry| entry.map(|entry| entry.point[0]))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(points, (10..20).collect::<Vec<_>>());
+    /// let last = db.range(line, [90]..)?.next_back().transpose()?;
+    /// assert_eq!(last.map(|entry| entry.point), Some(vec![99]));
+    /// let all = db.range::<[u32; 1]>(line, ..)?.rev().count();
+    /// assert_eq!(all, 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]; [`Error::InvalidPoint`] when a bound has the wrong number of
+    /// coordinates or a coordinate does not fit the space. Read errors come from the iterator.
+    pub fn range<P: AsRef<[u32]>>(
+        &self,
+        space: SpaceId,
+        range: impl RangeBounds<P>,
+    ) -> Result<Query> {
+        let (read, at) = self.space_read(space)?;
+        read.range(&range, at)
+    }
+
+    /// Every live entry of `space`, lazily, in Hilbert order (double-ended, as [`Db::range`]).
     ///
     /// # Errors
     /// [`Error::UnknownSpace`]. Read errors come from the iterator.

@@ -10,6 +10,7 @@
 //! not change what it reads; writes above R land in the same memtables but are invisible.
 
 use std::collections::HashMap;
+use std::ops::RangeBounds;
 
 use infinitedb_format::{Revision, SpaceId};
 
@@ -102,6 +103,34 @@ impl Snapshot {
     /// coordinates or a bound does not fit the space. Read errors come from the iterator.
     pub fn query(&self, space: SpaceId, query_box: &QueryBox) -> Result<Query> {
         self.space(space)?.query(query_box, self.revision)
+    }
+
+    /// The live entries of `space` at the snapshot's revision whose Hilbert keys lie in the
+    /// range of the keys of `range`'s bound points, lazily, in Hilbert order, double-ended:
+    /// as [`crate::Db::range`] (in a 1-dimensional space, a range of coordinates; in more, a
+    /// stretch of the curve, not a box).
+    ///
+    /// ```no_run
+    /// use infinitedb::{Db, Options};
+    /// let db = Db::open("/tmp/example-snapshot-range", Options::default())?;
+    /// let line = db.create_space("line", 1, 16)?;
+    /// db.put(line, &[5], b"five")?;
+    /// let snapshot = db.snapshot();
+    /// db.put(line, &[6], b"six")?;
+    /// let newest = snapshot.range(line, [0]..=[9])?.next_back().transpose()?;
+    /// assert_eq!(newest.map(|entry| entry.point), Some(vec![5]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSpace`]; [`Error::InvalidPoint`] when a bound does not fit the space.
+    /// Read errors come from the iterator.
+    pub fn range<P: AsRef<[u32]>>(
+        &self,
+        space: SpaceId,
+        range: impl RangeBounds<P>,
+    ) -> Result<Query> {
+        self.space(space)?.range(&range, self.revision)
     }
 
     /// Every live entry of `space` at the snapshot's revision, lazily, in Hilbert order.

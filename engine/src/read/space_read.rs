@@ -1,6 +1,6 @@
 //! [`SpaceRead`]: every read of one space over one fixed set of sources (the memtables and
-//! blocks of one published view), at a read revision: point reads, history, box queries and
-//! scans (docs/design.md §6 "Queries").
+//! blocks of one published view), at a read revision: point reads, history, box queries, key
+//! ranges and scans (docs/design.md §6 "Queries", "Ranges").
 //!
 //! Owns: turning a request into key ranges and a [`Merge`] of one source per memtable and per
 //! block that can hold a version in those ranges at or below the read revision (blocks are
@@ -19,6 +19,7 @@
 //! whatever seals or compactions happen meanwhile. Input is validated into typed errors
 //! before any I/O.
 
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use infinitedb_format::{Key, Revision, SpaceId};
@@ -210,16 +211,45 @@ impl SpaceRead {
         ))
     }
 
+    /// The live entries whose Hilbert keys lie between the keys of `range`'s bound points, at
+    /// `at`, in Hilbert order (empty when the bounds are inverted or exclude each other).
+    pub(crate) fn range<P: AsRef<[u32]>>(
+        &self,
+        range: &impl RangeBounds<P>,
+        at: Revision,
+    ) -> Result<Query> {
+        let first = match range.start_bound() {
+            Bound::Included(point) => Some(self.key_of(point.as_ref())?),
+            Bound::Excluded(point) => self.key_of(point.as_ref())?.checked_add(1),
+            Bound::Unbounded => Some(0),
+        };
+        let last = match range.end_bound() {
+            Bound::Included(point) => Some(self.key_of(point.as_ref())?),
+            Bound::Excluded(point) => self.key_of(point.as_ref())?.checked_sub(1),
+            Bound::Unbounded => Some(Key::MAX),
+        };
+        let keys = first
+            .zip(last)
+            .filter(|(first, last)| first <= last)
+            .map(|(first, last)| KeyRange { first, last });
+        Ok(self.over_keys(keys, at))
+    }
+
     /// Every live entry of the space at `at`, in Hilbert order.
     pub(crate) fn scan(&self, at: Revision) -> Query {
-        let merge = self.merge(
-            vec![KeyRange {
-                first: 0,
-                last: Key::MAX,
-            }],
-            at,
-            Resolve::Latest,
-        );
+        let everything = KeyRange {
+            first: 0,
+            last: Key::MAX,
+        };
+        self.over_keys(Some(everything), at)
+    }
+
+    /// The live entries with keys in `keys` (`None`: no key) at `at`, in Hilbert order.
+    fn over_keys(&self, keys: Option<KeyRange>, at: Revision) -> Query {
+        let merge = match keys {
+            Some(keys) => self.merge(vec![keys], at, Resolve::Latest),
+            None => Merge::new(Vec::new(), at, Resolve::Latest),
+        };
         Query::new(merge, self.space, self.name.clone(), self.curve, None)
     }
 }
