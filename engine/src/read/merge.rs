@@ -66,6 +66,14 @@ impl End {
         ranges.get(index).copied()
     }
 
+    /// The key of a version of rank `rank` (the inverse of [`End::rank`] on keys).
+    fn key_of(self, rank: (Key, u64)) -> Key {
+        match self {
+            End::Front => rank.0,
+            End::Back => Key::MAX - rank.0,
+        }
+    }
+
     /// Where `version` sorts in this end's order, smallest first.
     fn rank(self, version: &Version) -> (Key, u64) {
         match self {
@@ -113,8 +121,11 @@ impl Slot {
                 None => self.met = true,
             }
         }
-        let shared = self.heads[other].as_ref().filter(|_| self.met);
-        Ok(self.heads[own].as_ref().or(shared))
+        match &self.heads[own] {
+            Some(version) => Ok(Some(version)),
+            None if self.met => Ok(self.heads[other].as_ref()),
+            None => Ok(None),
+        }
     }
 
     /// Takes the version [`Slot::peek`] returned.
@@ -192,7 +203,13 @@ impl Merge {
                 self.push(end, source)?;
             }
         }
+        // Entries go stale only when the other end takes versions: until it starts, the top
+        // is valid as it stands (the common, one-directional read checks nothing).
+        let other_started = self.sides[end.other().index()].primed;
         while let Some(&Reverse((rank, source))) = self.sides[side].heap.peek() {
+            if !other_started {
+                return Ok(Some((end.key_of(rank), source)));
+            }
             let current = self.slots[source].peek(end)?;
             if let Some(version) = current.filter(|version| end.rank(version) == rank) {
                 return Ok(Some((version.key, source)));
@@ -208,11 +225,17 @@ impl Merge {
         let Some((_, source)) = self.top(end)? else {
             return Ok(None);
         };
-        self.sides[end.index()].heap.pop();
         let Some(version) = self.slots[source].take(end) else {
             return Ok(None);
         };
-        self.push(end, source)?;
+        // The source's next version replaces it on top: one sift instead of a pop and a push.
+        let next = self.slots[source].peek(end)?.map(|next| end.rank(next));
+        let heap = &mut self.sides[end.index()].heap;
+        match (next, heap.peek_mut()) {
+            (Some(next), Some(mut top)) => *top = Reverse((next, source)),
+            (None, Some(top)) => drop(std::collections::binary_heap::PeekMut::pop(top)),
+            (_, None) => {}
+        }
         let rank = end.rank(&version);
         let taken = self.sides[end.index()].taken.replace(rank);
         debug_assert!(
