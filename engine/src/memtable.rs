@@ -4,7 +4,8 @@
 //! Choice: `crossbeam-skiplist`'s lock-free `SkipMap`, shared as `Arc<Memtable>`. The I/O
 //! thread inserts while readers search, and neither waits for the other; a seal freezes the
 //! memtable by moving the same `Arc` into the view's frozen list (no copy), and the sealer
-//! iterates it in block order. A persistent tree would copy O(log n) nodes per insert and an
+//! iterates it in block order; readers copy chunks of a key range out in either direction
+//! (`visit_from`, `visit_back_from`). A persistent tree would copy O(log n) nodes per insert and an
 //! append-only log would need sorting at seal time; the skiplist does neither.
 //!
 //! Invariants: an entry is never changed; `(key, revision)` is unique, so inserting a

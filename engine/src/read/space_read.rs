@@ -1,11 +1,13 @@
 //! [`SpaceRead`]: every read of one space over one fixed set of sources (the memtables and
 //! blocks of one published view), at a read revision: point reads, history, box queries, key
-//! ranges and scans (docs/design.md §6 "Queries", "Ranges").
+//! ranges and scans (docs/design.md §6 "Queries", "Ranges and reverse iteration").
 //!
 //! Owns: turning a request into key ranges and a [`Merge`] of one source per memtable and per
 //! block that can hold a version in those ranges at or below the read revision (blocks are
 //! pruned by their footer's key range and lowest revision, and for a single key by their key
-//! filter, counted in `Stats::filter_skips`).
+//! filter, counted in `Stats::filter_skips`). A key range's bound points become one key range:
+//! `Included` is the point's key, `Excluded` the key after (low) or before (high) it,
+//! `Unbounded` the first or last key; both points are validated even when the range is empty.
 //!
 //! Invariants: every version in a memtable of the space is newer than every version in its
 //! blocks (blocks are sealed from frozen memtables in revision order, and recovery replays
