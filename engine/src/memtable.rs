@@ -4,7 +4,8 @@
 //! Choice: `crossbeam-skiplist`'s lock-free `SkipMap`, shared as `Arc<Memtable>`. The I/O
 //! thread inserts while readers search, and neither waits for the other; a seal freezes the
 //! memtable by moving the same `Arc` into the view's frozen list (no copy), and the sealer
-//! iterates it in block order. A persistent tree would copy O(log n) nodes per insert and an
+//! iterates it in block order; readers copy chunks of a key range out in either direction
+//! (`visit_from`, `visit_back_from`). A persistent tree would copy O(log n) nodes per insert and an
 //! append-only log would need sorting at seal time; the skiplist does neither.
 //!
 //! Invariants: an entry is never changed; `(key, revision)` is unique, so inserting a
@@ -114,18 +115,48 @@ impl Memtable {
         from_revision: Revision,
         last_key: Key,
         limit: usize,
+        visit: impl FnMut(Key, Revision, Option<&Bytes>),
+    ) {
+        let from = (from_key, Reverse(from_revision.0));
+        self.visit_between(from, (last_key, Reverse(0)), false, limit, visit);
+    }
+
+    /// Calls `visit` with at most `limit` records in reverse block order, starting at position
+    /// `(from_key, from_revision)` (inclusive) and ending at key `first_key` (inclusive).
+    pub(crate) fn visit_back_from(
+        &self,
+        from_key: Key,
+        from_revision: Revision,
+        first_key: Key,
+        limit: usize,
+        visit: impl FnMut(Key, Revision, Option<&Bytes>),
+    ) {
+        let from = (from_key, Reverse(from_revision.0));
+        self.visit_between((first_key, Reverse(u64::MAX)), from, true, limit, visit);
+    }
+
+    /// Calls `visit` with at most `limit` records of `low..=high`, in block order or
+    /// (`backward`) in reverse.
+    fn visit_between(
+        &self,
+        low: EntryKey,
+        high: EntryKey,
+        backward: bool,
+        limit: usize,
         mut visit: impl FnMut(Key, Revision, Option<&Bytes>),
     ) {
-        if (from_key, Reverse(from_revision.0)) > (last_key, Reverse(0)) {
+        if low > high {
             return;
         }
-        for entry in self
-            .map
-            .range((from_key, Reverse(from_revision.0))..=(last_key, Reverse(0)))
-            .take(limit)
-        {
+        let range = self.map.range(low..=high);
+        let mut emit = |entry: crossbeam_skiplist::map::Entry<'_, EntryKey, EntryValue>| {
             let (key, Reverse(revision)) = *entry.key();
             visit(key, Revision(revision), entry.value().as_ref());
+        };
+        if backward {
+            range.rev().take(limit).for_each(&mut emit);
+        } else {
+            range.take(limit).for_each(&mut emit);
         }
     }
 

@@ -7,11 +7,13 @@
 //! - `page_cache.rs`: `PageCache`, verified decoded pages under a byte budget (CLOCK).
 //! - `block_pages.rs`: `PagedBlock` and `fetch_pages`: a block's pages, one `read_many` per
 //!   batch of misses, checksums verified (a mismatch is `Error::Corruption { file, offset }`).
-//! - `block_source.rs`, `memtable_source.rs`: the lazy per-source streams within key ranges.
-//! - `merge.rs`: the k-way merge with MVCC resolution (latest at R, or full history).
-//! - `space_read.rs`: `SpaceRead`, point reads, history, box queries and scans of one space.
-//! - `query.rs`, `entry.rs`: the public lazy iterator and its items.
-//! - `readable.rs`: `Readable`, the read methods `Db` and `Snapshot` share, written once.
+//! - `block_source.rs`, `memtable_source.rs`: the lazy per-source streams within key ranges,
+//!   readable from both ends.
+//! - `merge.rs`: the double-ended k-way merge with MVCC resolution (latest at R, or full
+//!   history).
+//! - `space_read.rs`: `SpaceRead`, point reads, history, box queries, key ranges and scans of
+//!   one space.
+//! - `query.rs`, `entry.rs`: the public lazy, double-ended iterator and its items.
 //! - `snapshot.rs`: `Snapshot`, all of the above pinned at one revision.
 //! - `view.rs`: adapters from the write path's `BlockFile`, `Memtable` and `SpaceView`.
 //! - `all_versions` (here): every version of a set of blocks, for a compaction.

@@ -1,23 +1,26 @@
-//! [`Query`]: the lazy iterator of a box query or scan: the merged, resolved versions of the
-//! box's Hilbert key ranges, each key decoded back into its point, kept only when the point
-//! lies inside the box exactly (the ranges over-cover once merged to their budget; docs/design.md
-//! §6).
+//! [`Query`]: the lazy, double-ended iterator of a box query, a key range or a scan: the
+//! merged, resolved versions of the request's Hilbert key ranges, each key decoded back into
+//! its point, kept only when the point lies inside the box exactly (a box's ranges over-cover
+//! once merged to their budget; a key range or scan has no box; docs/design.md §6).
 //!
-//! Invariants: entries come out in Hilbert key order, each point at most once; a read error
-//! ends the iteration after being yielded (see `merge.rs`).
+//! Invariants: entries come out in Hilbert key order from the front and in reverse from the
+//! back, each point at most once however the two ends are mixed; a read error ends the
+//! iteration after being yielded (see `merge.rs`).
 
 use std::sync::Arc;
 
 use infinitedb_format::SpaceId;
 
 use super::entry::{Entry, Point};
-use super::merge::Merge;
+use super::merge::{End, Merge};
+use super::version::Version;
 use crate::error::{Error, Result};
 use crate::keyspace::{Curve, QueryBox};
 
-/// The results of [`crate::Db::query`], [`crate::Db::scan`] or their [`crate::Snapshot`]
-/// forms: `Result<Entry>` in Hilbert order, read lazily (pages are fetched in batches as the
-/// iteration reaches them).
+/// The results of [`crate::Db::query`], [`crate::Db::range`], [`crate::Db::scan`] or their
+/// [`crate::Snapshot`] forms: `Result<Entry>` in Hilbert order, read lazily (pages are fetched
+/// in batches as the iteration reaches them). Double-ended: `.rev()` reads the same entries in
+/// reverse Hilbert order, fetching pages backwards, and `next` and `next_back` may be mixed.
 pub struct Query {
     merge: Merge,
     space: SpaceId,
@@ -53,40 +56,62 @@ impl Query {
             query_box,
         }
     }
+
+    /// `version` as an entry, `None` when its point lies outside the box.
+    fn entry_of(&self, version: Version) -> Option<Result<Entry>> {
+        let Some(value) = version.value else {
+            debug_assert!(false, "Resolve::Latest yields puts only");
+            return None;
+        };
+        let dims = usize::try_from(self.curve.dims()).unwrap_or(0);
+        let mut point = Point::zeros(dims);
+        if let Err(source) = self.curve.decode(version.key, point.coords_mut()) {
+            return Some(Err(Error::InvalidPoint {
+                space: self.name.to_string(),
+                source,
+            }));
+        }
+        let inside = self
+            .query_box
+            .as_ref()
+            .is_none_or(|query_box| query_box.contains(&point));
+        inside.then_some(Ok(Entry {
+            point,
+            revision: version.revision,
+            value,
+        }))
+    }
+
+    /// The next entry at `end`.
+    fn step(&mut self, end: End) -> Option<Result<Entry>> {
+        loop {
+            let next = match end {
+                End::Front => self.merge.next()?,
+                End::Back => self.merge.next_back()?,
+            };
+            let version = match next {
+                Ok(version) => version,
+                Err(error) => return Some(Err(error)),
+            };
+            if let Some(entry) = self.entry_of(version) {
+                return Some(entry);
+            }
+        }
+    }
 }
 
 impl Iterator for Query {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let version = match self.merge.next()? {
-                Ok(version) => version,
-                Err(error) => return Some(Err(error)),
-            };
-            let Some(value) = version.value else {
-                debug_assert!(false, "Resolve::Latest yields puts only");
-                continue;
-            };
-            let dims = usize::try_from(self.curve.dims()).unwrap_or(0);
-            let mut point = Point::zeros(dims);
-            if let Err(source) = self.curve.decode(version.key, point.coords_mut()) {
-                return Some(Err(Error::InvalidPoint {
-                    space: self.name.to_string(),
-                    source,
-                }));
-            }
-            if self
-                .query_box
-                .as_ref()
-                .is_none_or(|query_box| query_box.contains(&point))
-            {
-                return Some(Ok(Entry {
-                    point,
-                    revision: version.revision,
-                    value,
-                }));
-            }
-        }
+        self.step(End::Front)
+    }
+}
+
+/// Reverse Hilbert order: `query.rev()` yields the same entries last first, and mixing
+/// `next` and `next_back` yields each entry once.
+impl DoubleEndedIterator for Query {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.step(End::Back)
     }
 }

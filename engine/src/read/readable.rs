@@ -7,6 +7,7 @@
 //! successive calls may see newer writes, a snapshot's never do.
 
 use std::borrow::Cow;
+use std::ops::RangeBounds;
 
 use bytes::Bytes;
 use infinitedb_format::{Revision, SpaceId};
@@ -196,7 +197,50 @@ pub trait Readable: sealed::Pin {
         pinned.read.query(query_box, pinned.at)
     }
 
-    /// Every live entry of `space`, lazily, in Hilbert order.
+    /// The live entries of `space` whose Hilbert keys lie in the range of the keys of
+    /// `range`'s bounds (points), lazily, in Hilbert order; double-ended, so `.rev()` reads
+    /// them last first. `Included`, `Excluded` and `Unbounded` bounds all work; an empty or
+    /// inverted range yields nothing. The range reads at this reader's revision when it is
+    /// made: later writes are not in it.
+    ///
+    /// In a 1-dimensional space the key order is the coordinate order, so `[10]..[20]` is the
+    /// coordinates 10 to 19. In an n-dimensional space a range is a stretch of the Hilbert
+    /// curve between two points, not a box: its points are those the curve visits between
+    /// the two, and may lie anywhere (use [`Readable::query`] for a box).
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let line = db.create_space("line", 1, 32)?;
+    /// for x in 0..100_u32 {
+    ///     db.put(line, &[x], &x.to_le_bytes())?;
+    /// }
+    /// let points: Vec<u32> = db
+    ///     .range(line, [10]..[20])?
+    ///     .map(|entry| entry.map(|entry| entry.point[0]))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(points, (10..20).collect::<Vec<_>>());
+    /// let last = db.range(line, [90]..)?.next_back().transpose()?;
+    /// assert_eq!(last.map(|entry| entry.point[0]), Some(99));
+    /// let all = db.range::<[u32; 1]>(line, ..)?.rev().count();
+    /// assert_eq!(all, 100);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::Error::UnknownSpace`]; [`crate::Error::InvalidPoint`] when a bound has the
+    /// wrong number of coordinates or a coordinate does not fit the space. Read errors come
+    /// from the iterator.
+    fn range<P: AsRef<[u32]>>(&self, space: SpaceId, range: impl RangeBounds<P>) -> Result<Query> {
+        let pinned = self.pin(space)?;
+        pinned.read.range(&range, pinned.at)
+    }
+
+    /// Every live entry of `space`, lazily, in Hilbert order (double-ended, as
+    /// [`Readable::range`]).
     ///
     /// # Errors
     /// [`crate::Error::UnknownSpace`]. Read errors come from the iterator.

@@ -1,11 +1,13 @@
 //! [`SpaceRead`]: every read of one space over one fixed set of sources (the memtables and
-//! blocks of one published view), at a read revision: point reads, history, box queries and
-//! scans (docs/design.md §6 "Queries").
+//! blocks of one published view), at a read revision: point reads, history, box queries, key
+//! ranges and scans (docs/design.md §6 "Queries", "Ranges and reverse iteration").
 //!
 //! Owns: turning a request into key ranges and a [`Merge`] of one source per memtable and per
 //! block that can hold a version in those ranges at or below the read revision (blocks are
 //! pruned by their footer's key range and lowest revision, and for a single key by their key
-//! filter, counted in `Stats::filter_skips`).
+//! filter, counted in `Stats::filter_skips`). A key range's bound points become one key range:
+//! `Included` is the point's key, `Excluded` the key after (low) or before (high) it,
+//! `Unbounded` the first or last key; both points are validated even when the range is empty.
 //!
 //! Invariants: every version in a memtable of the space is newer than every version in its
 //! blocks (blocks are sealed from frozen memtables in revision order, and recovery replays
@@ -20,6 +22,7 @@
 //! before any I/O.
 
 use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -271,16 +274,45 @@ impl SpaceRead {
         ))
     }
 
+    /// The live entries whose Hilbert keys lie between the keys of `range`'s bound points, at
+    /// `at`, in Hilbert order (empty when the bounds are inverted or exclude each other).
+    pub(crate) fn range<P: AsRef<[u32]>>(
+        &self,
+        range: &impl RangeBounds<P>,
+        at: Revision,
+    ) -> Result<Query> {
+        let first = match range.start_bound() {
+            Bound::Included(point) => Some(self.key_of(point.as_ref())?),
+            Bound::Excluded(point) => self.key_of(point.as_ref())?.checked_add(1),
+            Bound::Unbounded => Some(0),
+        };
+        let last = match range.end_bound() {
+            Bound::Included(point) => Some(self.key_of(point.as_ref())?),
+            Bound::Excluded(point) => self.key_of(point.as_ref())?.checked_sub(1),
+            Bound::Unbounded => Some(Key::MAX),
+        };
+        let keys = first
+            .zip(last)
+            .filter(|(first, last)| first <= last)
+            .map(|(first, last)| KeyRange { first, last });
+        Ok(self.over_keys(keys, at))
+    }
+
     /// Every live entry of the space at `at`, in Hilbert order.
     pub(crate) fn scan(&self, at: Revision) -> Query {
-        let merge = self.merge(
-            vec![KeyRange {
-                first: 0,
-                last: Key::MAX,
-            }],
-            at,
-            Resolve::Latest,
-        );
+        let everything = KeyRange {
+            first: 0,
+            last: Key::MAX,
+        };
+        self.over_keys(Some(everything), at)
+    }
+
+    /// The live entries with keys in `keys` (`None`: no key) at `at`, in Hilbert order.
+    fn over_keys(&self, keys: Option<KeyRange>, at: Revision) -> Query {
+        let merge = match keys {
+            Some(keys) => self.merge(vec![keys], at, Resolve::Latest),
+            None => Merge::new(Vec::new(), at, Resolve::Latest),
+        };
         Query::new(merge, self.space, self.name.clone(), self.curve, None)
     }
 }

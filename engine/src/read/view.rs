@@ -13,6 +13,7 @@ use uring_io::{FileHandle, Storage};
 
 use super::block_pages::PagedBlock;
 use super::memtable_source::VersionRange;
+use super::merge::End;
 use super::page_cache::PageCache;
 use super::space_read::SpaceRead;
 use super::version::Version;
@@ -54,25 +55,24 @@ impl PagedBlock for BlockFile {
 impl VersionRange for Memtable {
     fn versions_from(
         &self,
+        end: End,
         from: (Key, std::cmp::Reverse<Revision>),
-        last: Key,
+        bound: Key,
         limit: usize,
         out: &mut Vec<Version>,
     ) {
         let (from_key, std::cmp::Reverse(from_revision)) = from;
-        self.visit_from(
-            from_key,
-            from_revision,
-            last,
-            limit,
-            |key, revision, value| {
-                out.push(Version {
-                    key,
-                    revision,
-                    value: value.cloned(),
-                });
-            },
-        );
+        let visit = |key, revision, value: Option<&bytes::Bytes>| {
+            out.push(Version {
+                key,
+                revision,
+                value: value.cloned(),
+            });
+        };
+        match end {
+            End::Front => self.visit_from(from_key, from_revision, bound, limit, visit),
+            End::Back => self.visit_back_from(from_key, from_revision, bound, limit, visit),
+        }
     }
 
     fn version_count(&self) -> u64 {

@@ -347,13 +347,21 @@ impl BlockIndex {
     /// The runs that may hold records with keys in `lo..=hi`, in key order: every run whose
     /// `[first_key, last_key]` intersects the range. Empty when `lo > hi`.
     pub fn pages_for_range(&self, lo: Key, hi: Key) -> impl Iterator<Item = PageLocation> + '_ {
+        self.positions_for_range(lo, hi)
+            .filter_map(|position| self.location(position))
+    }
+
+    /// The positions (for [`BlockIndex::location`]) of the runs [`BlockIndex::pages_for_range`]
+    /// returns: one contiguous, possibly empty, span.
+    #[must_use]
+    pub fn positions_for_range(&self, lo: Key, hi: Key) -> std::ops::Range<usize> {
         let start = self.partition_point(|location| location.last_key < lo);
         let end = if lo > hi {
             start
         } else {
             self.partition_point(|location| location.first_key <= hi)
         };
-        (start..end.max(start)).filter_map(|position| self.location(position))
+        start..end.max(start)
     }
 
     /// The runs that may hold versions of `key`, in order (several when its versions span
