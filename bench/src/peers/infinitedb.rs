@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use infinitedb::{Batch, Db, Options, QueryBox, SpaceId};
+use infinitedb::{Batch, Db, Options, SpaceId};
 use uring_io::{BackendInfo, BackendRequest};
 
 use super::PeerEngine;
@@ -69,8 +69,8 @@ impl PeerEngine for Infinitedb {
         let Some(last) = count.checked_sub(1).map(|offset| lo + offset) else {
             return Ok(());
         };
-        let query_box = QueryBox::new(vec![coordinate(lo)?], vec![coordinate(last)?])?;
-        for entry in self.db.query(self.space, &query_box)? {
+        let bounds = [coordinate(lo)?]..=[coordinate(last)?];
+        for entry in self.db.range(self.space, bounds)? {
             let entry = entry?;
             let key = entry.point.first().copied().map_or(u64::MAX, u64::from);
             visit(key, &entry.value)?;
