@@ -3,6 +3,10 @@
 //! (and reads each block's pages in one batch), `contains` follows deletes,
 //! `estimate_live_points` is exact where its docs say it is and an upper bound elsewhere, and
 //! `Db::spaces` lists every space.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a test failure"
+)]
 
 use infinitedb::{Db, Options, Readable, Retention, SpaceId};
 
