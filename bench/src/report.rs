@@ -190,6 +190,14 @@ pub struct EngineFigures {
     /// Bytes the process caused to be read from storage during the job (`read_bytes` of
     /// `/proc/self/io`: O_DIRECT reads and page-cache misses; 0 where not measured).
     pub device_read_bytes: u64,
+    /// Block page runs the engine read from storage after page-cache misses
+    /// (`Stats::block_page_reads`; with buffered block reads the OS page cache may answer
+    /// some without the device).
+    pub block_page_reads: u64,
+    /// Page lookups the engine's page cache answered (`Stats::page_cache_hits`).
+    pub page_cache_hits: u64,
+    /// Page lookups it could not (`Stats::page_cache_misses`).
+    pub page_cache_misses: u64,
 }
 
 /// Box-query figures of a `query` job (see `query.rs` for how boxes are sized and checked).
@@ -446,6 +454,14 @@ impl JobReport {
                 format_bytes(engine.device_read_bytes),
                 format_bytes(per_op(engine.device_read_bytes, self.ops)),
                 engine.device_read_bytes as f64 / 4096.0 / self.ops.max(1) as f64
+            );
+            let lookups = (engine.page_cache_hits + engine.page_cache_misses).max(1);
+            let _ = writeln!(
+                out,
+                "    engine reads: block page reads={} ({:.2}/op), page cache hits={:.1}%",
+                engine.block_page_reads,
+                engine.block_page_reads as f64 / self.ops.max(1) as f64,
+                100.0 * engine.page_cache_hits as f64 / lookups as f64
             );
         }
     }

@@ -496,6 +496,9 @@ pub(crate) fn engine_figures(
         writes_led: delta(after.writes_led, before.writes_led),
         device_write_bytes: device_bytes,
         device_read_bytes: 0,
+        block_page_reads: delta(after.block_page_reads, before.block_page_reads),
+        page_cache_hits: delta(after.page_cache_hits, before.page_cache_hits),
+        page_cache_misses: delta(after.page_cache_misses, before.page_cache_misses),
         device_mb_per_second: if seconds > 0.0 {
             device_bytes as f64 / seconds / 1e6
         } else {

@@ -107,6 +107,9 @@ fn an_engine_job_prints_the_documented_fields() {
         "device_write_bytes",
         "device_mb_per_second",
         "device_read_bytes",
+        "block_page_reads",
+        "page_cache_hits",
+        "page_cache_misses",
     ] {
         assert!(engine[field].is_number(), "engine.{field}");
     }
