@@ -85,7 +85,7 @@ impl PeerEngine for Fjall {
         count: u64,
         mut visit: F,
     ) -> Result<()> {
-        let Some(last) = count.checked_sub(1).map(|offset| lo + offset) else {
+        let Some(last) = super::range_last(lo, count) else {
             return Ok(());
         };
         for guard in self.keyspace.range(encode_key(lo)..=encode_key(last)) {

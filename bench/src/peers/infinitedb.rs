@@ -66,7 +66,7 @@ impl PeerEngine for Infinitedb {
         count: u64,
         mut visit: F,
     ) -> Result<()> {
-        let Some(last) = count.checked_sub(1).map(|offset| lo + offset) else {
+        let Some(last) = super::range_last(lo, count) else {
             return Ok(());
         };
         let bounds = [coordinate(lo)?]..=[coordinate(last)?];

@@ -60,6 +60,11 @@ pub const PEERS_KEYS_DEFAULT: u64 = 1_000_000;
 /// Bytes per value unless `--bs` says otherwise.
 pub const PEERS_VALUE_BYTES_DEFAULT: usize = 100;
 
+/// The last key of the range of `count` keys from `lo` (`None` for an empty range).
+pub(crate) fn range_last(lo: u64, count: u64) -> Option<u64> {
+    count.checked_sub(1).map(|offset| lo + offset)
+}
+
 /// One engine of the comparison. Keys are `u64` (infinitedb's space is 1-D × 32, so they stay
 /// below 2^32); values are opaque bytes. Reads see every batch loaded before the last
 /// [`PeerEngine::flush`].

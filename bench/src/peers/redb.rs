@@ -78,7 +78,7 @@ impl PeerEngine for Redb {
         count: u64,
         mut visit: F,
     ) -> Result<()> {
-        let Some(last) = count.checked_sub(1).map(|offset| lo + offset) else {
+        let Some(last) = super::range_last(lo, count) else {
             return Ok(());
         };
         for record in self.reader()?.range(lo..=last).map_err(redb_error)? {
