@@ -288,11 +288,12 @@ pub(crate) fn preload_keys(
     Ok(())
 }
 
-/// Writes keys `0..job.keys` in batches, syncs, and seals for the read modes.
+/// Writes keys `0..job.keys` in batches, syncs, and for the read modes compacts the space,
+/// so reads are measured on settled levels rather than beside the preload's compactions.
 fn preload(db: &Db, space: SpaceId, points: &Points, job: &EngineJob) -> Result<()> {
     preload_keys(db, space, points, job.keys, job.value_bytes)?;
     if job.mode.seals_preload() {
-        db.flush(space)?;
+        db.compact(space)?;
     }
     Ok(())
 }
