@@ -62,6 +62,15 @@ const _: fn() = || {
     assert_send_sync::<Db>();
 };
 
+/// The retention the manifest records for `space` (`All` when it records none).
+fn retention_of(manifest: &Manifest, space: SpaceId) -> Retention {
+    manifest
+        .state()
+        .spaces
+        .get(&space)
+        .map_or(Retention::All, |record| record.retention)
+}
+
 /// The counters of a new open: recovery's blocks are its first seals.
 fn counters_after(recovered: &crate::recovery::Recovered) -> Arc<StatsCounters> {
     let stats = Arc::new(StatsCounters::default());
@@ -419,16 +428,7 @@ impl Db {
     /// [`Error::UnknownSpace`].
     pub fn retention(&self, space: SpaceId) -> Result<Retention> {
         self.shared(space)?;
-        Ok(self.retention_of(&self.manifest.lock(), space))
-    }
-
-    /// The retention the manifest records for `space` (`All` when it records none).
-    fn retention_of(&self, manifest: &Manifest, space: SpaceId) -> Retention {
-        manifest
-            .state()
-            .spaces
-            .get(&space)
-            .map_or(Retention::All, |record| record.retention)
+        Ok(retention_of(&self.manifest.lock(), space))
     }
 
     /// Every space, by id: its name, its shape and its retention.
@@ -457,7 +457,7 @@ impl Db {
                 name: shared.name.to_string(),
                 dims: shared.curve.dims(),
                 bits_per_dim: shared.curve.bits_per_dim(),
-                retention: self.retention_of(&manifest, shared.id),
+                retention: retention_of(&manifest, shared.id),
             })
             .collect();
         spaces.sort_by_key(|space| space.id.0);

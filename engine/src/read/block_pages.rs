@@ -69,17 +69,8 @@ pub(crate) fn fetch_pages(
     if !missing.is_empty() {
         let missing_locations: Vec<PageLocation> =
             missing.iter().map(|&index| locations[index]).collect();
-        let read = read_pages(block, &missing_locations)?;
-        let read_bytes = missing_locations.iter().map(|at| u64::from(at.bytes)).sum();
-        cache.note_reads(missing_locations.len(), read_bytes);
+        let read = read_into_cache(block, &missing_locations, cache)?;
         for (index, page) in missing.into_iter().zip(read) {
-            cache.insert(
-                PageKey {
-                    block_id: block.block_id(),
-                    offset: locations[index].offset,
-                },
-                page.clone(),
-            );
             pages[index] = Some(page);
         }
     }
@@ -109,8 +100,7 @@ pub(crate) fn newest_in_block(
         let page = match cache.get(&page_key) {
             Some(page) => page,
             None => {
-                let read = read_pages(block, std::slice::from_ref(&location))?;
-                cache.note_reads(1, u64::from(location.bytes));
+                let read = read_into_cache(block, std::slice::from_ref(&location), cache)?;
                 let Some(page) = read.into_iter().next() else {
                     return Err(Error::corruption(
                         block.path(),
@@ -118,7 +108,6 @@ pub(crate) fn newest_in_block(
                         "page not read",
                     ));
                 };
-                cache.insert(page_key, page.clone());
                 page
             }
         };
@@ -168,6 +157,26 @@ pub(crate) fn newest_of_keys(
         answers.push((slot, version));
     }
     Ok(answers)
+}
+
+/// Reads and verifies `locations` with one `read_many` (they missed the cache), counts the
+/// reads, and keeps the pages in `cache`.
+fn read_into_cache(
+    block: &dyn PagedBlock,
+    locations: &[PageLocation],
+    cache: &PageCache,
+) -> Result<Vec<Arc<CachedPage>>> {
+    let read = read_pages(block, locations)?;
+    let read_bytes = locations.iter().map(|at| u64::from(at.bytes)).sum();
+    cache.note_reads(locations.len(), read_bytes);
+    for (location, page) in locations.iter().zip(&read) {
+        let key = PageKey {
+            block_id: block.block_id(),
+            offset: location.offset,
+        };
+        cache.insert(key, page.clone());
+    }
+    Ok(read)
 }
 
 /// Reads and verifies `locations` with one `read_many`.
