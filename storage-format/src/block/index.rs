@@ -105,11 +105,14 @@ pub(crate) fn encode_index(locations: &[PageLocation], out: &mut [u8]) -> Checks
     checksum
 }
 
-/// A decoded, validated block index: its entries decoded once, so a lookup is a binary
-/// search over them.
+/// A decoded, validated block index: its entries decoded once, with their first and last
+/// keys also kept as dense columns, so the binary searches of a lookup touch 16 bytes per
+/// step (four keys per cache line) rather than a whole entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockIndex {
     locations: Box<[PageLocation]>,
+    first_keys: Box<[Key]>,
+    last_keys: Box<[Key]>,
     entry_count: usize,
 }
 
@@ -195,16 +198,28 @@ impl BlockIndex {
             0,
         )?;
         let entries = index.get(INDEX_HEADER_BYTES..).unwrap_or_default();
-        let decoded = BlockIndex {
-            locations: (0..entry_count)
-                .map(|position| entry_at(entries, position).unwrap_or(EMPTY_LOCATION))
-                .collect(),
-            entry_count,
-        };
+        let decoded = BlockIndex::of_entries(entries, entry_count);
         decoded
             .validate(footer)
             .map_err(|error| error.at_base(INDEX_HEADER_BYTES))?;
         Ok(decoded)
+    }
+
+    /// The index of the first `entry_count` entries of `entries` (lengths checked by the
+    /// caller; an entry past the end reads as an invalid location, which `validate` rejects).
+    fn of_entries(entries: &[u8], entry_count: usize) -> BlockIndex {
+        let locations: Box<[PageLocation]> = (0..entry_count)
+            .map(|position| entry_at(entries, position).unwrap_or(EMPTY_LOCATION))
+            .collect();
+        BlockIndex {
+            first_keys: locations
+                .iter()
+                .map(|location| location.first_key)
+                .collect(),
+            last_keys: locations.iter().map(|location| location.last_key).collect(),
+            locations,
+            entry_count,
+        }
     }
 
     /// Checks entry contiguity, ordering and agreement with the footer.
@@ -355,24 +370,49 @@ impl BlockIndex {
     /// returns: one contiguous, possibly empty, span.
     #[must_use]
     pub fn positions_for_range(&self, lo: Key, hi: Key) -> std::ops::Range<usize> {
-        let start = self.partition_point(|location| location.last_key < lo);
-        let end = if lo > hi {
-            start
-        } else {
-            self.partition_point(|location| location.first_key <= hi)
-        };
-        start..end.max(start)
+        let start = self.first_run_reaching(lo);
+        if lo > hi {
+            return start..start;
+        }
+        // The span is usually short (one run for a point), so gallop from `start` over the
+        // first keys rather than binary searching all of them.
+        let tail = self.first_keys.get(start..).unwrap_or_default();
+        let mut bound = 1;
+        while tail.get(bound - 1).is_some_and(|&first| first <= hi) {
+            bound *= 2;
+        }
+        let searched = tail
+            .get(bound / 2..bound.min(tail.len()))
+            .unwrap_or_default();
+        let end = start + bound / 2 + searched.partition_point(|&first| first <= hi);
+        start..end.min(self.entry_count)
+    }
+
+    /// The position of the first run whose last key is at or above `key`: the only run that
+    /// can hold `key`'s newest versions (its first key may still lie above `key`), or
+    /// [`BlockIndex::len`] when every key of the block is below `key`.
+    #[must_use]
+    pub fn first_run_reaching(&self, key: Key) -> usize {
+        self.last_keys.partition_point(|&last| last < key)
+    }
+
+    /// The first key of run `position`, or `None` past the end.
+    #[must_use]
+    pub fn first_key(&self, position: usize) -> Option<Key> {
+        self.first_keys.get(position).copied()
+    }
+
+    /// The positions of the runs that may hold versions of `key` (several when its versions
+    /// span runs), as [`BlockIndex::positions_for_range`] of `key..=key`.
+    #[must_use]
+    pub fn positions_for_key(&self, key: Key) -> std::ops::Range<usize> {
+        self.positions_for_range(key, key)
     }
 
     /// The runs that may hold versions of `key`, in order (several when its versions span
     /// runs).
     pub fn pages_for_key(&self, key: Key) -> impl Iterator<Item = PageLocation> + '_ {
         self.pages_for_range(key, key)
-    }
-
-    /// The first position whose entry fails `predicate` (which holds for a prefix).
-    fn partition_point(&self, predicate: impl Fn(&PageLocation) -> bool) -> usize {
-        self.locations.partition_point(predicate)
     }
 }
 
