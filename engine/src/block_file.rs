@@ -20,6 +20,7 @@ use uring_io::{AlignedBuf, FileHandle, OpenMode, Storage};
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
 use crate::options::BlockReads;
+use crate::read::PageTable;
 
 /// A sealed block that the manifest names.
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub(crate) struct BlockFile {
     /// The verified key filter; `None` for a version-1 block (no filter).
     filter: Option<BlockFilter>,
     storage: Arc<dyn Storage>,
+    /// The page cache's slots for this block's pages (they go when the block goes).
+    pages: Arc<PageTable>,
 }
 
 impl BlockFile {
@@ -90,6 +93,7 @@ impl BlockFile {
             ..meta_of(&footer, len_bytes, built.footer_checksum)
         };
         Ok(BlockFile {
+            pages: PageTable::new(meta.block_id, index.len()),
             path,
             meta,
             file,
@@ -97,6 +101,11 @@ impl BlockFile {
             filter,
             storage: storage.clone(),
         })
+    }
+
+    /// The page cache's slots for this block's pages.
+    pub(crate) fn pages(&self) -> &Arc<PageTable> {
+        &self.pages
     }
 
     /// The open block file.
@@ -182,6 +191,7 @@ impl BlockFile {
         let (index, filter) =
             read_index_and_filter(storage.as_ref(), &file, &path, &footer, meta.len_bytes)?;
         Ok(BlockFile {
+            pages: PageTable::new(meta.block_id, index.len()),
             path,
             meta,
             file,

@@ -639,11 +639,11 @@ impl Db {
     }
 
     /// The reads of `space` over its current view, at its published mark (whole batches only).
-    fn space_read(&self, space: SpaceId) -> Result<(crate::read::SpaceRead, Revision)> {
+    fn space_read(&self, space: SpaceId) -> Result<(Arc<crate::read::SpaceRead>, Revision)> {
         let shared = self.shared(space)?;
         // The mark first, then the view: every record at or below the mark is in that view.
         let at = shared.published();
-        let view = shared.view.load_full();
+        let view = shared.view.load();
         Ok((
             space_read(
                 &shared,
@@ -868,7 +868,7 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
 impl Pin for Db {
     fn pin(&self, space: SpaceId) -> Result<Pinned<'_>> {
         let (read, at) = self.space_read(space)?;
-        Ok(Pinned::owned(read, at))
+        Ok(Pinned::shared(read, at))
     }
 }
 

@@ -14,8 +14,8 @@
 //! The sealer (level 0) and the compactor (everything else) both change `levels`, each by
 //! building on the current view under `view_lock`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -26,6 +26,7 @@ use crate::block_file::BlockFile;
 use crate::keyspace::Curve;
 use crate::levels::{Levels, Overlap};
 use crate::memtable::Memtable;
+use crate::read::SpaceRead;
 use crate::stats::{LevelStats, SpaceStats};
 
 /// A space's definition, as [`crate::Db::spaces`] lists it.
@@ -50,6 +51,21 @@ pub(crate) struct SpaceView {
     pub(crate) levels: Levels,
     pub(crate) frozen: Vec<Arc<Memtable>>,
     pub(crate) active: Arc<Memtable>,
+    /// The reads over this view, made once by its first reader (`read::space_read`), so a
+    /// point read does not gather the view's memtables and blocks again.
+    pub(crate) reads: OnceLock<Arc<SpaceRead>>,
+}
+
+impl SpaceView {
+    /// The view of `levels` under the live tail `frozen` (oldest first) and `active`.
+    pub(crate) fn new(levels: Levels, frozen: Vec<Arc<Memtable>>, active: Arc<Memtable>) -> Self {
+        SpaceView {
+            levels,
+            frozen,
+            active,
+            reads: OnceLock::new(),
+        }
+    }
 }
 
 /// A space as every thread of the engine sees it.
@@ -89,11 +105,7 @@ pub(crate) struct SpaceShared {
 impl SpaceShared {
     /// A space with `blocks` and an empty live tail.
     pub(crate) fn new(id: SpaceId, name: String, curve: Curve, levels: Levels) -> Self {
-        let view = SpaceView {
-            levels,
-            frozen: Vec::new(),
-            active: Arc::new(Memtable::default()),
-        };
+        let view = SpaceView::new(levels, Vec::new(), Arc::new(Memtable::default()));
         SpaceShared {
             id,
             name: name.into(),
@@ -120,11 +132,11 @@ impl SpaceShared {
         let current = self.view.load_full();
         let mut frozen = current.frozen.clone();
         frozen.push(current.active.clone());
-        let next = SpaceView {
-            levels: current.levels.clone(),
+        let next = SpaceView::new(
+            current.levels.clone(),
             frozen,
-            active: Arc::new(Memtable::default()),
-        };
+            Arc::new(Memtable::default()),
+        );
         self.view.store(Arc::new(next));
         current.active.clone()
     }
@@ -145,11 +157,7 @@ impl SpaceShared {
             Some(block) => current.levels.with_sealed(block),
             None => current.levels.clone(),
         };
-        let next = SpaceView {
-            levels,
-            frozen,
-            active: current.active.clone(),
-        };
+        let next = SpaceView::new(levels, frozen, current.active.clone());
         self.view.store(Arc::new(next));
         self.notify_view_changed();
     }
@@ -162,11 +170,11 @@ impl SpaceShared {
     ) -> Result<(), Overlap> {
         let _guard = self.view_lock.lock();
         let current = self.view.load_full();
-        let next = SpaceView {
-            levels: current.levels.replaced(removed, added)?,
-            frozen: current.frozen.clone(),
-            active: current.active.clone(),
-        };
+        let next = SpaceView::new(
+            current.levels.replaced(removed, added)?,
+            current.frozen.clone(),
+            current.active.clone(),
+        );
         self.view.store(Arc::new(next));
         self.notify_view_changed();
         Ok(())

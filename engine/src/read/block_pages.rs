@@ -2,9 +2,11 @@
 //! request in one `Storage::read_many` (one io_uring submission on the uring backend), each
 //! page's checksum verified before it is decoded or cached (docs/design.md §3 "Recovery", §6).
 //!
-//! Owns: [`PagedBlock`], what the read path needs from a block (its id, file, index, key
-//! filter and key and revision bounds), [`fetch_pages`] (a batch of pages, for scans) and
-//! [`newest_in_block`] (one key's page, for point reads).
+//! Owns: [`PagedBlock`], what the read path needs from a block (its file, index, page table,
+//! key filter and key and revision bounds), [`fetch_pages`] (a batch of pages, for scans),
+//! [`newest_in_block`] (one key's page, for point reads) and [`newest_of_keys`] (many keys'
+//! pages, one batched read). Pages are named by their index position throughout; a location
+//! (offset and length) is looked up only to read a page that missed the cache.
 //!
 //! Invariants: a page is cached only after `decode_page` verified its checksum against both
 //! its header and the block's index; a short read or a checksum mismatch is
@@ -14,17 +16,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use infinitedb_format::{BlockId, BlockIndex, Key, PageLocation, Revision, decode_page};
+use infinitedb_format::{BlockIndex, Key, PageLocation, Revision, decode_page};
 use uring_io::{AlignedBuf, FileHandle, Storage};
 
-use super::page_cache::{CachedPage, PageCache, PageKey, Seek};
+use super::page_cache::{CachedPage, PageCache, PageTable, Seek};
 use super::version::Version;
 use crate::error::{Error, Result};
 
 /// A sealed block as the read path sees it.
 pub(crate) trait PagedBlock: Send + Sync {
-    /// The block's id (unique for the life of the database).
-    fn block_id(&self) -> BlockId;
+    /// The cache slots of the block's pages.
+    fn pages(&self) -> &Arc<PageTable>;
     /// The block file (for errors).
     fn path(&self) -> &Path;
     /// The open block file.
@@ -45,44 +47,70 @@ pub(crate) trait PagedBlock: Send + Sync {
     fn distinct_keys(&self) -> u64;
 }
 
-/// The pages at `locations` (in the same order), from the cache or read in one batch.
+/// The pages at index `positions` (in the same order), from the cache or read in one batch.
 ///
 /// # Errors
 /// `Error::Corruption` when a page is short or does not verify; `Error::Io` from the storage.
 pub(crate) fn fetch_pages(
     block: &dyn PagedBlock,
-    locations: &[PageLocation],
+    positions: &[usize],
     cache: &PageCache,
 ) -> Result<Vec<Arc<CachedPage>>> {
-    let mut pages: Vec<Option<Arc<CachedPage>>> = locations
+    let mut pages: Vec<Option<Arc<CachedPage>>> = positions
         .iter()
-        .map(|location| {
-            cache.get(&PageKey {
-                block_id: block.block_id(),
-                offset: location.offset,
-            })
-        })
+        .map(|&position| cache.get(block.pages(), position))
         .collect();
-    let missing: Vec<usize> = (0..locations.len())
+    let missing: Vec<usize> = (0..positions.len())
         .filter(|&index| pages[index].is_none())
         .collect();
     if !missing.is_empty() {
-        let missing_locations: Vec<PageLocation> =
-            missing.iter().map(|&index| locations[index]).collect();
-        let read = read_into_cache(block, &missing_locations, cache)?;
+        let missing_positions: Vec<usize> = missing.iter().map(|&index| positions[index]).collect();
+        let read = read_into_cache(block, &missing_positions, cache)?;
         for (index, page) in missing.into_iter().zip(read) {
             pages[index] = Some(page);
         }
     }
     let pages: Vec<Arc<CachedPage>> = pages.into_iter().flatten().collect();
-    debug_assert_eq!(pages.len(), locations.len());
+    debug_assert_eq!(pages.len(), positions.len());
     Ok(pages)
 }
 
-/// The newest version of `key` at or below `at` in `block`: the index names the page runs
-/// that may hold the key (usually one), each is fetched through the cache alone and binary
-/// searched, and the first that places the key decides (a point read costs one page read
-/// per block on a miss, none on a hit).
+/// `read` of the page at index `position`, from the cache or read alone.
+fn with_page<R>(
+    block: &dyn PagedBlock,
+    position: usize,
+    cache: &PageCache,
+    read: impl FnOnce(&CachedPage) -> R,
+) -> Result<R> {
+    let read = match cache.with(block.pages(), position, |page| read(page)) {
+        Ok(answer) => return Ok(answer),
+        Err(read) => read,
+    };
+    let page = read_into_cache(block, &[position], cache)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_read(block, position))?;
+    Ok(read(&page))
+}
+
+/// The error for a page run that a read did not return (a broken invariant of the storage).
+fn not_read(block: &dyn PagedBlock, position: usize) -> Error {
+    Error::corruption(block.path(), 0, format!("page run {position} not read"))
+}
+
+/// What a page says of `key` at `at`: `Some` when it decides (the version, or `None` for
+/// no version in the block), `None` when a later run may hold it.
+fn decide(page: &CachedPage, key: Key, at: Revision) -> Option<Option<Version>> {
+    match page.seek(key, at) {
+        Seek::Found(record) => Some(page.version(record)),
+        Seek::Absent => Some(None),
+        Seek::After => None,
+    }
+}
+
+/// The newest version of `key` at or below `at` in `block`, reading pages from the first
+/// run that reaches the key while the key's versions may continue into the next (a point
+/// read costs one page read per block on a miss, none on a hit).
 ///
 /// # Errors
 /// As [`fetch_pages`].
@@ -92,38 +120,44 @@ pub(crate) fn newest_in_block(
     at: Revision,
     cache: &PageCache,
 ) -> Result<Option<Version>> {
-    for location in block.index().pages_for_key(key) {
-        let page_key = PageKey {
-            block_id: block.block_id(),
-            offset: location.offset,
-        };
-        let page = match cache.get(&page_key) {
-            Some(page) => page,
-            None => {
-                let read = read_into_cache(block, std::slice::from_ref(&location), cache)?;
-                let Some(page) = read.into_iter().next() else {
-                    return Err(Error::corruption(
-                        block.path(),
-                        location.offset,
-                        "page not read",
-                    ));
-                };
-                page
-            }
-        };
-        match page.seek(key, at) {
-            Seek::Found(index) => return Ok(page.version(index)),
-            Seek::Absent => return Ok(None),
-            Seek::After => {}
+    let index = block.index();
+    let first = index.first_run_reaching(key);
+    newest_from(block, key, at, first, cache)
+}
+
+/// [`newest_in_block`] from run `first` on (the run [`BlockIndex::first_run_reaching`]
+/// names for `key`).
+fn newest_from(
+    block: &dyn PagedBlock,
+    key: Key,
+    at: Revision,
+    first: usize,
+    cache: &PageCache,
+) -> Result<Option<Version>> {
+    let index = block.index();
+    let mut position = first;
+    // The first run's first key is not checked: a page that starts above the key answers
+    // `Absent` by itself, so the common case touches the last-key column and one page.
+    while position < index.len() {
+        if position > first
+            && index
+                .first_key(position)
+                .is_none_or(|first_key| first_key > key)
+        {
+            break;
+        }
+        match with_page(block, position, cache, |page| decide(page, key, at))? {
+            Some(decided) => return Ok(decided),
+            None => position += 1,
         }
     }
     Ok(None)
 }
 
-/// [`newest_in_block`] for several keys of one block: the first page run each key may be
-/// in is fetched in one [`fetch_pages`] (one batched read of the misses), and a key whose
-/// versions continue into a later run falls back to [`newest_in_block`]. Returns each
-/// `(index, key)`'s index with its version.
+/// [`newest_in_block`] for several keys of one block: the first run each key reaches is
+/// fetched in one [`fetch_pages`] (one batched read of the misses), and a key whose versions
+/// continue into a later run goes on run by run. Returns each `(index, key)`'s index with its
+/// version.
 ///
 /// # Errors
 /// As [`fetch_pages`].
@@ -134,47 +168,58 @@ pub(crate) fn newest_of_keys(
     cache: &PageCache,
 ) -> Result<Vec<(usize, Option<Version>)>> {
     let index = block.index();
-    let first_pages: Vec<Option<PageLocation>> = keys
+    let firsts: Vec<usize> = keys
         .iter()
-        .map(|&(_, key)| index.pages_for_key(key).next())
+        .map(|&(_, key)| index.first_run_reaching(key))
         .collect();
-    let mut locations: Vec<PageLocation> = first_pages.iter().flatten().copied().collect();
-    locations.sort_by_key(|location| location.offset);
-    locations.dedup_by_key(|location| location.offset);
-    let pages = fetch_pages(block, &locations, cache)?;
+    let mut positions: Vec<usize> = firsts
+        .iter()
+        .copied()
+        .filter(|&position| position < index.len())
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let pages = fetch_pages(block, &positions, cache)?;
     let mut answers = Vec::with_capacity(keys.len());
-    for (&(slot, key), first) in keys.iter().zip(first_pages) {
-        let Some(first) = first else {
-            answers.push((slot, None));
-            continue;
-        };
-        let position = locations.partition_point(|location| location.offset < first.offset);
-        let version = match pages.get(position).map(|page| page.seek(key, at)) {
-            Some(Seek::Found(record)) => pages.get(position).and_then(|page| page.version(record)),
-            Some(Seek::Absent) => None,
-            Some(Seek::After) | None => newest_in_block(block, key, at, cache)?,
+    for (&(slot, key), first) in keys.iter().zip(firsts) {
+        let fetched = positions
+            .binary_search(&first)
+            .ok()
+            .and_then(|found| pages.get(found));
+        let version = match fetched.map(|page| decide(page, key, at)) {
+            Some(Some(decided)) => decided,
+            None => None,
+            Some(None) => newest_from(block, key, at, first + 1, cache)?,
         };
         answers.push((slot, version));
     }
     Ok(answers)
 }
 
-/// Reads and verifies `locations` with one `read_many` (they missed the cache), counts the
-/// reads, and keeps the pages in `cache`.
+/// Reads and verifies the pages at index `positions` with one `read_many` (they missed the
+/// cache), counts the reads, and keeps the pages in `cache`.
 fn read_into_cache(
     block: &dyn PagedBlock,
-    locations: &[PageLocation],
+    positions: &[usize],
     cache: &PageCache,
 ) -> Result<Vec<Arc<CachedPage>>> {
-    let read = read_pages(block, locations)?;
+    let locations = positions
+        .iter()
+        .map(|&position| {
+            block.index().location(position).ok_or_else(|| {
+                Error::corruption(
+                    block.path(),
+                    0,
+                    format!("no page run {position} in the index"),
+                )
+            })
+        })
+        .collect::<Result<Vec<PageLocation>>>()?;
+    let read = read_pages(block, &locations)?;
     let read_bytes = locations.iter().map(|at| u64::from(at.bytes)).sum();
     cache.note_reads(locations.len(), read_bytes);
-    for (location, page) in locations.iter().zip(&read) {
-        let key = PageKey {
-            block_id: block.block_id(),
-            offset: location.offset,
-        };
-        cache.insert(key, page.clone());
+    for (&position, page) in positions.iter().zip(&read) {
+        cache.insert(block.pages(), position, page.clone());
     }
     Ok(read)
 }
@@ -227,7 +272,7 @@ fn read_pages(block: &dyn PagedBlock, locations: &[PageLocation]) -> Result<Vec<
 pub(crate) mod tests {
     use std::path::PathBuf;
 
-    use infinitedb_format::{BlockBuilder, BlockFilter, BlockFooter, SpaceId};
+    use infinitedb_format::{BlockBuilder, BlockFilter, BlockFooter, BlockId, SpaceId};
     use uring_io::{BackendRequest, OpenMode, OsStorage};
 
     use super::*;
@@ -235,7 +280,7 @@ pub(crate) mod tests {
     /// A block written to a real file for tests, read back through the real storage.
     #[derive(Debug)]
     pub(crate) struct TestBlock {
-        pub(crate) block_id: BlockId,
+        pub(crate) pages: Arc<PageTable>,
         pub(crate) path: PathBuf,
         pub(crate) file: FileHandle,
         pub(crate) storage: Arc<dyn Storage>,
@@ -245,8 +290,8 @@ pub(crate) mod tests {
     }
 
     impl PagedBlock for TestBlock {
-        fn block_id(&self) -> BlockId {
-            self.block_id
+        fn pages(&self) -> &Arc<PageTable> {
+            &self.pages
         }
         fn path(&self) -> &Path {
             &self.path
@@ -310,7 +355,7 @@ pub(crate) mod tests {
         let filter = BlockFilter::decode(&built.bytes[filter_start..], &footer).unwrap();
         assert!(filter.is_some(), "the builder writes a key filter");
         TestBlock {
-            block_id: BlockId(block_id),
+            pages: PageTable::new(BlockId(block_id), index.len()),
             path,
             file,
             storage: storage.clone(),
@@ -347,7 +392,7 @@ pub(crate) mod tests {
         let storage = storage_in(dir.path());
         let written = versions(200, 1 << 100, 100);
         let block = write_block(&storage, dir.path(), 7, &written);
-        let locations: Vec<PageLocation> = block.index.pages().collect();
+        let locations: Vec<usize> = (0..block.index.len()).collect();
         assert!(locations.len() > 3, "the block spans several pages");
         let cache = PageCache::new(64 << 20);
         let pages = fetch_pages(&block, &locations, &cache).unwrap();
@@ -379,7 +424,7 @@ pub(crate) mod tests {
             ..block
         };
         let cache = PageCache::new(64 << 20);
-        let error = fetch_pages(&reopened, &[second], &cache).unwrap_err();
+        let error = fetch_pages(&reopened, &[1], &cache).unwrap_err();
         match error {
             Error::Corruption { file, offset, .. } => {
                 assert_eq!(file, reopened.path);
@@ -391,9 +436,8 @@ pub(crate) mod tests {
             other => panic!("expected corruption, got {other:?}"),
         }
         assert_eq!(cache.bytes(), 0, "a damaged page is never cached");
-        let first = reopened.index.location(0).unwrap();
         assert_eq!(
-            fetch_pages(&reopened, &[first], &cache).unwrap().len(),
+            fetch_pages(&reopened, &[0], &cache).unwrap().len(),
             1,
             "other pages still read"
         );

@@ -149,13 +149,11 @@ impl BlockSource {
             if batch.is_empty() {
                 return Ok(false);
             }
-            let locations: Vec<PageLocation> =
-                batch.iter().map(|(_, location)| *location).collect();
-            let fetched = fetch_pages(self.block.as_ref(), &locations, &self.cache)?;
-            let positions = batch.into_iter().map(|(position, _)| position);
+            let positions: Vec<usize> = batch.iter().map(|(position, _)| *position).collect();
+            let fetched = fetch_pages(self.block.as_ref(), &positions, &self.cache)?;
             self.cursors[end.index()]
                 .pages
-                .extend(positions.zip(fetched));
+                .extend(positions.into_iter().zip(fetched));
         }
     }
 

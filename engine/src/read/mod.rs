@@ -4,7 +4,8 @@
 //! and a read revision, and merges one lazy source per memtable and per block:
 //!
 //! - `version.rs`: `Version`, the owned record the sources yield, `(key asc, revision desc)`.
-//! - `page_cache.rs`: `PageCache`, verified decoded pages under a byte budget (CLOCK).
+//! - `page_cache.rs`: `PageCache`, verified decoded pages under a byte budget (CLOCK), held
+//!   in each open block's `PageTable`.
 //! - `block_pages.rs`: `PagedBlock` and `fetch_pages`: a block's pages, one `read_many` per
 //!   batch of misses, checksums verified (a mismatch is `Error::Corruption { file, offset }`).
 //! - `block_source.rs`, `memtable_source.rs`: the lazy per-source streams within key ranges,
@@ -15,7 +16,8 @@
 //!   one space.
 //! - `query.rs`, `entry.rs`: the public lazy, double-ended iterator and its items.
 //! - `snapshot.rs`: `Snapshot`, all of the above pinned at one revision.
-//! - `view.rs`: adapters from the write path's `BlockFile`, `Memtable` and `SpaceView`.
+//! - `view.rs`: adapters from the write path's `BlockFile`, `Memtable` and `SpaceView` (a
+//!   view's `SpaceRead` is made once and kept in the view).
 //! - `all_versions` (here): every version of a set of blocks, for a compaction.
 //! - `visible.rs`: `VisibleRevision`, the highest revision below which everything is published
 //!   (what a snapshot pins).
@@ -39,7 +41,7 @@ mod view;
 mod visible;
 
 pub use entry::{Entry, Point};
-pub(crate) use page_cache::{PageCache, PageCacheCounts};
+pub(crate) use page_cache::{PageCache, PageCacheCounts, PageTable};
 pub use query::Query;
 pub use readable::Readable;
 pub(crate) use readable::sealed::{Pin, Pinned};

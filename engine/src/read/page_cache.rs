@@ -1,24 +1,29 @@
 //! [`PageCache`]: a user-space cache of verified, decoded block pages with a byte budget
-//! (docs/design.md §6: O_DIRECT bypasses the OS page cache, so the engine keeps its own).
+//! (docs/design.md §6 "Two read tiers").
 //!
-//! Owns: the pages of every block this `Db` has read, keyed by `(block id, page offset)`.
-//! Blocks are immutable and block ids are never reused (docs/design.md §8), so an entry never goes
-//! stale; a removed block's pages simply age out.
+//! Owns: the byte budget and the eviction order of every cached page of this `Db`. The pages
+//! themselves sit in each open block's [`PageTable`], one slot per index position, so a hit is
+//! one slot lock and one reference count, with no hashing; the cache's shards hold only the
+//! eviction ring (which block table and position each cached page is in, and its bytes).
+//! Blocks are immutable and block ids are never reused (docs/design.md §8), so a cached page
+//! never goes stale; a removed block's table goes with the block, and its ring entries are
+//! dropped (and their bytes freed from the budget) when the hand reaches them.
 //!
-//! Eviction is CLOCK (second chance) per shard: a hit sets the slot's reference bit, the hand
-//! clears set bits and evicts the first clear one. The cache is split into [`SHARD_COUNT`]
-//! shards, each behind its own short `parking_lot::Mutex` held only for a map lookup or an
-//! insert (never across I/O), so readers rarely contend; writers never touch the cache.
+//! Eviction is CLOCK (second chance) per shard: a hit sets the page's reference bit, the hand
+//! clears set bits and evicts the first page whose bit is clear. The cache is split into
+//! [`SHARD_COUNT`] shards, each behind its own `parking_lot::Mutex` held only for an insert
+//! and its evictions (never across I/O and never by a hit).
 //!
-//! Invariants: a shard's `bytes` is the sum of its live slots' charged bytes and stays
-//! `<= shard_bytes_max` after every insert; a page larger than a shard's budget is returned
-//! to the caller but not kept; only pages whose checksum verified are ever inserted (the
-//! only constructor of [`CachedPage`] takes a decoded, verified `DataPage`).
+//! Invariants: a shard's `bytes` is the sum of its ring entries' bytes and stays
+//! `<= shard_bytes_max` after every insert; a table slot holds a page only while a ring
+//! entry of the slot's shard names it, and every change to a slot is made under that shard's
+//! lock (the slot's own lock orders it against hits); a page larger than a shard's budget is
+//! returned to the caller but not kept; only pages whose checksum verified are ever inserted
+//! (the only constructor of [`CachedPage`] outside tests takes a decoded, verified `DataPage`).
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::Bytes;
 use infinitedb_format::{BlockId, DataPage, Key, RecordKind, Revision};
@@ -31,15 +36,6 @@ pub(crate) const SHARD_COUNT: usize = 16;
 
 /// Bytes charged per record besides its value (key, revision, value bounds).
 const RECORD_CHARGE_BYTES: usize = std::mem::size_of::<PageRecord>();
-
-/// Where a page lives: its block and its byte offset in the block file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct PageKey {
-    /// The block holding the page.
-    pub(crate) block_id: BlockId,
-    /// The page run's offset in the block file.
-    pub(crate) offset: u64,
-}
 
 /// `PageRecord::value_length` of a delete.
 const DELETE_LENGTH: u32 = u32::MAX;
@@ -70,14 +66,17 @@ pub(crate) enum Seek {
 /// Values are slices of one shared arena, so a read hands them out without copying.
 #[derive(Debug)]
 pub(crate) struct CachedPage {
-    records: Vec<PageRecord>,
+    records: Box<[PageRecord]>,
     values: Bytes,
+    /// CLOCK's reference bit: set by a hit, cleared by the passing hand.
+    referenced: AtomicBool,
 }
 
 impl CachedPage {
     /// Copies the records of a page that `decode_page` verified.
     pub(crate) fn from_page(page: &DataPage<'_>) -> CachedPage {
-        let mut records = Vec::with_capacity(usize::try_from(page.record_count()).unwrap_or(0));
+        let count = usize::try_from(page.record_count()).unwrap_or(0);
+        let mut records = Vec::with_capacity(count);
         let mut values = Vec::new();
         for record in page.records() {
             // A page run is far smaller than 4 GiB (the block format bounds it), so arena
@@ -97,16 +96,17 @@ impl CachedPage {
                 value_length,
             });
         }
-        debug_assert!(records.windows(2).all(|pair| (
-            pair[0].key,
-            std::cmp::Reverse(pair[0].revision)
-        ) < (
-            pair[1].key,
-            std::cmp::Reverse(pair[1].revision)
-        )));
+        CachedPage::new(records.into(), Bytes::from(values))
+    }
+
+    fn new(records: Box<[PageRecord]>, values: Bytes) -> CachedPage {
+        debug_assert!(records.windows(2).all(|pair| {
+            (pair[0].key, Reverse(pair[0].revision)) < (pair[1].key, Reverse(pair[1].revision))
+        }));
         CachedPage {
             records,
-            values: Bytes::from(values),
+            values,
+            referenced: AtomicBool::new(false),
         }
     }
 
@@ -140,14 +140,25 @@ impl CachedPage {
         })
     }
 
-    /// Where the newest version of `key` at or below `at` is in this page (binary search;
-    /// records are in `(key asc, revision desc)` order).
+    /// Where the newest version of `key` at or below `at` is in this page (records are in
+    /// `(key asc, revision desc)` order). The first record of `key` is found by counting the
+    /// records with smaller keys: the loads are independent, so the page's few cache lines of
+    /// records are fetched together rather than one per step of a binary search.
     pub(crate) fn seek(&self, key: Key, at: Revision) -> Seek {
-        let index = self
+        let mut index = self
             .records
-            .partition_point(|record| (record.key, Reverse(record.revision)) < (key, Reverse(at)));
-        match self.records.get(index) {
-            Some(record) if record.key == key => Seek::Found(index),
+            .iter()
+            .filter(|record| record.key < key)
+            .count();
+        while self
+            .records
+            .get(index)
+            .is_some_and(|record| record.key == key && record.revision > at)
+        {
+            index += 1;
+        }
+        match self.key(index) {
+            Some(held) if held == key => Seek::Found(index),
             Some(_) => Seek::Absent,
             None => Seek::After,
         }
@@ -156,6 +167,40 @@ impl CachedPage {
     /// Bytes this page is charged in the cache.
     pub(crate) fn charged_bytes(&self) -> usize {
         self.values.len() + self.records.len() * RECORD_CHARGE_BYTES
+    }
+}
+
+/// One page run's cache slot: the page while it is cached.
+type Slot = Mutex<Option<Arc<CachedPage>>>;
+
+/// The cache slots of one open block's page runs, one per index position, allocated on the
+/// first insert (a block never read costs one pointer).
+#[derive(Debug)]
+pub(crate) struct PageTable {
+    block_id: BlockId,
+    run_count: usize,
+    slots: OnceLock<Box<[Slot]>>,
+}
+
+impl PageTable {
+    /// The empty table of block `block_id`, whose index has `run_count` page runs.
+    pub(crate) fn new(block_id: BlockId, run_count: usize) -> Arc<PageTable> {
+        Arc::new(PageTable {
+            block_id,
+            run_count,
+            slots: OnceLock::new(),
+        })
+    }
+
+    fn slot(&self, position: usize) -> Option<&Slot> {
+        self.slots.get()?.get(position)
+    }
+
+    fn slot_or_init(&self, position: usize) -> Option<&Slot> {
+        let slots = self
+            .slots
+            .get_or_init(|| (0..self.run_count).map(|_| Mutex::new(None)).collect());
+        slots.get(position)
     }
 }
 
@@ -190,45 +235,17 @@ pub(crate) struct PageCache {
     read_bytes: AtomicU64,
 }
 
+/// A cached page in a shard's eviction ring: where it is, and what it costs.
 #[derive(Debug)]
-struct Slot {
-    key: PageKey,
-    page: Arc<CachedPage>,
+struct RingEntry {
+    table: Weak<PageTable>,
+    position: usize,
     bytes: usize,
-    referenced: bool,
 }
-
-/// The hasher of a shard's map: one multiply-rotate per word (FxHash's mix), then a
-/// finalizer that spreads the high bits into the low ones (offsets are multiples of 4096,
-/// so without it every page of a block would share the map's low bits). Page keys are the
-/// engine's own block ids and offsets, never attacker-chosen, so SipHash's flood resistance
-/// buys nothing and costs a tenth of a point read.
-#[derive(Clone, Copy, Debug, Default)]
-struct PageKeyHasher(u64);
-
-impl std::hash::Hasher for PageKeyHasher {
-    fn finish(&self) -> u64 {
-        let mixed = (self.0 ^ (self.0 >> 33)).wrapping_mul(0xff_51_af_d7_ed_55_8c_cd);
-        mixed ^ (mixed >> 33)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type PageMap = HashMap<PageKey, usize, std::hash::BuildHasherDefault<PageKeyHasher>>;
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: PageMap,
-    slots: Vec<Option<Slot>>,
+    ring: Vec<Option<RingEntry>>,
     free: Vec<usize>,
     hand: usize,
     bytes: usize,
@@ -251,66 +268,73 @@ impl PageCache {
         }
     }
 
-    fn shard(&self, key: &PageKey) -> &Mutex<Shard> {
-        // Pages are 4096-aligned, so drop the low 12 bits of the offset before mixing.
-        let mixed = (key.block_id.0 ^ (key.offset >> 12).rotate_left(32))
+    /// The shard that owns slot `position` of `table` (a fixed mix of block id and position).
+    fn shard(&self, table: &PageTable, position: usize) -> &Mutex<Shard> {
+        let mixed = (table.block_id.0 ^ (position as u64).rotate_left(32))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let index = usize::try_from(mixed >> 60).unwrap_or(0) % SHARD_COUNT;
         &self.shards[index]
     }
 
-    /// The cached page at `key`, marking it recently used.
-    pub(crate) fn get(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
-        let mut shard = self.shard(key).lock();
-        let found = shard.map.get(key).copied();
-        let page = found.and_then(|index| {
-            let slot = shard.slots.get_mut(index)?.as_mut()?;
-            slot.referenced = true;
-            Some(slot.page.clone())
-        });
-        drop(shard);
-        let counter = if page.is_some() {
+    /// The cached page at `position` of `table`, marking it recently used.
+    pub(crate) fn get(&self, table: &PageTable, position: usize) -> Option<Arc<CachedPage>> {
+        self.with(table, position, Arc::clone).ok()
+    }
+
+    /// `read` of the cached page at `position` of `table`, marking it recently used; on a
+    /// miss, `read` itself comes back unrun. `read` runs under the slot's lock, so a point
+    /// read that needs only a value out of the page costs no reference count on the page.
+    pub(crate) fn with<R, F>(&self, table: &PageTable, position: usize, read: F) -> Result<R, F>
+    where
+        F: FnOnce(&Arc<CachedPage>) -> R,
+    {
+        let held = table.slot(position).map(|slot| slot.lock());
+        let answer = match held.as_ref().and_then(|held| held.as_ref()) {
+            Some(page) => {
+                page.referenced.store(true, Ordering::Relaxed);
+                Ok(read(page))
+            }
+            None => Err(read),
+        };
+        drop(held);
+        let counter = if answer.is_ok() {
             &self.hits
         } else {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        page
+        answer
     }
 
-    /// Keeps `page` under `key`, evicting older pages to stay within the budget. A page larger
-    /// than a shard's budget is not kept.
-    pub(crate) fn insert(&self, key: PageKey, page: Arc<CachedPage>) {
+    /// Keeps `page` at `position` of `table`, evicting older pages to stay within the budget.
+    /// A page larger than a shard's budget is not kept, nor one whose slot is already filled.
+    pub(crate) fn insert(&self, table: &Arc<PageTable>, position: usize, page: Arc<CachedPage>) {
         let bytes = page.charged_bytes();
         if bytes > self.shard_bytes_max {
             return;
         }
-        let mut shard = self.shard(&key).lock();
-        if shard.map.contains_key(&key) {
+        let mut shard = self.shard(table, position).lock();
+        let Some(slot) = table.slot_or_init(position) else {
+            return;
+        };
+        if slot.lock().is_some() {
             return;
         }
         let evicted = shard.evict_until_fits(bytes, self.shard_bytes_max);
         if evicted > 0 {
             self.evictions.fetch_add(evicted, Ordering::Relaxed);
         }
-        let slot = Some(Slot {
-            key,
-            page,
+        let entry = Some(RingEntry {
+            table: Arc::downgrade(table),
+            position,
             bytes,
-            referenced: false,
         });
-        let index = match shard.free.pop() {
-            Some(index) => {
-                shard.slots[index] = slot;
-                index
-            }
-            None => {
-                shard.slots.push(slot);
-                shard.slots.len() - 1
-            }
-        };
-        shard.map.insert(key, index);
+        match shard.free.pop() {
+            Some(index) => shard.ring[index] = entry,
+            None => shard.ring.push(entry),
+        }
         shard.bytes += bytes;
+        *slot.lock() = Some(page);
         debug_assert!(shard.bytes <= self.shard_bytes_max);
     }
 
@@ -340,32 +364,63 @@ impl PageCache {
     }
 }
 
+/// What the passing hand does with a ring entry.
+enum Release {
+    /// The page was hit since the hand last passed: its bit is cleared and it stays.
+    Referenced,
+    /// The page is taken out of its slot.
+    Evicted,
+    /// The page's block is gone (and its pages with it).
+    Gone,
+}
+
+impl RingEntry {
+    /// Clears the page's reference bit if set, else takes the page out of its slot.
+    fn second_chance(&self) -> Release {
+        let Some(table) = self.table.upgrade() else {
+            return Release::Gone;
+        };
+        let Some(slot) = table.slot(self.position) else {
+            return Release::Gone;
+        };
+        let mut held = slot.lock();
+        let referenced = held
+            .as_ref()
+            .is_some_and(|page| page.referenced.swap(false, Ordering::Relaxed));
+        if referenced {
+            return Release::Referenced;
+        }
+        *held = None;
+        Release::Evicted
+    }
+}
+
 impl Shard {
-    /// CLOCK: sweeps the hand, giving referenced slots a second chance, until `bytes` more
-    /// fit. Returns the number of pages evicted.
+    /// CLOCK: sweeps the hand, giving referenced pages a second chance, until `bytes` more
+    /// fit. An entry whose block is gone is dropped without counting as an eviction. Returns
+    /// the number of pages evicted.
     fn evict_until_fits(&mut self, bytes: usize, bytes_max: usize) -> u64 {
         let mut evicted = 0;
         debug_assert!(bytes <= bytes_max);
         // Two full sweeps always suffice: the first clears every reference bit.
-        let mut steps_left = 2 * self.slots.len() + 1;
-        while self.bytes + bytes > bytes_max && steps_left > 0 && !self.slots.is_empty() {
+        let mut steps_left = 2 * self.ring.len() + 1;
+        while self.bytes + bytes > bytes_max && steps_left > 0 && !self.ring.is_empty() {
             steps_left -= 1;
-            self.hand %= self.slots.len();
+            self.hand %= self.ring.len();
             let index = self.hand;
             self.hand += 1;
-            let Some(slot) = self.slots[index].as_mut() else {
+            let Some(entry) = self.ring[index].as_ref() else {
                 continue;
             };
-            if slot.referenced {
-                slot.referenced = false;
-                continue;
+            let entry_bytes = entry.bytes;
+            match entry.second_chance() {
+                Release::Referenced => continue,
+                Release::Evicted => evicted += 1,
+                Release::Gone => {}
             }
-            let (key, slot_bytes) = (slot.key, slot.bytes);
-            self.slots[index] = None;
-            self.map.remove(&key);
+            self.bytes -= entry_bytes;
+            self.ring[index] = None;
             self.free.push(index);
-            self.bytes -= slot_bytes;
-            evicted += 1;
         }
         debug_assert!(self.bytes + bytes <= bytes_max, "CLOCK could not make room");
         evicted
@@ -383,47 +438,40 @@ mod tests {
             value_start: 0,
             value_length: u32::try_from(value_bytes).unwrap(),
         }];
-        Arc::new(CachedPage {
-            records,
-            values: Bytes::from(vec![7; value_bytes]),
-        })
-    }
-
-    fn key(block: u64, offset: u64) -> PageKey {
-        PageKey {
-            block_id: BlockId(block),
-            offset,
-        }
+        Arc::new(CachedPage::new(
+            records.into(),
+            Bytes::from(vec![7; value_bytes]),
+        ))
     }
 
     #[test]
     fn stays_within_budget_and_evicts_unreferenced_first() {
         // Goal: the byte budget holds and CLOCK keeps a recently hit page. Method: fill one
-        // shard's worth of same-shard keys, touch one, insert more, check it survived.
+        // shard's worth of same-shard positions, touch one, insert more, check it survived.
         let page_bytes = page_of(1000).charged_bytes();
         let cache = PageCache::new(SHARD_COUNT * page_bytes * 4);
-        let target_shard = cache.shard(&key(1, 0)) as *const _;
-        let same_shard: Vec<PageKey> = (0..4096)
-            .map(|page| key(1, page * 4096))
-            .filter(|candidate| std::ptr::eq(cache.shard(candidate), target_shard))
+        let table = PageTable::new(BlockId(1), 4096);
+        let target_shard = cache.shard(&table, 0) as *const _;
+        let same_shard: Vec<usize> = (0..4096)
+            .filter(|&position| std::ptr::eq(cache.shard(&table, position), target_shard))
             .take(10)
             .collect();
         assert_eq!(same_shard.len(), 10);
-        for &page_key in &same_shard[..4] {
-            cache.insert(page_key, page_of(1000));
+        for &position in &same_shard[..4] {
+            cache.insert(&table, position, page_of(1000));
         }
-        assert!(cache.get(&same_shard[0]).is_some());
+        assert!(cache.get(&table, same_shard[0]).is_some());
         // Three more pages: the hand clears page 0's bit and evicts pages 1, 2 and 3.
-        for &page_key in &same_shard[4..7] {
-            cache.insert(page_key, page_of(1000));
+        for &position in &same_shard[4..7] {
+            cache.insert(&table, position, page_of(1000));
             assert!(cache.bytes() <= cache.shard_bytes_max);
         }
         assert!(
-            cache.get(&same_shard[0]).is_some(),
+            cache.get(&table, same_shard[0]).is_some(),
             "the referenced page got a second chance"
         );
         assert!(
-            cache.get(&same_shard[1]).is_none(),
+            cache.get(&table, same_shard[1]).is_none(),
             "an unreferenced page was evicted"
         );
         assert_eq!(cache.bytes(), 4 * page_bytes);
@@ -434,15 +482,63 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_blocks_pages_leave_the_budget_without_counting_as_evictions() {
+        // Goal: pages of a block that is gone free their bytes when the hand reaches them, and
+        // the cache fills up again. Method: fill the budget from one table, drop it, insert
+        // pages of another table: none of them is refused and no eviction is counted.
+        let page_bytes = page_of(1000).charged_bytes();
+        let cache = PageCache::new(SHARD_COUNT * page_bytes * 2);
+        let old = PageTable::new(BlockId(1), 256);
+        for position in 0..256 {
+            cache.insert(&old, position, page_of(1000));
+        }
+        let full = cache.bytes();
+        assert!(full <= SHARD_COUNT * page_bytes * 2);
+        let evicted_while_full = cache.counts().evictions;
+        drop(old);
+        let new = PageTable::new(BlockId(2), 256);
+        for position in 0..256 {
+            cache.insert(&new, position, page_of(1000));
+        }
+        let kept = (0..256)
+            .filter(|&position| cache.get(&new, position).is_some())
+            .count();
+        assert_eq!(
+            kept * page_bytes,
+            cache.bytes(),
+            "only the new table's pages remain"
+        );
+        assert!(
+            kept * page_bytes >= full,
+            "the dropped block's bytes were reused"
+        );
+        let evicted_after = cache.counts().evictions - evicted_while_full;
+        assert_eq!(
+            evicted_after,
+            256 - kept as u64,
+            "every new page not held was evicted; the dropped block's entries were not counted"
+        );
+    }
+
+    #[test]
     fn oversized_pages_and_a_zero_budget_are_not_kept() {
         // Goal: a page larger than a shard's budget is not cached. Method: budget 0 and tiny.
+        let table = PageTable::new(BlockId(1), 1);
         let disabled = PageCache::new(0);
-        disabled.insert(key(1, 0), page_of(10));
-        assert!(disabled.get(&key(1, 0)).is_none());
+        disabled.insert(&table, 0, page_of(10));
+        assert!(disabled.get(&table, 0).is_none());
         let tiny = PageCache::new(SHARD_COUNT * 100);
-        tiny.insert(key(1, 0), page_of(500));
-        assert!(tiny.get(&key(1, 0)).is_none());
+        tiny.insert(&table, 0, page_of(500));
+        assert!(tiny.get(&table, 0).is_none());
         assert_eq!(tiny.bytes(), 0);
+        let past_the_end = PageCache::new(1 << 20);
+        past_the_end.insert(&table, 5, page_of(10));
+        assert!(past_the_end.get(&table, 5).is_none());
+        assert_eq!(
+            past_the_end.bytes(),
+            0,
+            "a position past the table is not charged"
+        );
     }
 
     #[test]
@@ -468,10 +564,7 @@ mod tests {
                 value_length: 0,
             },
         ];
-        let page = CachedPage {
-            records,
-            values: Bytes::from(vec![4, 5]),
-        };
+        let page = CachedPage::new(records.into(), Bytes::from(vec![4, 5]));
         assert_eq!(page.len(), 3);
         assert_eq!(
             page.version(0),

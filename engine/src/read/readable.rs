@@ -6,8 +6,8 @@
 //! consistent on its own (a `multi_get` answers every point at the same revision); a Db's
 //! successive calls may see newer writes, a snapshot's never do.
 
-use std::borrow::Cow;
 use std::ops::RangeBounds;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use infinitedb_format::{Revision, SpaceId};
@@ -20,7 +20,7 @@ use crate::keyspace::QueryBox;
 /// The sealed half of [`Readable`]: how a reader pins a space. Not implementable outside
 /// the crate, so the provided methods can rely on what a pin promises.
 pub(crate) mod sealed {
-    use std::borrow::Cow;
+    use std::sync::Arc;
 
     use infinitedb_format::{Revision, SpaceId};
 
@@ -29,8 +29,27 @@ pub(crate) mod sealed {
 
     /// One space's sources and the revision to read them at.
     pub struct Pinned<'a> {
-        pub(crate) read: Cow<'a, SpaceRead>,
+        pub(crate) read: PinnedRead<'a>,
         pub(crate) at: Revision,
+    }
+
+    /// The sources of a pin: a snapshot's, borrowed, or a view's, shared.
+    pub(crate) enum PinnedRead<'a> {
+        /// A snapshot's sources, for as long as the snapshot is borrowed.
+        Borrowed(&'a SpaceRead),
+        /// The current view's sources.
+        Shared(Arc<SpaceRead>),
+    }
+
+    impl std::ops::Deref for PinnedRead<'_> {
+        type Target = SpaceRead;
+
+        fn deref(&self) -> &SpaceRead {
+            match self {
+                PinnedRead::Borrowed(read) => read,
+                PinnedRead::Shared(read) => read,
+            }
+        }
     }
 
     /// Pins a space for one read call.
@@ -266,15 +285,15 @@ impl<'a> sealed::Pinned<'a> {
     /// A pin of a borrowed `read` (a snapshot's) at `at`.
     pub(crate) fn borrowed(read: &'a SpaceRead, at: Revision) -> Self {
         sealed::Pinned {
-            read: Cow::Borrowed(read),
+            read: sealed::PinnedRead::Borrowed(read),
             at,
         }
     }
 
-    /// A pin of an owned `read` (a Db's, made for the call) at `at`.
-    pub(crate) fn owned(read: SpaceRead, at: Revision) -> Self {
+    /// A pin of a shared `read` (a Db's current view's) at `at`.
+    pub(crate) fn shared(read: Arc<SpaceRead>, at: Revision) -> Self {
         sealed::Pinned {
-            read: Cow::Owned(read),
+            read: sealed::PinnedRead::Shared(read),
             at,
         }
     }

@@ -10,6 +10,7 @@
 //! not change what it reads; writes above R land in the same memtables but are invisible.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use infinitedb_format::{Revision, SpaceId};
 
@@ -22,7 +23,7 @@ use crate::error::{Error, Result};
 /// (a few `Arc` clones per space); `Send + Sync`.
 pub struct Snapshot {
     revision: Revision,
-    spaces: HashMap<SpaceId, SpaceRead>,
+    spaces: HashMap<SpaceId, Arc<SpaceRead>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -36,14 +37,17 @@ impl std::fmt::Debug for Snapshot {
 
 impl Snapshot {
     /// A snapshot at `revision` over `spaces` (their views loaded after `revision` was read).
-    pub(crate) fn new(revision: Revision, spaces: HashMap<SpaceId, SpaceRead>) -> Snapshot {
+    pub(crate) fn new(revision: Revision, spaces: HashMap<SpaceId, Arc<SpaceRead>>) -> Snapshot {
         Snapshot { revision, spaces }
     }
 
     fn space(&self, space: SpaceId) -> Result<&SpaceRead> {
-        self.spaces.get(&space).ok_or_else(|| Error::UnknownSpace {
-            name: format!("#{} (not in this snapshot)", space.0),
-        })
+        self.spaces
+            .get(&space)
+            .map(|read| &**read)
+            .ok_or_else(|| Error::UnknownSpace {
+                name: format!("#{} (not in this snapshot)", space.0),
+            })
     }
 
     /// The revision this snapshot reads at: every write at or below it, none above.

@@ -56,6 +56,17 @@ pub(crate) struct SpaceRead {
     pub(crate) range_budget: usize,
 }
 
+impl std::fmt::Debug for SpaceRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpaceRead")
+            .field("space", &self.space)
+            .field("name", &self.name)
+            .field("memtables", &self.memtables.len())
+            .field("runs", &self.runs.iter().map(Vec::len).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SpaceRead {
     /// A merge of every source that may hold versions in `ranges` at or below `at`.
     fn merge(&self, ranges: Vec<KeyRange>, at: Revision, resolve: Resolve) -> Merge {

@@ -1,6 +1,7 @@
 //! Adapters from the write path's structures to the read path's: a sealed [`BlockFile`] is a
 //! [`PagedBlock`], a [`Memtable`] is a [`VersionRange`], and one published [`SpaceView`]
-//! becomes a [`SpaceRead`] (docs/design.md §6 "Live tail": readers load one immutable view).
+//! becomes a [`SpaceRead`] (docs/design.md §6 "Live tail": readers load one immutable view),
+//! made once per view and kept in it.
 //!
 //! Invariant: the `SpaceRead` holds `Arc`s of the view's memtables and blocks, never the view's
 //! lock or a borrow, so a reader never delays a seal's view swap.
@@ -8,13 +9,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use infinitedb_format::{BlockId, BlockIndex, Key, Revision};
+use infinitedb_format::{BlockIndex, Key, Revision};
 use uring_io::{FileHandle, Storage};
 
 use super::block_pages::PagedBlock;
 use super::memtable_source::VersionRange;
 use super::merge::End;
-use super::page_cache::PageCache;
+use super::page_cache::{PageCache, PageTable};
 use super::space_read::SpaceRead;
 use super::version::Version;
 use crate::block_file::BlockFile;
@@ -23,8 +24,8 @@ use crate::space::{SpaceShared, SpaceView};
 use crate::stats::StatsCounters;
 
 impl PagedBlock for BlockFile {
-    fn block_id(&self) -> BlockId {
-        self.meta.block_id
+    fn pages(&self) -> &Arc<PageTable> {
+        BlockFile::pages(self)
     }
     fn path(&self) -> &Path {
         &self.path
@@ -88,8 +89,21 @@ impl VersionRange for Memtable {
     }
 }
 
-/// The reads of `space` over `view`.
+/// The reads of `space` over `view`, made on the view's first read and kept in it.
 pub(crate) fn space_read(
+    space: &SpaceShared,
+    view: &SpaceView,
+    cache: &Arc<PageCache>,
+    stats: &Arc<StatsCounters>,
+    range_budget: usize,
+) -> Arc<SpaceRead> {
+    view.reads
+        .get_or_init(|| Arc::new(gather(space, view, cache, stats, range_budget)))
+        .clone()
+}
+
+/// The memtables and block runs of `view`, as the read path's sources.
+fn gather(
     space: &SpaceShared,
     view: &SpaceView,
     cache: &Arc<PageCache>,
