@@ -175,6 +175,28 @@ pub enum Error {
         #[source]
         source: infinitedb_format::DecodeError,
     },
+    /// A point, box or curve made outside any space was refused by the keyspace (for
+    /// example `QueryBox::new` with a low corner above the high one). Points and boxes given
+    /// to a space's methods are [`Error::InvalidPoint`] and [`Error::InvalidBox`] instead,
+    /// which name the space.
+    ///
+    /// ```
+    /// use infinitedb::{Error, KeyspaceError, QueryBox};
+    ///
+    /// fn make_box() -> infinitedb::Result<QueryBox> {
+    ///     Ok(QueryBox::new(vec![5], vec![1])?)
+    /// }
+    /// match make_box() {
+    ///     Err(Error::Keyspace { source }) => assert!(matches!(source, KeyspaceError::InvertedBox { .. })),
+    ///     other => panic!("expected a keyspace error, got {other:?}"),
+    /// }
+    /// ```
+    #[error("refused by the keyspace")]
+    Keyspace {
+        /// Why.
+        #[from]
+        source: KeyspaceError,
+    },
 }
 
 impl Error {
@@ -233,5 +255,30 @@ impl Error {
             offset,
             detail: detail.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::keyspace::QueryBox;
+
+    #[test]
+    fn a_keyspace_error_converts_with_its_cause() {
+        // Goal: `?` on a keyspace result works in a function returning `crate::Result`, and
+        // the cause stays a typed source. Method: an inverted box through `?`.
+        fn inverted() -> Result<QueryBox> {
+            Ok(QueryBox::new(vec![5, 0], vec![1, 0])?)
+        }
+        let error = inverted().unwrap_err();
+        let Error::Keyspace { source } = &error else {
+            panic!("expected Error::Keyspace, got {error:?}");
+        };
+        let cause = error
+            .source()
+            .and_then(|cause| cause.downcast_ref::<KeyspaceError>());
+        assert_eq!(cause, Some(source));
     }
 }

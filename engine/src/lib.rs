@@ -55,12 +55,17 @@ mod sealer;
 mod space;
 mod stats;
 
+/// The README's code, compiled by `cargo test` as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
 pub use batch::Batch;
 pub use bytes::Bytes;
 pub use db::Db;
 pub use error::{Error, Result};
 pub use infinitedb_format::{Retention, Revision, SpaceId};
-pub use keyspace::QueryBox;
+pub use keyspace::{KeyspaceError, QueryBox};
 pub use options::{
     BlockReads, Durability, Options, PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR,
     PAGE_CACHE_MEMORY_SHARE,
