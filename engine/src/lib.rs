@@ -67,13 +67,16 @@ pub use error::{Error, Result};
 pub use infinitedb_format::{Retention, Revision, SpaceId};
 pub use keyspace::{KeyspaceError, QueryBox};
 pub use options::{
-    BlockReads, Durability, Options, PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR,
-    PAGE_CACHE_MEMORY_SHARE,
+    BLOCK_TARGET_BYTES_DEFAULT, BlockReads, DEADLINE_DEFAULT, Durability,
+    L0_COMPACTION_TRIGGER_DEFAULT, L0_STOP_WRITES_DEFAULT, LEVEL_BASE_BYTES_DEFAULT, Options,
+    PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR, PAGE_CACHE_MEMORY_SHARE,
+    QUERY_RANGE_BUDGET_DEFAULT, QUEUE_BYTES_MAX_DEFAULT, SEAL_THRESHOLD_BYTES_DEFAULT,
+    SEAL_THRESHOLD_RECORDS_DEFAULT, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
 };
 pub use read::{Entry, Point, Query, Readable, Snapshot};
 pub use space::SpaceInfo;
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
-pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError};
+pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError, Storage};
 
 /// The one-shot replies and the tree wake-up that answer blocked writers, exported only so
 /// `infinitedb-bench`'s thread hand-off ceiling measures the engine's own mechanism rather

@@ -51,15 +51,17 @@ pub enum BlockReads {
     Direct,
 }
 
-/// Default deadline of the direct route before a group is hedged onto the staging log.
+/// Default deadline of the direct route before a group is hedged onto the staging log: 2 ms
+/// ([`Options::deadline`]).
 pub const DEADLINE_DEFAULT: Duration = Duration::from_millis(2);
-/// Default bound on the bytes of writes queued or in flight (backpressure beyond it).
+/// Default bound on the bytes of writes queued or in flight, 64 MiB: beyond it writers wait
+/// (backpressure).
 pub const QUEUE_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
-/// Default largest value.
+/// Default largest value, 1 MiB: a larger one is `Error::ValueTooLarge`.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
-/// Default size of a pre-written hot segment (and of a staging log file).
+/// Default size of a pre-written hot segment (and of a staging log file): 64 MiB.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
-/// Default seal threshold in encoded record bytes of a hot segment.
+/// Default seal threshold in encoded record bytes of a hot segment: 32 MiB.
 pub const SEAL_THRESHOLD_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
 /// Smallest default byte budget of the page cache of sealed blocks (also the default when
 /// the machine's memory is unknown).
@@ -70,17 +72,18 @@ pub const PAGE_CACHE_BYTES_CEILING: usize = 1024 * 1024 * 1024;
 /// The default page cache is this fraction (1/N) of the usable memory (the smaller of
 /// physical memory and the process's cgroup limit), within the floor and the ceiling.
 pub const PAGE_CACHE_MEMORY_SHARE: u64 = 16;
-/// Default most key ranges a query box is decomposed into.
+/// Default most key ranges a query box is decomposed into: 64 (a box is covered by at most
+/// this many Hilbert key ranges, over-reading a little at their edges).
 pub const QUERY_RANGE_BUDGET_DEFAULT: usize = 64;
-/// Default seal threshold in records of a hot segment.
+/// Default seal threshold in records of a hot segment: 1,000,000.
 pub const SEAL_THRESHOLD_RECORDS_DEFAULT: u64 = 1_000_000;
-/// Default number of level-0 blocks (seals) that start a compaction into level 1.
+/// Default number of level-0 blocks (seals) that start a compaction into level 1: 4.
 pub const L0_COMPACTION_TRIGGER_DEFAULT: usize = 4;
-/// Default number of level-0 blocks at which writers of the space wait for compaction.
+/// Default number of level-0 blocks at which writers of the space wait for compaction: 20.
 pub const L0_STOP_WRITES_DEFAULT: usize = 20;
-/// Default target bytes of level 1 (each deeper level's is 10× the one above).
+/// Default target bytes of level 1, 256 MiB (each deeper level's is 10× the one above).
 pub const LEVEL_BASE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
-/// Default size at which a compaction finishes an output block (at the next key).
+/// Default size at which a compaction finishes an output block (at the next key): 32 MiB.
 pub const BLOCK_TARGET_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
 
 /// How a [`crate::Db`] is opened. Build with `Options::default()` and the setters.

@@ -17,8 +17,9 @@ use super::version::Version;
 use crate::error::{Error, Result};
 use crate::keyspace::{Curve, QueryBox};
 
-/// The results of [`crate::Db::query`], [`crate::Db::range`], [`crate::Db::scan`] or their
-/// [`crate::Snapshot`] forms: `Result<Entry>` in Hilbert order, read lazily (pages are fetched
+/// The results of [`Readable::query`](crate::Readable::query),
+/// [`Readable::range`](crate::Readable::range) or [`Readable::scan`](crate::Readable::scan) on a
+/// [`crate::Db`] or a [`crate::Snapshot`]: `Result<Entry>` in Hilbert order, read lazily (pages are fetched
 /// in batches as the iteration reaches them). Double-ended: `.rev()` reads the same entries in
 /// reverse Hilbert order, fetching pages backwards, and `next` and `next_back` may be mixed.
 pub struct Query {
