@@ -402,13 +402,6 @@ impl BlockIndex {
         self.first_keys.get(position).copied()
     }
 
-    /// The positions of the runs that may hold versions of `key` (several when its versions
-    /// span runs), as [`BlockIndex::positions_for_range`] of `key..=key`.
-    #[must_use]
-    pub fn positions_for_key(&self, key: Key) -> std::ops::Range<usize> {
-        self.positions_for_range(key, key)
-    }
-
     /// The runs that may hold versions of `key`, in order (several when its versions span
     /// runs).
     pub fn pages_for_key(&self, key: Key) -> impl Iterator<Item = PageLocation> + '_ {

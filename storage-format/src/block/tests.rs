@@ -218,7 +218,7 @@ fn range_positions_match_a_scan_of_every_entry() {
             assert_eq!(found, naive(lo, hi), "lo {lo} hi {hi}");
         }
         assert_eq!(index.positions_for_range(lo + 1, lo).len(), 0);
-        let point: Vec<usize> = index.positions_for_key(lo).collect();
+        let point: Vec<usize> = index.positions_for_range(lo, lo).collect();
         assert_eq!(point, naive(lo, lo), "key {lo}");
     }
 }
