@@ -28,17 +28,18 @@ use crate::error::{Error, Result};
 use crate::io_thread::{Driver, IoConfig, IoThread};
 use crate::keyspace::Curve;
 use crate::levels::Levels;
-use crate::lock::DirLock;
+use crate::lock::{DirLock, LockMode};
 use crate::log_file::{LogFile, hot_header};
 use crate::manifest::Manifest;
 use crate::read::{PageCache, Pin, Pinned, Readable, Snapshot, VisibleRevision, space_read};
+use crate::read_only::ReadOnlyDb;
 
 use crate::options::{Durability, Options};
 use crate::paths::{DbPaths, resolve_directory};
 use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
-use crate::space::{SpaceInfo, SpaceShared, SpaceView};
+use crate::space::{SpaceInfo, SpaceShared, SpaceView, space_infos};
 use crate::stats::{SpaceStats, Stats, StatsCounters};
 
 /// The I/O thread's settings from the options (hedging only under `Durability::Sync`, see
@@ -64,11 +65,7 @@ const _: fn() = || {
 
 /// The retention the manifest records for `space` (`All` when it records none).
 fn retention_of(manifest: &Manifest, space: SpaceId) -> Retention {
-    manifest
-        .state()
-        .spaces
-        .get(&space)
-        .map_or(Retention::All, |record| record.retention)
+    manifest.state().retention(space)
 }
 
 /// The counters of a new open: recovery's blocks are its first seals.
@@ -149,7 +146,7 @@ impl Db {
             Some(storage) => {
                 // A supplied storage has its own namespace: its paths are used as given.
                 let root = path.as_ref().to_path_buf();
-                let lock = DirLock::lock_registry(storage, &root)?;
+                let lock = DirLock::lock_registry(storage, &root, LockMode::Exclusive)?;
                 let paths = DbPaths::new(&root, options.staging_dir.as_deref());
                 (storage.clone(), lock, LockFileSeen::NotAFile, paths)
             }
@@ -186,6 +183,38 @@ impl Db {
             }
         };
         Self::start(storage, paths, options, lock, recovered)
+    }
+
+    /// Opens the existing database in directory `path` for reading only, beside other
+    /// read-only opens and no writer: it takes a shared lock, writes nothing (the logs'
+    /// records are replayed into memory, not sealed into blocks), and reads at the highest
+    /// revision on disk. An operator's tools, and a process that inspects a database it must
+    /// not change, use it. Of `options`, the storage, staging directory, backend, block reads,
+    /// page cache and query budget apply.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// db.put(space, &[7], b"seven")?;
+    /// db.close()?;
+    /// let reader = Db::open_read_only(dir.path(), Options::default())?;
+    /// assert_eq!(reader.get(space, &[7])?.as_deref(), Some(&b"seven"[..]));
+    /// // The write is still in its log: the next writing open seals it into a block.
+    /// assert_eq!(reader.describe().spaces[0].live_tail_records, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Locked`] while a writing `Db` holds the directory; [`Error::NotADatabase`] if
+    /// the directory holds no database (nothing is created); [`Error::MissingManifest`];
+    /// [`Error::Corruption`] as for [`Db::open`]; [`Error::InvalidOption`]; [`Error::Io`]
+    /// (`NotFound` when `path` does not exist).
+    pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<ReadOnlyDb> {
+        ReadOnlyDb::open(path.as_ref(), &options)
     }
 
     fn start(
@@ -448,20 +477,7 @@ impl Db {
     /// ```
     pub fn spaces(&self) -> Vec<SpaceInfo> {
         let manifest = self.manifest.lock();
-        let mut spaces: Vec<SpaceInfo> = self
-            .spaces
-            .read()
-            .values()
-            .map(|shared| SpaceInfo {
-                id: shared.id,
-                name: shared.name.to_string(),
-                dims: shared.curve.dims(),
-                bits_per_dim: shared.curve.bits_per_dim(),
-                retention: retention_of(&manifest, shared.id),
-            })
-            .collect();
-        spaces.sort_by_key(|space| space.id.0);
-        spaces
+        space_infos(manifest.state(), self.spaces.read().values())
     }
 
     /// Seals the space's live tail, then merges every block of the space into one level

@@ -48,6 +48,19 @@ pub(crate) enum Contents {
     Empty,
 }
 
+/// The refusal of a directory holding a `MANIFEST` but no `LOCK` file; `found` lists its
+/// entries.
+pub(crate) fn manifest_without_lock(root: &Path, found: Vec<String>) -> Error {
+    Error::NotADatabase {
+        path: root.to_path_buf(),
+        reason: "it holds a MANIFEST but had no LOCK file, so it is not a directory this engine \
+                 made (a copy made without its LOCK file? create an empty LOCK file there to \
+                 open it)"
+            .to_string(),
+        found,
+    }
+}
+
 /// The engine's directories under the root, by name.
 const ENGINE_DIRECTORIES: [&str; 3] = ["segments", "blocks", "staging"];
 
@@ -61,14 +74,7 @@ pub(crate) fn classify(
     let root_entries = list(storage, &paths.root)?;
     if manifest {
         if lock == LockFileSeen::Created {
-            return Err(Error::NotADatabase {
-                path: paths.root.clone(),
-                reason: "it holds a MANIFEST but had no LOCK file, so it is not a directory \
-                         this engine made (a copy made without its LOCK file? create an empty \
-                         LOCK file there to open it)"
-                    .to_string(),
-                found: names(&root_entries),
-            });
+            return Err(manifest_without_lock(&paths.root, names(&root_entries)));
         }
         return Ok(Contents::Database);
     }

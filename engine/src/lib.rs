@@ -48,6 +48,7 @@ mod options;
 mod paths;
 mod queue;
 mod read;
+mod read_only;
 mod recovery;
 mod reply;
 mod scan;
@@ -64,7 +65,7 @@ pub use batch::Batch;
 pub use bytes::Bytes;
 pub use db::Db;
 pub use error::{Error, Result};
-pub use infinitedb_format::{Retention, Revision, SpaceId};
+pub use infinitedb_format::{BlockMeta, LogKind, LogMeta, Retention, Revision, SpaceId};
 pub use keyspace::{KeyspaceError, QueryBox};
 pub use options::{
     BLOCK_TARGET_BYTES_DEFAULT, BlockReads, DEADLINE_DEFAULT, Durability,
@@ -74,6 +75,7 @@ pub use options::{
     SEAL_THRESHOLD_RECORDS_DEFAULT, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
 };
 pub use read::{Entry, Point, Query, Readable, Snapshot};
+pub use read_only::{Description, ReadOnlyDb, SpaceDescription};
 pub use space::SpaceInfo;
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError, Storage};

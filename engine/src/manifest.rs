@@ -100,6 +100,13 @@ pub(crate) struct ManifestState {
 }
 
 impl ManifestState {
+    /// The retention recorded for `space` (`All` when it records none).
+    pub(crate) fn retention(&self, space: SpaceId) -> Retention {
+        self.spaces
+            .get(&space)
+            .map_or(Retention::All, |record| record.retention)
+    }
+
     /// Applies one edit.
     pub(crate) fn apply(&mut self, edit: &ManifestEdit) {
         match edit {

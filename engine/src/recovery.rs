@@ -56,7 +56,7 @@ use crate::error::{Error, Result};
 use crate::keyspace::Curve;
 use crate::levels::Levels;
 use crate::log_file::{LogFile, hot_header, staging_header};
-use crate::manifest::{Manifest, ManifestState};
+use crate::manifest::{Manifest, ManifestState, SpaceRecord};
 use crate::memtable::Memtable;
 use crate::options::BlockReads;
 use crate::paths::{DbPaths, parse_block_name, parse_segment_name, parse_staging_name};
@@ -94,6 +94,48 @@ struct FoundFiles {
     blocks: Vec<(BlockId, PathBuf)>,
 }
 
+/// What a database directory holds, read without writing anything (steps 1 to 3): the
+/// catalogue, the files found, the open blocks and the records of every live log.
+#[derive(Debug)]
+pub(crate) struct Catalogue {
+    pub(crate) state: ManifestState,
+    /// The manifest file's generation.
+    pub(crate) generation: u64,
+    found: FoundFiles,
+    pub(crate) blocks: BTreeMap<SpaceId, Vec<Arc<BlockFile>>>,
+    /// Per space, the records of live logs not yet in blocks.
+    pub(crate) tails: BTreeMap<SpaceId, Memtable>,
+    /// The highest revision found in the manifest, the blocks and the logs.
+    pub(crate) revision_last: u64,
+}
+
+/// Steps 1 to 3 of the module doc over a directory `directory::classify` found to hold
+/// `contents`; reads, never writes.
+fn read_catalogue(
+    storage: &Arc<dyn Storage>,
+    paths: &DbPaths,
+    contents: Contents,
+    reads: BlockReads,
+) -> Result<Catalogue> {
+    let found = list_files(storage.as_ref(), paths)?;
+    let (state, generation) = match contents {
+        Contents::Database => Manifest::replay(storage.as_ref(), &paths.manifest())?,
+        Contents::Empty => (ManifestState::default(), 0),
+    };
+    check_live_logs(storage.as_ref(), paths, &state, &found)?;
+    let blocks = open_blocks(storage, reads, paths, &state)?;
+    let mut revision_last = state.revision_high.0;
+    let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
+    Ok(Catalogue {
+        state,
+        generation,
+        found,
+        blocks,
+        tails,
+        revision_last,
+    })
+}
+
 /// Opens (or initialises) the database at `paths`.
 pub(crate) fn recover(
     storage: &Arc<dyn Storage>,
@@ -106,16 +148,15 @@ pub(crate) fn recover(
     for dir in [&paths.root, &paths.segments, &paths.blocks, &paths.staging] {
         storage.create_dir_all(dir)?;
     }
-    let found = list_files(storage.as_ref(), paths)?;
-    let (mut state, generation) = match contents {
-        Contents::Database => Manifest::replay(storage.as_ref(), &paths.manifest())?,
-        Contents::Empty => (ManifestState::default(), 0),
-    };
-    check_live_logs(storage.as_ref(), paths, &state, &found)?;
+    let Catalogue {
+        mut state,
+        generation,
+        found,
+        mut blocks,
+        tails,
+        revision_last,
+    } = read_catalogue(storage, paths, contents, reads)?;
     let ids = allocate_ids(&state, &found);
-    let mut blocks = open_blocks(storage, reads, paths, &state)?;
-    let mut revision_last = state.revision_high.0;
-    let tails = scan_logs(storage.as_ref(), &state, &found, &mut revision_last)?;
     remove_unnamed_blocks(storage.as_ref(), paths, &state, &found, &tails)?;
     let tail_seals = seal_tails(storage, reads, paths, &ids, &tails, &mut state, &mut blocks)?;
     let free = retire_scanned(&mut state, &found);
@@ -163,6 +204,69 @@ pub(crate) fn recover(
         ids,
         tail_seals,
     })
+}
+
+/// The spaces of a read-only open: steps 1 to 3, then each space's blocks under its logs'
+/// records as its live tail, in memory. Nothing is written: unnamed block files are checked
+/// as step 4 checks them (a block whose records exist nowhere else fails the open closed) but
+/// stay, and no tail is sealed.
+///
+/// A directory holding no database is [`Error::NotADatabase`]: there is nothing to read.
+pub(crate) fn recover_read_only(
+    storage: &Arc<dyn Storage>,
+    paths: &DbPaths,
+    reads: BlockReads,
+) -> Result<(Catalogue, Vec<Arc<SpaceShared>>)> {
+    let contents = directory::classify(storage.as_ref(), paths, LockFileSeen::Present)?;
+    if contents == Contents::Empty {
+        return Err(Error::NotADatabase {
+            path: paths.root.clone(),
+            reason: "it holds no database yet, so there is nothing to open read-only".to_string(),
+            found: Vec::new(),
+        });
+    }
+    let mut catalogue = read_catalogue(storage, paths, contents, reads)?;
+    let sealed = sealed_revisions(&catalogue.state);
+    for (block, path) in &catalogue.found.blocks {
+        if !catalogue.state.blocks.contains_key(block) {
+            check_unnamed_block(storage.as_ref(), paths, path, &sealed, &catalogue.tails)?;
+        }
+    }
+    let mut spaces = Vec::new();
+    for (space_id, record) in &catalogue.state.spaces {
+        let blocks = catalogue.blocks.get(space_id).cloned().unwrap_or_default();
+        let tail = catalogue.tails.remove(space_id).unwrap_or_default();
+        let shared = space_shared(paths, *space_id, record, blocks, Arc::new(tail))?;
+        spaces.push(Arc::new(shared));
+    }
+    Ok((catalogue, spaces))
+}
+
+/// A recovered space: its curve from the manifest's record, `blocks` in their levels, and
+/// `tail` as its live tail.
+fn space_shared(
+    paths: &DbPaths,
+    space_id: SpaceId,
+    record: &SpaceRecord,
+    blocks: Vec<Arc<BlockFile>>,
+    tail: Arc<Memtable>,
+) -> Result<SpaceShared> {
+    let curve =
+        Curve::new(u32::from(record.dims), u32::from(record.bits_per_dim)).map_err(|error| {
+            Error::corruption(
+                paths.manifest(),
+                0,
+                format!("space {}: {error}", space_id.0),
+            )
+        })?;
+    let levels = levels_of(paths, space_id, blocks)?;
+    Ok(SpaceShared::with_live_tail(
+        space_id,
+        record.name.clone(),
+        curve,
+        levels,
+        tail,
+    ))
 }
 
 /// Step 5: retires every scanned log in `state` (its records are in blocks now); returns the
@@ -786,23 +890,10 @@ fn assign_segments(
         .collect();
     let mut spaces = Vec::new();
     for (space_id, record) in space_records {
-        let curve = Curve::new(u32::from(record.dims), u32::from(record.bits_per_dim)).map_err(
-            |error| {
-                Error::corruption(
-                    paths.manifest(),
-                    0,
-                    format!("space {}: {error}", space_id.0),
-                )
-            },
-        )?;
-        let levels = levels_of(
-            paths,
-            space_id,
-            blocks.remove(&space_id).unwrap_or_default(),
-        )?;
+        let blocks = blocks.remove(&space_id).unwrap_or_default();
+        let shared = space_shared(paths, space_id, &record, blocks, Arc::default())?;
         let active = next_log(space_id, manifest)?;
         let spare = next_log(space_id, manifest)?;
-        let shared = SpaceShared::new(space_id, record.name, curve, levels);
         spaces.push(RecoveredSpace {
             shared: Arc::new(shared),
             active,

@@ -25,6 +25,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::block_file::BlockFile;
 use crate::keyspace::Curve;
 use crate::levels::{Levels, Overlap};
+use crate::manifest::ManifestState;
 use crate::memtable::Memtable;
 use crate::read::SpaceRead;
 use crate::stats::{LevelStats, SpaceStats};
@@ -43,6 +44,24 @@ pub struct SpaceInfo {
     pub bits_per_dim: u32,
     /// The versions the space keeps.
     pub retention: Retention,
+}
+
+/// The definitions of `spaces`, by id, with the retention `state` records for each.
+pub(crate) fn space_infos<'a>(
+    state: &ManifestState,
+    spaces: impl Iterator<Item = &'a Arc<SpaceShared>>,
+) -> Vec<SpaceInfo> {
+    let mut infos: Vec<SpaceInfo> = spaces
+        .map(|shared| SpaceInfo {
+            id: shared.id,
+            name: shared.name.to_string(),
+            dims: shared.curve.dims(),
+            bits_per_dim: shared.curve.bits_per_dim(),
+            retention: state.retention(shared.id),
+        })
+        .collect();
+    infos.sort_by_key(|space| space.id.0);
+    infos
 }
 
 /// One published state of a space's data.
@@ -105,7 +124,18 @@ pub(crate) struct SpaceShared {
 impl SpaceShared {
     /// A space with `blocks` and an empty live tail.
     pub(crate) fn new(id: SpaceId, name: String, curve: Curve, levels: Levels) -> Self {
-        let view = SpaceView::new(levels, Vec::new(), Arc::new(Memtable::default()));
+        Self::with_live_tail(id, name, curve, levels, Arc::default())
+    }
+
+    /// A space with `blocks` under the live tail `active`.
+    pub(crate) fn with_live_tail(
+        id: SpaceId,
+        name: String,
+        curve: Curve,
+        levels: Levels,
+        active: Arc<Memtable>,
+    ) -> Self {
+        let view = SpaceView::new(levels, Vec::new(), active);
         SpaceShared {
             id,
             name: name.into(),

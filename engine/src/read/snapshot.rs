@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 /// A consistent, repeatable read-only view of the database at one revision. Cheap to take
 /// (a few `Arc` clones per space); `Send + Sync`.
+#[derive(Clone)]
 pub struct Snapshot {
     revision: Revision,
     spaces: HashMap<SpaceId, Arc<SpaceRead>>,

@@ -4,7 +4,9 @@
 //! 2. direct I/O on the directory's filesystem: tmpfs/ramfs are memory-backed (O_DIRECT is
 //!    meaningless there, and refused with EINVAL before Linux 6.6); otherwise a probe file is
 //!    opened with `O_DIRECT`, its alignment read with `statx(STATX_DIOALIGN)` (Linux 6.1+;
-//!    fallback: the device's logical block size from sysfs), and one aligned block written;
+//!    fallback: the device's logical block size from sysfs), and one aligned block written.
+//!    A read-only open ([`Probe::ReadExisting`]) writes nothing: it opens an existing file of
+//!    the directory with `O_DIRECT` for reading and reads its alignment the same way;
 //! 3. io_uring: a ring is built with `SINGLE_ISSUER|DEFER_TASKRUN`, then `COOP_TASKRUN`, then no
 //!    flags, and must complete a NOP round trip; it must offer `FEAT_NODROP` (completions are
 //!    never dropped on CQ overflow) and `FEAT_EXT_ARG` (timed waits, for deadlines).
@@ -44,10 +46,22 @@ struct DirectProbe {
     note: String,
 }
 
+/// How direct I/O is probed under a directory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Probe<'a> {
+    /// Create, write and remove a probe file in the directory.
+    WriteFile,
+    /// Open this existing file for direct reads; nothing is written.
+    ReadExisting(&'a Path),
+}
+
 /// Probes `root` (which must exist) and picks the backend for `request`.
-pub(crate) fn detect(root: &Path, request: BackendRequest) -> Result<Detection> {
+pub(crate) fn detect(root: &Path, request: BackendRequest, probe: Probe<'_>) -> Result<Detection> {
     let (request, request_note) = resolve_request(request, std::env::var(BACKEND_ENV_VAR).ok())?;
-    let direct = probe_direct_io(root)?;
+    let direct = match probe {
+        Probe::WriteFile => probe_direct_io(root)?,
+        Probe::ReadExisting(file) => probe_direct_read(root, file)?,
+    };
     let wants_ring = matches!(request, BackendRequest::Uring)
         || (matches!(request, BackendRequest::Auto) && direct.supported);
     let ring = if wants_ring {
@@ -156,6 +170,45 @@ fn probe_direct_io(root: &Path) -> Result<DirectProbe> {
     // Best effort: the probe file is ours and empty of meaning either way.
     let _ = std::fs::remove_file(&path);
     probe
+}
+
+/// Probes O_DIRECT reads of the existing file `path` under `root`, writing nothing.
+fn probe_direct_read(root: &Path, path: &Path) -> Result<DirectProbe> {
+    if let Some(name) = memory_filesystem_name(root)? {
+        return Ok(DirectProbe {
+            supported: false,
+            alignment: MIN_ALIGNMENT,
+            note: format!("{name}: memory-backed filesystem, O_DIRECT meaningless"),
+        });
+    }
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
+            return Ok(refused(
+                "open(O_DIRECT): EINVAL, the filesystem refuses direct I/O",
+            ));
+        }
+        Err(source) => {
+            return Err(IoError::Os {
+                operation: "open direct-I/O probe",
+                path: path.into(),
+                source,
+            });
+        }
+    };
+    let (alignment, alignment_note) = direct_alignment(&file)?;
+    let Some(alignment) = alignment else {
+        return Ok(refused(&alignment_note));
+    };
+    Ok(DirectProbe {
+        supported: true,
+        alignment,
+        note: format!("O_DIRECT reads ok ({alignment_note}; alignment {alignment})"),
+    })
 }
 
 fn probe_direct_file(path: &Path) -> Result<DirectProbe> {

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use raw_queue::{RAW_QUEUE_DEPTH_MAX, RawCompletion, RawQueue};
 
+use self::detect::Probe;
 use self::file::{OsFile, check_alignment};
 use self::ring::RingSetup;
 use crate::aligned::AlignedBuf;
@@ -78,7 +79,30 @@ impl OsStorage {
         let absolute = std::path::absolute(root).map_err(os_error("absolute", root))?;
         create_dir_all_synced(&absolute)?;
         let root = std::fs::canonicalize(&absolute).map_err(os_error("canonicalize", &absolute))?;
-        let detection = detect::detect(&root, request)?;
+        Self::start(root, request, Probe::WriteFile)
+    }
+
+    /// Opens the storage rooted at the existing directory `root` without writing anything
+    /// there: direct I/O is probed by opening `probe_file` (a path relative to `root`, an
+    /// existing file) for direct reads, so the storage is fit for reads of a directory this
+    /// process may not write (a read-only open, an inspection tool).
+    ///
+    /// # Errors
+    /// As [`OsStorage::open`]; [`IoError::Os`] with `NotFound` when `root` or `probe_file`
+    /// does not exist.
+    pub fn open_existing(
+        root: &Path,
+        request: BackendRequest,
+        probe_file: &Path,
+    ) -> Result<Arc<OsStorage>> {
+        let absolute = std::path::absolute(root).map_err(os_error("absolute", root))?;
+        let root = std::fs::canonicalize(&absolute).map_err(os_error("canonicalize", &absolute))?;
+        let probe_path = root.join(probe_file);
+        Self::start(root, request, Probe::ReadExisting(&probe_path))
+    }
+
+    fn start(root: PathBuf, request: BackendRequest, probe: Probe<'_>) -> Result<Arc<OsStorage>> {
+        let detection = detect::detect(&root, request, probe)?;
         Ok(Arc::new(OsStorage {
             root,
             info: detection.info,
