@@ -1,7 +1,7 @@
 //! Micro-benchmarks of infinitedb-format: frame encode+checksum (the commit path's CPU cost
 //! per group) and decode (recovery's), and block build (sealing's).
 //!
-//! Run: `cargo bench -p infinitedb-bench --bench format`. Target (issue 2): frame
+//! Run: `cargo bench -p infinitedb-bench --bench format`. Target: frame
 //! encode+checksum of 4 KiB groups of 128-byte records at >= 2 GB/s in release, so encoding
 //! never limits a 2.7 GB/s disk.
 

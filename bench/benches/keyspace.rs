@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the Hilbert keyspace (issue 5): encode and decode ns/op for 2-D x 32,
+//! Micro-benchmarks of the Hilbert keyspace: encode and decode ns/op for 2-D x 32,
 //! 3-D x 21 and 4-D x 32 bits, and `key_ranges` time for a table of box shapes x range
 //! budgets. Before the timings it prints the over-read table: keys covered by the ranges
 //! divided by the points in the box (1.0 is exact; the rest is read and filtered out).

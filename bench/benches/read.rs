@@ -1,4 +1,4 @@
-//! Read-path benchmark (issue 5, "Speed"): on N points (default 1,000,000; env
+//! Read-path benchmark: on N points (default 1,000,000; env
 //! `READ_BENCH_POINTS`) of 2-D and 3-D spaces with 100-byte values, prints get p50/p99 from
 //! the memtable and from cold blocks, box query records/s and over-read ratio for small,
 //! medium and large boxes, and the speed-up of a box query over a full scan with a filter.

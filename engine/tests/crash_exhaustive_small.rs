@@ -1,4 +1,4 @@
-//! Exhaustive crash states of small workloads, CrashMonkey-style (issue 7).
+//! Exhaustive crash states of small workloads, CrashMonkey-style.
 //!
 //! Goal: for workloads of up to four group commits and one seal, every crash point (the disk
 //! after every single change: each write, each sync, each namespace operation) and every

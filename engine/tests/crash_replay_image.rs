@@ -1,5 +1,5 @@
-//! The saved crash case of the power-loss harness replays exactly (issue 7: "`INFINITEDB_SEED`
-//! replays it exactly"): a post-power-loss disk image saved to host files loads back with the
+//! The saved crash case of the power-loss harness replays exactly (`INFINITEDB_SEED`
+//! names it): a post-power-loss disk image saved to host files loads back with the
 //! same bytes and recovers the same records, a history survives its text format bit for bit,
 //! and a check that fails on purpose leaves a case whose replay fails the same way.
 

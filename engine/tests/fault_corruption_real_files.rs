@@ -1,5 +1,5 @@
-//! Bit flips in files of a closed database on real files, on both real backends (issue 7,
-//! docs/design.md §3 "Recovery": a bad checksum inside acknowledged history is `Error::Corruption
+//! Bit flips in files of a closed database on real files, on both real backends
+//! (docs/design.md §3 "Recovery": a bad checksum inside acknowledged history is `Error::Corruption
 //! { file, offset }`, never silently dropped; a torn tail alone is truncated).
 //!
 //! Method common to the cases: write records, close, damage one file on purpose, reopen.

@@ -1,5 +1,5 @@
 //! Under `Sync`, the commit path puts a batch's records into the live tail while its hot
-//! chain is in flight, before the batch is decided (`io_thread::publish`, issue 4). These
+//! chain is in flight, before the batch is decided (`io_thread::publish`). These
 //! scenarios check the two things that keep that invisible:
 //! - no read sees a record before its write is acknowledged (reads are clamped to the
 //!   published mark), whatever the read: `get`, `history`, a box query or a snapshot;

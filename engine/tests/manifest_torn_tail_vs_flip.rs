@@ -1,5 +1,5 @@
-//! The manifest's last edit batch: a torn write is ignored, a bit flip fails the open (issues
-//! 4 and 7; the rule is in `engine/src/manifest.rs`'s module doc).
+//! The manifest's last edit batch: a torn write is ignored, a bit flip fails the open (the
+//! rule is in `engine/src/manifest.rs`'s module doc).
 //!
 //! Method common to the cases: build a database on real files, close it, find the last batch
 //! of `MANIFEST` with the format crate's decoder, damage it the way a torn append or a bit

@@ -1,6 +1,6 @@
 //! Bad input to the read API is a typed error, never a panic or a silently masked read:
 //! unknown space, wrong number of coordinates, coordinates too large, a box of the wrong
-//! dimensions or out of range (issue 5, "Bad input"). An inverted box is refused when built.
+//! dimensions or out of range. An inverted box is refused when built.
 
 #![allow(
     clippy::unwrap_used,

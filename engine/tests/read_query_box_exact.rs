@@ -1,6 +1,6 @@
 //! A box query returns exactly the model's points inside the box, in Hilbert order, for
 //! random boxes over data spanning several blocks, a frozen-then-sealed history and the live
-//! memtable (issue 5, "Tests"). Also checks that a box query reads fewer pages than a scan.
+//! memtable. Also checks that a box query reads fewer pages than a scan.
 
 #![allow(
     clippy::unwrap_used,

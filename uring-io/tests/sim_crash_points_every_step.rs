@@ -1,4 +1,4 @@
-//! Scenario: crash at every step of two group commits, CrashMonkey-style (issue 7).
+//! Scenario: crash at every step of two group commits, CrashMonkey-style.
 //!
 //! Goal: `record_crash_points` captures the disk before the workload and after every change
 //! (a chain's write, then its sync), and crashing each point with every plan gives exactly

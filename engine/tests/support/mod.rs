@@ -1,4 +1,4 @@
-//! Shared helpers of the crash and fault suite (issue 7): seed handling, a workload
+//! Shared helpers of the crash and fault suite: seed handling, a workload
 //! generator, a reference model of each space's history that checks a recovered database, the
 //! seeded power-loss harness, and saving a failed power-loss case (disk image and histories)
 //! so that its check replays exactly.

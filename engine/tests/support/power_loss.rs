@@ -1,4 +1,4 @@
-//! The seeded power-loss harness (issue 7): a seed's configuration and workload, the run up to
+//! The seeded power-loss harness: a seed's configuration and workload, the run up to
 //! a power cut, the check after it, and saving and replaying a failed check.
 //!
 //! A seed fixes the configuration ([`Config::draw`]), the workload, the number of
