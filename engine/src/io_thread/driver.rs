@@ -11,8 +11,8 @@
 //!
 //! Why: a lone writer whose commit goes through the I/O thread pays two thread hand-offs per
 //! put (its command wakes the thread, the thread wakes it back), on top of the write and the
-//! flush. A writer committing its own group pays neither: on the 2-vCPU development VM, one
-//! writer's puts/s rose about 7% (same-run pairs; closing note of issue 4). Under load the
+//! flush. A writer committing its own group pays neither (the single-writer row of `cargo run
+//! --release -p infinitedb-bench` measures its puts/s beside fio's QD1 commits). Under load the
 //! I/O thread holds the lock continuously (a chain is always in flight) and writers never
 //! lead, so group commit is unchanged.
 //!

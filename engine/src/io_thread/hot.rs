@@ -204,7 +204,7 @@ impl IoThread {
             };
             state.hot_durable = true;
             // With a zero deadline the direct route never acknowledges a batch whose staged
-            // copy is coming: every group goes the staged route (issue 4).
+            // copy is coming: every group goes the staged route.
             let staged_wins =
                 zero_deadline && matches!(state.staged, Staged::Queued | Staged::InFlight);
             if state.route.is_none() && !staged_wins {

@@ -7,8 +7,9 @@
 //! clock and, in the same step, pushes one `ASYNC_CANCEL` of the chain's sync step (the
 //! `RWF_DSYNC` write, or the fsync) if it is still outstanding; a step it stops ends the chain
 //! `Cancelled`, one it cannot stop completes normally, late. Arming a `LINK_TIMEOUT` on every
-//! chain instead cost ~3.5 µs of CPU and 1-4% of single-writer commit throughput on the 2-vCPU
-//! development VM (same-run A/B), on every commit, and bought no more: a link timeout cancels
+//! chain instead costs one more request and its completion on every commit, and buys no more
+//! (the single-writer row of `cargo run --release -p infinitedb-bench` shows what a commit
+//! costs): a link timeout cancels
 //! its target the same way (io_uring_prep_link_timeout(3)), so it too only stops a request not
 //! yet issued to the device (one queued on io-wq); an O_DIRECT write already in the block layer
 //! runs to completion either way.
