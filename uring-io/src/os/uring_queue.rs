@@ -9,10 +9,9 @@
 //! `Cancelled`, one it cannot stop completes normally, late. Arming a `LINK_TIMEOUT` on every
 //! chain instead costs one more request and its completion on every commit, and buys no more
 //! (the single-writer row of `cargo run --release -p infinitedb-bench` shows what a commit
-//! costs): a link timeout cancels
-//! its target the same way (io_uring_prep_link_timeout(3)), so it too only stops a request not
-//! yet issued to the device (one queued on io-wq); an O_DIRECT write already in the block layer
-//! runs to completion either way.
+//! costs): a link timeout cancels its target the same way (io_uring_prep_link_timeout(3)), so
+//! it too only stops a request not yet issued to the device (one queued on io-wq); an O_DIRECT
+//! write already in the block layer runs to completion either way.
 //!
 //! Invariants:
 //! - The in-flight table, keyed by chain id (`user_data >> 2`), owns each chain's buffer and
