@@ -9,7 +9,7 @@
 //! queued seals.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -22,6 +22,7 @@ use parking_lot::{Mutex, RwLock};
 use uring_io::{BackendInfo, OsStorage, Storage};
 
 use crate::batch::{Batch, KeyedBatch};
+use crate::checkpoint::{CheckpointInfo, check_destination, write_copy};
 use crate::compaction::{Compactor, CompactorJob, Shape};
 use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
@@ -698,6 +699,62 @@ impl Db {
         Snapshot::new(revision, reads)
     }
 
+    /// Makes an openable copy of the database in `dest` (a new or empty directory) while it
+    /// is in use: seals every space's live tail, then hard-links every block into `dest`
+    /// (copies it, when `dest` is on another filesystem) and writes `dest`'s own manifest. The
+    /// copy holds every write acknowledged before the call (at or below the returned
+    /// [`CheckpointInfo::revision`]); a write that races with the call may be in it, per
+    /// space. Blocks are immutable, so a linked copy costs no data bytes; the copy and the
+    /// database then change independently. Seals and compactions wait while the blocks are
+    /// linked or copied. A crash during the call leaves `dest` without a `MANIFEST`, which
+    /// [`Db::open`] refuses ([`Error::MissingManifest`]): remove it and checkpoint again.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let backups = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path().join("live"), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// db.put(space, &[1], b"one")?;
+    /// let info = db.checkpoint(backups.path().join("monday"))?;
+    /// db.put(space, &[1], b"uno")?; // the copy does not see it
+    /// let copy = Db::open_read_only(&info.path, Options::default())?;
+    /// assert_eq!(copy.get(space, &[1])?.as_deref(), Some(&b"one"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] if `dest` is not empty, or this `Db` runs on a supplied
+    /// storage; [`Error::WriteFailed`] if a seal failed; [`Error::Io`] for a failed link, copy
+    /// or write of the copy (the database itself is unchanged); [`Error::Closed`].
+    pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<CheckpointInfo> {
+        if self.options.storage.is_some() {
+            return Err(Error::InvalidOption {
+                name: "checkpoint",
+                detail: "a checkpoint is written to the OS filesystem; this Db runs on a \
+                         supplied storage"
+                    .to_string(),
+            });
+        }
+        let dest = dest.as_ref();
+        check_destination(dest)?;
+        let revision = self.visible.load();
+        let spaces: Vec<SpaceId> = self.spaces.read().keys().copied().collect();
+        for space in spaces {
+            self.flush(space)?;
+        }
+        let manifest = self.manifest.lock();
+        write_copy(
+            &self.paths,
+            manifest.state(),
+            dest,
+            self.options.backend,
+            revision,
+        )
+    }
+
     /// The engine's counters.
     pub fn stats(&self) -> Stats {
         self.stats.snapshot(&self.cache.counts())
@@ -872,13 +929,7 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(body)
-        .map_err(|source| Error::Io {
-            source: uring_io::IoError::Os {
-                operation: "spawn",
-                path: PathBuf::new(),
-                source,
-            },
-        })
+        .map_err(|source| Error::os("spawn", Path::new(""), source))
 }
 
 impl Pin for Db {

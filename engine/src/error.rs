@@ -9,7 +9,7 @@
 //! Invariant: nothing in the engine panics on I/O errors, disk bytes or user input; such
 //! failures become one of these variants.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::keyspace::KeyspaceError;
@@ -242,6 +242,17 @@ impl Error {
     pub fn is_storage_full(&self) -> bool {
         self.io_error()
             .is_some_and(uring_io::IoError::is_storage_full)
+    }
+
+    /// An [`Error::Io`] for a failed OS call `operation` on `path`.
+    pub(crate) fn os(operation: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            source: uring_io::IoError::Os {
+                operation,
+                path: path.to_path_buf(),
+                source,
+            },
+        }
     }
 
     /// A [`Error::Corruption`] for `file` at `offset`.

@@ -31,6 +31,7 @@
 
 mod batch;
 mod block_file;
+mod checkpoint;
 mod compaction;
 mod db;
 mod directory;
@@ -63,6 +64,7 @@ mod readme {}
 
 pub use batch::Batch;
 pub use bytes::Bytes;
+pub use checkpoint::CheckpointInfo;
 pub use db::Db;
 pub use error::{Error, Result};
 pub use infinitedb_format::{BlockMeta, LogKind, LogMeta, Retention, Revision, SpaceId};

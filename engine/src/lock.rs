@@ -69,7 +69,7 @@ impl DirLock {
         let seen = match std::fs::symlink_metadata(&path) {
             Ok(_) => LockFileSeen::Present,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => LockFileSeen::Created,
-            Err(source) => return Err(io_error("stat", &path, source)),
+            Err(source) => return Err(Error::os("stat", &path, source)),
         };
         let file = OpenOptions::new()
             .read(true)
@@ -77,13 +77,13 @@ impl DirLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|source| io_error("open", &path, source))?;
+            .map_err(|source| Error::os("open", &path, source))?;
         match file.try_lock() {
             Ok(()) => Ok((DirLock::File(file), seen)),
             Err(TryLockError::WouldBlock) => Err(Error::Locked {
                 path: dir.to_path_buf(),
             }),
-            Err(TryLockError::Error(source)) => Err(io_error("flock", &path, source)),
+            Err(TryLockError::Error(source)) => Err(Error::os("flock", &path, source)),
         }
     }
 
@@ -95,14 +95,14 @@ impl DirLock {
         let file = match File::open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(io_error("open", &path, source)),
+            Err(source) => return Err(Error::os("open", &path, source)),
         };
         match file.try_lock_shared() {
             Ok(()) => Ok(Some(DirLock::File(file))),
             Err(TryLockError::WouldBlock) => Err(Error::Locked {
                 path: dir.to_path_buf(),
             }),
-            Err(TryLockError::Error(source)) => Err(io_error("flock", &path, source)),
+            Err(TryLockError::Error(source)) => Err(Error::os("flock", &path, source)),
         }
     }
 
@@ -161,16 +161,6 @@ impl Drop for DirLock {
                 }
             }
         }
-    }
-}
-
-fn io_error(operation: &'static str, path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        source: uring_io::IoError::Os {
-            operation,
-            path: path.to_path_buf(),
-            source,
-        },
     }
 }
 

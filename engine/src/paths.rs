@@ -31,19 +31,9 @@ use crate::error::{Error, Result};
 /// Creates `dir` (and missing parents, durably) if needed and returns its canonical absolute
 /// path; a relative `dir` is taken relative to the working directory.
 pub(crate) fn resolve_directory(storage: &dyn Storage, dir: &Path) -> Result<PathBuf> {
-    let os_error = |operation: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| Error::Io {
-            source: uring_io::IoError::Os {
-                operation,
-                path,
-                source,
-            },
-        }
-    };
-    let absolute = std::path::absolute(dir).map_err(os_error("absolute", dir))?;
+    let absolute = std::path::absolute(dir).map_err(|source| Error::os("absolute", dir, source))?;
     storage.create_dir_all(&absolute)?;
-    std::fs::canonicalize(&absolute).map_err(os_error("canonicalize", &absolute))
+    std::fs::canonicalize(&absolute).map_err(|source| Error::os("canonicalize", &absolute, source))
 }
 
 /// Every path of one database.

@@ -278,21 +278,14 @@ impl Readable for ReadOnlyDb {}
 /// The storage, shared lock and paths of an existing directory on the OS storage; nothing is
 /// created or written.
 fn open_os(path: &Path, options: &Options) -> Result<(Arc<dyn Storage>, DirLock, DbPaths)> {
-    let os_error = |operation: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| Error::Io {
-            source: uring_io::IoError::Os {
-                operation,
-                path,
-                source,
-            },
-        }
-    };
-    let root = std::fs::canonicalize(path).map_err(os_error("canonicalize", path))?;
+    let root =
+        std::fs::canonicalize(path).map_err(|source| Error::os("canonicalize", path, source))?;
     let staging = options
         .staging_dir
         .as_deref()
-        .map(|dir| std::fs::canonicalize(dir).map_err(os_error("canonicalize", dir)))
+        .map(|dir| {
+            std::fs::canonicalize(dir).map_err(|source| Error::os("canonicalize", dir, source))
+        })
         .transpose()?;
     let paths = DbPaths::new(&root, staging.as_deref());
     let Some(lock) = DirLock::lock_file_shared(&root)? else {

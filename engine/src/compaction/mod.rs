@@ -263,12 +263,7 @@ impl Compactor {
 
     /// The space's retention, as the manifest records it.
     fn retention(&self, space: SpaceId) -> Retention {
-        self.manifest
-            .lock()
-            .state()
-            .spaces
-            .get(&space)
-            .map_or(Retention::All, |record| record.retention)
+        self.manifest.lock().state().retention(space)
     }
 }
 
