@@ -196,6 +196,10 @@ impl Merge {
     /// The key and source on top of `end`'s heap, dropping stale entries (versions the other
     /// end took).
     fn top(&mut self, end: End) -> Result<Option<(Key, usize)>> {
+        // One source needs no heap: its slot's peek is the next version at either end.
+        if let [slot] = self.slots.as_mut_slice() {
+            return Ok(slot.peek(end)?.map(|version| (version.key, 0)));
+        }
         let side = end.index();
         if !self.sides[side].primed {
             self.sides[side].primed = true;
@@ -228,13 +232,16 @@ impl Merge {
         let Some(version) = self.slots[source].take(end) else {
             return Ok(None);
         };
-        // The source's next version replaces it on top: one sift instead of a pop and a push.
-        let next = self.slots[source].peek(end)?.map(|next| end.rank(next));
-        let heap = &mut self.sides[end.index()].heap;
-        match (next, heap.peek_mut()) {
-            (Some(next), Some(mut top)) => *top = Reverse((next, source)),
-            (None, Some(top)) => drop(std::collections::binary_heap::PeekMut::pop(top)),
-            (_, None) => {}
+        if self.slots.len() > 1 {
+            // The source's next version replaces it on top: one sift instead of a pop and a
+            // push.
+            let next = self.slots[source].peek(end)?.map(|next| end.rank(next));
+            let heap = &mut self.sides[end.index()].heap;
+            match (next, heap.peek_mut()) {
+                (Some(next), Some(mut top)) => *top = Reverse((next, source)),
+                (None, Some(top)) => drop(std::collections::binary_heap::PeekMut::pop(top)),
+                (_, None) => {}
+            }
         }
         let rank = end.rank(&version);
         let taken = self.sides[end.index()].taken.replace(rank);
@@ -564,11 +571,21 @@ pub(crate) mod tests {
         // Goal: the merge equals a BTreeMap model at every revision, forward, backward and
         // with the ends mixed at random (no entry twice, none skipped). Method: 200 random
         // versions over 20 keys split across 4 sources, a tenth of them also copied into a
-        // second source; read Latest and History at every 7th revision, forward, backward,
-        // and mixed with three front shares over several interleavings.
-        for seed in [0x5eed_u64, 1, 2, 3] {
+        // second source, and the same in one source (the merge's path without a heap); read
+        // Latest and History at every 7th revision, forward, backward, and mixed with three
+        // front shares over several interleavings.
+        let cases = [
+            (0x5eed_u64, 4),
+            (1, 4),
+            (2, 4),
+            (3, 4),
+            (4, 1),
+            (5, 1),
+            (6, 1),
+        ];
+        for (seed, source_count) in cases {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let mut sources = vec![Vec::new(); 4];
+            let mut sources = vec![Vec::new(); source_count];
             let mut model = ModelMap::new();
             for revision in 1..=200_u64 {
                 let key = rng.gen_range(0..20_u128);
@@ -579,9 +596,9 @@ pub(crate) mod tests {
                     value: value.map(Into::into),
                 };
                 model.insert(version.order(), version.value.clone());
-                let source = rng.gen_range(0..4);
-                if rng.gen_bool(0.1) {
-                    sources[(source + 1) % 4].push(version.clone());
+                let source = rng.gen_range(0..source_count);
+                if source_count > 1 && rng.gen_bool(0.1) {
+                    sources[(source + 1) % source_count].push(version.clone());
                 }
                 sources[source].push(version);
             }
@@ -589,7 +606,8 @@ pub(crate) mod tests {
                 let (history, latest) = model_at(&model, at);
                 for (resolve, expected) in [(Resolve::History, history), (Resolve::Latest, latest)]
                 {
-                    let context = format!("seed {seed} at {at} {resolve:?}");
+                    let context =
+                        format!("seed {seed} ({source_count} sources) at {at} {resolve:?}");
                     assert_eq!(
                         merge_of(sources.clone(), at, resolve),
                         expected,

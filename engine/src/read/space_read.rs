@@ -74,7 +74,14 @@ impl SpaceRead {
         let ranges: Arc<[KeyRange]> = ranges.into();
         let mut streams: Vec<Box<dyn VersionSource>> =
             Vec::with_capacity(self.memtables.len() + self.runs.len());
-        for memtable in &self.memtables {
+        // A memtable empty now holds nothing at or below `at` later: every version at or
+        // below the published mark was inserted before the mark rose, and the mark was read
+        // before this view.
+        for memtable in self
+            .memtables
+            .iter()
+            .filter(|memtable| memtable.version_count() > 0)
+        {
             streams.push(Box::new(MemtableSource::new(
                 memtable.clone(),
                 ranges.clone(),
