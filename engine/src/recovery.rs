@@ -234,7 +234,7 @@ pub(crate) fn recover_read_only(
     }
     let mut spaces = Vec::new();
     for (space_id, record) in &catalogue.state.spaces {
-        let blocks = catalogue.blocks.get(space_id).cloned().unwrap_or_default();
+        let blocks = catalogue.blocks.remove(space_id).unwrap_or_default();
         let tail = catalogue.tails.remove(space_id).unwrap_or_default();
         let shared = space_shared(paths, *space_id, record, blocks, Arc::new(tail))?;
         spaces.push(Arc::new(shared));

@@ -58,10 +58,7 @@ pub(crate) enum Probe<'a> {
 /// Probes `root` (which must exist) and picks the backend for `request`.
 pub(crate) fn detect(root: &Path, request: BackendRequest, probe: Probe<'_>) -> Result<Detection> {
     let (request, request_note) = resolve_request(request, std::env::var(BACKEND_ENV_VAR).ok())?;
-    let direct = match probe {
-        Probe::WriteFile => probe_direct_io(root)?,
-        Probe::ReadExisting(file) => probe_direct_read(root, file)?,
-    };
+    let direct = probe_direct_io(root, probe)?;
     let wants_ring = matches!(request, BackendRequest::Uring)
         || (matches!(request, BackendRequest::Auto) && direct.supported);
     let ring = if wants_ring {
@@ -151,29 +148,17 @@ fn choose(
     })
 }
 
-/// Probes O_DIRECT under `root`.
-fn probe_direct_io(root: &Path) -> Result<DirectProbe> {
-    if let Some(name) = memory_filesystem_name(root)? {
-        return Ok(DirectProbe {
-            supported: false,
-            alignment: MIN_ALIGNMENT,
-            note: format!("{name}: memory-backed filesystem, O_DIRECT meaningless"),
-        });
-    }
-    static PROBE_COUNTER: AtomicU64 = AtomicU64::new(0);
-    let probe_index = PROBE_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = root.join(format!(
-        ".infinitedb-direct-probe-{}-{probe_index}",
-        std::process::id()
-    ));
-    let probe = probe_direct_file(&path);
-    // Best effort: the probe file is ours and empty of meaning either way.
-    let _ = std::fs::remove_file(&path);
-    probe
+/// How a direct-I/O probe opens its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Create the file and write one aligned block to it.
+    WriteNew,
+    /// Open the existing file for reading only.
+    Read,
 }
 
-/// Probes O_DIRECT reads of the existing file `path` under `root`, writing nothing.
-fn probe_direct_read(root: &Path, path: &Path) -> Result<DirectProbe> {
+/// Probes O_DIRECT under `root` the way `probe` says.
+fn probe_direct_io(root: &Path, probe: Probe<'_>) -> Result<DirectProbe> {
     if let Some(name) = memory_filesystem_name(root)? {
         return Ok(DirectProbe {
             supported: false,
@@ -181,8 +166,29 @@ fn probe_direct_read(root: &Path, path: &Path) -> Result<DirectProbe> {
             note: format!("{name}: memory-backed filesystem, O_DIRECT meaningless"),
         });
     }
+    match probe {
+        Probe::ReadExisting(path) => probe_direct_file(path, Access::Read),
+        Probe::WriteFile => {
+            static PROBE_COUNTER: AtomicU64 = AtomicU64::new(0);
+            let probe_index = PROBE_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = root.join(format!(
+                ".infinitedb-direct-probe-{}-{probe_index}",
+                std::process::id()
+            ));
+            let probe = probe_direct_file(&path, Access::WriteNew);
+            // Best effort: the probe file is ours and empty of meaning either way.
+            let _ = std::fs::remove_file(&path);
+            probe
+        }
+    }
+}
+
+fn probe_direct_file(path: &Path, access: Access) -> Result<DirectProbe> {
+    let write = access == Access::WriteNew;
     let opened = OpenOptions::new()
         .read(true)
+        .write(write)
+        .create_new(write)
         .custom_flags(libc::O_DIRECT)
         .open(path);
     let file = match opened {
@@ -204,47 +210,20 @@ fn probe_direct_read(root: &Path, path: &Path) -> Result<DirectProbe> {
     let Some(alignment) = alignment else {
         return Ok(refused(&alignment_note));
     };
+    let checked = match access {
+        Access::Read => "reads",
+        Access::WriteNew => {
+            let block = AlignedBuf::new(alignment, alignment)?;
+            if let Err(error) = file.write_at(&block, 0) {
+                return Ok(refused(&format!("O_DIRECT probe write: {error}")));
+            }
+            "writes"
+        }
+    };
     Ok(DirectProbe {
         supported: true,
         alignment,
-        note: format!("O_DIRECT reads ok ({alignment_note}; alignment {alignment})"),
-    })
-}
-
-fn probe_direct_file(path: &Path) -> Result<DirectProbe> {
-    let opened = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path);
-    let file = match opened {
-        Ok(file) => file,
-        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
-            return Ok(refused(
-                "open(O_DIRECT): EINVAL, the filesystem refuses direct I/O",
-            ));
-        }
-        Err(source) => {
-            return Err(IoError::Os {
-                operation: "open direct-I/O probe",
-                path: path.into(),
-                source,
-            });
-        }
-    };
-    let (alignment, alignment_note) = direct_alignment(&file)?;
-    let Some(alignment) = alignment else {
-        return Ok(refused(&alignment_note));
-    };
-    let block = AlignedBuf::new(alignment, alignment)?;
-    if let Err(error) = file.write_at(&block, 0) {
-        return Ok(refused(&format!("O_DIRECT probe write: {error}")));
-    }
-    Ok(DirectProbe {
-        supported: true,
-        alignment,
-        note: format!("O_DIRECT ok ({alignment_note}; alignment {alignment})"),
+        note: format!("O_DIRECT {checked} ok ({alignment_note}; alignment {alignment})"),
     })
 }
 
@@ -463,7 +442,7 @@ mod tests {
         // Goal: the probe finds O_DIRECT on the project disk and reports an alignment ≥ 4096.
         // Method: probe a tempdir; skip loudly if /tmp is not a direct-I/O filesystem.
         let dir = tempfile::tempdir().unwrap();
-        let probe = probe_direct_io(dir.path()).unwrap();
+        let probe = probe_direct_io(dir.path(), Probe::WriteFile).unwrap();
         if !probe.supported {
             eprintln!("SKIP: no O_DIRECT under {:?}: {}", dir.path(), probe.note);
             return;
