@@ -35,23 +35,21 @@ use crate::manifest::Manifest;
 use crate::read::{PageCache, Pin, Pinned, Readable, Snapshot, VisibleRevision, space_read};
 use crate::read_only::ReadOnlyDb;
 
-use crate::options::{Durability, Options};
+use crate::options::{Options, WriteOptions};
 use crate::paths::{DbPaths, resolve_directory};
+use crate::pending::Pending;
 use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
 use crate::space::{SpaceInfo, SpaceShared, SpaceView, space_infos};
 use crate::stats::{SpaceStats, Stats, StatsCounters};
 
-/// The I/O thread's settings from the options (hedging only under `Durability::Sync`, see
+/// The I/O thread's settings from the options (the deadline hedges `Sync` writes, see
 /// [`Options::deadline`]).
 fn io_config(options: &Options) -> IoConfig {
     IoConfig {
         durability: options.durability,
-        deadline: match options.durability {
-            Durability::Sync => options.deadline,
-            Durability::NoSync => None,
-        },
+        deadline: options.deadline,
         seal_threshold_bytes: options.seal_threshold_bytes,
         seal_threshold_records: options.seal_threshold_records,
         frame_bytes_max: options.frame_bytes_max(),
@@ -551,7 +549,7 @@ impl Db {
         self.write(batch)
     }
 
-    /// Writes a batch atomically under one revision.
+    /// Writes a batch atomically under one revision, with the database's durability.
     ///
     /// When no other write is in progress, the calling thread commits the batch itself (it
     /// submits the write and waits for the device) instead of handing it to the I/O thread,
@@ -560,11 +558,90 @@ impl Db {
     /// If the device stalls past the deadline, the batch is hedged onto the staging log and
     /// the call returns when that copy is durable; the stalled write completes later, and the
     /// kernel may then interrupt a blocking call this thread is making with `EINTR` once, as
-    /// a signal would (`engine/src/io_thread/driver.rs` explains when).
+    /// a signal would (`engine/src/io_thread/driver.rs` explains when). [`Db::submit`] never
+    /// commits on the caller's thread.
     ///
     /// # Errors
     /// As [`Db::put`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`].
     pub fn write(&self, batch: Batch) -> Result<Revision> {
+        self.write_with(batch, &WriteOptions::default())
+    }
+
+    /// Writes a batch as [`Db::write`], with `options` (its durability) for this write only.
+    ///
+    /// ```
+    /// use infinitedb::{Batch, Db, Durability, Options, WriteOptions};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default().durability(Durability::NoSync))?;
+    /// let space = db.create_space("ledger", 1, 32)?;
+    /// let mut batch = Batch::new(space);
+    /// batch.put(&[7], b"settled");
+    /// // Durable before it returns, in a database whose other writes are not.
+    /// db.write_with(batch, &WriteOptions::default().durability(Durability::Sync))?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::write`].
+    pub fn write_with(&self, batch: Batch, options: &WriteOptions) -> Result<Revision> {
+        let answer = self.queue_write(batch, options, Queueing::Quietly)?;
+        // Commit it on this thread if the engine is idle (see `io_thread::driver`).
+        self.driver.lead_until(&|| answer.is_ready());
+        Pending::new(answer).wait()
+    }
+
+    /// Sequences a batch and returns at once with its [`Pending`] handle, a future of its
+    /// revision (answered as [`Db::write`] returns: once durable under `Sync`, and visible)
+    /// that also offers a blocking [`Pending::wait`]. Many writes may be in flight from one
+    /// thread; they are acknowledged in revision order per space. Dropping the handle does not
+    /// cancel the write. The batch is committed by the I/O thread, never on the caller's
+    /// thread.
+    ///
+    /// Backpressure: while the queued and in-flight writes hold `queue_bytes_max` (or the
+    /// space's level 0 is at `l0_stop_writes`), `submit` blocks the calling thread until
+    /// there is room.
+    ///
+    /// ```
+    /// use infinitedb::{Batch, Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("points", 2, 16)?;
+    /// let mut batch = Batch::new(space);
+    /// batch.put(&[1, 2], b"a").put(&[3, 4], b"b");
+    /// let pending = db.submit(batch)?;
+    /// // ... other work while the group commits ...
+    /// let revision = pending.wait()?; // in async code: `pending.await?`
+    /// assert_eq!(db.get(space, &[3, 4])?.as_deref(), Some(&b"b"[..]));
+    /// # let _ = revision; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Returned at once: [`Error::InvalidPoint`], [`Error::ValueTooLarge`],
+    /// [`Error::UnknownSpace`], [`Error::EmptyBatch`], [`Error::BatchTooLarge`] (nothing
+    /// written), [`Error::Closed`]. From the handle: as [`Db::write`].
+    pub fn submit(&self, batch: Batch) -> Result<Pending<Revision>> {
+        self.submit_with(batch, &WriteOptions::default())
+    }
+
+    /// Sequences a batch as [`Db::submit`], with `options` (its durability) for this write.
+    ///
+    /// # Errors
+    /// As [`Db::submit`].
+    pub fn submit_with(&self, batch: Batch, options: &WriteOptions) -> Result<Pending<Revision>> {
+        self.queue_write(batch, options, Queueing::Ring)
+            .map(Pending::new)
+    }
+
+    /// Validates a batch, waits for room (backlog, queue bytes) and queues it; the answer
+    /// half of its reply.
+    fn queue_write(
+        &self,
+        batch: Batch,
+        options: &WriteOptions,
+        queueing: Queueing,
+    ) -> Result<crate::reply::Answer<Result<Revision>>> {
         let shared = self.shared(batch.space)?;
         let keyed = KeyedBatch::from_batch(
             batch,
@@ -588,18 +665,66 @@ impl Db {
         let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
         let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
-        let queued = self.commands.send_quietly(Command::Write {
+        let command = Command::Write {
             batch: keyed,
+            durability: options.durability.unwrap_or(self.options.durability),
             gate_bytes,
             reply,
-        });
+        };
+        let queued = match queueing {
+            Queueing::Quietly => self.commands.send_quietly(command),
+            Queueing::Ring => self.commands.send(command),
+        };
         if let Err(error) = queued {
             self.gate.release(gate_bytes);
             return Err(error);
         }
-        // Commit it on this thread if the engine is idle (see `io_thread::driver`).
-        self.driver.lead_until(&|| answer.is_ready());
-        answer.recv().ok_or(Error::Closed)?
+        Ok(answer)
+    }
+
+    /// Returns once every write at or below `revision` is durable (or failed): how a caller
+    /// learns that a `NoSync` write reached the disk. As [`Db::sync`] with `revision` as its
+    /// barrier, including how failures are reported.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Durability, Options};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default().durability(Durability::NoSync))?;
+    /// let space = db.create_space("points", 2, 16)?;
+    /// let first = db.put(space, &[1, 1], b"a")?; // returns before it is on disk
+    /// db.put(space, &[2, 2], b"b")?;
+    /// db.wait_durable(first)?; // the first write (and every one before it) is on disk
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] if `revision` was not assigned yet; otherwise as [`Db::sync`].
+    pub fn wait_durable(&self, revision: Revision) -> Result<()> {
+        self.when_durable(revision)?.wait()
+    }
+
+    /// As [`Db::wait_durable`], as a [`Pending`] handle (a future) instead of a blocking call.
+    ///
+    /// # Errors
+    /// As [`Db::wait_durable`]; from the handle, as [`Db::sync`].
+    pub fn when_durable(&self, revision: Revision) -> Result<Pending<()>> {
+        let last = self.last_revision();
+        if revision > last {
+            return Err(Error::InvalidOption {
+                name: "revision",
+                detail: format!(
+                    "revision {} is not assigned yet (the last is {})",
+                    revision.0, last.0
+                ),
+            });
+        }
+        let (reply, answer) = crate::reply::reply_pair();
+        self.commands.send(Command::Sync {
+            barrier: Some(revision),
+            reply,
+        })?;
+        Ok(Pending::new(answer))
     }
 
     /// Returns once every write acknowledged before the call is durable or failed (a barrier
@@ -637,8 +762,11 @@ impl Db {
     /// [`Error::Closed`].
     pub fn sync(&self) -> Result<()> {
         let (reply, answer) = crate::reply::reply_pair();
-        self.commands.send(Command::Sync { reply })?;
-        answer.recv().ok_or(Error::Closed)?
+        self.commands.send(Command::Sync {
+            barrier: None,
+            reply,
+        })?;
+        Pending::new(answer).wait()
     }
 
     /// Seals the space's live tail into a block now and waits until the seal is durable.
@@ -809,6 +937,14 @@ impl Db {
             shared.wait_while(STALL_POLL, behind);
         }
     }
+}
+
+/// How a write is queued: quietly when its writer then offers to drive the commit itself
+/// (`io_thread::driver`), ringing the I/O thread's doorbell when it does not.
+#[derive(Clone, Copy, Debug)]
+enum Queueing {
+    Quietly,
+    Ring,
 }
 
 /// How far past its seal thresholds a space's live tail may grow while a seal of the space is

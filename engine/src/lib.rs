@@ -47,6 +47,7 @@ mod memory;
 mod memtable;
 mod options;
 mod paths;
+mod pending;
 mod queue;
 mod read;
 mod read_only;
@@ -74,8 +75,9 @@ pub use options::{
     L0_COMPACTION_TRIGGER_DEFAULT, L0_STOP_WRITES_DEFAULT, LEVEL_BASE_BYTES_DEFAULT, Options,
     PAGE_CACHE_BYTES_CEILING, PAGE_CACHE_BYTES_FLOOR, PAGE_CACHE_MEMORY_SHARE,
     QUERY_RANGE_BUDGET_DEFAULT, QUEUE_BYTES_MAX_DEFAULT, SEAL_THRESHOLD_BYTES_DEFAULT,
-    SEAL_THRESHOLD_RECORDS_DEFAULT, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
+    SEAL_THRESHOLD_RECORDS_DEFAULT, SEGMENT_BYTES_DEFAULT, VALUE_BYTES_MAX_DEFAULT, WriteOptions,
 };
+pub use pending::Pending;
 pub use read::{Entry, Point, Query, Readable, Snapshot};
 pub use read_only::{Description, ReadOnlyDb, SpaceDescription};
 pub use space::SpaceInfo;

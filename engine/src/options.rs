@@ -20,9 +20,42 @@ pub enum Durability {
     /// and visible to reads. The default.
     #[default]
     Sync,
-    /// Return once the write is sequenced (it has its revision and is visible to reads); it
-    /// reaches the disk with a later group. [`crate::Db::sync`] is the barrier.
+    /// Return once the write is sequenced and visible to reads: at once, unless a `Sync`
+    /// write of the same space sequenced before it is still on its way to the disk (then
+    /// right after that one). It reaches the disk with a later group;
+    /// [`crate::Db::wait_durable`] and [`crate::Db::sync`] wait for it.
     NoSync,
+}
+
+/// Options of one write ([`crate::Db::write_with`], [`crate::Db::submit_with`]).
+///
+/// ```
+/// use infinitedb::{Batch, Db, Durability, Options, WriteOptions};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?; // Sync by default
+/// let space = db.create_space("events", 1, 32)?;
+/// let mut bulk = Batch::new(space);
+/// for key in 0..1000 {
+///     bulk.put(&[key], b"payload");
+/// }
+/// // One bulk load that need not wait for the device, beside durable commits on the same Db.
+/// let revision = db.write_with(bulk, &WriteOptions::default().durability(Durability::NoSync))?;
+/// db.wait_durable(revision)?; // now it is on disk
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    pub(crate) durability: Option<Durability>,
+}
+
+impl WriteOptions {
+    /// When this write returns (default: the database's [`Options::durability`]).
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
+    }
 }
 
 /// How sealed blocks are read when a page is not in the engine's page cache. Writes of every
@@ -182,9 +215,10 @@ impl Options {
 
     /// How long a group may wait on its hot segment before it is hedged onto the staging log
     /// (default 2 ms; `None` disables the staged route; zero sends every group staged too).
-    /// Applies under [`Durability::Sync`] only: under `NoSync` writers are answered before
-    /// their group reaches the disk, so hedging would only write each late group twice (it
-    /// took a bulk ingest from 81 to 65 MB/s and 2.3× to 4× device bytes per byte ingested).
+    /// Applies to groups holding a [`Durability::Sync`] write (under a `NoSync` default, those
+    /// written with [`crate::WriteOptions`]): a group of `NoSync` writes only, whose writers are
+    /// answered before it reaches the disk, is not hedged, since hedging would write each late
+    /// group twice for no writer's benefit.
     #[must_use]
     pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
         self.deadline = deadline;

@@ -21,6 +21,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::batch::KeyedBatch;
 use crate::error::Result;
 use crate::log_file::LogFile;
+use crate::options::Durability;
 use crate::space::SpaceShared;
 
 /// A one-shot reply to a waiting caller.
@@ -29,14 +30,19 @@ pub(crate) type Reply<T> = crate::reply::Reply<Result<T>>;
 /// What the I/O thread is asked to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Sequence and commit a batch; reply with its revision.
+    /// Sequence and commit a batch; reply with its revision once `durability` allows.
     Write {
         batch: KeyedBatch,
+        durability: Durability,
         gate_bytes: usize,
         reply: Reply<Revision>,
     },
-    /// Reply once every write sequenced before this is durable (or failed).
-    Sync { reply: Reply<()> },
+    /// Reply once every write at or below `barrier` (every write sequenced before this if
+    /// `None`) is durable or failed.
+    Sync {
+        barrier: Option<Revision>,
+        reply: Reply<()>,
+    },
     /// Seal the space now and reply when the seal is done.
     Flush { space: SpaceId, reply: Reply<()> },
     /// A new space with its first hot segment and a spare.

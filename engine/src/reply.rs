@@ -1,4 +1,5 @@
-//! One-shot replies from the engine's threads to a caller blocked in `put`, `sync` or `flush`.
+//! One-shot replies from the engine's threads to a caller waiting in `put`, `sync` or `flush`,
+//! or awaiting a [`crate::Pending`] handle.
 //!
 //! Why not a channel: a `crossbeam_channel::bounded(1)` receiver spins and calls
 //! `sched_yield` before it parks. With 64 writers waiting on their commits that spinning took
@@ -6,29 +7,58 @@
 //! parks at once on a condition variable, and the I/O thread pays one uncontended lock and one
 //! futex wake per reply.
 //!
-//! Waking a group's writers ([`send_all`]) is a tree: the I/O thread stores every answer,
-//! then wakes only the first waiter; each waiter, once it has its answer, wakes the next two
-//! (heap order). With 64 writers on 2 cores, one thread waking 32 writers in a row was
-//! preempted by each of them in turn (36k involuntary switches in 2 s, perf); now the fan-out
-//! is spread over the woken threads and the I/O thread pays one wake per group.
+//! An answer is taken either by a thread blocked in [`Answer::recv`] or by polling
+//! ([`Answer::poll_answer`]): a poll that finds no answer leaves its task's [`Waker`] in the
+//! slot, and the answer wakes it. So a handle is a runtime-agnostic future.
+//!
+//! Waking a group's writers ([`send_all`]) is a tree over the waiters blocked in `recv` when
+//! the group is answered: the I/O thread stores every answer, then wakes only the first
+//! blocked waiter; each, once it has its answer, wakes the next two (heap order). With 64
+//! writers on 2 cores, one thread waking 32 writers in a row was preempted by each of them in
+//! turn (36k involuntary switches in 2 s, perf); the tree spreads the fan-out over the woken
+//! threads and the I/O thread pays one wake per group. A waiter not blocked in `recv` (a
+//! future, or a writer not there yet) is answered directly, outside the tree: nothing it may
+//! never do (be polled again, call `recv`) can strand another waiter.
 //!
 //! Invariants: a [`Reply`] is answered at most once ([`Reply::send`] consumes it); dropping an
-//! unanswered `Reply` answers `None`, so a waiter never blocks on a reply that cannot come; in
+//! unanswered `Reply` answers `None`, so a waiter never waits on a reply that cannot come; in
 //! a tree, a waiter's answer is stored before its parent's, so no waiter is woken before its
-//! answer is there (a wake-up that finds nothing would be lost: the waiter parks again).
+//! answer is there (a wake-up that finds nothing would be lost: the waiter parks again); only
+//! a waiter blocked in `recv` is in a tree, and it stays blocked until answered.
 
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use parking_lot::{Condvar, Mutex};
 
 /// The state of a one-shot slot.
 #[derive(Debug)]
 enum Slot<T> {
-    Waiting,
+    Waiting {
+        /// A thread is blocked in [`Answer::recv`] (it leaves only with an answer).
+        blocked: bool,
+        /// The task of the last poll that found no answer.
+        waker: Option<Waker>,
+    },
     /// The answer, and the waiters to wake once it is taken (at most two: a binary tree).
     Answered(T, Successors),
     Dropped,
     Taken,
+}
+
+impl<T> Slot<T> {
+    const EMPTY: Slot<T> = Slot::Waiting {
+        blocked: false,
+        waker: None,
+    };
+
+    /// Stores `answer` (with `successors`) and returns the task to wake, if a poll left one.
+    fn answer(&mut self, answer: Slot<T>) -> Option<Waker> {
+        match std::mem::replace(self, answer) {
+            Slot::Waiting { waker, .. } => waker,
+            Slot::Answered(..) | Slot::Dropped | Slot::Taken => None,
+        }
+    }
 }
 
 /// The waiters a woken waiter wakes in turn; an array, so answering a group allocates nothing
@@ -52,6 +82,17 @@ struct Shared<T> {
     answered: Condvar,
 }
 
+impl<T> Shared<T> {
+    /// Stores `answer` outside any tree and wakes whoever waits: a blocked thread or a task.
+    fn answer_directly(&self, answer: Slot<T>) {
+        let waker = self.slot.lock().answer(answer);
+        self.answered.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 /// The sending half: held by the thread that will answer.
 #[derive(Debug)]
 pub struct Reply<T> {
@@ -67,7 +108,7 @@ pub struct Answer<T> {
 /// A connected reply and answer.
 pub fn reply_pair<T>() -> (Reply<T>, Answer<T>) {
     let shared = Arc::new(Shared {
-        slot: Mutex::new(Slot::Waiting),
+        slot: Mutex::new(Slot::EMPTY),
         answered: Condvar::new(),
     });
     (
@@ -82,29 +123,40 @@ impl<T> Reply<T> {
     /// Answers the waiter (a no-op if it stopped waiting).
     pub fn send(mut self, value: T) {
         if let Some(shared) = self.shared.take() {
-            *shared.slot.lock() = Slot::Answered(value, [None, None]);
-            shared.answered.notify_one();
+            shared.answer_directly(Slot::Answered(value, [None, None]));
         }
     }
 }
 
-/// Answers every reply, waking the waiters as a tree (see the module doc): waiter `i` wakes
-/// waiters `2i + 1` and `2i + 2` once it has its answer; this thread wakes waiter 0.
+/// Answers every reply, waking the waiters blocked in `recv` as a tree (see the module doc):
+/// the `i`-th of them wakes the `2i + 1`-th and `2i + 2`-th once it has its answer; this
+/// thread wakes the first, and answers every other waiter directly.
 pub fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<T>, T)>) {
-    let shareds: Vec<(Arc<Shared<T>>, T)> = answers
-        .into_iter()
-        .filter_map(|(mut reply, value)| reply.shared.take().map(|shared| (shared, value)))
-        .collect();
-    let waiters: Vec<Arc<dyn Wake>> = shareds
+    let mut blocked: Vec<(Arc<Shared<T>>, T)> = Vec::with_capacity(answers.len());
+    for (mut reply, value) in answers {
+        let Some(shared) = reply.shared.take() else {
+            continue;
+        };
+        // A blocked waiter stays blocked until answered, so this holds until its answer.
+        let is_blocked = matches!(*shared.slot.lock(), Slot::Waiting { blocked: true, .. });
+        if is_blocked {
+            blocked.push((shared, value));
+        } else {
+            shared.answer_directly(Slot::Answered(value, [None, None]));
+        }
+    }
+    let waiters: Vec<Arc<dyn Wake>> = blocked
         .iter()
         .map(|(shared, _)| shared.clone() as Arc<dyn Wake>)
         .collect();
-    // Last waiter first: a waiter that is not parked yet may take its answer the moment it is
+    // Last waiter first: a waiter woken spuriously may take its answer the moment it is
     // stored and wake its successors at once, so theirs must already be there. Stored in
     // index order, a successor woken before its answer would park again and never be woken.
-    for (index, (shared, value)) in shareds.into_iter().enumerate().rev() {
+    for (index, (shared, value)) in blocked.into_iter().enumerate().rev() {
         let successors = [2 * index + 1, 2 * index + 2].map(|next| waiters.get(next).cloned());
-        *shared.slot.lock() = Slot::Answered(value, successors);
+        // No task waits on a blocked waiter's slot: `recv` consumed its answer half.
+        let waker = shared.slot.lock().answer(Slot::Answered(value, successors));
+        debug_assert!(waker.is_none(), "a blocked waiter has no task");
     }
     if let Some(first) = waiters.first() {
         first.wake();
@@ -114,8 +166,7 @@ pub fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<T>, T)>
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            *shared.slot.lock() = Slot::Dropped;
-            shared.answered.notify_one();
+            shared.answer_directly(Slot::Dropped);
         }
     }
 }
@@ -123,30 +174,51 @@ impl<T> Drop for Reply<T> {
 impl<T> Answer<T> {
     /// Whether [`Answer::recv`] would return at once (answered, or the reply was dropped).
     pub fn is_ready(&self) -> bool {
-        !matches!(*self.shared.slot.lock(), Slot::Waiting)
+        !matches!(*self.shared.slot.lock(), Slot::Waiting { .. })
     }
 
     /// Blocks until answered; `None` if the reply was dropped unanswered.
     pub fn recv(self) -> Option<T> {
         let mut slot = self.shared.slot.lock();
-        while matches!(*slot, Slot::Waiting) {
+        while let Slot::Waiting { blocked, .. } = &mut *slot {
+            *blocked = true;
             self.shared.answered.wait(&mut slot);
         }
-        let taken = std::mem::replace(&mut *slot, Slot::Taken);
-        drop(slot);
-        match taken {
-            Slot::Answered(value, successors) => {
+        take(&mut slot)
+    }
+
+    /// The answer if there is one (`Some(None)` if the reply was dropped unanswered), else
+    /// leaves `cx`'s waker to be woken by the answer. After it returned ready once, it
+    /// returns `Ready(None)`.
+    pub fn poll_answer(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut slot = self.shared.slot.lock();
+        if let Slot::Waiting { waker, .. } = &mut *slot {
+            match waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(take(&mut slot))
+    }
+}
+
+/// Takes an answered slot's value (waking its successors in the tree), or `None` if the reply
+/// was dropped or the answer already taken.
+fn take<T>(slot: &mut parking_lot::MutexGuard<'_, Slot<T>>) -> Option<T> {
+    match std::mem::replace(&mut **slot, Slot::Taken) {
+        Slot::Answered(value, successors) => {
+            parking_lot::MutexGuard::unlocked(slot, || {
                 successors
                     .iter()
                     .flatten()
                     .for_each(|successor| successor.wake());
-                Some(value)
-            }
-            Slot::Waiting | Slot::Dropped | Slot::Taken => None,
+            });
+            Some(value)
         }
+        Slot::Waiting { .. } | Slot::Dropped | Slot::Taken => None,
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +305,75 @@ mod tests {
             for waiter in waiters {
                 let (index, answer) = waiter.join().unwrap();
                 assert_eq!(answer, Some(index * 10), "group of {count}");
+            }
+        }
+    }
+
+    /// A waker that counts its wakes.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn polled_and_idle_answers_in_a_group_strand_no_blocked_waiter() {
+        // Goal: a group mixing blocked waiters, polled futures and answers nobody waits on
+        // (never polled, dropped) wakes every blocked waiter and every polled task. Method:
+        // 200 rounds of 8 blocked threads, 4 polled answers and 4 idle ones (2 dropped before
+        // the answer) in one `send_all`; a waiter still blocked after 10 s fails the test. An
+        // idle answer placed in the tree would strand its successors.
+        for round in 0..200_u32 {
+            let counting = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(counting.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut replies = Vec::new();
+            let mut blocked = Vec::new();
+            let mut polled = Vec::new();
+            let mut idle = Vec::new();
+            for index in 0..16_u32 {
+                let (reply, answer) = reply_pair::<u32>();
+                replies.push((reply, index));
+                match index % 4 {
+                    0 | 1 => blocked.push(std::thread::spawn(move || answer.recv())),
+                    2 => {
+                        assert!(answer.poll_answer(&mut cx).is_pending());
+                        polled.push(answer);
+                    }
+                    _ => idle.push(answer),
+                }
+            }
+            idle.truncate(2);
+            // Let the blocked threads park.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            send_all(replies);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !blocked.iter().all(std::thread::JoinHandle::is_finished) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: a blocked waiter was stranded"
+                );
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+            for waiter in blocked {
+                assert!(waiter.join().unwrap().is_some(), "round {round}");
+            }
+            assert_eq!(
+                counting.0.load(std::sync::atomic::Ordering::SeqCst),
+                polled.len(),
+                "round {round}: each polled task is woken once"
+            );
+            for answer in &polled {
+                assert!(matches!(answer.poll_answer(&mut cx), Poll::Ready(Some(_))));
+                assert!(matches!(answer.poll_answer(&mut cx), Poll::Ready(None)));
+            }
+            for answer in idle {
+                assert!(
+                    answer.recv().is_some(),
+                    "round {round}: an idle answer is kept"
+                );
             }
         }
     }

@@ -75,13 +75,20 @@ impl IoThread {
                 }
             };
         // A chain whose batches all have a staged copy needs no deadline: hedging it again
-        // would only cancel it again (with a zero deadline, for ever).
-        let hedged = revisions.iter().all(|revision| {
-            self.batches
-                .get(revision)
-                .is_none_or(|state| state.staged != Staged::None)
+        // would only cancel it again (with a zero deadline, for ever). Under a `NoSync`
+        // default only a `Sync` write makes a chain worth hedging: the others are answered
+        // before their group reaches the disk, so hedging would write each late group twice.
+        let hedge_all = self.config.durability == Durability::Sync;
+        let worth_hedging = revisions.iter().any(|revision| {
+            self.batches.get(revision).is_some_and(|state| {
+                state.staged == Staged::None && (hedge_all || state.durability == Durability::Sync)
+            })
         });
-        let deadline = if hedged { None } else { self.config.deadline };
+        let deadline = if worth_hedging {
+            self.config.deadline
+        } else {
+            None
+        };
         let submission = CommitChain {
             file: space.log.file.clone(),
             offset: chain.offset,
@@ -93,9 +100,8 @@ impl IoThread {
             Ok(id) => {
                 space.pending.drain(..revisions.len());
                 space.inflight = Some(id);
-                if self.config.durability == Durability::Sync {
-                    self.submitted_uninserted.extend_from_slice(&revisions);
-                }
+                // Published batches are skipped there: their records are in already.
+                self.submitted_uninserted.extend_from_slice(&revisions);
                 self.chains.insert(
                     id,
                     ChainRole::Hot {
@@ -228,11 +234,11 @@ impl IoThread {
     }
 
     /// A hot chain failed (or could not be submitted): the segment is poisoned and the space
-    /// rolls to its spare. Batches with a staged copy (queued, in flight or durable) and, under
-    /// `NoSync`, all batches (already acknowledged) go on to the new segment; the others fail.
+    /// rolls to its spare. Batches with a staged copy (queued, in flight or durable) and
+    /// `NoSync` batches already acknowledged go on to the new segment; the others fail.
     ///
-    /// Under `NoSync` the failure is also kept for the `sync` calls covering these batches
-    /// (they were acknowledged; their first copy's outcome is unknown).
+    /// The failure is also kept for the `sync` calls covering the acknowledged `NoSync`
+    /// batches (their first copy's outcome is unknown).
     pub(super) fn on_hot_failed(
         &mut self,
         space_id: SpaceId,
@@ -240,20 +246,25 @@ impl IoThread {
         failure: Failure,
     ) {
         StatsCounters::add(&self.stats.chain_failures, 1);
-        if self.config.durability == Durability::NoSync
-            && let Some(&first) = revisions.iter().min()
-        {
+        let acknowledged =
+            |state: &super::BatchState| state.durability == Durability::NoSync && state.published;
+        let first_acknowledged = revisions
+            .iter()
+            .filter(|revision| self.batches.get(revision).is_some_and(acknowledged))
+            .min();
+        if let Some(&first) = first_acknowledged {
             self.record_sync_failure(first, space_id, &failure);
         }
         let mut requeue = Vec::new();
         for revision in revisions {
             self.withdraw_undecided(revision);
-            let staged = self.batches.get(&revision).map(|state| state.staged);
-            let keep = self.config.durability == Durability::NoSync
-                || matches!(
-                    staged,
-                    Some(Staged::Queued | Staged::InFlight | Staged::Durable)
-                );
+            let keep = self.batches.get(&revision).is_some_and(|state| {
+                acknowledged(state)
+                    || matches!(
+                        state.staged,
+                        Staged::Queued | Staged::InFlight | Staged::Durable
+                    )
+            });
             if keep {
                 requeue.push(revision);
             } else {
@@ -322,7 +333,7 @@ impl IoThread {
             log: old,
             flush_waiters: std::mem::take(&mut space.flush_waiters),
             error: None,
-            wait_logged: self.config.durability == Durability::NoSync,
+            wait_logged: std::mem::take(&mut space.published_unlogged),
         };
         space.switch_wanted = false;
         if let Err(error) = self.sealer.send(SealerJob::Seal(job)) {

@@ -62,6 +62,8 @@ const POLL_WAIT: Duration = Duration::from_micros(200);
 /// The settings the I/O thread needs.
 #[derive(Clone, Debug)]
 pub(crate) struct IoConfig {
+    /// The database's default durability: under `Sync` every hot chain has the deadline,
+    /// under `NoSync` only a chain holding a `Sync` write (see `hot.rs`).
     pub(crate) durability: Durability,
     pub(crate) deadline: Option<Duration>,
     pub(crate) seal_threshold_bytes: u64,
@@ -90,6 +92,9 @@ pub(crate) enum Staged {
 #[derive(Debug)]
 pub(crate) struct BatchState {
     pub(crate) batch: KeyedBatch,
+    /// When its writer is answered: once durable and published (`Sync`), or once published
+    /// (`NoSync`).
+    pub(crate) durability: Durability,
     pub(crate) gate_bytes: usize,
     pub(crate) reply: Option<Reply<Revision>>,
     pub(crate) hot_durable: bool,
@@ -116,6 +121,9 @@ pub(crate) struct SpaceLog {
     pub(crate) stalled: bool,
     pub(crate) switch_wanted: bool,
     pub(crate) flush_waiters: Vec<Reply<()>>,
+    /// A `NoSync` write was published into the active memtable, perhaps before its frame
+    /// was logged: its seal waits until the memtable is logged (`sealer.rs`).
+    pub(crate) published_unlogged: bool,
     pub(crate) broken: Option<String>,
     /// Why the last spare could not be made (disk full, EIO), and when to try again.
     pub(crate) spare_failure: Option<spare::SpareFailure>,
@@ -297,6 +305,7 @@ impl IoThread {
             stalled: false,
             switch_wanted: false,
             flush_waiters: Vec::new(),
+            published_unlogged: false,
             broken: None,
             spare_failure: None,
         };
@@ -386,11 +395,13 @@ impl IoThread {
         match command {
             Command::Write {
                 batch,
+                durability,
                 gate_bytes,
                 reply,
-            } => self.on_write(batch, gate_bytes, reply),
-            Command::Sync { reply } => {
-                let barrier = self.revision_last.load(Ordering::Acquire);
+            } => self.on_write(batch, durability, gate_bytes, reply),
+            Command::Sync { barrier, reply } => {
+                let last = self.revision_last.load(Ordering::Acquire);
+                let barrier = barrier.map_or(last, |barrier| barrier.0.min(last));
                 let ticket = self.sync_tickets;
                 self.sync_tickets += 1;
                 self.sync_waiters.push(SyncWaiter {
@@ -412,8 +423,16 @@ impl IoThread {
         }
     }
 
-    /// Sequences a write: its revision is the next one, in arrival order.
-    fn on_write(&mut self, batch: KeyedBatch, gate_bytes: usize, reply: Reply<Revision>) {
+    /// Sequences a write: its revision is the next one, in arrival order. A `NoSync` write is
+    /// published and answered at once unless a `Sync` write of its space is still unpublished:
+    /// then it is published after it, in revision order (`publish.rs`).
+    fn on_write(
+        &mut self,
+        batch: KeyedBatch,
+        durability: Durability,
+        gate_bytes: usize,
+        reply: Reply<Revision>,
+    ) {
         let Some(space) = self.spaces.get_mut(&batch.space) else {
             self.gate.release(gate_bytes);
             reply.send(Err(Error::UnknownSpace {
@@ -435,6 +454,7 @@ impl IoThread {
         let stalled = space.stalled;
         let mut state = BatchState {
             batch,
+            durability,
             gate_bytes,
             reply: Some(reply),
             hot_durable: false,
@@ -445,21 +465,21 @@ impl IoThread {
             failed: None,
             inserted_into: None,
         };
-        match self.config.durability {
-            Durability::Sync => {
-                space.unpublished.push_back(revision);
-                self.visible.sequenced(Revision(revision));
+        if durability == Durability::NoSync && space.unpublished.is_empty() {
+            publish::publish_records(space, &mut state, Revision(revision));
+            self.visible.decided(Revision(revision), Revision(revision));
+            if let Some(reply) = state.reply.take() {
+                reply.send(Ok(Revision(revision)));
             }
-            Durability::NoSync => {
-                publish::publish_records(&space.shared, &mut state, Revision(revision));
-                self.visible.decided(Revision(revision), Revision(revision));
-                if let Some(reply) = state.reply.take() {
-                    reply.send(Ok(Revision(revision)));
-                }
-            }
+        } else {
+            space.unpublished.push_back(revision);
+            self.visible.sequenced(Revision(revision));
         }
         self.batches.insert(revision, state);
         self.undecided.insert(revision);
+        // Every batch of a stalled space, and with a zero deadline every batch, goes staged
+        // too, `NoSync` ones included: a `Sync` batch acknowledged from the staging log must
+        // not overtake a batch of its space sequenced before it (recovery keeps a prefix).
         if stalled || self.config.deadline == Some(Duration::ZERO) {
             self.stage(&[revision]);
         }

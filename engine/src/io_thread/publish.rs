@@ -1,11 +1,14 @@
-//! Acknowledgement and publication: under `Sync`, a space's batches are published to its
-//! active memtable and acknowledged strictly in revision order, each once one copy of it is
-//! durable (docs/design.md §3 "acknowledgements are in revision order per space"); a failed batch
-//! gets its error in the same order. Also the `sync` barrier and batch retirement.
+//! Acknowledgement and publication: a space's batches are published to its active memtable and
+//! acknowledged strictly in revision order (docs/design.md §3 "acknowledgements are in revision
+//! order per space"): a `Sync` batch once one copy of it is durable, a `NoSync` batch once
+//! every batch before it is published (at once, unless a `Sync` batch of its space is still on
+//! its way); a failed batch gets its error in the same order. Also the `sync` barrier and
+//! batch retirement.
 //!
-//! Sync barriers: a `sync` gets a barrier (the last revision sequenced when it arrives) and a
-//! ticket (its arrival order), and is answered once every batch at or below its barrier is
-//! decided. Under `NoSync` a failed write (acknowledged already) is kept as a
+//! Sync barriers: a `sync` gets a barrier (the last revision sequenced when it arrives, or the
+//! revision `wait_durable` names) and a ticket (its arrival order), and is answered once every
+//! batch at or below its barrier is decided. A failed `NoSync` write acknowledged already is
+//! kept as a
 //! [`SyncFailure`] at its revision. A `sync` fails with it if its barrier covers the
 //! revision and it arrived before the first `sync` that reported it was answered: every
 //! `sync` called before that answer learns of it, however many wait at once; one called
@@ -14,7 +17,7 @@
 //! higher covers the lower), and a reported one is dropped once no waiting `sync` arrived
 //! before its report.
 //!
-//! Inserting ahead of the decision: under `Sync`, a batch's records go into the memtable
+//! Inserting ahead of the decision: an unpublished batch's records go into the memtable
 //! while its hot chain is in flight ([`IoThread::insert_submitted`], run after the submit and
 //! before the wait), so the skiplist inserts (cache misses: ~1-3 µs per record) overlap the
 //! device's write and flush instead of sitting between the completion and the writer's
@@ -30,12 +33,11 @@ use std::sync::atomic::Ordering;
 
 use infinitedb_format::{Revision, SpaceId};
 
-use super::{BatchState, IoThread, SyncFailure};
+use super::{BatchState, IoThread, SpaceLog, SyncFailure};
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::memtable::Memtable;
 use crate::options::Durability;
-use crate::space::SpaceShared;
 
 /// Inserts a batch's records into `memtable` at `revision`.
 fn insert_records(memtable: &Memtable, state: &BatchState, revision: Revision) {
@@ -46,22 +48,20 @@ fn insert_records(memtable: &Memtable, state: &BatchState, revision: Revision) {
 
 /// Publishes a batch at `revision`: its records go into the space's active memtable unless
 /// they were inserted ahead of the decision, then the published mark rises over it.
-pub(super) fn publish_records(space: &SpaceShared, state: &mut BatchState, revision: Revision) {
+pub(super) fn publish_records(space: &mut SpaceLog, state: &mut BatchState, revision: Revision) {
     if state.inserted_into.is_none() {
-        let memtable = space.active();
+        let memtable = space.shared.active();
         insert_records(&memtable, state, revision);
         state.inserted_into = Some(memtable);
     }
-    space.mark_published(revision);
+    space.shared.mark_published(revision);
     state.published = true;
+    space.published_unlogged |= state.durability == Durability::NoSync && !state.hot_durable;
 }
 
 impl IoThread {
     /// Publishes and acknowledges the space's batches from the front while each is decided.
     pub(super) fn publish_ready(&mut self, space_id: SpaceId) {
-        if self.config.durability == Durability::NoSync {
-            return;
-        }
         let Some(space) = self.spaces.get_mut(&space_id) else {
             return;
         };
@@ -83,8 +83,8 @@ impl IoThread {
                     self.acknowledgements
                         .push((reply, Err(failure.to_error(&space.shared.name))));
                 }
-            } else if state.route.is_some() {
-                publish_records(&space.shared, state, Revision(revision));
+            } else if state.route.is_some() || state.durability == Durability::NoSync {
+                publish_records(space, state, Revision(revision));
                 // Decided before the acknowledgement: a snapshot taken after it includes it.
                 self.visible.decided(
                     Revision(revision),
@@ -111,7 +111,7 @@ impl IoThread {
         crate::reply::send_all(std::mem::take(&mut self.acknowledgements));
     }
 
-    /// Under `Sync`, inserts the records of the batches just submitted in hot chains (see the
+    /// Inserts the records of the unpublished batches just submitted in hot chains (see the
     /// module doc). Called after the submit, before the wait for the device, and after the
     /// acknowledgements of the previous group are sent, so the inserts delay neither.
     pub(super) fn insert_submitted(&mut self) {
@@ -156,15 +156,16 @@ impl IoThread {
         }
     }
 
-    /// Marks a batch failed: it has no durable copy and none coming. Under `NoSync` (the
-    /// write was acknowledged) the failure is kept for the `sync` calls covering it.
+    /// Marks a batch failed: it has no durable copy and none coming. A write acknowledged
+    /// already (`NoSync`, published) leaves the table, its failure kept for the `sync` calls
+    /// covering it; any other gets its error when its turn to be published comes.
     pub(super) fn fail_batch(&mut self, revision: u64, failure: &Failure) {
         self.withdraw_undecided(revision);
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
         };
         self.undecided.remove(&revision);
-        if self.config.durability == Durability::NoSync {
+        if state.published && state.durability == Durability::NoSync {
             let space = state.batch.space;
             if let Some(state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
@@ -205,9 +206,8 @@ impl IoThread {
         let Some(state) = self.batches.get(&revision) else {
             return;
         };
-        let acknowledged = state.published || self.config.durability == Durability::NoSync;
         if state.hot_durable
-            && acknowledged
+            && state.published
             && let Some(state) = self.batches.remove(&revision)
         {
             self.gate.release(state.gate_bytes);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use infinitedb::{Db, Options, Retention, Revision, SpaceId};
+use infinitedb::{Db, Durability, Options, Retention, Revision, SpaceId, WriteOptions};
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,7 +27,7 @@ use uring_io::{Fault, OpMatch, SimDisk, SimStorage, Storage};
 use super::model::{History, Recovered, check_recovered_under};
 use super::replay::{CaseNote, SavedCase, case_dir, load_case, panic_text, save_case, set_note};
 use super::suite_options;
-use super::workload::{Op, SPACE_BITS, SPACE_DIMS, Shape, apply, generate, records_of};
+use super::workload::{Op, SPACE_BITS, SPACE_DIMS, Shape, apply_with, generate, records_of};
 
 /// A seed's configuration.
 #[derive(Debug)]
@@ -53,6 +53,11 @@ pub struct Config {
     pub stall: Option<(f64, Duration)>,
     /// The workload's shape.
     pub shape: Shape,
+    /// The database's default durability.
+    pub durability: Durability,
+    /// Per mille of the writes made with the other durability (`WriteOptions`): a seed mixes
+    /// durable commits and writes acknowledged before they reach the disk in one database.
+    pub other_durability_per_mille: u32,
 }
 
 impl Config {
@@ -90,7 +95,34 @@ impl Config {
                 compact_per_mille: rng.gen_range(0..80),
                 ..Shape::default()
             },
+            durability: if rng.gen_range(0..4) == 0 {
+                Durability::NoSync
+            } else {
+                Durability::Sync
+            },
+            other_durability_per_mille: if rng.gen_bool(0.5) {
+                0
+            } else {
+                rng.gen_range(1..=1000)
+            },
         }
+    }
+
+    /// The durability of each of `ops`, drawn from `rng`.
+    fn durabilities(&self, rng: &mut ChaCha8Rng, ops: usize) -> Vec<Durability> {
+        let other = match self.durability {
+            Durability::NoSync => Durability::Sync,
+            _ => Durability::NoSync,
+        };
+        (0..ops)
+            .map(|_| {
+                if rng.gen_range(0..1000) < self.other_durability_per_mille {
+                    other
+                } else {
+                    self.durability
+                }
+            })
+            .collect()
     }
 
     /// The database options of this configuration on `storage`.
@@ -100,6 +132,7 @@ impl Config {
             .l0_compaction_trigger(self.l0_compaction_trigger)
             .block_target_bytes(self.block_target_bytes)
             .deadline(self.deadline)
+            .durability(self.durability)
             .storage(storage)
     }
 }
@@ -113,7 +146,7 @@ pub fn context_of(seed: u64, config: &Config) -> String {
 pub struct PowerLoss {
     /// The disk after the cut.
     pub disk: SimDisk,
-    /// The batches acknowledged before the cut.
+    /// The batches acknowledged as durable (`Sync`) before the cut.
     pub required: History,
     /// Every batch acknowledged, before or after the cut.
     pub history: History,
@@ -127,15 +160,24 @@ pub struct PowerLoss {
 #[derive(Default)]
 struct Acks {
     history: Mutex<History>,
+    /// The batches acknowledged as durable (`Sync`).
+    durable: Mutex<History>,
     count: AtomicUsize,
     writers_done: AtomicUsize,
 }
 
-/// Runs one writer's ops on `space`, recording each acknowledgement.
-fn run_writer(db: &Db, space: SpaceId, ops: &[Op], acks: &Acks) {
-    for op in ops {
-        match apply(db, space, op) {
+/// Runs one writer's ops on `space`, each with its durability, recording each
+/// acknowledgement.
+fn run_writer(db: &Db, space: SpaceId, ops: &[(Op, Durability)], acks: &Acks) {
+    for (op, durability) in ops {
+        let options = WriteOptions::default().durability(*durability);
+        match apply_with(db, space, op, &options) {
             Ok(Some(revision)) => {
+                // Durable ones first: the cut reads `history` after `durable`, so a batch in
+                // `durable` is always in `history` too.
+                if *durability == Durability::Sync {
+                    acks.durable.lock().record(space, revision, records_of(op));
+                }
                 acks.history.lock().record(space, revision, records_of(op));
                 acks.count.fetch_add(1, Ordering::Release);
             }
@@ -170,16 +212,17 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
             .probability(probability);
         sim.faults().on(matcher, Fault::Latency(latency));
     }
-    let workloads: Vec<(SpaceId, Vec<Op>)> = (0..config.writers)
+    let workloads: Vec<(SpaceId, Vec<(Op, Durability)>)> = (0..config.writers)
         .map(|writer| {
             let space = spaces[usize::try_from(writer % config.spaces).unwrap()];
             let ops = generate(rng, &config.shape, writer, config.ops_per_writer);
-            (space, ops)
+            let durabilities = config.durabilities(rng, ops.len());
+            (space, ops.into_iter().zip(durabilities).collect())
         })
         .collect();
     let writes: usize = workloads
         .iter()
-        .map(|(_, ops)| ops.iter().filter(|op| op.is_write()).count())
+        .map(|(_, ops)| ops.iter().filter(|(op, _)| op.is_write()).count())
         .sum();
     let crash_after = rng.gen_range(0..=writes);
     let linger_us = rng.gen_range(0..300);
@@ -197,8 +240,8 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
             std::thread::sleep(Duration::from_micros(20));
         }
         std::thread::sleep(Duration::from_micros(linger_us));
-        // Acknowledgements read before the cut were durable before it.
-        let required = acks.history.lock().clone();
+        // `Sync` acknowledgements read before the cut were durable before it.
+        let required = acks.durable.lock().clone();
         let compactions = db.stats().compactions;
         (sim.power_loss(plan_seed), required, compactions)
     });

@@ -4,7 +4,7 @@
 //! bytes) and of varied length, so a stale, torn or misplaced record shows up as a wrong
 //! value.
 
-use infinitedb::{Batch, Db, Revision, SpaceId};
+use infinitedb::{Batch, Db, Revision, SpaceId, WriteOptions};
 use rand::Rng;
 
 use super::model::{Point, Record};
@@ -122,18 +122,34 @@ pub fn records_of(op: &Op) -> Vec<Record> {
 /// Runs `op` on `space`; `Ok(Some(revision))` for an acknowledged write, `Ok(None)` for a
 /// completed flush or compaction.
 pub fn apply(db: &Db, space: SpaceId, op: &Op) -> infinitedb::Result<Option<Revision>> {
+    apply_with(db, space, op, &WriteOptions::default())
+}
+
+/// Applies `op` to `space`, a write with `options`; returns the revision for writes.
+pub fn apply_with(
+    db: &Db,
+    space: SpaceId,
+    op: &Op,
+    options: &WriteOptions,
+) -> infinitedb::Result<Option<Revision>> {
+    let mut batch = Batch::new(space);
     match op {
-        Op::Put(point, value) => db.put(space, point, value).map(Some),
-        Op::Delete(point) => db.delete(space, point).map(Some),
+        Op::Put(point, value) => {
+            batch.put(point, value);
+            db.write_with(batch, options).map(Some)
+        }
+        Op::Delete(point) => {
+            batch.delete(point);
+            db.write_with(batch, options).map(Some)
+        }
         Op::Batch(records) => {
-            let mut batch = Batch::new(space);
             for (point, value) in records {
                 match value {
                     Some(value) => batch.put(point, value),
                     None => batch.delete(point),
                 };
             }
-            db.write(batch).map(Some)
+            db.write_with(batch, options).map(Some)
         }
         Op::Flush => db.flush(space).map(|()| None),
         Op::Compact => db.compact(space).map(|()| None),
