@@ -1,5 +1,6 @@
-//! [`Batch`]: records of one space written atomically under one revision, and its validated,
-//! keyed form [`KeyedBatch`] that travels to the I/O thread.
+//! [`Batch`]: records of one space written atomically under one revision, the [`IntoValue`]
+//! conversions of what a write takes as a value, and the batch's validated, keyed form
+//! [`KeyedBatch`] that travels to the I/O thread.
 //!
 //! Invariants of a `KeyedBatch`: at least one record; every key is the Hilbert key of a point
 //! that fits the space; every value is at most `value_bytes_max`; no key appears twice (a later
@@ -13,8 +14,83 @@ use infinitedb_format::{Key, RECORD_HEADER_BYTES, RecordKind, RecordRef, Revisio
 use crate::error::{Error, Result};
 use crate::keyspace::Curve;
 
+/// A value a write takes ([`Batch::put`], [`crate::Db::put`]), as the [`Bytes`] the
+/// memtable and reads share: an owned buffer ([`Bytes`], `Vec<u8>`, `String`, `Box<[u8]>`)
+/// is moved, not copied, so its bytes are copied once, into the write's log frame; borrowed
+/// bytes (`&[u8]`, `&[u8; N]`, `&str`, `&Vec<u8>`) are copied once more, into a buffer of
+/// their own.
+///
+/// ```
+/// use infinitedb::{Batch, Bytes, SpaceId};
+/// let mut batch = Batch::new(SpaceId(1));
+/// let frame: Bytes = Bytes::from(vec![0_u8; 4096]); // e.g. read off a socket
+/// batch.put([1, 2], frame.clone()); // shares `frame`'s buffer
+/// batch.put(vec![3, 4], b"borrowed"); // copied
+/// assert_eq!(batch.len(), 2);
+/// ```
+pub trait IntoValue {
+    /// The value as shared bytes.
+    fn into_value(self) -> Bytes;
+}
+
+impl IntoValue for Bytes {
+    fn into_value(self) -> Bytes {
+        self
+    }
+}
+
+impl IntoValue for &Bytes {
+    fn into_value(self) -> Bytes {
+        self.clone()
+    }
+}
+
+impl IntoValue for Vec<u8> {
+    fn into_value(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+
+impl IntoValue for Box<[u8]> {
+    fn into_value(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+
+impl IntoValue for String {
+    fn into_value(self) -> Bytes {
+        Bytes::from(self)
+    }
+}
+
+impl IntoValue for &[u8] {
+    fn into_value(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl<const N: usize> IntoValue for &[u8; N] {
+    fn into_value(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl IntoValue for &Vec<u8> {
+    fn into_value(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl IntoValue for &str {
+    fn into_value(self) -> Bytes {
+        Bytes::copy_from_slice(self.as_bytes())
+    }
+}
+
 /// Records of one space, written atomically with one revision by [`crate::Db::write`].
 /// Points and values are checked when the batch is written, not when they are added.
+/// A point is anything that views as `[u32]` (an array, a slice, a `Vec`); a value anything
+/// [`IntoValue`] (owned buffers are not copied).
 ///
 /// ```no_run
 /// # fn demo(db: &infinitedb::Db, space: infinitedb::SpaceId) -> infinitedb::Result<()> {
@@ -26,7 +102,7 @@ use crate::keyspace::Curve;
 #[derive(Clone, Debug)]
 pub struct Batch {
     pub(crate) space: SpaceId,
-    pub(crate) entries: Vec<(Vec<u32>, Option<Vec<u8>>)>,
+    pub(crate) entries: Vec<(Vec<u32>, Option<Bytes>)>,
 }
 
 impl Batch {
@@ -40,14 +116,15 @@ impl Batch {
     }
 
     /// Adds a put of `value` at `point`.
-    pub fn put(&mut self, point: &[u32], value: &[u8]) -> &mut Self {
-        self.entries.push((point.to_vec(), Some(value.to_vec())));
+    pub fn put(&mut self, point: impl AsRef<[u32]>, value: impl IntoValue) -> &mut Self {
+        self.entries
+            .push((point.as_ref().to_vec(), Some(value.into_value())));
         self
     }
 
     /// Adds a delete of `point`.
-    pub fn delete(&mut self, point: &[u32]) -> &mut Self {
-        self.entries.push((point.to_vec(), None));
+    pub fn delete(&mut self, point: impl AsRef<[u32]>) -> &mut Self {
+        self.entries.push((point.as_ref().to_vec(), None));
         self
     }
 
@@ -143,10 +220,7 @@ impl KeyedBatch {
                     max: value_bytes_max,
                 });
             }
-            let record = KeyedRecord {
-                key,
-                value: value.map(Bytes::from),
-            };
+            let record = KeyedRecord { key, value };
             let existing = match &index_of_key {
                 Some(map) => map.get(&key).copied(),
                 None => records.iter().position(|held| held.key == key),

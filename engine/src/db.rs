@@ -21,7 +21,7 @@ use infinitedb_format::{
 use parking_lot::{Mutex, RwLock};
 use uring_io::{BackendInfo, OsStorage, Storage};
 
-use crate::batch::{Batch, KeyedBatch};
+use crate::batch::{Batch, IntoValue, KeyedBatch};
 use crate::checkpoint::{CheckpointInfo, check_destination, write_copy};
 use crate::compaction::{Compactor, CompactorJob, Shape};
 use crate::directory::LockFileSeen;
@@ -533,7 +533,12 @@ impl Db {
     /// written); [`Error::WriteFailed`] if its commit failed, with the device's error as its
     /// cause ([`Error::is_storage_full`] for a full disk, [`Error::raw_os_error`]);
     /// [`Error::Poisoned`] if the engine gave the space up; [`Error::Closed`].
-    pub fn put(&self, space: SpaceId, point: &[u32], value: &[u8]) -> Result<Revision> {
+    pub fn put(
+        &self,
+        space: SpaceId,
+        point: impl AsRef<[u32]>,
+        value: impl IntoValue,
+    ) -> Result<Revision> {
         let mut batch = Batch::new(space);
         batch.put(point, value);
         self.write(batch)
@@ -543,7 +548,7 @@ impl Db {
     ///
     /// # Errors
     /// As [`Db::put`].
-    pub fn delete(&self, space: SpaceId, point: &[u32]) -> Result<Revision> {
+    pub fn delete(&self, space: SpaceId, point: impl AsRef<[u32]>) -> Result<Revision> {
         let mut batch = Batch::new(space);
         batch.delete(point);
         self.write(batch)

@@ -63,7 +63,7 @@ mod stats;
 #[doc = include_str!("../../README.md")]
 mod readme {}
 
-pub use batch::Batch;
+pub use batch::{Batch, IntoValue};
 pub use bytes::Bytes;
 pub use checkpoint::CheckpointInfo;
 pub use db::Db;
