@@ -57,6 +57,7 @@ mod scan;
 mod sealer;
 mod space;
 mod stats;
+mod verify;
 
 /// The README's code, compiled by `cargo test` as a doctest so that it stays true.
 #[cfg(doctest)]
@@ -83,6 +84,9 @@ pub use read_only::{Description, ReadOnlyDb, SpaceDescription};
 pub use space::SpaceInfo;
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError, Storage};
+pub use verify::{
+    CheckedFile, FileRole, Note, Problem, ProblemKind, VerifyReport, verify, verify_with,
+};
 
 /// The one-shot replies and the tree wake-up that answer blocked writers, exported only so
 /// `infinitedb-bench`'s thread hand-off ceiling measures the engine's own mechanism rather

@@ -114,15 +114,7 @@ impl ReadOnlyDb {
     /// [`crate::Db::open_read_only`]).
     pub(crate) fn open(path: &Path, options: &Options) -> Result<ReadOnlyDb> {
         options.validate()?;
-        let (storage, lock, paths) = match &options.storage {
-            Some(storage) => {
-                let root = path.to_path_buf();
-                let lock = DirLock::lock_registry(storage, &root, LockMode::Shared)?;
-                let paths = DbPaths::new(&root, options.staging_dir.as_deref());
-                (storage.clone(), lock, paths)
-            }
-            None => open_os(path, options)?,
-        };
+        let (storage, lock, paths) = open_shared(path, options)?;
         let (catalogue, spaces) = recover_read_only(&storage, &paths, options.block_reads)?;
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));
         let stats = Arc::new(StatsCounters::default());
@@ -274,6 +266,24 @@ impl Pin for ReadOnlyDb {
 }
 
 impl Readable for ReadOnlyDb {}
+
+/// The storage, shared lock and paths of the existing directory `path` (on `options.storage`
+/// if set, else the OS storage); nothing is created or written. Fails with
+/// [`Error::Locked`] while a writing `Db` holds the directory.
+pub(crate) fn open_shared(
+    path: &Path,
+    options: &Options,
+) -> Result<(Arc<dyn Storage>, DirLock, DbPaths)> {
+    match &options.storage {
+        Some(storage) => {
+            let root = path.to_path_buf();
+            let lock = DirLock::lock_registry(storage, &root, LockMode::Shared)?;
+            let paths = DbPaths::new(&root, options.staging_dir.as_deref());
+            Ok((storage.clone(), lock, paths))
+        }
+        None => open_os(path, options),
+    }
+}
 
 /// The storage, shared lock and paths of an existing directory on the OS storage; nothing is
 /// created or written.

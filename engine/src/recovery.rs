@@ -44,9 +44,10 @@ use std::sync::atomic::AtomicU64;
 
 use infinitedb_format::offsets::FRAME_MAGIC_OFFSET;
 use infinitedb_format::{
-    BlockId, BlockReader, FRAME_PAYLOAD_BYTES_MAX, Frame, LOG_HEADER_BYTES, LogHeader, LogKind,
-    LogLayout, LogMeta, ManifestEdit, RecordRef, Revision, SECTOR_BYTES, SegmentId, SpaceId,
-    StampedFrame, decode_frame, decode_stamped_frame, find_stamped_frame_after,
+    BlockId, BlockReader, DecodeClass, DecodeError, FRAME_PAYLOAD_BYTES_MAX, Frame,
+    LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout, LogMeta, ManifestEdit, RecordRef, Revision,
+    SECTOR_BYTES, SegmentId, SpaceId, StampedFrame, decode_frame, decode_stamped_frame,
+    find_stamped_frame_after,
 };
 use uring_io::{AlignedBuf, OpenMode, Storage};
 
@@ -88,10 +89,22 @@ pub(crate) struct Recovered {
 
 /// Files found in the directories, by kind.
 #[derive(Debug, Default)]
-struct FoundFiles {
-    segments: Vec<(SpaceId, SegmentId, PathBuf)>,
-    staging: Vec<(SegmentId, PathBuf)>,
-    blocks: Vec<(BlockId, PathBuf)>,
+pub(crate) struct FoundFiles {
+    /// Hot segments: space, segment id, path.
+    pub(crate) segments: Vec<(SpaceId, SegmentId, PathBuf)>,
+    /// Staging logs: segment id, path.
+    pub(crate) staging: Vec<(SegmentId, PathBuf)>,
+    /// Block files: block id, path.
+    pub(crate) blocks: Vec<(BlockId, PathBuf)>,
+}
+
+/// How [`scan_log`] ended: the log's header, if it decoded, and where the scan stopped at a
+/// torn frame (offset and why), when the bytes there are not all zero (zeros are the normal
+/// end of a log).
+#[derive(Debug)]
+pub(crate) struct LogScan {
+    pub(crate) header: Option<LogHeader>,
+    pub(crate) torn: Option<(u64, String)>,
 }
 
 /// What a database directory holds, read without writing anything (steps 1 to 3): the
@@ -325,7 +338,7 @@ fn seal_tails(
     Ok((sealed, sealed_bytes))
 }
 
-fn list_files(storage: &dyn Storage, paths: &DbPaths) -> Result<FoundFiles> {
+pub(crate) fn list_files(storage: &dyn Storage, paths: &DbPaths) -> Result<FoundFiles> {
     let mut found = FoundFiles::default();
     let names = |dir: &Path| -> Result<Vec<String>> {
         Ok(storage
@@ -366,7 +379,21 @@ fn check_live_logs(
     state: &ManifestState,
     found: &FoundFiles,
 ) -> Result<()> {
-    for meta in state.logs.values() {
+    state
+        .logs
+        .values()
+        .try_for_each(|meta| check_live_log(storage, paths, state, found, meta))
+}
+
+/// One log of [`check_live_logs`]: `meta`'s file is in `found`, `meta.len_bytes` long.
+pub(crate) fn check_live_log(
+    storage: &dyn Storage,
+    paths: &DbPaths,
+    state: &ManifestState,
+    found: &FoundFiles,
+    meta: &LogMeta,
+) -> Result<()> {
+    {
         let (path, present) = match meta.kind {
             LogKind::HotSegment => (
                 paths.segment(meta.space_id, meta.segment_id),
@@ -406,7 +433,7 @@ fn check_live_logs(
 /// Fails unless a live log's header (`None`: it did not decode) names the log the manifest
 /// recorded: a live log is only named once its header is durable, so another header means
 /// the file was replaced.
-fn check_live_header(
+pub(crate) fn check_live_header(
     state: &ManifestState,
     meta: &LogMeta,
     path: &Path,
@@ -614,7 +641,7 @@ fn scan_logs(
         .map(|(_, segment, path)| (*segment, path))
         .chain(found.staging.iter().map(|(segment, path)| (*segment, path)));
     for (segment, path) in logs {
-        let header = scan_log(storage, path, segment, |space, key, revision, value| {
+        let scanned = scan_log(storage, path, segment, |space, key, revision, value| {
             if !state.spaces.contains_key(&space) {
                 return Err(Error::corruption(
                     path,
@@ -629,7 +656,7 @@ fn scan_logs(
             Ok(())
         })?;
         if let Some(meta) = state.logs.get(&segment) {
-            check_live_header(state, meta, path, header.as_ref())?;
+            check_live_header(state, meta, path, scanned.header.as_ref())?;
         }
     }
     Ok(tails)
@@ -641,28 +668,35 @@ fn scan_logs(
 /// (`docs/format.md`, "Recovery table for a log"): [`scan_stamped`] for version 2,
 /// [`scan_contiguous`] for version 1. A header that does not decode (a recycle torn while
 /// writing it) hides nothing only if no valid frame of `segment` is found in either layout;
-/// otherwise it is `Error::Corruption`. Returns the header, if it decoded.
+/// otherwise it is `Error::Corruption`. Returns the header, if it decoded, and the torn
+/// frame the scan stopped at, if any.
 pub(crate) fn scan_log(
     storage: &dyn Storage,
     path: &Path,
     segment: SegmentId,
     mut visit: impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
-) -> Result<Option<LogHeader>> {
+) -> Result<LogScan> {
     let file = storage.open(path, OpenMode::Read)?;
     let len_bytes = usize::try_from(storage.file_len(&file)?).unwrap_or(usize::MAX);
     if len_bytes <= LOG_HEADER_BYTES {
-        return Ok(None);
+        return Ok(LogScan {
+            header: None,
+            torn: None,
+        });
     }
     let mut buf = AlignedBuf::with_capacity_for(len_bytes, storage.info().alignment_bytes)?;
     let read = storage.read_at(&file, 0, &mut buf)?;
     let bytes = &buf[..read.min(len_bytes)];
     match LogHeader::decode(bytes) {
         Ok(header) => {
-            match header.layout {
+            let torn = match header.layout {
                 LogLayout::Stamped => scan_stamped(bytes, path, segment, &mut visit)?,
                 LogLayout::Contiguous => scan_contiguous(bytes, path, segment, &mut visit)?,
-            }
-            Ok(Some(header))
+            };
+            Ok(LogScan {
+                header: Some(header),
+                torn,
+            })
         }
         Err(error) => {
             let stamped =
@@ -676,7 +710,10 @@ pub(crate) fn scan_log(
                     );
                     Err(Error::corruption(path, 0, detail))
                 }
-                None => Ok(None),
+                None => Ok(LogScan {
+                    header: None,
+                    torn: Some((0, format!("log header: {error}"))),
+                }),
             }
         }
     }
@@ -701,13 +738,13 @@ fn visit_frame(
 /// (one of its sectors holds older content) ends the log, unless a valid frame of `segment`
 /// follows (`Error::Corruption`: only the last frame of a log can be torn); a frame damaged at
 /// rest (a stamp's check fails, or a checksum fails in a frame all of whose sectors it wrote)
-/// is `Error::Corruption` wherever it is.
+/// is `Error::Corruption` wherever it is. Returns the torn frame it stopped at, if any.
 fn scan_stamped(
     bytes: &[u8],
     path: &Path,
     segment: SegmentId,
     visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
-) -> Result<()> {
+) -> Result<Option<(u64, String)>> {
     let mut scratch = Vec::new();
     let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {
@@ -736,22 +773,28 @@ fn scan_stamped(
                     segment,
                     FRAME_PAYLOAD_BYTES_MAX,
                 );
-                return end_of_log(path, offset, segment, &error, later);
+                let error_at = error.offset();
+                return end_of_log(bytes, path, (offset, error_at), segment, &error, later);
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
-/// A frame at `offset` that failed with `error` as a torn write ends the log, unless a valid
-/// frame of `segment` follows it at `later`: then it is damage inside acknowledged history.
+/// A frame at `offset` of `bytes` that failed with `error` as a torn write ends the log,
+/// unless a valid frame of `segment` follows it at `later`: then it is damage inside
+/// acknowledged history. Returns the offset and `error` for a torn frame; `None` when the
+/// log ends normally there: the first sector is all zeros, or `error` is another segment's
+/// content (a recycled file) found within that sector (`error_at`: the file offset `error`
+/// names).
 fn end_of_log(
+    bytes: &[u8],
     path: &Path,
-    offset: usize,
+    (offset, error_at): (usize, u64),
     segment: SegmentId,
-    error: &dyn std::fmt::Display,
+    error: &DecodeError,
     later: Option<usize>,
-) -> Result<()> {
+) -> Result<Option<(u64, String)>> {
     match later {
         Some(later) => {
             let detail = format!(
@@ -760,7 +803,15 @@ fn end_of_log(
             );
             Err(Error::corruption(path, offset as u64, detail))
         }
-        None => Ok(()),
+        None => {
+            let end = offset.saturating_add(SECTOR_BYTES).min(bytes.len());
+            let zeros = bytes
+                .get(offset..end)
+                .is_none_or(|sector| sector.iter().all(|byte| *byte == 0));
+            let foreign =
+                matches!(error.class(), DecodeClass::Foreign { .. }) && error_at < end as u64;
+            Ok((!zeros && !foreign).then(|| (offset as u64, error.to_string())))
+        }
     }
 }
 
@@ -773,12 +824,13 @@ fn find_contiguous_frame_after(bytes: &[u8], from: usize, segment: SegmentId) ->
 
 /// A version-1 log: frames back to back. A frame that fails to decode ends the log when
 /// nothing valid of `segment` follows it, and is `Error::Corruption` when something does.
+/// Returns the torn frame it stopped at, if any.
 fn scan_contiguous(
     bytes: &[u8],
     path: &Path,
     segment: SegmentId,
     visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
-) -> Result<()> {
+) -> Result<Option<(u64, String)>> {
     let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {
         match decode_frame(&bytes[offset..], segment, FRAME_PAYLOAD_BYTES_MAX) {
@@ -788,11 +840,12 @@ fn scan_contiguous(
             }
             Err(error) => {
                 let later = find_contiguous_frame_after(bytes, offset + 1, segment);
-                return end_of_log(path, offset, segment, &error, later);
+                let error_at = offset as u64 + error.offset();
+                return end_of_log(bytes, path, (offset, error_at), segment, &error, later);
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Recycles the first staging log (or creates one) as the new staging log; removes the rest
