@@ -45,7 +45,7 @@ impl PeerEngine for Infinitedb {
     fn load(&mut self, batch: &[(u64, Vec<u8>)]) -> Result<()> {
         let mut write = Batch::new(self.space);
         for (key, value) in batch {
-            write.put(&[coordinate(*key)?], value);
+            write.put([coordinate(*key)?], value);
         }
         self.db.write(write)?;
         Ok(())
