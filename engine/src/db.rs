@@ -784,15 +784,6 @@ impl Db {
         self.storage.info()
     }
 
-    /// How many record versions `space` holds (in blocks and in the live tail). Every write
-    /// of a point adds one; crash tests use it to check that no record appears twice.
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`].
-    pub fn record_versions(&self, space: SpaceId) -> Result<u64> {
-        Ok(self.shared(space)?.record_versions())
-    }
-
     /// The last revision assigned.
     pub fn last_revision(&self) -> Revision {
         Revision(self.revision_last.load(Ordering::Acquire))

@@ -157,6 +157,25 @@ impl SpaceStats {
     pub fn block_records(&self) -> u64 {
         self.levels.iter().map(|level| level.records).sum()
     }
+
+    /// Record versions the space stores: those in blocks and those in the live tail. Every
+    /// put or delete of a point adds one; retention and compaction remove the versions they
+    /// drop.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use infinitedb::{Db, Options};
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("s", 2, 16)?;
+    /// db.put(space, &[1, 2], b"a")?;
+    /// db.put(space, &[1, 2], b"b")?;
+    /// assert_eq!(db.space_stats(space)?.records(), 2);
+    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
+    #[must_use]
+    pub fn records(&self) -> u64 {
+        self.block_records() + self.live_tail_records
+    }
 }
 
 /// The live counters, updated by the engine's threads.
