@@ -67,7 +67,10 @@ pub use bytes::Bytes;
 pub use checkpoint::CheckpointInfo;
 pub use db::Db;
 pub use error::{Error, Result};
-pub use infinitedb_format::{BlockMeta, LogKind, LogMeta, Retention, Revision, SpaceId};
+pub use infinitedb_format::{
+    BlockId, BlockMeta, Checksum, DecodeClass, DecodeError, Expected, FileKind, Key, LogKind,
+    LogMeta, Retention, Revision, SegmentId, SpaceId,
+};
 pub use keyspace::{KeyspaceError, QueryBox};
 pub use options::{
     BLOCK_TARGET_BYTES_DEFAULT, BlockReads, DEADLINE_DEFAULT, Durability,
@@ -81,6 +84,34 @@ pub use read_only::{Description, ReadOnlyDb, SpaceDescription};
 pub use space::SpaceInfo;
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError, Storage};
+
+/// The storage interface the engine does its I/O through, for a custom backend passed to
+/// [`Options::storage`]: [`Storage`] (the namespace, reads and durable writes) and its
+/// [`CommitQueue`](storage::CommitQueue) of asynchronous write-then-sync chains, with every
+/// type their signatures name. [`OsStorage`](storage::OsStorage) is the engine's own
+/// backend, which a custom one can wrap.
+///
+/// ```
+/// use std::sync::Arc;
+/// use infinitedb::storage::{BackendRequest, OsStorage, Storage};
+/// use infinitedb::{Db, Options, Readable};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let storage: Arc<dyn Storage> = OsStorage::open(dir.path(), BackendRequest::Auto)?;
+/// let db = Db::open(dir.path(), Options::default().storage(storage))?;
+/// let space = db.create_space("s", 1, 8)?;
+/// db.put(space, &[7], b"seven")?;
+/// assert_eq!(db.get(space, &[7])?.as_deref(), Some(&b"seven"[..]));
+/// # Ok(())
+/// # }
+/// ```
+pub mod storage {
+    pub use uring_io::{
+        AlignedBuf, BackendInfo, BackendKind, BackendRequest, ChainEvent, ChainId, ChainOutcome,
+        CommitChain, CommitQueue, FileHandle, IoError, MIN_ALIGNMENT, OpenMode, OsStorage, Result,
+        SECTOR_BYTES, Storage,
+    };
+}
 
 /// The one-shot replies and the tree wake-up that answer blocked writers, exported only so
 /// `infinitedb-bench`'s thread hand-off ceiling measures the engine's own mechanism rather

@@ -234,7 +234,10 @@ impl Options {
         self
     }
 
-    /// Use this storage instead of opening the OS one (crash tests pass a simulated disk).
+    /// Use this storage instead of opening the OS one: any implementation of
+    /// [`crate::storage::Storage`] (the crash tests pass a simulated disk). Paths are used as
+    /// given in its namespace, and the directory lock is a process-wide registry of
+    /// (storage, path) pairs instead of a file lock.
     #[must_use]
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(storage);

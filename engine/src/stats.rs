@@ -163,14 +163,16 @@ impl SpaceStats {
     /// drop.
     ///
     /// ```
-    /// # let dir = tempfile::tempdir()?;
     /// use infinitedb::{Db, Options};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
     /// let db = Db::open(dir.path(), Options::default())?;
     /// let space = db.create_space("s", 2, 16)?;
     /// db.put(space, &[1, 2], b"a")?;
     /// db.put(space, &[1, 2], b"b")?;
     /// assert_eq!(db.space_stats(space)?.records(), 2);
-    /// # Ok::<(), infinitedb::Error>(())
+    /// # Ok(())
+    /// # }
     /// ```
     #[must_use]
     pub fn records(&self) -> u64 {
