@@ -12,7 +12,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::read::PageCacheCounts;
 
-/// A snapshot of the engine's counters.
+/// A snapshot of the engine's counters ([`crate::Db::stats`]), counted since the database
+/// was opened.
+///
+/// ```
+/// use infinitedb::{Db, Options};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("ids", 1, 32)?;
+/// db.put(space, &[1], b"one")?;
+/// db.flush(space)?;
+/// let stats = db.stats();
+/// assert_eq!((stats.batches, stats.seals), (1, 1));
+/// assert_eq!(stats.records_direct + stats.records_staged, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -85,11 +101,20 @@ impl Stats {
     /// The number of blocks at or below which a fraction `quantile` (0..=1) of point reads
     /// stayed (`None` before any point read); the last bucket stands for that many or more.
     ///
-    /// ```no_run
-    /// # let db = infinitedb::Db::open("/tmp/example-blocks", infinitedb::Options::default())?;
-    /// let stats = db.stats();
-    /// println!("p99 blocks per get: {:?}", stats.point_read_blocks_quantile(0.99));
-    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// assert_eq!(db.stats().point_read_blocks_quantile(0.99), None); // no point read yet
+    /// db.put(space, &[1], b"one")?;
+    /// db.flush(space)?;
+    /// db.get(space, &[1])?;
+    /// println!("p99 blocks per get: {:?}", db.stats().point_read_blocks_quantile(0.99));
+    /// assert_eq!(db.stats().point_read_blocks_quantile(1.0), Some(1));
+    /// # Ok(())
+    /// # }
     /// ```
     #[must_use]
     pub fn point_read_blocks_quantile(&self, quantile: f64) -> Option<usize> {
@@ -117,6 +142,23 @@ impl Stats {
 }
 
 /// The shape of one space's data (`Db::space_stats`).
+///
+/// ```
+/// use infinitedb::{Db, Options};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("ids", 1, 32)?;
+/// db.put(space, &[1], b"one")?;
+/// let before = db.space_stats(space)?;
+/// assert_eq!((before.live_tail_records, before.blocks()), (1, 0));
+/// db.flush(space)?; // the live tail becomes a level-0 block
+/// let after = db.space_stats(space)?;
+/// assert_eq!((after.live_tail_records, after.levels[0].blocks), (0, 1));
+/// assert_eq!(after.records(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SpaceStats {
