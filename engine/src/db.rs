@@ -81,15 +81,18 @@ const WRITE_OVERHEAD_BYTES: usize = 256;
 
 /// An open database. `Send + Sync`: share `&Db` (or `Arc<Db>`) between writer threads.
 ///
-/// ```no_run
+/// ```
 /// use infinitedb::{Db, Options, Readable};
-/// let db = Db::open("/tmp/example-db", Options::default())?;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
 /// let space = db.create_space("points", 2, 16)?;
 /// let revision = db.put(space, &[3, 4], b"hello")?;
 /// assert_eq!(db.get(space, &[3, 4])?.as_deref(), Some(&b"hello"[..]));
 /// # let _ = revision;
 /// db.close()?;
-/// # Ok::<(), infinitedb::Error>(())
+/// # Ok(())
+/// # }
 /// ```
 pub struct Db {
     storage: Arc<dyn Storage>,
@@ -131,6 +134,22 @@ impl Db {
     /// `path` may be relative (to the working directory), contain `..` or pass through
     /// symlinks: it is resolved once, and every file of the database lives under the
     /// directory it names, so any spelling of one directory opens the same database.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// db.put(space, &[1], b"one")?;
+    /// db.close()?;
+    /// // Reopening recovers every acknowledged write, spaces included.
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// assert_eq!(db.get(db.space("ids")?, &[1])?.as_deref(), Some(&b"one"[..]));
+    /// # drop(space);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Locked`] if another `Db` has it open; [`Error::NotADatabase`] if the directory
@@ -294,6 +313,19 @@ impl Db {
     }
 
     /// Drains queued writes, finishes queued seals, stops the threads and releases the lock.
+    /// Dropping a `Db` does the same but cannot report an error.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// db.close()?;
+    /// // The lock is released: the directory opens again.
+    /// let _again = Db::open(dir.path(), Options::default())?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Poisoned`] if an engine thread had stopped abnormally.
@@ -311,7 +343,22 @@ impl Db {
     }
 
     /// Creates a space of `dims` dimensions (1..=16) with `bits_per_dim` bits each (1..=32,
-    /// `dims × bits_per_dim ≤ 128`), durably.
+    /// `dims × bits_per_dim ≤ 128`), durably. Its points have `dims` coordinates, each in
+    /// `0..=2^bits_per_dim − 1`; the space keeps every version ([`Retention::All`]).
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// // Latitude, longitude and time, 32 bits each (see engine/examples/sensor_store.rs).
+    /// let readings = db.create_space("readings", 3, 32)?;
+    /// db.put(readings, &[u32::MAX, 0, 1_700_000_000], b"21.5")?;
+    /// assert!(db.create_space("too-wide", 5, 32).is_err()); // 160 bits > 128
+    /// assert_eq!(db.space("readings")?, readings);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`Error::InvalidSpace`] for a bad shape or name; [`Error::SpaceExists`]; [`Error::Io`].
@@ -322,16 +369,19 @@ impl Db {
     /// Creates a space as [`Db::create_space`] does, keeping the versions `retention` names
     /// (see [`Db::set_retention`]).
     ///
-    /// ```no_run
+    /// ```
     /// use infinitedb::{Db, Options, Readable, Retention};
-    /// let db = Db::open("/tmp/example-retention", Options::default())?;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
     /// // A table of current positions: only each point's newest value is kept on disk.
     /// let space = db.create_space_with("positions", 2, 16, Retention::Latest)?;
     /// db.put(space, &[3, 4], b"old")?;
     /// db.put(space, &[3, 4], b"new")?;
     /// db.compact(space)?;
     /// assert_eq!(db.history(space, &[3, 4])?.len(), 1);
-    /// # Ok::<(), infinitedb::Error>(())
+    /// # Ok(())
+    /// # }
     /// ```
     ///
     /// # Errors
@@ -436,6 +486,23 @@ impl Db {
     /// A [`Snapshot`] keeps reading the blocks it started with, so it sees every version
     /// it saw when it was taken, whatever compactions run meanwhile.
     ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable, Retention};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("readings", 1, 32)?; // keeps every version
+    /// for value in [b"1", b"2", b"3"] {
+    ///     db.put(space, &[0], value)?;
+    /// }
+    /// db.set_retention(space, Retention::Versions(2))?;
+    /// assert_eq!(db.retention(space)?, Retention::Versions(2));
+    /// db.compact(space)?; // applies it to every version now
+    /// assert_eq!(db.history(space, &[0])?.len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnknownSpace`]; [`Error::InvalidOption`] for `Retention::Versions(0)`;
     /// [`Error::Io`] if the manifest append failed (the policy is unchanged).
@@ -483,6 +550,24 @@ impl Db {
     /// and applies its retention, and waits until the result is durable and visible. Old
     /// block files are deleted once no snapshot or query holds them. For tests, operators
     /// and bulk loads: background compaction keeps a space in shape on its own.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// for id in 0..3_u32 {
+    ///     db.put(space, &[id], b"v")?;
+    ///     db.flush(space)?; // one block per flush
+    /// }
+    /// assert_eq!(db.space_stats(space)?.blocks(), 3);
+    /// db.compact(space)?;
+    /// assert_eq!(db.space_stats(space)?.blocks(), 1);
+    /// assert_eq!(db.scan(space)?.count(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownSpace`]; [`Error::WriteFailed`] if the seal failed; [`Error::Io`] if
@@ -775,6 +860,24 @@ impl Db {
     }
 
     /// Seals the space's live tail into a block now and waits until the seal is durable.
+    /// Seals also happen on their own, when the live tail reaches
+    /// [`Options::seal_threshold_bytes`] or [`Options::seal_threshold_records`]; `flush` is
+    /// for a caller that wants the blocks now (after a bulk load, before a measurement).
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// db.put(space, &[1], b"one")?;
+    /// db.flush(space)?;
+    /// let stats = db.space_stats(space)?;
+    /// assert_eq!((stats.blocks(), stats.live_tail_records), (1, 0));
+    /// assert_eq!(db.get(space, &[1])?.as_deref(), Some(&b"one"[..])); // now from the block
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`Error::UnknownSpace`]; [`Error::WriteFailed`] with the device's error as its cause if
@@ -810,6 +913,21 @@ impl Db {
     /// below its revision is in it, none above, whatever is written or sealed later. Under
     /// `Durability::Sync` a write acknowledged before the call is included unless a write of
     /// another space sequenced before it is still in flight.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// db.put(space, &[1], b"one")?;
+    /// let snapshot = db.snapshot();
+    /// db.put(space, &[1], b"uno")?;
+    /// assert_eq!(snapshot.get(space, &[1])?.as_deref(), Some(&b"one"[..]));
+    /// assert!(snapshot.revision() < db.last_revision());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn snapshot(&self) -> Snapshot {
         // The mark first, then the views: every record at or below the mark is in them.
         let revision = self.visible.load();
@@ -895,15 +1013,18 @@ impl Db {
 
     /// The shape of `space`'s data: blocks, bytes and records per level, and the live tail.
     ///
-    /// ```no_run
+    /// ```
     /// use infinitedb::{Db, Options};
-    /// let db = Db::open("/tmp/example-stats", Options::default())?;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
     /// let space = db.create_space("points", 2, 16)?;
     /// db.put(space, &[3, 4], b"hello")?;
     /// db.compact(space)?;
     /// let stats = db.space_stats(space)?;
     /// assert_eq!((stats.blocks(), stats.block_records()), (1, 1));
-    /// # Ok::<(), infinitedb::Error>(())
+    /// # Ok(())
+    /// # }
     /// ```
     ///
     /// # Errors
@@ -915,15 +1036,6 @@ impl Db {
     /// The storage backend in use and why it was chosen.
     pub fn backend(&self) -> &BackendInfo {
         self.storage.info()
-    }
-
-    /// How many record versions `space` holds (in blocks and in the live tail). Every write
-    /// of a point adds one; crash tests use it to check that no record appears twice.
-    ///
-    /// # Errors
-    /// [`Error::UnknownSpace`].
-    pub fn record_versions(&self, space: SpaceId) -> Result<u64> {
-        Ok(self.shared(space)?.record_versions())
     }
 
     /// The last revision assigned.

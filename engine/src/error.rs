@@ -17,7 +17,27 @@ use crate::keyspace::KeyspaceError;
 /// Result alias of the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A failed engine operation.
+/// A failed engine operation. Each variant's message names its own context; the cause, when
+/// there is one, is its `source()`. Match on the variants a caller can act on; the rest are
+/// reported.
+///
+/// ```
+/// use infinitedb::{Db, Error, Options};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("grid", 2, 8)?; // coordinates 0..=255
+/// match db.put(space, &[3, 300], b"x") {
+///     Err(Error::InvalidPoint { space, source }) => {
+///         assert_eq!(space, "grid");
+///         println!("refused: {source}"); // names the coordinate and the limit
+///     }
+///     other => panic!("expected an invalid point, got {other:?}"),
+/// }
+/// assert!(matches!(db.create_space("grid", 2, 8), Err(Error::SpaceExists { .. })));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -226,18 +246,21 @@ impl Error {
     /// Whether the failure is a full device or an exhausted quota (`ENOSPC`, `EDQUOT`): the
     /// write was not acknowledged, and writes resume once space is freed (no reopen needed).
     ///
-    /// ```no_run
+    /// ```
     /// use infinitedb::{Db, Options};
-    /// let db = Db::open("/tmp/example-full", Options::default())?;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
     /// let space = db.create_space("points", 2, 16)?;
     /// match db.put(space, &[3, 4], b"hello") {
     ///     Ok(_) => {}
     ///     Err(error) if error.is_storage_full() => {
     ///         // Back off, free space (or alert), then retry the write.
     ///     }
-    ///     Err(error) => return Err(error),
+    ///     Err(error) => return Err(error.into()),
     /// }
-    /// # Ok::<(), infinitedb::Error>(())
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn is_storage_full(&self) -> bool {
         self.io_error()

@@ -12,7 +12,20 @@ use uring_io::{BackendRequest, Storage};
 
 use crate::error::{Error, Result};
 
-/// When a write returns.
+/// When a write returns ([`Options::durability`]).
+///
+/// ```
+/// use infinitedb::{Db, Durability, Options, Readable};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default().durability(Durability::NoSync))?;
+/// let space = db.create_space("ids", 1, 32)?;
+/// db.put(space, &[1], b"one")?; // sequenced and visible, not yet durable
+/// assert!(db.contains(space, &[1])?);
+/// db.sync()?; // durable now
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Durability {
@@ -119,16 +132,29 @@ pub const LEVEL_BASE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 /// Default size at which a compaction finishes an output block (at the next key): 32 MiB.
 pub const BLOCK_TARGET_BYTES_DEFAULT: u64 = 32 * 1024 * 1024;
 
-/// How a [`crate::Db`] is opened. Build with `Options::default()` and the setters.
+/// How a [`crate::Db`] is opened. Build with `Options::default()` and the setters; each
+/// setter documents its default (the `*_DEFAULT` constants), and [`crate::Db::open`]
+/// refuses values out of range or inconsistent with each other ([`Error::InvalidOption`]).
 ///
 /// ```
 /// use std::time::Duration;
-/// use infinitedb::{Durability, Options};
+/// use infinitedb::{BlockReads, Db, Durability, Options};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
 /// let options = Options::default()
 ///     .durability(Durability::Sync)
-///     .deadline(Some(Duration::from_millis(2)))
-///     .seal_threshold_records(100_000);
-/// # let _ = options;
+///     .deadline(Some(Duration::from_millis(2))) // hedge onto the staging log after 2 ms
+///     .seal_threshold_records(100_000) // seal the live tail every 100,000 records
+///     .page_cache_bytes(256 << 20)
+///     .block_reads(BlockReads::Buffered)
+///     .value_bytes_max(64 << 10);
+/// let db = Db::open(dir.path(), options)?;
+/// # drop(db);
+/// // A segment must be a multiple of 4096 bytes, at least 1 MiB.
+/// let refused = Db::open(dir.path(), Options::default().segment_bytes(1000));
+/// assert!(matches!(refused, Err(infinitedb::Error::InvalidOption { .. })));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Options {
@@ -268,7 +294,10 @@ impl Options {
         self
     }
 
-    /// Use this storage instead of opening the OS one (crash tests pass a simulated disk).
+    /// Use this storage instead of opening the OS one: any implementation of
+    /// [`crate::storage::Storage`] (the crash tests pass a simulated disk). Paths are used as
+    /// given in its namespace, and the directory lock is a process-wide registry of
+    /// (storage, path) pairs instead of a file lock.
     #[must_use]
     pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(storage);

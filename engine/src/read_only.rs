@@ -202,6 +202,23 @@ impl ReadOnlyDb {
 
     /// The directory's catalogue: spaces, blocks per level with their key and revision
     /// ranges, live logs, the revision marks and the bytes on disk.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// db.put(space, &[1], b"one")?;
+    /// db.flush(space)?;
+    /// db.close()?;
+    /// let description = Db::open_read_only(dir.path(), Options::default())?.describe();
+    /// let ids = &description.spaces[0];
+    /// assert_eq!((ids.info.name.as_str(), ids.blocks.len()), ("ids", 1));
+    /// assert!(description.bytes_on_disk > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn describe(&self) -> Description {
         let mut spaces: Vec<SpaceDescription> = self
             .spaces()

@@ -225,12 +225,6 @@ impl SpaceShared {
         }
     }
 
-    /// Record versions held: in blocks (per their footers) and in the live tail.
-    pub(crate) fn record_versions(&self) -> u64 {
-        let stats = self.stats();
-        stats.block_records() + stats.live_tail_records
-    }
-
     /// The shape of the space's data now.
     pub(crate) fn stats(&self) -> SpaceStats {
         let view = self.view.load_full();

@@ -12,7 +12,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::read::PageCacheCounts;
 
-/// A snapshot of the engine's counters.
+/// A snapshot of the engine's counters ([`crate::Db::stats`]), counted since the database
+/// was opened.
+///
+/// ```
+/// use infinitedb::{Db, Options};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("ids", 1, 32)?;
+/// db.put(space, &[1], b"one")?;
+/// db.flush(space)?;
+/// let stats = db.stats();
+/// assert_eq!((stats.batches, stats.seals), (1, 1));
+/// assert_eq!(stats.records_direct + stats.records_staged, 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -85,11 +101,20 @@ impl Stats {
     /// The number of blocks at or below which a fraction `quantile` (0..=1) of point reads
     /// stayed (`None` before any point read); the last bucket stands for that many or more.
     ///
-    /// ```no_run
-    /// # let db = infinitedb::Db::open("/tmp/example-blocks", infinitedb::Options::default())?;
-    /// let stats = db.stats();
-    /// println!("p99 blocks per get: {:?}", stats.point_read_blocks_quantile(0.99));
-    /// # Ok::<(), infinitedb::Error>(())
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("ids", 1, 32)?;
+    /// assert_eq!(db.stats().point_read_blocks_quantile(0.99), None); // no point read yet
+    /// db.put(space, &[1], b"one")?;
+    /// db.flush(space)?;
+    /// db.get(space, &[1])?;
+    /// println!("p99 blocks per get: {:?}", db.stats().point_read_blocks_quantile(0.99));
+    /// assert_eq!(db.stats().point_read_blocks_quantile(1.0), Some(1));
+    /// # Ok(())
+    /// # }
     /// ```
     #[must_use]
     pub fn point_read_blocks_quantile(&self, quantile: f64) -> Option<usize> {
@@ -117,6 +142,23 @@ impl Stats {
 }
 
 /// The shape of one space's data (`Db::space_stats`).
+///
+/// ```
+/// use infinitedb::{Db, Options};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("ids", 1, 32)?;
+/// db.put(space, &[1], b"one")?;
+/// let before = db.space_stats(space)?;
+/// assert_eq!((before.live_tail_records, before.blocks()), (1, 0));
+/// db.flush(space)?; // the live tail becomes a level-0 block
+/// let after = db.space_stats(space)?;
+/// assert_eq!((after.live_tail_records, after.levels[0].blocks), (0, 1));
+/// assert_eq!(after.records(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SpaceStats {
@@ -156,6 +198,27 @@ impl SpaceStats {
     #[must_use]
     pub fn block_records(&self) -> u64 {
         self.levels.iter().map(|level| level.records).sum()
+    }
+
+    /// Record versions the space stores: those in blocks and those in the live tail. Every
+    /// put or delete of a point adds one; retention and compaction remove the versions they
+    /// drop.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("s", 2, 16)?;
+    /// db.put(space, &[1, 2], b"a")?;
+    /// db.put(space, &[1, 2], b"b")?;
+    /// assert_eq!(db.space_stats(space)?.records(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn records(&self) -> u64 {
+        self.block_records() + self.live_tail_records
     }
 }
 

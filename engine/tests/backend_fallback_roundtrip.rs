@@ -55,7 +55,7 @@ fn fallback_backend_keeps_every_write_across_reopen_and_seal() {
             );
         }
     }
-    assert_eq!(db.record_versions(space).unwrap(), 2000);
+    assert_eq!(db.space_stats(space).unwrap().records(), 2000);
     db.close().unwrap();
 }
 
@@ -75,6 +75,6 @@ fn fallback_backend_staged_route_survives_reopen() {
     drop(db);
     let db = Db::open(dir.path(), options()).unwrap();
     assert_matches_model(&db, space, &model);
-    assert_eq!(db.record_versions(space).unwrap(), 200);
+    assert_eq!(db.space_stats(space).unwrap().records(), 200);
     db.close().unwrap();
 }

@@ -36,7 +36,7 @@ fn blocks_sharing_their_lowest_key_are_both_kept() {
             db.get(space, &[0, 0]).unwrap(),
             Some(b"origin-2".to_vec().into())
         );
-        assert_eq!(db.record_versions(space).unwrap(), 4);
+        assert_eq!(db.space_stats(space).unwrap().records(), 4);
     };
     check(&db);
     db.close().unwrap();

@@ -218,7 +218,11 @@ fn check_space(
         }
         versions += expected.len() as u64;
     }
-    assert_eq!(db.record_versions(space).unwrap(), versions, "{context}");
+    assert_eq!(
+        db.space_stats(space).unwrap().records(),
+        versions,
+        "{context}"
+    );
     let scanned: BTreeMap<Vec<u32>, Vec<u8>> = db
         .scan(space)
         .unwrap()

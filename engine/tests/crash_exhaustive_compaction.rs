@@ -216,7 +216,7 @@ fn contents(db: &Db, storage: &dyn Storage, space: SpaceId, history: &History) -
         .collect();
     format!(
         "{histories:?} {scan:?} {} {:?} {:?}",
-        db.record_versions(space).unwrap(),
+        db.space_stats(space).unwrap().records(),
         db.space_stats(space).unwrap(),
         block_files(storage)
     )

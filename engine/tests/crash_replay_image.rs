@@ -46,7 +46,7 @@ fn recovered_records(disk: &SimDisk) -> Vec<SpaceContents> {
                 (entry.point.to_vec(), entry.revision, entry.value.to_vec())
             })
             .collect();
-        all.push((space, db.record_versions(space).unwrap(), records));
+        all.push((space, db.space_stats(space).unwrap().records(), records));
     }
     db.close().unwrap();
     all

@@ -31,6 +31,6 @@ fn writes_synced_by_the_barrier_survive_power_loss() {
     let storage: Arc<dyn Storage> = Arc::new(SimStorage::with_disk(after, 1));
     let db = Db::open("/db", options.storage(storage)).unwrap();
     assert_matches_model(&db, space, &model);
-    assert_eq!(db.record_versions(space).unwrap(), 300);
+    assert_eq!(db.space_stats(space).unwrap().records(), 300);
     db.close().unwrap();
 }

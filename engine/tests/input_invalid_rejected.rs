@@ -71,7 +71,7 @@ fn bad_points_values_and_batches_are_typed_errors() {
         None,
         "the refused batch left nothing"
     );
-    assert_eq!(db.record_versions(space).unwrap(), 0);
+    assert_eq!(db.space_stats(space).unwrap().records(), 0);
     db.close().unwrap();
     let db = Db::open(dir.path(), small_options()).unwrap();
     assert_eq!(db.space("plane").unwrap(), space);

@@ -147,11 +147,19 @@ fn a_cancelled_batch_is_not_in_a_block_sealed_before_it_is_durable() {
     let revision = writer.join().unwrap().unwrap();
     model.insert(vec![500, 500], (revision, Some(b"doomed".to_vec())));
     assert_matches_model(&db, space, &model);
-    assert_eq!(db.record_versions(space).unwrap(), 11, "nothing twice");
+    assert_eq!(
+        db.space_stats(space).unwrap().records(),
+        11,
+        "nothing twice"
+    );
     sim.faults().clear();
     Arc::into_inner(db).unwrap().close().unwrap();
     let db = Db::open("/db", options).unwrap();
     assert_matches_model(&db, space, &model);
-    assert_eq!(db.record_versions(space).unwrap(), 11, "nothing twice");
+    assert_eq!(
+        db.space_stats(space).unwrap().records(),
+        11,
+        "nothing twice"
+    );
     db.close().unwrap();
 }

@@ -428,7 +428,7 @@ impl Case {
         let seed = self.seed;
         for (space, _) in &self.spaces {
             assert_eq!(
-                self.db().record_versions(*space).unwrap(),
+                self.db().space_stats(*space).unwrap().records(),
                 versions_in(&self.model, *space),
                 "seed {seed} versions of {space:?} {when}"
             );

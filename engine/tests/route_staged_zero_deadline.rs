@@ -53,7 +53,7 @@ fn zero_deadline_acknowledges_every_group_staged() {
     let db = Db::open(dir.path(), options.clone()).unwrap();
     assert_matches_model(&db, space, &model);
     assert_eq!(
-        db.record_versions(space).unwrap(),
+        db.space_stats(space).unwrap().records(),
         1200,
         "copies in both logs count once"
     );

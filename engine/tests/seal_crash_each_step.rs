@@ -84,7 +84,7 @@ fn power_loss_at_every_seal_step_keeps_exactly_the_acknowledged_records() {
                 .unwrap_or_else(|error| panic!("step {step} seed {seed}: open failed: {error}"));
             assert_matches_model(&db, space, &model);
             assert_eq!(
-                db.record_versions(space).unwrap(),
+                db.space_stats(space).unwrap().records(),
                 u64::from(RECORDS),
                 "step {step} seed {seed}: nothing twice"
             );

@@ -64,7 +64,11 @@ fn concurrent_puts_get_dense_revisions_and_survive_reopen() {
             );
         }
     }
-    assert_eq!(db.record_versions(space).unwrap(), total, "no record twice");
+    assert_eq!(
+        db.space_stats(space).unwrap().records(),
+        total,
+        "no record twice"
+    );
     assert_eq!(db.last_revision().0, total);
     db.close().unwrap();
 }

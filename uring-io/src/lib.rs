@@ -2,6 +2,10 @@
 //! fsyncs, and cancellation at the deadline, with fallback, buffered and simulated backends
 //! behind one interface, [`Storage`].
 //!
+//! The simulated backend (`SimStorage`: an in-memory disk with crash images and injected
+//! faults, for tests) is compiled only with the cargo feature `sim`, which also brings in its
+//! random-number dependencies; a build without it has the OS backends alone.
+//!
 //! Unsafe sites (keep this list current):
 //! - `aligned.rs`: allocation, slice views and deallocation of [`AlignedBuf`]; invariant: the
 //!   pointer, length and alignment come from one successful `alloc_zeroed`.
@@ -25,6 +29,7 @@ mod backend;
 mod error;
 mod os;
 pub mod seccomp;
+#[cfg(feature = "sim")]
 mod sim;
 mod storage;
 
@@ -32,11 +37,13 @@ pub use aligned::{AlignedBuf, MIN_ALIGNMENT};
 pub use backend::{BACKEND_ENV_VAR, BackendInfo, BackendKind, BackendRequest, COMMIT_SYNC_ENV_VAR};
 pub use error::{IoError, Result};
 pub use os::{OsStorage, RAW_QUEUE_DEPTH_MAX, RawCompletion, RawQueue};
+#[cfg(feature = "sim")]
 pub use sim::{
     CrashPlan, CrashPlanError, ENUMERATED_WRITES_MAX, Fault, OpKind, OpMatch, PathMatch,
-    PendingWrite, RuleId, SECTOR_BYTES, SIM_ALIGNMENT_BYTES, SIM_CHAINS_IN_FLIGHT_MAX, SimDisk,
-    SimFaults, SimStorage, Tear, Trigger,
+    PendingWrite, RuleId, SIM_ALIGNMENT_BYTES, SIM_CHAINS_IN_FLIGHT_MAX, SimDisk, SimFaults,
+    SimStorage, Tear, Trigger,
 };
 pub use storage::{
-    ChainEvent, ChainId, ChainOutcome, CommitChain, CommitQueue, FileHandle, OpenMode, Storage,
+    ChainEvent, ChainId, ChainOutcome, CommitChain, CommitQueue, FileHandle, OpenMode,
+    SECTOR_BYTES, Storage,
 };

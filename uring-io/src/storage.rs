@@ -24,6 +24,12 @@ use crate::aligned::AlignedBuf;
 use crate::backend::BackendInfo;
 use crate::error::Result;
 
+/// Size of a sector, the unit a write torn by a power loss keeps or loses whole: after a
+/// crash each aligned 512-byte sector of an unsynced write holds either its old or its new
+/// bytes. The simulated disk tears writes at this unit; on-disk layouts that must survive a
+/// torn write (the engine's manifest, a log's sealed prefix) are laid out in sectors.
+pub const SECTOR_BYTES: usize = 512;
+
 /// An open file of some [`Storage`]. Cheap to clone; the file closes when the last clone drops.
 /// Handles are only valid with the storage that opened them ([`crate::IoError::ForeignHandle`]
 /// otherwise).

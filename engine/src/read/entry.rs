@@ -109,6 +109,20 @@ impl From<Point> for Vec<u32> {
 }
 
 /// A live record at a point, as a query returns it.
+///
+/// ```
+/// use infinitedb::{Db, Entry, Options, Readable};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("grid", 2, 8)?;
+/// let revision = db.put(space, &[3, 4], b"x")?;
+/// let entries: Vec<Entry> = db.scan(space)?.collect::<Result<_, _>>()?;
+/// assert_eq!(entries[0].point, [3, 4]);
+/// assert_eq!((entries[0].revision, &entries[0].value[..]), (revision, &b"x"[..]));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Entry {

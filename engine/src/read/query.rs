@@ -22,6 +22,24 @@ use crate::keyspace::{Curve, QueryBox};
 /// [`crate::Db`] or a [`crate::Snapshot`]: `Result<Entry>` in Hilbert order, read lazily (pages are fetched
 /// in batches as the iteration reaches them). Double-ended: `.rev()` reads the same entries in
 /// reverse Hilbert order, fetching pages backwards, and `next` and `next_back` may be mixed.
+///
+/// ```
+/// use infinitedb::{Db, Options, Readable};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let line = db.create_space("line", 1, 16)?;
+/// for x in 1..=5_u32 {
+///     db.put(line, &[x], &x.to_le_bytes())?;
+/// }
+/// let mut query = db.scan(line)?;
+/// let first = query.next().transpose()?.map(|entry| entry.point[0]);
+/// let last = query.next_back().transpose()?.map(|entry| entry.point[0]);
+/// assert_eq!((first, last), (Some(1), Some(5)));
+/// assert_eq!(query.count(), 3); // the ends met in the middle
+/// # Ok(())
+/// # }
+/// ```
 pub struct Query {
     merge: Merge,
     space: SpaceId,

@@ -261,6 +261,22 @@ pub trait Readable: sealed::Pin {
     /// Every live entry of `space`, lazily, in Hilbert order (double-ended, as
     /// [`Readable::range`]).
     ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("grid", 2, 8)?;
+    /// db.put(space, &[1, 1], b"a")?;
+    /// db.put(space, &[200, 3], b"b")?;
+    /// db.delete(space, &[1, 1])?;
+    /// let live: Vec<_> = db.scan(space)?.collect::<Result<_, _>>()?;
+    /// assert_eq!(live.len(), 1);
+    /// assert_eq!(live[0].point, [200, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// [`crate::Error::UnknownSpace`]. Read errors come from the iterator.
     fn scan(&self, space: SpaceId) -> Result<Query> {
@@ -273,6 +289,23 @@ pub trait Readable: sealed::Pin {
     /// is exact for a space whose versions each sit in one place with no deletes (say, after
     /// [`crate::Db::compact`] under `Retention::Latest`); otherwise it counts a point once per
     /// block and memtable holding a version of it, deleted or not, so it is an upper bound.
+    ///
+    /// ```
+    /// use infinitedb::{Db, Options, Readable, Retention};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space_with("ids", 1, 32, Retention::Latest)?;
+    /// for id in 0..10_u32 {
+    ///     db.put(space, &[id], b"v1")?;
+    /// }
+    /// db.put(space, &[0], b"v2")?; // a second version: counted twice until compaction
+    /// assert!(db.estimate_live_points(space)? >= 10);
+    /// db.compact(space)?;
+    /// assert_eq!(db.estimate_live_points(space)?, 10);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`crate::Error::UnknownSpace`].

@@ -20,7 +20,26 @@ use super::space_read::SpaceRead;
 use crate::error::{Error, Result};
 
 /// A consistent, repeatable read-only view of the database at one revision. Cheap to take
-/// (a few `Arc` clones per space); `Send + Sync`.
+/// (a few `Arc` clones per space); `Send + Sync`. Its reads are the [`Readable`] methods;
+/// spaces created after it are unknown to it. A snapshot holds the blocks and memtables it
+/// started with, so keep it only as long as its reads need them.
+///
+/// ```
+/// use infinitedb::{Db, Options, Readable};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let space = db.create_space("ids", 1, 32)?;
+/// let first = db.put(space, &[1], b"one")?;
+/// let snapshot = db.snapshot();
+/// assert_eq!(snapshot.revision(), first);
+/// db.put(space, &[2], b"two")?;
+/// db.flush(space)?; // seals and compactions do not change what it reads
+/// assert_eq!(snapshot.scan(space)?.count(), 1);
+/// assert_eq!(db.scan(space)?.count(), 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Snapshot {
     revision: Revision,

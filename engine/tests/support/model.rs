@@ -180,7 +180,7 @@ pub fn check_recovered(
     context: &str,
 ) -> Recovered {
     let batches = history.batches(space);
-    let versions = db.record_versions(space).unwrap();
+    let versions = db.space_stats(space).unwrap().records();
     let prefix = prefix_with_versions(&batches, versions).unwrap_or_else(|| {
         panic!(
             "{context}: space {space:?} holds {versions} record versions, which is no batch \

@@ -25,9 +25,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::disk::{
-    InodeId, Node, SECTOR_BYTES, SimDisk, UnsyncedWrite, apply_namespace_effect, parent_dir,
-    write_bytes,
+    InodeId, Node, SimDisk, UnsyncedWrite, apply_namespace_effect, parent_dir, write_bytes,
 };
+use crate::storage::SECTOR_BYTES;
 
 /// The most unsynced writes [`SimDisk::crash_plans`] enumerates (2^n subsets times orders).
 pub const ENUMERATED_WRITES_MAX: usize = 16;

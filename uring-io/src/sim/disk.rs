@@ -24,8 +24,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Size of a sector, the unit at which the simulated disk tears a write at a crash.
-pub const SECTOR_BYTES: usize = 512;
+use crate::storage::SECTOR_BYTES;
 
 /// Identifies a file's contents independently of its names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -15,7 +15,7 @@
 //!   seeded random plan) each unsynced write is independently kept or lost; kept writes are
 //!   applied in any order, so where they overlap an earlier write may win over a later one
 //!   (more adversarial than a write-back cache that coalesces, deliberately); at most one write
-//!   is torn, keeping an arbitrary subset of its 512-byte sectors ([`SECTOR_BYTES`]). A sector
+//!   is torn, keeping an arbitrary subset of its 512-byte sectors ([`crate::SECTOR_BYTES`]). A sector
 //!   is never torn inside: it is the device's atomic unit.
 //! - A failed fsync poisons the open file (later writes and syncs on the handle and its clones
 //!   give [`crate::IoError::Poisoned`]; chains already queued behind it fail with `EIO`) and
@@ -59,7 +59,7 @@ mod queue;
 mod storage;
 
 pub use crash::{CrashPlan, CrashPlanError, ENUMERATED_WRITES_MAX, Tear};
-pub use disk::{PendingWrite, SECTOR_BYTES, SimDisk};
+pub use disk::{PendingWrite, SimDisk};
 pub use faults::{Fault, OpKind, OpMatch, PathMatch, RuleId, SimFaults, Trigger};
 pub use queue::SIM_CHAINS_IN_FLIGHT_MAX;
 pub use storage::{SIM_ALIGNMENT_BYTES, SimStorage};
