@@ -23,13 +23,13 @@ fn build(dir: &Path) {
     let mut batch = infinitedb::Batch::new(space);
     for x in 0..10_u32 {
         for y in 0..10_u32 {
-            batch.put(&[x, y], format!("v-{x}-{y}").as_bytes());
+            batch.put([x, y], format!("v-{x}-{y}").as_bytes());
         }
     }
     db.write(batch).unwrap();
     db.flush(space).unwrap();
-    db.put(space, &[1, 1], b"new").unwrap();
-    db.delete(space, &[2, 2]).unwrap();
+    db.put(space, [1, 1], b"new").unwrap();
+    db.delete(space, [2, 2]).unwrap();
     db.close().unwrap();
 }
 

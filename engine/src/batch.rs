@@ -254,20 +254,20 @@ mod tests {
         // Goal: one key per batch, last write wins; bad input is typed. Method: build batches.
         let curve = Curve::new(2, 8).unwrap();
         let mut batch = Batch::new(SpaceId(1));
-        batch.put(&[1, 2], b"a").put(&[3, 4], b"b").delete(&[1, 2]);
+        batch.put([1, 2], b"a").put([3, 4], b"b").delete([1, 2]);
         let keyed = KeyedBatch::from_batch(batch, "test", &curve, 16).unwrap();
         assert_eq!(keyed.records.len(), 2);
         assert_eq!(keyed.records[0].value, None);
         assert_eq!(keyed.encoded_bytes, 2 * RECORD_HEADER_BYTES + 1);
 
         let mut big = Batch::new(SpaceId(1));
-        big.put(&[1, 1], &[0; 17]);
+        big.put([1, 1], &[0; 17]);
         assert!(matches!(
             KeyedBatch::from_batch(big, "test", &curve, 16),
             Err(Error::ValueTooLarge { bytes: 17, max: 16 })
         ));
         let mut outside = Batch::new(SpaceId(1));
-        outside.put(&[256, 1], b"");
+        outside.put([256, 1], b"");
         assert!(matches!(
             KeyedBatch::from_batch(outside, "test", &curve, 16),
             Err(Error::InvalidPoint { .. })
@@ -288,7 +288,7 @@ mod tests {
             let mut batch = Batch::new(SpaceId(1));
             for round in 0..2_u8 {
                 for index in 0..distinct {
-                    batch.put(&[index, 7], &[round]);
+                    batch.put([index, 7], &[round]);
                 }
             }
             let keyed = KeyedBatch::from_batch(batch, "test", &curve, 16).unwrap();

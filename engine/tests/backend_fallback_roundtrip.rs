@@ -33,7 +33,7 @@ fn fallback_backend_keeps_every_write_across_reopen_and_seal() {
             let db = db.clone();
             std::thread::spawn(move || {
                 (0..500)
-                    .map(|i| db.put(space, &[thread, i], &value_of(thread, i)).unwrap().0)
+                    .map(|i| db.put(space, [thread, i], value_of(thread, i)).unwrap().0)
                     .collect::<Vec<u64>>()
             })
         })
@@ -68,7 +68,7 @@ fn fallback_backend_staged_route_survives_reopen() {
     let space = db.create_space("staged", 2, 12).unwrap();
     let mut model = Model::new();
     for i in 0..200 {
-        let revision = db.put(space, &[i, 7], &value_of(i, 7)).unwrap();
+        let revision = db.put(space, [i, 7], value_of(i, 7)).unwrap();
         model.insert(vec![i, 7], (revision, Some(value_of(i, 7))));
     }
     assert_eq!(db.stats().records_staged, 200);

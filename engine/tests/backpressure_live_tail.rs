@@ -35,7 +35,7 @@ fn a_bulk_load_keeps_blocks_near_the_seal_threshold() {
                     let mut batch = Batch::new(space);
                     for i in 0..10 {
                         let n = batch_index * 10 + i;
-                        batch.put(&[n, writer], &[(n % 251) as u8; 100]);
+                        batch.put([n, writer], &[(n % 251) as u8; 100]);
                     }
                     db.write(batch).unwrap();
                 }

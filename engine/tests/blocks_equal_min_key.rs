@@ -16,11 +16,11 @@ fn blocks_sharing_their_lowest_key_are_both_kept() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), small_options()).unwrap();
     let space = db.create_space("equal-min", 2, 8).unwrap();
-    db.put(space, &[0, 0], b"origin-1").unwrap();
-    db.put(space, &[200, 13], b"a").unwrap();
+    db.put(space, [0, 0], b"origin-1").unwrap();
+    db.put(space, [200, 13], b"a").unwrap();
     db.flush(space).unwrap();
-    db.put(space, &[0, 0], b"origin-2").unwrap();
-    db.put(space, &[17, 250], b"b").unwrap();
+    db.put(space, [0, 0], b"origin-2").unwrap();
+    db.put(space, [17, 250], b"b").unwrap();
     db.flush(space).unwrap();
     assert_eq!(db.stats().seals, 2);
     let check = |db: &Db| {

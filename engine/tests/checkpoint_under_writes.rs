@@ -52,7 +52,7 @@ fn a_checkpoint_under_writes_holds_every_acknowledged_write() {
             std::thread::spawn(move || {
                 let mut index = 0;
                 while !stop.load(Ordering::Relaxed) && index < u32::from(u16::MAX) {
-                    db.put(space, &[writer, index], &value(writer, index))
+                    db.put(space, [writer, index], value(writer, index))
                         .unwrap();
                     acknowledged.lock().unwrap().push((writer, index));
                     index += 1;
@@ -97,7 +97,7 @@ fn a_checkpoint_under_writes_holds_every_acknowledged_write() {
         .into_iter()
         .for_each(|writer| writer.join().unwrap());
     // Source and copy change independently.
-    copy.put(space, &[9, 9], b"only in the copy").unwrap();
+    copy.put(space, [9, 9], b"only in the copy").unwrap();
     assert_eq!(db.get(space, &[9, 9]).unwrap(), None);
     copy.close().unwrap();
     Arc::try_unwrap(db).unwrap().close().unwrap();
@@ -111,7 +111,7 @@ fn a_checkpoints_blocks_are_hard_links_of_the_sources() {
     let db = Db::open(dir.path().join("source"), suite_options()).unwrap();
     let space = db.create_space("ids", 1, 32).unwrap();
     for index in 0..100 {
-        db.put(space, &[index], b"value").unwrap();
+        db.put(space, [index], b"value").unwrap();
     }
     let info = db.checkpoint(dir.path().join("copy")).unwrap();
     assert_eq!((info.blocks_linked, info.blocks_copied), (1, 0));
@@ -158,7 +158,7 @@ fn a_checkpoint_cut_before_its_manifest_is_refused_not_opened_empty() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path().join("source"), suite_options()).unwrap();
     let space = db.create_space("ids", 1, 32).unwrap();
-    db.put(space, &[1], b"one").unwrap();
+    db.put(space, [1], b"one").unwrap();
     let info = db.checkpoint(dir.path().join("copy")).unwrap();
     std::fs::remove_file(info.path.join("MANIFEST")).unwrap();
     let refused = Db::open_read_only(&info.path, suite_options());

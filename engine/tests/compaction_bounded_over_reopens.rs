@@ -68,7 +68,7 @@ fn write_round(db: &Db, space: SpaceId, round: u32) {
     let mut batch = Batch::new(space);
     for x in 0..SIDE {
         for y in 0..SIDE {
-            batch.put(&[x, y], &value(round, x, y));
+            batch.put([x, y], value(round, x, y));
             if batch.len() as u64 == SEAL_RECORDS {
                 db.write(std::mem::replace(&mut batch, Batch::new(space)))
                     .unwrap();

@@ -177,7 +177,7 @@ fn check_cut(
         stats.blocks(),
         "{context}: block files on disk against blocks named ({stats:?})"
     );
-    db.put(space, &[GRID, 0], b"after").unwrap();
+    db.put(space, [GRID, 0], b"after").unwrap();
     db.compact(space)
         .unwrap_or_else(|error| panic!("{context}: compaction after recovery: {error}"));
     assert_eq!(

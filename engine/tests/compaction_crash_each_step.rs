@@ -104,17 +104,17 @@ fn populate(sim: &SimStorage, retention: Retention) -> (Db, SpaceId, Written) {
         for i in 0..POINTS_PER_ROUND {
             let point = [i, i % 3];
             if round == 1 && (i == 2 || i == 5) || round == 2 && i == 5 {
-                let revision = db.delete(space, &point).unwrap();
+                let revision = db.delete(space, point).unwrap();
                 record(&mut written, &point, revision, None);
             } else {
-                let revision = db.put(space, &point, &value(round, i)).unwrap();
+                let revision = db.put(space, point, value(round, i)).unwrap();
                 record(&mut written, &point, revision, Some(value(round, i)));
             }
         }
         let mut batch = Batch::new(space);
         let points = [[20 + round, 1], [30, 30 + round]];
         for point in &points {
-            batch.put(point, &value(round, 99));
+            batch.put(point, value(round, 99));
         }
         let revision = db.write(batch).unwrap();
         for point in &points {
@@ -122,9 +122,9 @@ fn populate(sim: &SimStorage, retention: Retention) -> (Db, SpaceId, Written) {
         }
         db.flush(space).unwrap();
     }
-    let revision = db.put(space, &[0, 0], &value(3, 0)).unwrap();
+    let revision = db.put(space, [0, 0], value(3, 0)).unwrap();
     record(&mut written, &[0, 0], revision, Some(value(3, 0)));
-    let revision = db.delete(space, &[7, 1]).unwrap();
+    let revision = db.delete(space, [7, 1]).unwrap();
     record(&mut written, &[7, 1], revision, None);
     (db, space, written)
 }
@@ -260,7 +260,7 @@ fn check_and_continue(
 ) -> Phase {
     let (db, sim) = open(disk, seed, context);
     let phase = check_space(&db, &sim, space, written, retention, context);
-    let revision = db.put(space, &[100, 1], b"after").unwrap();
+    let revision = db.put(space, [100, 1], b"after").unwrap();
     assert!(
         revision > newest(written),
         "{context}: revisions never go back"

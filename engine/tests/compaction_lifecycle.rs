@@ -38,7 +38,7 @@ fn overwrite(
         for x in 0..side {
             for y in 0..side {
                 let value = format!("{round:08}-{x:05}-{y:05}-{}", "v".repeat(30)).into_bytes();
-                batch.put(&[x, y], &value);
+                batch.put([x, y], &value);
                 model.insert([x, y], value);
                 if batch.len() == 100 {
                     db.write(std::mem::replace(&mut batch, Batch::new(space)))
@@ -142,14 +142,14 @@ fn each_policy_keeps_what_it_promises() {
     let mut revisions = Vec::new();
     for step in 0..6_u8 {
         let revision = if step == 3 {
-            db.delete(space, &[1, 1]).unwrap()
+            db.delete(space, [1, 1]).unwrap()
         } else {
-            db.put(space, &[1, 1], &[step]).unwrap()
+            db.put(space, [1, 1], &[step]).unwrap()
         };
         revisions.push(revision);
     }
-    db.put(space, &[2, 2], b"gone").unwrap();
-    db.delete(space, &[2, 2]).unwrap();
+    db.put(space, [2, 2], b"gone").unwrap();
+    db.delete(space, [2, 2]).unwrap();
     let history = |db: &Db| -> Vec<u64> {
         db.history(space, &[1, 1])
             .unwrap()
@@ -210,7 +210,7 @@ fn window_keeps_reads_from_the_horizon_on_exact() {
         .create_space_with("w", 1, 8, Retention::Window(10))
         .unwrap();
     for step in 0..40_u8 {
-        db.put(space, &[u32::from(step % 4)], &[step]).unwrap();
+        db.put(space, [u32::from(step % 4)], &[step]).unwrap();
     }
     let last = db.last_revision().0;
     let read_all = |db: &Db| -> Vec<Vec<Option<Vec<u8>>>> {

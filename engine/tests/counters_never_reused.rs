@@ -45,7 +45,7 @@ fn counters_continue_above_everything_on_disk_after_power_losses() {
         };
         assert_matches_model(&db, space, &model);
         for i in 0..10 {
-            let revision = db.put(space, &[round, i], &value_of(round, i)).unwrap();
+            let revision = db.put(space, [round, i], value_of(round, i)).unwrap();
             assert!(
                 revision.0 > revision_max,
                 "round {round}: revision {} reused",

@@ -69,15 +69,15 @@ fn small_power_loss_image() -> SimDisk {
             "value-{index}\n\0{}",
             "x".repeat(usize::try_from(index).unwrap())
         );
-        db.put(space, &[index % 7, index % 5], value.as_bytes())
+        db.put(space, [index % 7, index % 5], value.as_bytes())
             .unwrap();
     }
     let mut batch = Batch::new(spaces[1]);
-    batch.put(&[1, 1], b"batched").delete(&[2, 2]);
+    batch.put([1, 1], b"batched").delete([2, 2]);
     db.write(batch).unwrap();
-    db.delete(spaces[0], &[3, 3]).unwrap();
+    db.delete(spaces[0], [3, 3]).unwrap();
     db.flush(spaces[0]).unwrap();
-    db.put(spaces[0], &[9, 9], b"last").unwrap();
+    db.put(spaces[0], [9, 9], b"last").unwrap();
     let disk = sim.power_loss(11);
     db.close().unwrap();
     disk

@@ -119,7 +119,7 @@ fn options(backend: BackendRequest) -> Options {
 /// and the error.
 fn write_until_error(db: &Db, space: SpaceId, from: u32, puts: u32) -> (u32, Option<Error>) {
     for index in from..from + puts {
-        if let Err(error) = db.put(space, &[index, 7], &value_of(index)) {
+        if let Err(error) = db.put(space, [index, 7], value_of(index)) {
             return (index - from, Some(error));
         }
         if index % 100 == 99
@@ -148,7 +148,7 @@ fn run_body(filesystem: &SmallFilesystem, backend: BackendRequest) {
     let space = db.create_space("full", 2, 16).unwrap();
     let acknowledged = 100;
     for index in 0..acknowledged {
-        db.put(space, &[index, 7], &value_of(index)).unwrap();
+        db.put(space, [index, 7], value_of(index)).unwrap();
     }
     let filler = fill(filesystem.path());
     let (more, error) = write_until_error(&db, space, acknowledged, PUTS_MAX);

@@ -21,7 +21,7 @@ fn writes_synced_by_the_barrier_survive_power_loss() {
     let space = db.create_space("nosync", 2, 10).unwrap();
     let mut model = Model::new();
     for i in 0..300 {
-        let revision = db.put(space, &[i, 5], &value_of(i, 5)).unwrap();
+        let revision = db.put(space, [i, 5], value_of(i, 5)).unwrap();
         model.insert(vec![i, 5], (revision, Some(value_of(i, 5))));
     }
     assert_matches_model(&db, space, &model);

@@ -78,16 +78,16 @@ fn enospc_on_a_segment_write_reaches_the_writer_as_storage_full() {
     let sim = SimStorage::new(21);
     let db = open(&sim, Durability::Sync);
     let space = db.create_space("meters", 2, 10).unwrap();
-    db.put(space, &[1, 1], b"before").unwrap();
+    db.put(space, [1, 1], b"before").unwrap();
     let rule = sim.faults().on(
         OpMatch::write().path_contains("seg-").nth(1),
         Fault::Errno(libc::ENOSPC),
     );
-    let error = db.put(space, &[2, 2], b"doomed").unwrap_err();
+    let error = db.put(space, [2, 2], b"doomed").unwrap_err();
     assert_eq!(sim.faults().fired(rule), 1);
     assert!(error.is_storage_full(), "{error:?}");
     assert_write_failed(&error, "meters", "write", libc::ENOSPC);
-    db.put(space, &[3, 3], b"after").unwrap();
+    db.put(space, [3, 3], b"after").unwrap();
     assert_eq!(db.get(space, &[2, 2]).unwrap(), None);
     db.close().unwrap();
 }
@@ -101,7 +101,7 @@ fn eio_on_a_group_fsync_reaches_every_writer_of_the_group() {
     let sim = SimStorage::new(22);
     let db = open(&sim, Durability::Sync);
     let space = db.create_space("meters", 2, 10).unwrap();
-    db.put(space, &[0, 0], b"before").unwrap();
+    db.put(space, [0, 0], b"before").unwrap();
     sim.faults().on(
         OpMatch::write().path_contains("seg-").nth(1),
         Fault::Latency(STALL),
@@ -112,10 +112,10 @@ fn eio_on_a_group_fsync_reaches_every_writer_of_the_group() {
     );
     let results: Vec<Result<_, Error>> = std::thread::scope(|scope| {
         let db = &db;
-        let first = scope.spawn(move || db.put(space, &[1, 0], b"stalled"));
+        let first = scope.spawn(move || db.put(space, [1, 0], b"stalled"));
         std::thread::sleep(STALL / 5);
         let group: Vec<_> = (0..5_u32)
-            .map(|index| scope.spawn(move || db.put(space, &[2, index], b"grouped")))
+            .map(|index| scope.spawn(move || db.put(space, [2, index], b"grouped")))
             .collect();
         first.join().unwrap().unwrap();
         group
@@ -129,7 +129,7 @@ fn eio_on_a_group_fsync_reaches_every_writer_of_the_group() {
         assert!(!error.is_storage_full(), "{error:?}");
         assert_write_failed(error, "meters", "fsync", libc::EIO);
     }
-    db.put(space, &[3, 0], b"after").unwrap();
+    db.put(space, [3, 0], b"after").unwrap();
     db.close().unwrap();
 }
 
@@ -143,7 +143,7 @@ fn concurrent_syncs_after_a_nosync_failure_each_get_the_typed_error() {
     let sim = SimStorage::new(23);
     let db = open(&sim, Durability::NoSync);
     let space = db.create_space("meters", 2, 10).unwrap();
-    db.put(space, &[0, 0], b"before").unwrap();
+    db.put(space, [0, 0], b"before").unwrap();
     db.sync().unwrap();
     sim.faults().on(
         OpMatch::write().path_contains("seg-").nth(1),
@@ -153,7 +153,7 @@ fn concurrent_syncs_after_a_nosync_failure_each_get_the_typed_error() {
         OpMatch::fsync().path_contains("seg-").nth(1),
         Fault::Errno(libc::EIO),
     );
-    db.put(space, &[1, 0], b"unlucky").unwrap();
+    db.put(space, [1, 0], b"unlucky").unwrap();
     let start = Barrier::new(2);
     let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
         let (db, start) = (&db, &start);
@@ -173,7 +173,7 @@ fn concurrent_syncs_after_a_nosync_failure_each_get_the_typed_error() {
         assert!(!error.is_storage_full(), "{error:?}");
         assert_write_failed(error, "meters", "fsync", libc::EIO);
     }
-    db.put(space, &[2, 0], b"later").unwrap();
+    db.put(space, [2, 0], b"later").unwrap();
     db.sync().unwrap();
     db.close().unwrap();
 }
@@ -190,7 +190,7 @@ fn messages_name_the_space_and_print_each_cause_once() {
         OpMatch::write().path_contains("seg-").nth(1),
         Fault::Errno(libc::ENOSPC),
     );
-    let error = db.put(space, &[2, 2], b"doomed").unwrap_err();
+    let error = db.put(space, [2, 2], b"doomed").unwrap_err();
     let messages = chain_messages(&error);
     assert!(messages[0].contains("\"meters\""), "{messages:?}");
     let errno_text = std::io::Error::from_raw_os_error(libc::ENOSPC).to_string();
@@ -204,14 +204,14 @@ fn messages_name_the_space_and_print_each_cause_once() {
         "{messages:?}"
     );
 
-    let error = db.put(space, &[1 << 12, 0], b"x").unwrap_err();
+    let error = db.put(space, [1 << 12, 0], b"x").unwrap_err();
     let messages = chain_messages(&error);
     assert!(matches!(error, Error::InvalidPoint { .. }), "{error:?}");
     assert!(messages[0].contains("\"meters\""), "{messages:?}");
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(!messages[0].contains(&messages[1]), "{messages:?}");
 
-    let error = db.put(space, &[1, 1], &vec![0; 65 * 1024]).unwrap_err();
+    let error = db.put(space, [1, 1], vec![0; 65 * 1024]).unwrap_err();
     assert!(
         error.to_string().contains("Options::value_bytes_max"),
         "{error}"

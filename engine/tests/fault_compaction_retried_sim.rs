@@ -46,7 +46,7 @@ fn value_of(index: u32) -> Vec<u8> {
 
 fn put_all(db: &Db, space: SpaceId, range: std::ops::Range<u32>) {
     for index in range {
-        db.put(space, &[index, 7], &value_of(index)).unwrap();
+        db.put(space, [index, 7], value_of(index)).unwrap();
     }
 }
 

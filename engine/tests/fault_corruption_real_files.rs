@@ -43,7 +43,7 @@ fn populated(dir: &Path, backend: BackendRequest, seal: bool) -> SpaceId {
     let db = Db::open(dir, options(backend)).unwrap();
     let space = db.create_space("c", 2, 16).unwrap();
     for index in 0..RECORDS {
-        db.put(space, &[index, 1], &value_of(index)).unwrap();
+        db.put(space, [index, 1], value_of(index)).unwrap();
     }
     if seal {
         db.flush(space).unwrap();

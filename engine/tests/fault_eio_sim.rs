@@ -58,7 +58,7 @@ fn put_range(
                         .map(|index| {
                             (
                                 index,
-                                db.put(space, &[index, 0], &value_of(index)).map(|_| ()),
+                                db.put(space, [index, 0], value_of(index)).map(|_| ()),
                             )
                         })
                         .collect::<Vec<_>>()

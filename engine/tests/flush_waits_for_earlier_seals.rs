@@ -27,7 +27,7 @@ fn options() -> infinitedb::Options {
 fn fill_to_threshold(db: &Db, space: SpaceId, round: u32) {
     let mut batch = Batch::new(space);
     for x in 0..THRESHOLD {
-        batch.put(&[x, 0], format!("{round}-{x}").as_bytes());
+        batch.put([x, 0], format!("{round}-{x}").as_bytes());
     }
     db.write(batch).unwrap();
     // A round trip through the I/O thread: it freezes the full memtable before it answers.

@@ -25,21 +25,21 @@ fn eio_on_a_hot_segment_sync_fails_the_group_and_rolls_the_segment() {
     let space = db.create_space("faulty", 2, 10).unwrap();
     let mut model = Model::new();
     for i in 0..20 {
-        let revision = db.put(space, &[i, 0], &value_of(i, 0)).unwrap();
+        let revision = db.put(space, [i, 0], value_of(i, 0)).unwrap();
         model.insert(vec![i, 0], (revision, Some(value_of(i, 0))));
     }
     let rule = sim.faults().on(
         OpMatch::fsync().path_contains("seg-").nth(1),
         Fault::Errno(EIO),
     );
-    let failed = db.put(space, &[500, 500], b"doomed");
+    let failed = db.put(space, [500, 500], b"doomed");
     assert!(
         matches!(failed, Err(Error::WriteFailed { .. })),
         "got {failed:?}"
     );
     assert_eq!(sim.faults().fired(rule), 1);
     for i in 0..20 {
-        let revision = db.put(space, &[i, 1], &value_of(i, 1)).unwrap();
+        let revision = db.put(space, [i, 1], value_of(i, 1)).unwrap();
         model.insert(vec![i, 1], (revision, Some(value_of(i, 1))));
     }
     let stats = db.stats();

@@ -16,19 +16,19 @@ fn bad_points_values_and_batches_are_typed_errors() {
     let space = db.create_space("plane", 2, 8).unwrap();
 
     assert!(
-        matches!(db.put(space, &[1], b"x"), Err(Error::InvalidPoint { .. })),
+        matches!(db.put(space, [1], b"x"), Err(Error::InvalidPoint { .. })),
         "too few coordinates"
     );
     assert!(
         matches!(
-            db.put(space, &[1, 2, 3], b"x"),
+            db.put(space, [1, 2, 3], b"x"),
             Err(Error::InvalidPoint { .. })
         ),
         "too many coordinates"
     );
     assert!(
         matches!(
-            db.put(space, &[256, 0], b"x"),
+            db.put(space, [256, 0], b"x"),
             Err(Error::InvalidPoint { .. })
         ),
         "coordinate >= 2^bits"
@@ -38,7 +38,7 @@ fn bad_points_values_and_batches_are_typed_errors() {
         Err(Error::InvalidPoint { .. })
     ));
     assert!(matches!(
-        db.put(space, &[1, 1], &[0; 101]),
+        db.put(space, [1, 1], &[0; 101]),
         Err(Error::ValueTooLarge {
             bytes: 101,
             max: 100
@@ -46,7 +46,7 @@ fn bad_points_values_and_batches_are_typed_errors() {
     ));
     let unknown = infinitedb::SpaceId(99);
     assert!(matches!(
-        db.put(unknown, &[1, 1], b"x"),
+        db.put(unknown, [1, 1], b"x"),
         Err(Error::UnknownSpace { .. })
     ));
     assert!(matches!(
@@ -59,7 +59,7 @@ fn bad_points_values_and_batches_are_typed_errors() {
         Err(Error::EmptyBatch)
     ));
     let mut mixed = Batch::new(space);
-    mixed.put(&[1, 1], b"fine").put(&[300, 1], b"bad");
+    mixed.put([1, 1], b"fine").put([300, 1], b"bad");
     assert!(
         matches!(db.write(mixed), Err(Error::InvalidPoint { .. })),
         "one bad record refuses the batch"

@@ -28,7 +28,7 @@ fn a_write_in_flight_is_seen_by_no_read_until_it_is_acknowledged() {
     let db = Arc::new(Db::open("/db", small_options().storage(storage)).unwrap());
     let space = db.create_space("in-flight", 2, 10).unwrap();
     for i in 0..10 {
-        db.put(space, &[i, 0], &value_of(i, 0)).unwrap();
+        db.put(space, [i, 0], value_of(i, 0)).unwrap();
     }
     let slow = sim.faults().on(
         OpMatch::fsync().path_contains("seg-").nth(1),
@@ -36,7 +36,7 @@ fn a_write_in_flight_is_seen_by_no_read_until_it_is_acknowledged() {
     );
     let writer = {
         let db = db.clone();
-        std::thread::spawn(move || db.put(space, &[7, 7], b"in flight"))
+        std::thread::spawn(move || db.put(space, [7, 7], b"in flight"))
     };
     let whole = QueryBox::new(vec![0, 0], vec![1023, 1023]).unwrap();
     let mut reads = 0;
@@ -102,7 +102,7 @@ fn a_cancelled_batch_is_not_in_a_block_sealed_before_it_is_durable() {
     let space = db.create_space("cancelled", 2, 10).unwrap();
     let mut model = Model::new();
     for i in 0..10 {
-        let revision = db.put(space, &[i, 0], &value_of(i, 0)).unwrap();
+        let revision = db.put(space, [i, 0], value_of(i, 0)).unwrap();
         model.insert(vec![i, 0], (revision, Some(value_of(i, 0))));
     }
     let cancel = sim
@@ -116,7 +116,7 @@ fn a_cancelled_batch_is_not_in_a_block_sealed_before_it_is_durable() {
     }
     let writer = {
         let db = db.clone();
-        std::thread::spawn(move || db.put(space, &[500, 500], b"doomed"))
+        std::thread::spawn(move || db.put(space, [500, 500], b"doomed"))
     };
     std::thread::sleep(Duration::from_millis(20));
     db.flush(space).unwrap();

@@ -136,8 +136,8 @@ fn child_main(spec: &str) {
                     let mut batch = Batch::new(space);
                     for offset in 0..count {
                         batch.put(
-                            &point_of(generation, writer, index + offset),
-                            &value_of(generation, writer, index + offset),
+                            point_of(generation, writer, index + offset),
+                            value_of(generation, writer, index + offset),
                         );
                     }
                     let revision = db.write(batch).unwrap();

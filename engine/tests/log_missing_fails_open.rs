@@ -72,7 +72,7 @@ fn expect_corruption_naming(dir: &Path, options: Options, file: &Path, case: &st
 fn one_unsealed_put(dir: &Path) {
     let db = Db::open(dir, options()).unwrap();
     let space = db.create_space("a", 2, 8).unwrap();
-    db.put(space, &[1, 1], b"acknowledged").unwrap();
+    db.put(space, [1, 1], b"acknowledged").unwrap();
     db.close().unwrap();
 }
 
@@ -157,7 +157,7 @@ fn a_deleted_staging_log_fails_the_open() {
     let staged = options().deadline(zero_deadline());
     let db = Db::open(dir.path(), staged.clone()).unwrap();
     let space = db.create_space("a", 2, 8).unwrap();
-    db.put(space, &[1, 1], b"acknowledged").unwrap();
+    db.put(space, [1, 1], b"acknowledged").unwrap();
     assert!(db.stats().groups_staged > 0, "the put was hedged");
     db.close().unwrap();
     let logs = files(&dir.path().join("staging"), "stage-");
@@ -200,7 +200,7 @@ fn every_log_survives_many_reopens_seals_and_spares() {
         for i in 0..400_u32 {
             let point = [round, i];
             let value = vec![u8::try_from(i % 251).unwrap(); 600];
-            db.put(space, &point, &value).unwrap();
+            db.put(space, point, &value).unwrap();
             written.push((point, value));
             if i % 150 == 0 {
                 db.flush(space).unwrap();

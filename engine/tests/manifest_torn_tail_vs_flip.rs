@@ -101,7 +101,7 @@ fn build(dir: &Path, backend: BackendRequest, pad_bytes: [usize; 2], late: Optio
     db.create_space(&"b".repeat(pad_bytes[1]), 1, 8).unwrap();
     let space = db.create_space("sealed", 2, 16).unwrap();
     for index in 0..RECORDS {
-        db.put(space, &[index, 7], &value_of(index)).unwrap();
+        db.put(space, [index, 7], value_of(index)).unwrap();
     }
     db.flush(space).unwrap();
     if let Some(name) = late {

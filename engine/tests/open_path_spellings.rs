@@ -41,9 +41,9 @@ fn relative_absolute_dotdot_and_symlinked_paths_open_one_database() {
     {
         let db = Db::open("rel/db", suite_options()).unwrap();
         let space = db.create_space("s", 2, 8).unwrap();
-        db.put(space, &[1, 2], b"sealed").unwrap();
+        db.put(space, [1, 2], b"sealed").unwrap();
         db.flush(space).unwrap();
-        db.put(space, &[3, 4], b"logged").unwrap();
+        db.put(space, [3, 4], b"logged").unwrap();
         db.close().unwrap();
     }
     let db_dir = base_path.join("rel/db");
@@ -94,7 +94,7 @@ fn relative_absolute_dotdot_and_symlinked_paths_open_one_database() {
         );
         let point = [10 + u32::try_from(index).unwrap(), 0];
         let value = format!("via {}", spelling.display()).into_bytes();
-        db.put(space, &point, &value).unwrap();
+        db.put(space, point, &value).unwrap();
         written.push((point, value));
         db.close().unwrap();
         assert_eq!(entries(&db_dir), expected, "{}", spelling.display());

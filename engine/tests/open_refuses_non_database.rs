@@ -38,9 +38,9 @@ fn tree(dir: &Path) -> BTreeSet<String> {
 fn make_database(dir: &Path) {
     let db = Db::open(dir, suite_options()).unwrap();
     let space = db.create_space("s", 2, 8).unwrap();
-    db.put(space, &[1, 2], b"sealed").unwrap();
+    db.put(space, [1, 2], b"sealed").unwrap();
     db.flush(space).unwrap();
-    db.put(space, &[3, 4], b"logged").unwrap();
+    db.put(space, [3, 4], b"logged").unwrap();
     db.close().unwrap();
 }
 
@@ -170,7 +170,7 @@ fn an_empty_directory_and_an_interrupted_first_open_open_as_new_databases() {
         }
         let db = Db::open(dir.path(), suite_options()).unwrap();
         let space = db.create_space("s", 1, 8).unwrap();
-        db.put(space, &[7], b"new").unwrap();
+        db.put(space, [7], b"new").unwrap();
         db.close().unwrap();
         let db = Db::open(dir.path(), suite_options()).unwrap();
         let space = db.space("s").unwrap();

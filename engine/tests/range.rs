@@ -48,11 +48,11 @@ fn spread_line(db: &Db, rng: &mut impl Rng) -> (SpaceId, LineModel) {
                 continue;
             }
             if round > 0 && rng.gen_bool(0.25) {
-                batch.delete(&[x]);
+                batch.delete([x]);
                 model.remove(&x);
             } else {
                 let value = format!("{round}:{x}").into_bytes();
-                batch.put(&[x], &value);
+                batch.put([x], &value);
                 model.insert(x, value);
             }
         }
@@ -164,10 +164,10 @@ fn ranges_of_every_bound_kind_on_known_coordinates() {
     let db = open(dir.path());
     let space = db.create_space("line", 1, 32).unwrap();
     for x in (0..=100_u32).step_by(2) {
-        db.put(space, &[x], &x.to_le_bytes()).unwrap();
+        db.put(space, [x], &x.to_le_bytes()).unwrap();
     }
     db.flush(space).unwrap();
-    db.put(space, &[u32::MAX], b"last").unwrap();
+    db.put(space, [u32::MAX], b"last").unwrap();
     let points =
         |query: Query| -> Vec<u32> { collect(query).into_iter().map(|(x, _)| x).collect() };
     assert_eq!(
@@ -219,7 +219,7 @@ fn empty_inverted_and_invalid_ranges() {
     let db = open(dir.path());
     let space = db.create_space("byte", 1, 8).unwrap();
     for x in 0..256_u32 {
-        db.put(space, &[x], b"v").unwrap();
+        db.put(space, [x], b"v").unwrap();
     }
     assert_eq!(db.range(space, [7]..[7]).unwrap().count(), 0);
     assert_eq!(db.range(space, [7]..=[7]).unwrap().count(), 1);
@@ -261,7 +261,7 @@ fn a_range_reads_at_the_revision_it_was_made_at() {
     let mut model = LineModel::new();
     for x in 0..200_u32 {
         let value = format!("old-{x}").into_bytes();
-        db.put(space, &[x], &value).unwrap();
+        db.put(space, [x], &value).unwrap();
         model.insert(x, value);
         if x == 120 {
             db.flush(space).unwrap();
@@ -274,11 +274,11 @@ fn a_range_reads_at_the_revision_it_was_made_at() {
     for _ in 0..150 {
         let x = rng.gen_range(0..250_u32);
         if rng.gen_bool(0.4) {
-            db.delete(space, &[x]).unwrap();
+            db.delete(space, [x]).unwrap();
             model.remove(&x);
         } else {
             let value = format!("new-{x}").into_bytes();
-            db.put(space, &[x], &value).unwrap();
+            db.put(space, [x], &value).unwrap();
             model.insert(x, value);
         }
     }

@@ -22,7 +22,7 @@ fn gets_of_absent_points_are_answered_by_the_filters() {
     let written = |seal: u32| (0..256_u32).map(move |i| [(i % 16) * 16 + 2 * seal, (i / 16) * 16]);
     for seal in 0..4 {
         for point in written(seal) {
-            db.put(space, &point, format!("{point:?}").as_bytes())
+            db.put(space, point, format!("{point:?}").as_bytes())
                 .unwrap();
         }
         db.flush(space).unwrap();

@@ -20,7 +20,7 @@ fn bad_reads_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), common::small_options()).unwrap();
     let space = db.create_space("small", 2, 4).unwrap();
-    db.put(space, &[1, 2], b"x").unwrap();
+    db.put(space, [1, 2], b"x").unwrap();
     let unknown = SpaceId(99);
     assert!(matches!(
         db.get_at(unknown, &[1, 2], Revision(1)),

@@ -19,14 +19,14 @@ fn value_of(x: u32, round: u32) -> Vec<u8> {
 fn layered(db: &Db, space: SpaceId) {
     for round in 0..3_u32 {
         for x in (round * 1000)..3000 {
-            db.put(space, &[x], &value_of(x, round)).unwrap();
+            db.put(space, [x], value_of(x, round)).unwrap();
         }
         db.flush(space).unwrap();
     }
     for x in (0..3000).step_by(10) {
-        db.delete(space, &[x]).unwrap();
+        db.delete(space, [x]).unwrap();
     }
-    db.put(space, &[5000], b"tail").unwrap();
+    db.put(space, [5000], b"tail").unwrap();
 }
 
 fn check_against_gets(reader: &impl Readable, space: SpaceId) {
@@ -59,7 +59,7 @@ fn multi_get_agrees_with_gets_on_a_db_and_a_snapshot() {
     assert_eq!(db.space_stats(space).unwrap().blocks(), 3);
     check_against_gets(&db, space);
     let snapshot = db.snapshot();
-    db.put(space, &[3], b"after the snapshot").unwrap();
+    db.put(space, [3], b"after the snapshot").unwrap();
     check_against_gets(&snapshot, space);
     let newer = db.multi_get(space, &[[3]]).unwrap();
     assert_eq!(newer[0].as_deref(), Some(&b"after the snapshot"[..]));
@@ -78,7 +78,7 @@ fn multi_get_reads_a_blocks_pages_in_one_batch() {
     let db = Db::open(dir.path(), Options::default().page_cache_bytes(0)).unwrap();
     let space = db.create_space("line", 1, 16).unwrap();
     for x in 0..3000 {
-        db.put(space, &[x], &value_of(x, 0)).unwrap();
+        db.put(space, [x], value_of(x, 0)).unwrap();
     }
     db.flush(space).unwrap();
     let points: Vec<[u32; 1]> = (0..300).map(|x| [x]).collect();

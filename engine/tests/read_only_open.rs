@@ -59,14 +59,14 @@ fn read_only_open_reads_blocks_and_logs_and_writes_nothing() {
     let db = Db::open(dir.path(), suite_options()).unwrap();
     let space = db.create_space("ids", 1, 32).unwrap();
     for index in 0..200 {
-        db.put(space, &[index], &value(index, 0)).unwrap();
+        db.put(space, [index], value(index, 0)).unwrap();
     }
     db.flush(space).unwrap(); // into a block
     for index in 100..150 {
-        db.put(space, &[index], &value(index, 1)).unwrap(); // into the logs only
+        db.put(space, [index], value(index, 1)).unwrap(); // into the logs only
     }
     for index in 150..160 {
-        db.delete(space, &[index]).unwrap();
+        db.delete(space, [index]).unwrap();
     }
     let last = db.last_revision();
     db.close().unwrap();
@@ -230,7 +230,7 @@ fn run_child(dir: &Path) {
     let space = db.create_space("ids", 1, 32).unwrap();
     let mut last = Revision(0);
     for index in 0..CHILD_POINTS {
-        last = db.put(space, &[index], &value(index, 2)).unwrap();
+        last = db.put(space, [index], value(index, 2)).unwrap();
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "written {}", last.0).unwrap();

@@ -25,7 +25,7 @@ fn loaded(dir: &std::path::Path, options: Options) -> (Db, infinitedb::SpaceId) 
     for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1000) {
         let mut batch = infinitedb::Batch::new(space);
         for &key in chunk {
-            batch.put(&[key], &value_of(key));
+            batch.put([key], value_of(key));
         }
         db.write(batch).unwrap();
     }
@@ -120,7 +120,7 @@ fn values_share_the_cached_page_and_the_memtable_entry() {
     let first = db.get(space, &[42]).unwrap().unwrap();
     let second = db.get(space, &[42]).unwrap().unwrap();
     assert_eq!(first.as_ptr(), second.as_ptr(), "one cached page, shared");
-    db.put(space, &[KEYS + 1], b"live").unwrap();
+    db.put(space, [KEYS + 1], b"live").unwrap();
     let live = db.get(space, &[KEYS + 1]).unwrap().unwrap();
     let again = db.get(space, &[KEYS + 1]).unwrap().unwrap();
     assert_eq!((live.as_ptr(), &live[..]), (again.as_ptr(), &b"live"[..]));

@@ -25,7 +25,7 @@ fn a_flipped_bit_in_a_page_is_reported_with_file_and_offset() {
         let mut batch = infinitedb::Batch::new(space);
         for x in 0..40_u32 {
             for y in 0..50_u32 {
-                batch.put(&[x, y], &[7_u8; 64]);
+                batch.put([x, y], &[7_u8; 64]);
             }
         }
         db.write(batch).unwrap();

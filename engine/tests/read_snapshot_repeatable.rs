@@ -113,15 +113,15 @@ fn a_snapshot_outlives_seals_and_keeps_its_files() {
     let db = Db::open(dir.path(), common::small_options()).unwrap();
     let space = db.create_space("s", 1, 16).unwrap();
     for index in 0..300_u32 {
-        db.put(space, &[index], b"old").unwrap();
+        db.put(space, [index], b"old").unwrap();
     }
     db.flush(space).unwrap();
-    db.delete(space, &[5]).unwrap();
+    db.delete(space, [5]).unwrap();
     let snapshot = db.snapshot();
     let before = scan_all(&snapshot, space);
     assert_eq!(before.len(), 299);
     for index in 0..300_u32 {
-        db.put(space, &[index], b"new").unwrap();
+        db.put(space, [index], b"new").unwrap();
     }
     db.flush(space).unwrap();
     assert_eq!(scan_all(&snapshot, space), before);

@@ -17,15 +17,15 @@ fn writes_survive_close_and_drop() {
         let db = Db::open(dir.path(), small_options()).unwrap();
         let space = db.create_space("grid", 2, 10).unwrap();
         for i in 0..50 {
-            let revision = db.put(space, &[i, i + 1], &value_of(i, 0)).unwrap();
+            let revision = db.put(space, [i, i + 1], value_of(i, 0)).unwrap();
             model.insert(vec![i, i + 1], (revision, Some(value_of(i, 0))));
         }
-        let revision = db.delete(space, &[3, 4]).unwrap();
+        let revision = db.delete(space, [3, 4]).unwrap();
         model.insert(vec![3, 4], (revision, None));
         db.flush(space).unwrap();
         assert_eq!(db.stats().seals, 1);
         for i in 0..10 {
-            let revision = db.put(space, &[i, i + 1], &value_of(i, 1)).unwrap();
+            let revision = db.put(space, [i, i + 1], value_of(i, 1)).unwrap();
             model.insert(vec![i, i + 1], (revision, Some(value_of(i, 1))));
         }
         assert_matches_model(&db, space, &model);
@@ -37,7 +37,7 @@ fn writes_survive_close_and_drop() {
         let space = db.space("grid").unwrap();
         assert_matches_model(&db, space, &model);
         assert!(matches!(db.space("nope"), Err(Error::UnknownSpace { .. })));
-        let revision = db.put(space, &[7, 7], b"after-reopen").unwrap();
+        let revision = db.put(space, [7, 7], b"after-reopen").unwrap();
         assert!(
             revision > last,
             "revisions continue above every recovered one"

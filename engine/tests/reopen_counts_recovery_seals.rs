@@ -25,7 +25,7 @@ fn a_recovered_tail_counts_as_a_seal_of_the_open() {
     let db = Db::open(dir.path(), options()).unwrap();
     let space = db.create_space("tail", 2, 10).unwrap();
     for i in 0..500 {
-        db.put(space, &[i, i], &[7; 100]).unwrap();
+        db.put(space, [i, i], &[7; 100]).unwrap();
     }
     assert_eq!(db.stats().seals, 0);
     assert_eq!(db.space_stats(space).unwrap().blocks(), 0);

@@ -98,8 +98,8 @@ fn a_delete_dropped_by_latest_stays_deleted_over_a_staged_older_put() {
     let space = db
         .create_space_with("latest", 2, 8, Retention::Latest)
         .unwrap();
-    db.put(space, &Q, Q_VALUE).unwrap();
-    db.put(space, &P, P_VALUE).unwrap();
+    db.put(space, Q, Q_VALUE).unwrap();
+    db.put(space, P, P_VALUE).unwrap();
     assert_eq!(
         db.stats().records_staged,
         2,
@@ -109,7 +109,7 @@ fn a_delete_dropped_by_latest_stays_deleted_over_a_staged_older_put() {
         OpMatch::write().path_contains("stage-").nth(1),
         Fault::Errno(libc::EIO),
     );
-    db.delete(space, &P).unwrap();
+    db.delete(space, P).unwrap();
     assert_eq!(sim.faults().fired(rule), 1, "the staging write failed");
     assert_eq!(
         db.stats().records_direct,

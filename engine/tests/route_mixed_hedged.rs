@@ -29,7 +29,7 @@ fn slow_hot_syncs_are_hedged_and_both_routes_are_counted() {
     let space = db.create_space("mixed", 2, 12).unwrap();
     let mut model = Model::new();
     for i in 0..400 {
-        let revision = db.put(space, &[i, 1], &value_of(i, 1)).unwrap();
+        let revision = db.put(space, [i, 1], value_of(i, 1)).unwrap();
         model.insert(vec![i, 1], (revision, Some(value_of(i, 1))));
     }
     let stats = db.stats();

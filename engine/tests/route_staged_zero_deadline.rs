@@ -24,7 +24,7 @@ fn zero_deadline_acknowledges_every_group_staged() {
             std::thread::spawn(move || {
                 let mut model = Model::new();
                 for i in 0..300 {
-                    let revision = db.put(space, &[thread, i], &value_of(thread, i)).unwrap();
+                    let revision = db.put(space, [thread, i], value_of(thread, i)).unwrap();
                     model.insert(vec![thread, i], (revision, Some(value_of(thread, i))));
                     if thread == 0 && i == 150 {
                         db.flush(space).unwrap();
@@ -57,7 +57,7 @@ fn zero_deadline_acknowledges_every_group_staged() {
         1200,
         "copies in both logs count once"
     );
-    db.put(space, &[9, 9], b"more").unwrap();
+    db.put(space, [9, 9], b"more").unwrap();
     drop(db);
     let db = Db::open(dir.path(), options).unwrap();
     assert_matches_model(&db, space, &model);

@@ -43,7 +43,7 @@ fn populated(sim: &SimStorage) -> (Db, SpaceId, Model) {
     let space = db.create_space("sealed", 2, 10).unwrap();
     let mut model = Model::new();
     for i in 0..RECORDS {
-        let revision = db.put(space, &[i, 2 * i], &value_of(i, 2)).unwrap();
+        let revision = db.put(space, [i, 2 * i], value_of(i, 2)).unwrap();
         model.insert(vec![i, 2 * i], (revision, Some(value_of(i, 2))));
     }
     (db, space, model)
@@ -88,7 +88,7 @@ fn power_loss_at_every_seal_step_keeps_exactly_the_acknowledged_records() {
                 u64::from(RECORDS),
                 "step {step} seed {seed}: nothing twice"
             );
-            let revision = db.put(space, &[1000, 1], b"after").unwrap();
+            let revision = db.put(space, [1000, 1], b"after").unwrap();
             assert!(revision.0 > u64::from(RECORDS), "revisions never go back");
             drop(db);
             let db = Db::open("/db", small_options().storage(storage)).unwrap();

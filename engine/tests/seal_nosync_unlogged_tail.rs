@@ -37,7 +37,7 @@ fn a_power_loss_after_a_nosync_block_write_still_opens_with_every_synced_write()
     let db = Db::open("/db", options.clone().storage(Arc::new(sim.clone()))).unwrap();
     let space = db.create_space("nosync", 2, 10).unwrap();
     for i in 0..20 {
-        db.put(space, &[i, 1], &value_of(i, 1)).unwrap();
+        db.put(space, [i, 1], value_of(i, 1)).unwrap();
     }
     db.sync().unwrap();
     let slow = sim.faults().on(
@@ -45,7 +45,7 @@ fn a_power_loss_after_a_nosync_block_write_still_opens_with_every_synced_write()
         Fault::Latency(Duration::from_millis(30)),
     );
     for i in 20..30 {
-        db.put(space, &[i, 1], &value_of(i, 1)).unwrap();
+        db.put(space, [i, 1], value_of(i, 1)).unwrap();
     }
     let manifest_fault = sim.faults().on(
         OpMatch::write().path_contains("MANIFEST").nth(1),

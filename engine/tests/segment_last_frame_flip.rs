@@ -53,7 +53,7 @@ fn write_frames(dir: &Path) -> Written {
     let db = Db::open(dir, small_options()).unwrap();
     let space = db.create_space("flip", 2, 10).unwrap();
     for i in 0..RECORDS {
-        db.put(space, &[i, 5], &value(i)).unwrap();
+        db.put(space, [i, 5], value(i)).unwrap();
     }
     db.close().unwrap();
     for entry in std::fs::read_dir(dir.join("segments")).unwrap() {

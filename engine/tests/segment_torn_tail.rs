@@ -41,7 +41,7 @@ fn write_frames(dir: &Path) -> (PathBuf, SegmentId, Vec<(usize, usize)>) {
     let db = Db::open(dir, small_options()).unwrap();
     let space = db.create_space("torn", 2, 10).unwrap();
     for i in 0..RECORDS {
-        db.put(space, &[i, 3], &value(i)).unwrap();
+        db.put(space, [i, 3], value(i)).unwrap();
     }
     db.close().unwrap();
     for entry in std::fs::read_dir(dir.join("segments")).unwrap() {
@@ -157,7 +157,7 @@ fn writes_after_recovering_a_torn_tail_survive_the_next_reopen() {
     );
     let db = Db::open(dir.path(), small_options()).unwrap();
     let space = db.space("torn").unwrap();
-    db.put(space, &[100, 100], b"new").unwrap();
+    db.put(space, [100, 100], b"new").unwrap();
     db.close().unwrap();
     let db = Db::open(dir.path(), small_options()).unwrap();
     assert_prefix(&db, RECORDS - 1);

@@ -37,7 +37,7 @@ fn write(dir: &Path) -> PathBuf {
     let db = Db::open(dir, small_options()).unwrap();
     let space = db.create_space("old", 2, 10).unwrap();
     for i in 0..RECORDS {
-        db.put(space, &[i, 4], &value(i)).unwrap();
+        db.put(space, [i, 4], value(i)).unwrap();
     }
     db.close().unwrap();
     std::fs::read_dir(dir.join("segments"))
@@ -130,7 +130,7 @@ fn a_version_1_log_opens_and_is_reused_as_version_2() {
     let db = Db::open(dir.path(), small_options()).unwrap();
     assert_records(&db, RECORDS, "first open");
     let space = db.space("old").unwrap();
-    db.put(space, &[100, 100], b"new").unwrap();
+    db.put(space, [100, 100], b"new").unwrap();
     db.close().unwrap();
     assert_no_v1_bytes_left(dir.path());
     let db = Db::open(dir.path(), small_options()).unwrap();

@@ -29,7 +29,7 @@ fn run(writers: u32, puts_per_writer: u32) {
             let db = db.clone();
             std::thread::spawn(move || {
                 for i in 0..puts_per_writer {
-                    db.put(space, &[writer, i], &value).unwrap();
+                    db.put(space, [writer, i], &value).unwrap();
                 }
             })
         })

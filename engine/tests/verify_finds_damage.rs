@@ -31,14 +31,14 @@ fn build(dir: &Path) {
     let mut batch = infinitedb::Batch::new(space);
     for x in 0..40_u32 {
         for y in 0..50_u32 {
-            batch.put(&[x, y], &[7_u8; 64]);
+            batch.put([x, y], &[7_u8; 64]);
         }
     }
     db.write(batch).unwrap();
     db.flush(space).unwrap();
     for i in 0..RECORDS {
         let bytes = if i + 1 == RECORDS { 1500 } else { 16 };
-        db.put(space, &[i, 255], &vec![u8::try_from(i).unwrap(); bytes])
+        db.put(space, [i, 255], vec![u8::try_from(i).unwrap(); bytes])
             .unwrap();
     }
     db.close().unwrap();

@@ -35,7 +35,7 @@ fn value_of(index: u32) -> Vec<u8> {
 
 fn batch_of(space: SpaceId, index: u32) -> Batch {
     let mut batch = Batch::new(space);
-    batch.put(&[index, index % 7], &value_of(index));
+    batch.put([index, index % 7], value_of(index));
     batch
 }
 
@@ -284,7 +284,7 @@ fn wait_durable_refuses_a_revision_not_assigned_yet() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     let space = db.create_space("points", 2, 16).unwrap();
-    let revision = db.put(space, &[1, 1], b"a").unwrap();
+    let revision = db.put(space, [1, 1], b"a").unwrap();
     db.wait_durable(revision).unwrap();
     let error = db.wait_durable(Revision(revision.0 + 1)).unwrap_err();
     assert!(
@@ -310,7 +310,7 @@ fn a_failed_group_reaches_every_handle_with_its_cause() {
     let sim = SimStorage::new(21);
     let db = Db::open("/db", suite_options().storage(Arc::new(sim.clone()))).unwrap();
     let space = db.create_space("failing", 2, 16).unwrap();
-    db.put(space, &[0, 0], b"before").unwrap();
+    db.put(space, [0, 0], b"before").unwrap();
     let rule = sim.faults().on(
         OpMatch::fsync().path_contains("seg-").nth(1),
         Fault::Errno(5),

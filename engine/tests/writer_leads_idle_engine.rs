@@ -52,7 +52,7 @@ fn a_lone_writer_commits_its_own_puts_and_they_survive_reopen() {
             let db = Db::open(&path, Options::default()).unwrap();
             let space = db.create_space("lone", 2, 16).unwrap();
             let revisions: Vec<Revision> = (0..puts)
-                .map(|index| db.put(space, &[index, 1], &index.to_le_bytes()).unwrap())
+                .map(|index| db.put(space, [index, 1], &index.to_le_bytes()).unwrap())
                 .collect();
             let stats = db.stats();
             db.close().unwrap();
@@ -101,7 +101,7 @@ fn writers_syncs_and_flushes_that_come_and_go_never_strand_a_command() {
                 for index in 0..puts {
                     let pause = u64::from((writer * 7919 + index * 104_729) % 300);
                     std::thread::sleep(Duration::from_micros(pause));
-                    revisions.push(db.put(space, &[writer, index], &[7; 48]).unwrap());
+                    revisions.push(db.put(space, [writer, index], &[7; 48]).unwrap());
                 }
                 revisions
             }));

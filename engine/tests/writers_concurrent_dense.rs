@@ -26,7 +26,7 @@ fn concurrent_puts_get_dense_revisions_and_survive_reopen() {
             let db = db.clone();
             std::thread::spawn(move || {
                 (0..PUTS_PER_THREAD)
-                    .map(|i| db.put(space, &[thread, i], &value_of(thread, i)).unwrap().0)
+                    .map(|i| db.put(space, [thread, i], value_of(thread, i)).unwrap().0)
                     .collect::<Vec<u64>>()
             })
         })
