@@ -421,8 +421,8 @@ mod tests {
                 records_per_second: 1000.0,
                 ..QueryFigures::default()
             }));
-        report.latency_us.p50 = 7.0;
-        report.latency_us.p99 = 70.0;
+        report.latency_percentiles_us.p50 = 7.0;
+        report.latency_percentiles_us.p99 = 70.0;
         report
     }
 
@@ -457,7 +457,7 @@ mod tests {
             assert!(row.ours > 0.0, "{} has no sample", row.figure);
             assert!(row.bound > 0.0, "{} has no bound", row.figure);
             assert_eq!(row.repeats, 2);
-            let bound_latency = row.bound_latency_us.unwrap();
+            let bound_latency = row.bound_latency_percentiles_us.unwrap();
             assert_eq!(
                 bound_latency.p99,
                 bound_latency.p50 * 10.0,
@@ -468,14 +468,14 @@ mod tests {
         // Every engine row has our latency; raw rows only where ours was recorded (not here).
         for row in &rows[DEVICE_ROWS.len()..] {
             assert_eq!(
-                row.ours_latency_us,
+                row.ours_latency_percentiles_us,
                 Some(LatencyPercentiles {
                     p50: 7.0,
                     p99: 70.0
                 })
             );
         }
-        assert!(rows[0].ours_latency_us.is_none());
+        assert!(rows[0].ours_latency_percentiles_us.is_none());
         let query_row = rows.iter().find(|row| row.unit == "records/s").unwrap();
         assert_eq!(query_row.ours, 1000.0);
         assert_eq!(query_row.bound_figure, Bound::Read.label());

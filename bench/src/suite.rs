@@ -644,8 +644,8 @@ fn run_compaction_job(config: &SuiteConfig, directory: &Path, report: &mut Repor
         figures.write_amplification,
         levels.join(", "),
         figures.end.blocks_per_read_bound,
-        figures.end.get_latency_us.p50,
-        figures.compacted.get_latency_us.p50
+        figures.end.get_latency_percentiles_us.p50,
+        figures.compacted.get_latency_percentiles_us.p50
     ));
     let shape = JobShape {
         name: name.to_string(),
@@ -943,7 +943,9 @@ mod tests {
         assert_eq!(handoff_row.ours, 200.0);
         assert!((handoff_row.ratio - 0.5).abs() < 1e-9);
         assert_eq!(
-            handoff_row.bound_latency_us.map(|latency| latency.p99),
+            handoff_row
+                .bound_latency_percentiles_us
+                .map(|latency| latency.p99),
             Some(300.0)
         );
         let unchanged: Vec<&Comparison> = with
