@@ -10,13 +10,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::{BenchError, Result};
 
 /// When a job stops: after `runtime`, after `bytes` of payload, or at whichever comes first
-/// (fio's `--runtime` and `--size`). At least one is set.
+/// (fio's `--runtime` and `--size`); with `time_based` (fio's `--time_based`) only after
+/// `runtime`, however many bytes that moves. At least one bound is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit {
     /// Wall-time bound.
     pub runtime: Option<Duration>,
     /// Payload bound, over all threads of the job.
     pub bytes: Option<u64>,
+    /// Run for `runtime` even when `bytes` is reached first.
+    pub time_based: bool,
 }
 
 impl Limit {
@@ -25,6 +28,7 @@ impl Limit {
         Limit {
             runtime: Some(runtime),
             bytes: None,
+            time_based: false,
         }
     }
 
@@ -39,6 +43,9 @@ impl Limit {
                 Err(BenchError::invalid("--runtime must be positive"))
             }
             (_, Some(0)) => Err(BenchError::invalid("--size must be positive")),
+            (None, _) if self.time_based => {
+                Err(BenchError::invalid("--time_based needs --runtime"))
+            }
             _ => Ok(()),
         }
     }
@@ -47,17 +54,17 @@ impl Limit {
     pub fn per_thread(&self, threads: u32) -> Limit {
         debug_assert!(threads > 0, "a job has at least one thread");
         Limit {
-            runtime: self.runtime,
             bytes: self
                 .bytes
                 .map(|bytes| bytes.div_ceil(u64::from(threads.max(1)))),
+            ..*self
         }
     }
 
     /// Whether a thread that moved `bytes` in `elapsed` is done.
     pub fn reached(&self, elapsed: Duration, bytes: u64) -> bool {
         self.runtime.is_some_and(|runtime| elapsed >= runtime)
-            || self.bytes.is_some_and(|limit| bytes >= limit)
+            || (!self.time_based && self.bytes.is_some_and(|limit| bytes >= limit))
     }
 }
 
@@ -123,20 +130,39 @@ mod tests {
 
     #[test]
     fn limits_stop_at_the_first_bound() {
-        // Goal: either bound ends a job, and bytes split per thread. Method: fixed values.
+        // Goal: either bound ends a job, bytes split per thread, and a time-based limit ends
+        // at its runtime only. Method: fixed values.
         let limit = Limit {
             runtime: Some(Duration::from_secs(2)),
             bytes: Some(1000),
+            time_based: false,
         };
         assert!(!limit.reached(Duration::from_secs(1), 999));
         assert!(limit.reached(Duration::from_secs(2), 0));
         assert!(limit.reached(Duration::ZERO, 1000));
         assert_eq!(limit.per_thread(3).bytes, Some(334));
+        let time_based = Limit {
+            time_based: true,
+            ..limit
+        };
+        assert!(
+            !time_based.reached(Duration::from_secs(1), 1000),
+            "bytes do not stop it"
+        );
+        assert!(time_based.reached(Duration::from_secs(2), 0));
+        assert!(time_based.per_thread(3).time_based);
         let none = Limit {
             runtime: None,
             bytes: None,
+            time_based: false,
         };
         assert!(none.validate().is_err());
         assert!(Limit::runtime(Duration::ZERO).validate().is_err());
+        let size_only = Limit {
+            runtime: None,
+            bytes: Some(1000),
+            time_based: true,
+        };
+        assert!(size_only.validate().is_err(), "time_based needs a runtime");
     }
 }

@@ -428,6 +428,7 @@ pub fn suite_engine_job(
             SUITE_READ_KEYS
         },
         query_records: QUERY_RECORDS_DEFAULT,
+        ramp: Duration::ZERO,
     })
 }
 
