@@ -53,7 +53,7 @@ pub struct CompareConfig {
     pub backend: BackendRequest,
     /// Size of the file both sides run over.
     pub file_bytes: u64,
-    /// Draw progress bars (only when stdout is a terminal).
+    /// Draw progress bars (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 

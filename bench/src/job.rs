@@ -1,9 +1,13 @@
 //! What every job shares: when it stops ([`Limit`]) and its optional progress bar
-//! ([`Progress`], drawn only when stdout is a terminal, so piped and JSON runs stay quiet).
+//! ([`Progress`], drawn on stderr only when stderr is a terminal, whatever the output format,
+//! so the report on stdout stays clean and a redirected stderr stays quiet). A run of several
+//! jobs (the suite) announces each as it starts under a [`Plan`]: "job k of n: name,
+//! elapsed, ETA".
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -68,18 +72,22 @@ impl Limit {
     }
 }
 
-/// A progress spinner with the job's name, operation count and rate; inert when stdout is not
-/// a terminal. Cloning shares the bar, so worker threads can count.
+/// A progress spinner on stderr with the job's name, operation count and rate; inert when
+/// stderr is not a terminal. Cloning shares the bar, so worker threads can count.
 #[derive(Clone, Debug)]
 pub struct Progress {
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    /// A bar for `job` if `enabled` and stdout is a terminal.
+    /// A bar for `job` if `enabled` and stderr is a terminal; under a [`Plan`] it is the
+    /// plan's next job, announced first.
     pub fn start(job: &str, enabled: bool) -> Progress {
-        if !enabled || !std::io::stdout().is_terminal() {
+        if !enabled || !std::io::stderr().is_terminal() {
             return Progress { bar: None };
+        }
+        if let Some(line) = Plan::next_job(job) {
+            eprintln!("{line}");
         }
         let bar = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template(
@@ -112,6 +120,83 @@ impl Progress {
     }
 }
 
+/// The jobs of a run still to come, for the "job k of n" lines: while a plan is active (from
+/// [`Plan::begin`] until its guard drops; one at a time, process-wide) each [`Progress::start`]
+/// that draws is its next job.
+#[derive(Debug)]
+pub struct Plan {
+    /// Expected duration of each job, in order.
+    expected: Vec<Duration>,
+    /// Jobs started so far.
+    started: usize,
+    /// When the plan began.
+    begin: Instant,
+}
+
+/// The active plan, if any.
+static PLAN: Mutex<Option<Plan>> = Mutex::new(None);
+
+/// Ends the active plan when dropped.
+#[derive(Debug)]
+#[must_use = "the plan ends when its guard drops"]
+pub struct PlanGuard(());
+
+impl Drop for PlanGuard {
+    fn drop(&mut self) {
+        if let Ok(mut plan) = PLAN.lock() {
+            *plan = None;
+        }
+    }
+}
+
+impl Plan {
+    /// Makes `expected` (each job's expected duration, in the order their bars start) the
+    /// active plan until the guard drops.
+    pub fn begin(expected: Vec<Duration>) -> PlanGuard {
+        if let Ok(mut plan) = PLAN.lock() {
+            *plan = Some(Plan {
+                expected,
+                started: 0,
+                begin: Instant::now(),
+            });
+        }
+        PlanGuard(())
+    }
+
+    /// Counts job `name` as started; its announcement if a plan is active.
+    fn next_job(name: &str) -> Option<String> {
+        let mut plan = PLAN.lock().ok()?;
+        let plan = plan.as_mut()?;
+        plan.started += 1;
+        Some(plan.line(name, plan.begin.elapsed()))
+    }
+
+    /// "job k of n: name, elapsed 12s, ETA 40s" for the `started`-th job at `elapsed`.
+    fn line(&self, name: &str, elapsed: Duration) -> String {
+        let total = self.expected.len().max(self.started);
+        format!(
+            "job {} of {total}: {name}, elapsed {}s, ETA {}s",
+            self.started,
+            elapsed.as_secs(),
+            self.eta(elapsed).as_secs()
+        )
+    }
+
+    /// The time the jobs not yet done should take: their expected durations, scaled by how
+    /// long the done ones took against theirs.
+    fn eta(&self, elapsed: Duration) -> Duration {
+        let done = self.started.saturating_sub(1).min(self.expected.len());
+        let (done, remaining) = self.expected.split_at(done);
+        let sum = |durations: &[Duration]| durations.iter().sum::<Duration>();
+        let (done, remaining) = (sum(done), sum(remaining));
+        if done.is_zero() {
+            remaining
+        } else {
+            remaining.mul_f64(elapsed.as_secs_f64() / done.as_secs_f64())
+        }
+    }
+}
+
 /// Creates a scratch directory named `<prefix>…` inside `parent`, removed when dropped. Every
 /// job works in one, so runs never see each other's files.
 ///
@@ -127,6 +212,36 @@ pub fn scratch_directory(parent: &Path, prefix: &str) -> Result<tempfile::TempDi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_announces_each_job_with_an_eta() {
+        // Goal: the "job k of n" line counts jobs and scales the ETA by the pace so far.
+        // Method: a plan of 10 s, 20 s and 30 s jobs; the second starting after 20 s (twice
+        // the expected 10 s) has 100 s left, the first has the plan's 60 s.
+        let mut plan = Plan {
+            expected: vec![
+                Duration::from_secs(10),
+                Duration::from_secs(20),
+                Duration::from_secs(30),
+            ],
+            started: 1,
+            begin: Instant::now(),
+        };
+        assert_eq!(
+            plan.line("raw commits", Duration::ZERO),
+            "job 1 of 3: raw commits, elapsed 0s, ETA 60s"
+        );
+        plan.started = 2;
+        assert_eq!(
+            plan.line("fio commits", Duration::from_secs(20)),
+            "job 2 of 3: fio commits, elapsed 20s, ETA 100s"
+        );
+        plan.started = 4;
+        assert!(
+            plan.line("extra", Duration::from_secs(90))
+                .starts_with("job 4 of 4")
+        );
+    }
 
     #[test]
     fn limits_stop_at_the_first_bound() {

@@ -213,7 +213,8 @@ fn main() -> Result<()> {
             directory.display()
         );
     }
-    let progress = args.output_format == OutputFormat::Normal;
+    // Progress goes to stderr whenever it is a terminal, whatever the output format.
+    let progress = true;
     if args.repeats.is_some() && !args.vs_fio && args.rw != Some(Rw::Peers) {
         bail!("--repeats applies to --vs-fio and --rw peers only");
     }

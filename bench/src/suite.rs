@@ -38,7 +38,7 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::fio::{self, FioEngine, FioJob, FioPattern};
 use crate::handoff::{self, HandoffJob, handoff_shape};
-use crate::job::{Limit, Progress};
+use crate::job::{Limit, Plan, Progress};
 use crate::lifecycle::{self, LifecycleJob, LifecycleTuning};
 use crate::peers::{self, Infinitedb, PEERS_VALUE_BYTES_DEFAULT, PeersJob};
 use crate::query::QUERY_RECORDS_DEFAULT;
@@ -59,7 +59,7 @@ pub struct SuiteConfig {
     pub job_runtime: Duration,
     /// Also run fio for the bounds when it is installed.
     pub with_fio: bool,
-    /// Draw progress bars (only when stdout is a terminal).
+    /// Draw progress bars (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 
@@ -161,9 +161,11 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
     let directory = temporary.path();
     let mut report = Report::new(Environment::probe(directory, None));
     let mut bounds = Bounds::default();
+    let with_fio = config.with_fio && fio::available();
+    let _plan = Plan::begin(planned_jobs(config.job_runtime, with_fio));
     let backend = run_raw_jobs(config, directory, &mut report, &mut bounds)?;
     report.environment.backend = Some((&backend).into());
-    if config.with_fio && fio::available() {
+    if with_fio {
         run_fio_jobs(config, directory, &mut report, &mut bounds)?;
     } else {
         report.notes.push(
@@ -181,6 +183,21 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
             .to_string(),
     );
     Ok(report)
+}
+
+/// The expected duration of each progress bar the suite draws, in order, for its "job k of
+/// n" lines: 3 raw jobs, 3 fio jobs, the hand-off ceiling, 5 engine jobs, the range row's load
+/// and reads, the compaction row (the last three's times are rough: they run to a size).
+fn planned_jobs(runtime: Duration, with_fio: bool) -> Vec<Duration> {
+    let half = runtime / 2;
+    let mut jobs = vec![half; 3];
+    if with_fio {
+        jobs.extend([half; 3]);
+    }
+    jobs.push(half);
+    jobs.extend([runtime; ENGINE_JOBS.len()]);
+    jobs.extend([Duration::from_secs(2), half, Duration::from_secs(5)]);
+    jobs
 }
 
 fn run_raw_jobs(
@@ -524,7 +541,7 @@ pub struct ReadBoundConfig {
     pub runtime: Duration,
     /// Size of the file read.
     pub file_bytes: u64,
-    /// Draw a progress bar (only when stdout is a terminal).
+    /// Draw a progress bar (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 
