@@ -195,6 +195,10 @@ struct Args {
     /// Repeats per row with --vs-fio and --rw peers (default 3).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeats: Option<u32>,
+    /// Also write each job's latency percentile curve (p50 to p99.99, fio's jobs beside
+    /// ours where the run has them) as one SVG chart to this file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Suite only: do not run fio for the bounds even if it is installed.
     #[arg(long, conflicts_with_all = ["rw", "vs_fio"])]
     no_fio: bool,
@@ -237,6 +241,9 @@ fn main() -> Result<()> {
             progress,
         })?,
     };
+    if let Some(path) = &args.plot {
+        report.write_plot(path)?;
+    }
     match args.output_format {
         OutputFormat::Normal => print!("{}", report.text()),
         OutputFormat::Json => println!("{}", report.json()?),

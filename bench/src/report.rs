@@ -72,6 +72,7 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::lifecycle::LifecycleFigures;
 use crate::peers::PeerFigures;
+use crate::plot::{self, LatencyCurve};
 
 /// Version tag of the JSON output.
 pub const SCHEMA: &str = "infinitedb-bench/2";
@@ -276,6 +277,10 @@ pub struct JobReport {
     pub lifecycle: Option<LifecycleFigures>,
     /// Figures of a row of the engine comparison (`None` except for `--rw peers` rows).
     pub peer: Option<PeerFigures>,
+    /// The latency percentile curve of `--plot`, from the job's histogram (`None` when it
+    /// measured nothing); not in the JSON.
+    #[serde(skip)]
+    pub latency_curve: Option<LatencyCurve>,
 }
 
 /// The shape of a job, for its report.
@@ -298,6 +303,7 @@ pub struct JobShape {
 impl JobReport {
     /// Summarises `measurement` of a job shaped `shape`.
     pub fn new(shape: JobShape, measurement: &Measurement, engine: Option<EngineFigures>) -> Self {
+        let latency_curve = LatencyCurve::from_histogram(&shape.name, &measurement.latency_ns);
         JobReport {
             name: shape.name,
             rw: shape.rw,
@@ -311,6 +317,7 @@ impl JobReport {
             ops_per_second: measurement.ops_per_second(),
             mb_per_second: measurement.mb_per_second(),
             latency_percentiles_us: Latency::from_histogram(&measurement.latency_ns),
+            latency_curve,
             engine,
             query: None,
             handoff: None,
@@ -674,6 +681,10 @@ pub struct Report {
     pub comparisons: Vec<Comparison>,
     /// Left-out workloads and warnings.
     pub notes: Vec<String>,
+    /// fio's jobs' latency percentile curves, for `--plot` beside the jobs' own; not in the
+    /// JSON.
+    #[serde(skip)]
+    pub fio_curves: Vec<LatencyCurve>,
 }
 
 impl Report {
@@ -685,7 +696,30 @@ impl Report {
             jobs: Vec::new(),
             comparisons: Vec::new(),
             notes: Vec::new(),
+            fio_curves: Vec::new(),
         }
+    }
+
+    /// Writes the `--plot` chart to `path`: each job's latency percentile curve, then
+    /// fio's.
+    ///
+    /// # Errors
+    /// [`BenchError::Plot`].
+    pub fn write_plot(&self, path: &std::path::Path) -> Result<()> {
+        let curves: Vec<LatencyCurve> = self
+            .jobs
+            .iter()
+            .filter_map(|job| job.latency_curve.clone())
+            .chain(self.fio_curves.iter().cloned())
+            .collect();
+        let title = format!(
+            "latency percentiles per operation, {}",
+            self.environment
+                .kernel
+                .as_deref()
+                .unwrap_or("unknown kernel")
+        );
+        plot::write_svg(path, &title, &curves)
     }
 
     /// The JSON rendering (see the module docs for the schema).

@@ -41,6 +41,7 @@ use crate::handoff::{self, HandoffJob, handoff_shape};
 use crate::job::{Limit, Plan, Progress};
 use crate::lifecycle::{self, LifecycleJob, LifecycleTuning};
 use crate::peers::{self, Infinitedb, PEERS_VALUE_BYTES_DEFAULT, PeersJob};
+use crate::plot::LatencyCurve;
 use crate::query::QUERY_RECORDS_DEFAULT;
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{
@@ -314,6 +315,11 @@ fn run_fio_jobs(
         };
         let latency = result.latency_percentiles(reads);
         bounds.fio.insert(*bound, BoundFigure { value, latency });
+        report
+            .fio_curves
+            .extend(LatencyCurve::from_fn(name, |percent| {
+                result.latency_at(reads, percent)
+            }));
     }
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&commit_file);
