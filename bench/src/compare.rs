@@ -33,6 +33,7 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::fio::{self, FioJob};
 use crate::job::{Limit, Progress};
+use crate::plot::LatencyCurve;
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{Comparison, JobReport, Latency, LatencyPercentiles, Report, median};
 use crate::suite::{
@@ -137,7 +138,8 @@ impl DeviceRow {
 }
 
 /// Runs every row `repeats` times, alternating fio and ours; returns the report whose
-/// comparisons are the medians and whose jobs are our runs of the last repeat.
+/// comparisons are the medians and whose jobs (and fio latency curves, for `--plot`) are the
+/// runs of the last repeat.
 ///
 /// # Errors
 /// [`BenchError::Fio`] when fio is missing or fails; any job's error.
@@ -157,17 +159,18 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
     for repeat in 1..=config.repeats {
         report.jobs.clear();
+        report.fio_curves.clear();
         for row in &DEVICE_ROWS {
             let fio_first = repeat % 2 == 1;
             if fio_first {
                 row.settle();
-                run_fio_side(row, directory, config, &mut samples)?;
+                run_fio_side(row, directory, config, &mut samples, &mut report)?;
             }
             row.settle();
             run_our_side(row, directory, config, &mut samples, &mut report)?;
             if !fio_first {
                 row.settle();
-                run_fio_side(row, directory, config, &mut samples)?;
+                run_fio_side(row, directory, config, &mut samples, &mut report)?;
             }
         }
         run_engine_side(directory, config, &mut samples, &mut report)?;
@@ -184,11 +187,14 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     Ok(report)
 }
 
+/// Runs fio's side of `row`, records its figures in `samples` and its latency curve in
+/// `report`.
 fn run_fio_side(
     row: &DeviceRow,
     directory: &Path,
     config: &CompareConfig,
     samples: &mut HashMap<String, Vec<f64>>,
+    report: &mut Report,
 ) -> Result<()> {
     // fio overwrites our side's file: both sides write the same blocks of the device.
     let file = raw_directory(directory, row.mode)?.join(crate::raw::RAW_FILE_NAME);
@@ -204,6 +210,12 @@ fn run_fio_side(
     let key = format!("fio:{}", row.key);
     record_latency_samples(samples, &key, result.latency_percentiles(reads));
     samples.entry(key).or_default().push(value);
+    let label = format!("fio {}", row.label);
+    report
+        .fio_curves
+        .extend(LatencyCurve::from_fn(&label, |percent| {
+            result.latency_at(reads, percent)
+        }));
     Ok(())
 }
 
