@@ -25,6 +25,8 @@
 #                                            vs fio rand read QD32 IOPS
 # Each row also shows both sides' p50/p99 latency per operation in microseconds (ours: per
 # put, get or box query; fio's from its lat_ns percentiles, a commit's as write + fdatasync).
+# The verdict: ok (target met), below, or "noisy bound" (ours more than 1.5x above a ceiling:
+# the bound's run was disturbed); "-" for rows with neither.
 #
 # Usage: scripts/bench-vs-fio.sh [--dir DIR] [--runtime SECONDS] [--repeats N] [--json FILE]
 # Env:   CARGO_TARGET_DIR (where the binary is built), BENCH_FILE_BYTES (default 1 GiB).
@@ -81,15 +83,16 @@ jq -r '.environment as $e
     "backend \($e.backend.kind // "unknown") (direct_io=\($e.backend.direct_io)): \($e.backend.reason)"' \
   "$WORK/report.json"
 echo
-printf '%-42s %12s %12s %8s %9s %19s %19s\n' "row" "ours" "fio" "ratio" "target" \
-  "ours p50/p99 us" "fio p50/p99 us"
+printf '%-42s %12s %12s %8s %9s %-12s %19s %19s\n' "row" "ours" "fio" "ratio" "target" \
+  "verdict" "ours p50/p99 us" "fio p50/p99 us"
 jq -r 'def lat: if . == null then "-" else "\(.p50 * 10 | round / 10)/\(.p99 * 10 | round / 10)" end;
   .comparisons[] | [.figure, .unit, .ours, .bound_figure, .bound, .ratio,
     (if .target_ratio == null then "-" else ">=\(.target_ratio)x" end),
-    (.ours_latency_us | lat), (.bound_latency_us | lat)] | @tsv' "$WORK/report.json" |
-  while IFS=$'\t' read -r figure unit ours bound_figure bound ratio target ours_latency fio_latency; do
-    printf '%-42s %12.1f %12.1f %7.2fx %9s %19s %19s   (%s; fio: %s)\n' "$figure" "$ours" "$bound" \
-      "$ratio" "$target" "$ours_latency" "$fio_latency" "$unit" "$bound_figure"
+    (.verdict // "-"),
+    (.ours_latency_percentiles_us | lat), (.bound_latency_percentiles_us | lat)] | @tsv' "$WORK/report.json" |
+  while IFS=$'\t' read -r figure unit ours bound_figure bound ratio target verdict ours_latency fio_latency; do
+    printf '%-42s %12.1f %12.1f %7.2fx %9s %-12s %19s %19s   (%s; fio: %s)\n' "$figure" "$ours" "$bound" \
+      "$ratio" "$target" "$verdict" "$ours_latency" "$fio_latency" "$unit" "$bound_figure"
   done
 jq -r '.notes[] | "note: \(.)"' "$WORK/report.json"
 

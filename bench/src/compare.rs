@@ -33,6 +33,7 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::fio::{self, FioJob};
 use crate::job::{Limit, Progress};
+use crate::plot::LatencyCurve;
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{Comparison, JobReport, Latency, LatencyPercentiles, Report, median};
 use crate::suite::{
@@ -53,7 +54,7 @@ pub struct CompareConfig {
     pub backend: BackendRequest,
     /// Size of the file both sides run over.
     pub file_bytes: u64,
-    /// Draw progress bars (only when stdout is a terminal).
+    /// Draw progress bars (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 
@@ -137,7 +138,8 @@ impl DeviceRow {
 }
 
 /// Runs every row `repeats` times, alternating fio and ours; returns the report whose
-/// comparisons are the medians and whose jobs are our runs of the last repeat.
+/// comparisons are the medians and whose jobs (and fio latency curves, for `--plot`) are the
+/// runs of the last repeat.
 ///
 /// # Errors
 /// [`BenchError::Fio`] when fio is missing or fails; any job's error.
@@ -157,17 +159,18 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
     for repeat in 1..=config.repeats {
         report.jobs.clear();
+        report.fio_curves.clear();
         for row in &DEVICE_ROWS {
             let fio_first = repeat % 2 == 1;
             if fio_first {
                 row.settle();
-                run_fio_side(row, directory, config, &mut samples)?;
+                run_fio_side(row, directory, config, &mut samples, &mut report)?;
             }
             row.settle();
             run_our_side(row, directory, config, &mut samples, &mut report)?;
             if !fio_first {
                 row.settle();
-                run_fio_side(row, directory, config, &mut samples)?;
+                run_fio_side(row, directory, config, &mut samples, &mut report)?;
             }
         }
         run_engine_side(directory, config, &mut samples, &mut report)?;
@@ -184,11 +187,14 @@ pub fn run(config: &CompareConfig) -> Result<Report> {
     Ok(report)
 }
 
+/// Runs fio's side of `row`, records its figures in `samples` and its latency curve in
+/// `report`.
 fn run_fio_side(
     row: &DeviceRow,
     directory: &Path,
     config: &CompareConfig,
     samples: &mut HashMap<String, Vec<f64>>,
+    report: &mut Report,
 ) -> Result<()> {
     // fio overwrites our side's file: both sides write the same blocks of the device.
     let file = raw_directory(directory, row.mode)?.join(crate::raw::RAW_FILE_NAME);
@@ -204,6 +210,12 @@ fn run_fio_side(
     let key = format!("fio:{}", row.key);
     record_latency_samples(samples, &key, result.latency_percentiles(reads));
     samples.entry(key).or_default().push(value);
+    let label = format!("fio {}", row.label);
+    report
+        .fio_curves
+        .extend(LatencyCurve::from_fn(&label, |percent| {
+            result.latency_at(reads, percent)
+        }));
     Ok(())
 }
 
@@ -421,8 +433,8 @@ mod tests {
                 records_per_second: 1000.0,
                 ..QueryFigures::default()
             }));
-        report.latency_us.p50 = 7.0;
-        report.latency_us.p99 = 70.0;
+        report.latency_percentiles_us.p50 = 7.0;
+        report.latency_percentiles_us.p99 = 70.0;
         report
     }
 
@@ -457,7 +469,7 @@ mod tests {
             assert!(row.ours > 0.0, "{} has no sample", row.figure);
             assert!(row.bound > 0.0, "{} has no bound", row.figure);
             assert_eq!(row.repeats, 2);
-            let bound_latency = row.bound_latency_us.unwrap();
+            let bound_latency = row.bound_latency_percentiles_us.unwrap();
             assert_eq!(
                 bound_latency.p99,
                 bound_latency.p50 * 10.0,
@@ -468,14 +480,14 @@ mod tests {
         // Every engine row has our latency; raw rows only where ours was recorded (not here).
         for row in &rows[DEVICE_ROWS.len()..] {
             assert_eq!(
-                row.ours_latency_us,
+                row.ours_latency_percentiles_us,
                 Some(LatencyPercentiles {
                     p50: 7.0,
                     p99: 70.0
                 })
             );
         }
-        assert!(rows[0].ours_latency_us.is_none());
+        assert!(rows[0].ours_latency_percentiles_us.is_none());
         let query_row = rows.iter().find(|row| row.unit == "records/s").unwrap();
         assert_eq!(query_row.ours, 1000.0);
         assert_eq!(query_row.bound_figure, Bound::Read.label());

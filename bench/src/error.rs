@@ -102,6 +102,14 @@ pub enum BenchError {
     /// fio's JSON output did not have the expected shape.
     #[error("fio output: {0}")]
     FioOutput(#[from] serde_json::Error),
+    /// The `--plot` chart could not be drawn or written.
+    #[error("cannot write the plot {}: {source}", path.display())]
+    Plot {
+        /// The SVG file.
+        path: PathBuf,
+        /// The drawing or I/O error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A latency histogram refused a value or a merge.
     #[error("histogram: {detail}")]
     Histogram {

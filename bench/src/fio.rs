@@ -193,6 +193,16 @@ impl FioJobResult {
     /// closest fio's output allows; for the tail it leans high). `None` when fio reported no
     /// percentiles.
     pub fn latency_percentiles(&self, reads: bool) -> Option<LatencyPercentiles> {
+        Some(LatencyPercentiles {
+            p50: self.latency_at(reads, 50.0)?,
+            p99: self.latency_at(reads, 99.0)?,
+        })
+    }
+
+    /// The percentile `percent` per operation in microseconds, as
+    /// [`FioJobResult::latency_percentiles`] takes it (a commit's write plus its fdatasync);
+    /// `None` when fio did not report it.
+    pub fn latency_at(&self, reads: bool, percent: f64) -> Option<f64> {
         let direction = if reads { &self.read } else { &self.write };
         let latency = direction.latency()?;
         let sync = self
@@ -200,14 +210,8 @@ impl FioJobResult {
             .as_ref()
             .and_then(|sync| sync.lat_ns.as_ref())
             .filter(|sync| !reads && sync.samples > 0);
-        let at = |percent: f64| -> Option<f64> {
-            let sync_ns = sync.map_or(Some(0), |sync| sync.percentile_ns(percent))?;
-            Some((latency.percentile_ns(percent)? + sync_ns) as f64 / 1e3)
-        };
-        Some(LatencyPercentiles {
-            p50: at(50.0)?,
-            p99: at(99.0)?,
-        })
+        let sync_ns = sync.map_or(Some(0), |sync| sync.percentile_ns(percent))?;
+        Some((latency.percentile_ns(percent)? + sync_ns) as f64 / 1e3)
     }
 }
 

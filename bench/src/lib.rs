@@ -16,6 +16,7 @@
 //! - [`handoff`]: the thread hand-off ceiling, with no I/O: what parking and waking one thread
 //!   per operation allows on this machine (the CPU bound of many blocking writers);
 //! - [`fio`]: runs fio with matching parameters and parses its JSON output;
+//! - [`plot`]: `--plot`, the jobs' latency percentile curves as one SVG chart;
 //! - [`report`]: latency summaries, comparisons, the text and JSON renderings (the JSON schema
 //!   is documented there);
 //! - [`environment`]: kernel, filesystem, device queue attributes, backend;
@@ -33,6 +34,7 @@ pub mod handoff;
 pub mod job;
 pub mod lifecycle;
 pub mod peers;
+pub mod plot;
 mod points;
 pub mod query;
 pub mod raw;

@@ -41,7 +41,9 @@ enum Rw {
     /// Engine: box queries of random boxes over a sealed preloaded key set (`--keys`),
     /// each holding `--query-records` records on average; a sample is checked first.
     Query,
-    /// Engine: `--rwmixread`% random gets, the rest random puts.
+    /// Engine: `--rwmixread`% random gets (or 100 - `--rwmixwrite`), the rest random puts
+    /// (also `randrw`, fio's name for it).
+    #[value(alias = "randrw")]
     Mixed,
     /// Engine: the compaction lifecycle. Preloads --keys points (100-byte values unless
     /// --bs) in a space of --retention, overwrites them --overwrite-factor times at random in
@@ -102,9 +104,19 @@ struct Args {
     /// Run one workload instead of the suite.
     #[arg(long, value_enum)]
     rw: Option<Rw>,
-    /// Percentage of gets in --rw mixed.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100), requires = "rw")]
-    rwmixread: u8,
+    /// Percentage of gets in --rw mixed (randrw); default 50.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100), requires = "rw")]
+    rwmixread: Option<u8>,
+    /// Percentage of puts in --rw mixed (randrw): fio's other way to say 100 - --rwmixread.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100), requires = "rw", conflicts_with = "rwmixread")]
+    rwmixwrite: Option<u8>,
+    /// Engine workloads: run this long before measuring (fio's ramp_time): the operations of
+    /// the ramp are neither counted nor timed, and --runtime and --size start after it.
+    #[arg(long = "ramp_time", alias = "ramp-time", value_parser = parse_duration, requires = "rw")]
+    ramp_time: Option<Duration>,
+    /// Run for --runtime even when --size is reached first (fio's time_based).
+    #[arg(long = "time_based", alias = "time-based", requires = "rw")]
+    time_based: bool,
     /// Bytes per operation: value size for engine workloads (default 128), block size for raw
     /// ones (default 1m for raw-write, 4k otherwise).
     #[arg(long, value_parser = parse_size, requires = "rw")]
@@ -183,6 +195,10 @@ struct Args {
     /// Repeats per row with --vs-fio and --rw peers (default 3).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeats: Option<u32>,
+    /// Also write each job's latency percentile curve (p50 to p99.99, fio's jobs beside
+    /// ours where the run has them) as one SVG chart to this file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Suite only: do not run fio for the bounds even if it is installed.
     #[arg(long, conflicts_with_all = ["rw", "vs_fio"])]
     no_fio: bool,
@@ -201,7 +217,8 @@ fn main() -> Result<()> {
             directory.display()
         );
     }
-    let progress = args.output_format == OutputFormat::Normal;
+    // Progress goes to stderr whenever it is a terminal, whatever the output format.
+    let progress = true;
     if args.repeats.is_some() && !args.vs_fio && args.rw != Some(Rw::Peers) {
         bail!("--repeats applies to --vs-fio and --rw peers only");
     }
@@ -224,6 +241,9 @@ fn main() -> Result<()> {
             progress,
         })?,
     };
+    if let Some(path) = &args.plot {
+        report.write_plot(path)?;
+    }
     match args.output_format {
         OutputFormat::Normal => print!("{}", report.text()),
         OutputFormat::Json => println!("{}", report.json()?),
@@ -244,6 +264,11 @@ fn backend_request(backend: BackendArg) -> BackendRequest {
 fn run_peers(args: &Args, directory: PathBuf, progress: bool) -> Result<Report> {
     if args.size.is_some() || args.numjobs != 1 || args.iodepth != 1 {
         bail!("peers runs one reader for --runtime: --size, --numjobs and --iodepth do not apply");
+    }
+    if args.ramp_time.is_some() || args.time_based {
+        bail!(
+            "peers runs fixed loads and --runtime reads: --ramp_time and --time_based do not apply"
+        );
     }
     let job = PeersJob {
         directory,
@@ -273,9 +298,23 @@ fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Re
             .runtime
             .or(args.size.is_none().then_some(Duration::from_secs(10))),
         bytes: args.size,
+        time_based: args.time_based,
     };
     if args.hold.is_some() && rw != Rw::Handoff {
         bail!("--hold applies to --rw handoff only");
+    }
+    let engine = !matches!(
+        rw,
+        Rw::Handoff | Rw::Lifecycle | Rw::RawWrite | Rw::RawRandread | Rw::RawCommit
+    );
+    if args.ramp_time.is_some() && !engine {
+        bail!("--ramp_time applies to the engine workloads (write ... query) only");
+    }
+    if args.time_based && matches!(rw, Rw::Handoff | Rw::Lifecycle) {
+        bail!("--time_based applies to the engine and device workloads only");
+    }
+    if (args.rwmixread.is_some() || args.rwmixwrite.is_some()) && rw != Rw::Mixed {
+        bail!("--rwmixread and --rwmixwrite apply to --rw mixed (randrw) only");
     }
     let mut report = Report::new(Environment::probe(&directory, None));
     let raw_mode = match rw {
@@ -451,7 +490,7 @@ fn run_engine_job(
         Rw::Read => EngineMode::Read,
         Rw::Randread => EngineMode::RandRead,
         Rw::Mixed => EngineMode::Mixed {
-            read_percent: args.rwmixread,
+            read_percent: read_percent(args),
         },
         Rw::Query => EngineMode::Query,
         Rw::RawWrite | Rw::RawRandread | Rw::RawCommit => {
@@ -478,6 +517,7 @@ fn run_engine_job(
         deadline: args.deadline.0,
         keys: engine_keys(args),
         query_records: args.query_records,
+        ramp: args.ramp_time.unwrap_or(Duration::ZERO),
     };
     let bar = Progress::start(mode.name(), progress);
     let result = workload::run(&job, &bar);
@@ -486,4 +526,13 @@ fn run_engine_job(
     report.environment.backend = Some((&run.backend).into());
     let name = format!("{}-{}", mode.name(), durability_name(durability));
     Ok(run.report(engine_shape(&name, &job)))
+}
+
+/// The share of gets of `--rw mixed`: `--rwmixread`, else 100 - `--rwmixwrite`, else 50.
+fn read_percent(args: &Args) -> u8 {
+    match (args.rwmixread, args.rwmixwrite) {
+        (Some(read), _) => read,
+        (None, Some(write)) => 100u8.saturating_sub(write),
+        (None, None) => 50,
+    }
 }

@@ -437,6 +437,7 @@ mod tests {
             limit: Limit {
                 runtime: None,
                 bytes: Some(256 * 1024),
+                time_based: false,
             },
             backend: BackendRequest::Auto,
         }

@@ -5,15 +5,17 @@
 //! # JSON schema (`--output-format json`), stable within [`SCHEMA`]
 //!
 //! One object:
-//! - `schema`: `"infinitedb-bench/1"`; a field is only ever added within a version, never
-//!   renamed or removed.
+//! - `schema`: `"infinitedb-bench/2"`; a field is only ever added within a version, never
+//!   renamed or removed. Every latency map ends in `latency_percentiles_us` and holds
+//!   percentiles (plus `min`, `avg`, `max` for a job), so none can be taken for fio's
+//!   `latency_us`, a distribution of latencies over buckets.
 //! - `environment`: `kernel`, `directory`, `filesystem`, `mount_source`, `cpus`, `device`
 //!   (`name`, `logical_block_bytes`, `write_cache`, `fua`, `rotational`, `scheduler`, or
 //!   `null`), `backend` (`kind`, `direct_io`, `alignment_bytes`, `reason`, or `null`). Unknown
 //!   values are `null`.
 //! - `jobs`: one object per job: `name`, `rw`, `bs_bytes`, `numjobs`, `iodepth`,
 //!   `durability` (`"sync"`, `"nosync"` or `null` for raw jobs), `ops`, `bytes`,
-//!   `runtime_seconds`, `ops_per_second`, `mb_per_second` (10^6 bytes), `latency_us` (`min`,
+//!   `runtime_seconds`, `ops_per_second`, `mb_per_second` (10^6 bytes), `latency_percentiles_us` (`min`,
 //!   `avg`, `max`, `p50`, `p90`, `p99`, `p99_9`, `p99_99`; per operation, submission to
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
@@ -22,12 +24,12 @@
 //!   and `query` (`null` except for box-query jobs, else
 //!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
 //!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
-//!   box-query job's `ops` are queries and its `latency_us` is per query), and `handoff`
+//!   box-query job's `ops` are queries and its `latency_percentiles_us` is per query), and `handoff`
 //!   (`null` except for thread hand-off ceiling jobs, `rw` `"handoff"`, else `groups`,
 //!   `records_per_group`, `hold_us`; such a job's `ops` are hand-offs, its `bytes` 0 and its
-//!   `latency_us` from queuing to the answer), and `lifecycle` (`null` except for compaction
+//!   `latency_percentiles_us` from queuing to the answer), and `lifecycle` (`null` except for compaction
 //!   lifecycle jobs, `rw` `"lifecycle"`, whose `ops` are the durable writes of the overwrites
-//!   with compaction on, `latency_us` per write and `engine` summed over every open; else
+//!   with compaction on, `latency_percentiles_us` per write and `engine` summed over every open; else
 //!   the fields of `lifecycle::LifecycleFigures`: `retention`, `keys`, `value_bytes`,
 //!   `record_header_bytes`, `record_bytes`, `overwrite_factor`, `overwrites`,
 //!   `batch_records`, `numjobs`, `reopen_every`, `reopens`, `live_bytes`,
@@ -35,17 +37,17 @@
 //!   `end_without_compaction` (or `null`), each with `levels[]` (`level`, `blocks`, `bytes`,
 //!   `records`), `block_bytes`, `block_records`, `live_tail_records`,
 //!   `space_amplification`, `space_amplification_all_versions`, `blocks_per_read_bound`,
-//!   `get_latency_us` {`p50`, `p99`}, `filter_skips_per_get` and `blocks_read_per_get`
+//!   `get_latency_percentiles_us` {`p50`, `p99`}, `filter_skips_per_get` and `blocks_read_per_get`
 //!   {`mean`, `p99`, `max`},
-//!   `query_latency_us` and `records_per_query` (or `null`); `sealed_bytes`,
+//!   `query_latency_percentiles_us` and `records_per_query` (or `null`); `sealed_bytes`,
 //!   `compaction_bytes_written`, `compaction_bytes_read`, `write_amplification`,
 //!   `write_amplification_without_compaction`, `device_write_bytes`,
 //!   `device_write_amplification`, `compactions`, `compaction_failures`, `write_stalls`,
-//!   `settle_seconds`, `settle_timeouts`, `compact_seconds`, `commit_latency_us`,
-//!   `commit_latency_us_without_compaction`, `commit_p99_ratio`,
+//!   `settle_seconds`, `settle_timeouts`, `compact_seconds`, `commit_latency_percentiles_us`,
+//!   `commit_latency_percentiles_us_without_compaction`, `commit_p99_ratio`,
 //!   `get_p99_end_over_compacted`; the formulas are in `lifecycle/figures.rs`), and `peer`
 //!   (`null` except for rows of the engine comparison, `rw` `"peers"`, whose `ops` are load
-//!   batches, gets or ranges and `latency_us` per operation; else `engine`, `workload`
+//!   batches, gets or ranges and `latency_percentiles_us` per operation; else `engine`, `workload`
 //!   (`"load"`, `"get"`, `"range"`), `keys`, `records`, `records_per_second`, `runs`,
 //!   `device_read_bytes` and `device_read_bytes_per_op` (or `null`), `durability`).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
@@ -53,8 +55,11 @@
 //!   CPU bound measured with no I/O, informational and without a target; `"peer"`: another
 //!   engine's figure in the same run, `bound_figure` naming it), `ratio`
 //!   (ours / bound), `target_ratio` (or `null`), `repeats` (values are medians of this many
-//!   runs), `ours_latency_us` and `bound_latency_us` (`p50`, `p99` per operation, or `null`
-//!   where the side does not report them).
+//!   runs), `ours_latency_percentiles_us` and `bound_latency_percentiles_us` (`p50`, `p99`
+//!   per operation, or `null` where the side does not report them), `verdict` (`"ok"`: the
+//!   target is met; `"below"`; `"noisy bound"`: ours passes a ceiling by more than
+//!   [`NOISY_BOUND_RATIO`], so the bound's run was disturbed, whatever the target; `null`:
+//!   no target and no ceiling passed).
 //! - `notes`: strings (workloads left out and why, warnings).
 
 use std::fmt::Write as _;
@@ -67,9 +72,10 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::lifecycle::LifecycleFigures;
 use crate::peers::PeerFigures;
+use crate::plot::{self, LatencyCurve};
 
 /// Version tag of the JSON output.
-pub const SCHEMA: &str = "infinitedb-bench/1";
+pub const SCHEMA: &str = "infinitedb-bench/2";
 
 /// Highest latency the histograms track (60 s); longer ones are clamped to it.
 pub const LATENCY_NS_MAX: u64 = 60_000_000_000;
@@ -260,7 +266,7 @@ pub struct JobReport {
     /// Payload MB/s (10^6 bytes).
     pub mb_per_second: f64,
     /// Per-operation latency.
-    pub latency_us: Latency,
+    pub latency_percentiles_us: Latency,
     /// Engine counters (`None` for raw jobs).
     pub engine: Option<EngineFigures>,
     /// Box-query figures (`None` except for `query` jobs).
@@ -271,6 +277,10 @@ pub struct JobReport {
     pub lifecycle: Option<LifecycleFigures>,
     /// Figures of a row of the engine comparison (`None` except for `--rw peers` rows).
     pub peer: Option<PeerFigures>,
+    /// The latency percentile curve of `--plot`, from the job's histogram (`None` when it
+    /// measured nothing); not in the JSON.
+    #[serde(skip)]
+    pub latency_curve: Option<LatencyCurve>,
 }
 
 /// The shape of a job, for its report.
@@ -293,6 +303,7 @@ pub struct JobShape {
 impl JobReport {
     /// Summarises `measurement` of a job shaped `shape`.
     pub fn new(shape: JobShape, measurement: &Measurement, engine: Option<EngineFigures>) -> Self {
+        let latency_curve = LatencyCurve::from_histogram(&shape.name, &measurement.latency_ns);
         JobReport {
             name: shape.name,
             rw: shape.rw,
@@ -305,7 +316,8 @@ impl JobReport {
             runtime_seconds: measurement.elapsed.as_secs_f64(),
             ops_per_second: measurement.ops_per_second(),
             mb_per_second: measurement.mb_per_second(),
-            latency_us: Latency::from_histogram(&measurement.latency_ns),
+            latency_percentiles_us: Latency::from_histogram(&measurement.latency_ns),
+            latency_curve,
             engine,
             query: None,
             handoff: None,
@@ -345,8 +357,8 @@ impl JobReport {
     /// p50 and p99 of the job's per-operation latency (`None` when it measured nothing).
     pub fn latency_percentiles(&self) -> Option<LatencyPercentiles> {
         (self.ops > 0).then_some(LatencyPercentiles {
-            p50: self.latency_us.p50,
-            p99: self.latency_us.p99,
+            p50: self.latency_percentiles_us.p50,
+            p99: self.latency_percentiles_us.p99,
         })
     }
 
@@ -378,7 +390,7 @@ impl JobReport {
             format_bytes(self.bytes),
             self.runtime_seconds
         );
-        let latency = &self.latency_us;
+        let latency = &self.latency_percentiles_us;
         let _ = writeln!(
             out,
             "    lat (usec): min={:.1}, avg={:.1}, max={:.1}",
@@ -533,9 +545,9 @@ pub struct Comparison {
     /// Runs each value is the median of.
     pub repeats: u32,
     /// Our per-operation latency (median of `repeats`), if measured.
-    pub ours_latency_us: Option<LatencyPercentiles>,
+    pub ours_latency_percentiles_us: Option<LatencyPercentiles>,
     /// The bound's per-operation latency (median of `repeats`), if its side reports it.
-    pub bound_latency_us: Option<LatencyPercentiles>,
+    pub bound_latency_percentiles_us: Option<LatencyPercentiles>,
 }
 
 impl Comparison {
@@ -551,8 +563,8 @@ impl Comparison {
             ratio: if bound > 0.0 { ours / bound } else { 0.0 },
             target_ratio: None,
             repeats: 1,
-            ours_latency_us: None,
-            bound_latency_us: None,
+            ours_latency_percentiles_us: None,
+            bound_latency_percentiles_us: None,
         }
     }
 
@@ -563,8 +575,8 @@ impl Comparison {
         ours: Option<LatencyPercentiles>,
         bound: Option<LatencyPercentiles>,
     ) -> Self {
-        self.ours_latency_us = ours;
-        self.bound_latency_us = bound;
+        self.ours_latency_percentiles_us = ours;
+        self.bound_latency_percentiles_us = bound;
         self
     }
 
@@ -581,6 +593,78 @@ impl Comparison {
         self.bound_source = bound_source.to_string();
         self
     }
+
+    /// Whether `bound` is a ceiling of `ours`, a figure ours cannot pass on this machine: a
+    /// target at or under 1× says so (ours at best matches the device, or fio on it), and the
+    /// hand-off bound is the CPU's ceiling. A target over 1× (many writers' group commits
+    /// beside QD1 commits) or a row without one (records/s beside reads/s, another engine)
+    /// sets different quantities side by side.
+    pub fn bound_is_ceiling(&self) -> bool {
+        self.bound_source == crate::handoff::HANDOFF_RW
+            || self.target_ratio.is_some_and(|target| target <= 1.0)
+    }
+
+    /// The row's verdict: `None` for a row with neither a target nor a ceiling passed by more
+    /// than [`NOISY_BOUND_RATIO`].
+    pub fn verdict(&self) -> Option<Verdict> {
+        if self.bound_is_ceiling() && self.ratio > NOISY_BOUND_RATIO {
+            return Some(Verdict::NoisyBound);
+        }
+        let target = self.target_ratio?;
+        Some(if self.ratio >= target {
+            Verdict::Ok
+        } else {
+            Verdict::Below
+        })
+    }
+}
+
+/// The ratio to a ceiling above which a figure says more about the ceiling's measurement
+/// than about ours: an engine cannot pass the device (or the CPU) it runs on by half again,
+/// so a ratio over this means the bound's run was disturbed (another tenant's burst, a cloud
+/// disk's credits) and the row is flagged [`Verdict::NoisyBound`] instead of met.
+pub const NOISY_BOUND_RATIO: f64 = 1.5;
+
+/// How a comparison row stands against its target and its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The ratio meets the target.
+    Ok,
+    /// The ratio is under the target.
+    Below,
+    /// The ratio passes a ceiling by more than [`NOISY_BOUND_RATIO`]: the bound's figure is
+    /// not to be trusted, whatever the target.
+    NoisyBound,
+}
+
+impl Verdict {
+    /// The word printed in the table and the JSON (`"ok"`, `"below"`, `"noisy bound"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Below => "below",
+            Verdict::NoisyBound => "noisy bound",
+        }
+    }
+}
+
+/// A comparison row as the JSON has it: its fields and its verdict.
+#[derive(Serialize)]
+struct ComparisonJson<'row> {
+    #[serde(flatten)]
+    row: &'row Comparison,
+    verdict: Option<&'static str>,
+}
+
+/// Serialises `rows` each with its [`Comparison::verdict`].
+fn serialize_comparisons<S: serde::Serializer>(
+    rows: &[Comparison],
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_seq(rows.iter().map(|row| ComparisonJson {
+        row,
+        verdict: row.verdict().map(Verdict::name),
+    }))
 }
 
 /// A whole run: environment, jobs, comparisons, notes.
@@ -592,10 +676,15 @@ pub struct Report {
     pub environment: Environment,
     /// Each job's summary.
     pub jobs: Vec<JobReport>,
-    /// Engine figures against their bounds.
+    /// Engine figures against their bounds (each serialised with its verdict).
+    #[serde(serialize_with = "serialize_comparisons")]
     pub comparisons: Vec<Comparison>,
     /// Left-out workloads and warnings.
     pub notes: Vec<String>,
+    /// fio's jobs' latency percentile curves, for `--plot` beside the jobs' own; not in the
+    /// JSON.
+    #[serde(skip)]
+    pub fio_curves: Vec<LatencyCurve>,
 }
 
 impl Report {
@@ -607,7 +696,30 @@ impl Report {
             jobs: Vec::new(),
             comparisons: Vec::new(),
             notes: Vec::new(),
+            fio_curves: Vec::new(),
         }
+    }
+
+    /// Writes the `--plot` chart to `path`: each job's latency percentile curve, then
+    /// fio's.
+    ///
+    /// # Errors
+    /// [`BenchError::Plot`].
+    pub fn write_plot(&self, path: &std::path::Path) -> Result<()> {
+        let curves: Vec<LatencyCurve> = self
+            .jobs
+            .iter()
+            .filter_map(|job| job.latency_curve.clone())
+            .chain(self.fio_curves.iter().cloned())
+            .collect();
+        let title = format!(
+            "latency percentiles per operation, {}",
+            self.environment
+                .kernel
+                .as_deref()
+                .unwrap_or("unknown kernel")
+        );
+        plot::write_svg(path, &title, &curves)
     }
 
     /// The JSON rendering (see the module docs for the schema).
@@ -643,13 +755,14 @@ pub fn comparison_table(comparisons: &[Comparison]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<44} {:>12} {:<44} {:>12} {:>8} {:>8}    {:>17} {:>17}",
+        "{:<44} {:>12} {:<44} {:>12} {:>8} {:>8}{:<12} {:>17} {:>17}",
         "figure",
         "ours",
         "bound",
         "bound value",
         "ratio",
         "target",
+        " verdict",
         "ours p50/p99 us",
         "bound p50/p99 us"
     );
@@ -657,22 +770,23 @@ pub fn comparison_table(comparisons: &[Comparison]) -> String {
         let target = row
             .target_ratio
             .map_or_else(|| "-".to_string(), |target| format!(">={target:.2}x"));
-        let met = match row.target_ratio {
-            Some(target) if row.ratio >= target => " ok",
-            Some(_) => " BELOW",
+        let met = match row.verdict() {
+            Some(Verdict::Ok) => " ok",
+            Some(Verdict::Below) => " BELOW",
+            Some(Verdict::NoisyBound) => " noisy bound",
             None => "",
         };
         let _ = writeln!(
             out,
-            "{:<44} {:>12} {:<44} {:>12} {:>7.2}x {:>8}{met:<6} {:>17} {:>17}",
+            "{:<44} {:>12} {:<44} {:>12} {:>7.2}x {:>8}{met:<12} {:>17} {:>17}",
             format!("{} ({})", row.figure, row.unit),
             format_value(row.ours),
             format!("{} [{}]", row.bound_figure, row.bound_source),
             format_value(row.bound),
             row.ratio,
             target,
-            format_latency(row.ours_latency_us),
-            format_latency(row.bound_latency_us)
+            format_latency(row.ours_latency_percentiles_us),
+            format_latency(row.bound_latency_percentiles_us)
         );
     }
     out
@@ -795,5 +909,45 @@ mod tests {
                 .last()
                 .is_some_and(|line| line.ends_with(" -"))
         );
+    }
+
+    #[test]
+    fn a_figure_far_above_its_ceiling_flags_a_noisy_bound() {
+        // Goal: a ratio over NOISY_BOUND_RATIO to a ceiling is "noisy bound", not "ok", while
+        // one at the limit is still met and a peer's figure (not a ceiling) is never flagged.
+        // Method: rows at 1.6x and 1.5x of a fio bound with a 0.9x target, a 1.6x peer row, a
+        // 1.6x hand-off row without target and a 30x row of a 25x target (many writers beside
+        // QD1 commits: not a ceiling); check verdicts, the table and the JSON.
+        let noisy = Comparison::new("a", "ops/s", 160.0, "b", 100.0)
+            .target(0.9)
+            .source("fio");
+        let at_limit = Comparison::new("c", "ops/s", 150.0, "d", 100.0)
+            .target(0.9)
+            .source("fio");
+        let peer = Comparison::new("e", "ops/s", 160.0, "f", 100.0).source("peer");
+        let handoff = Comparison::new("g", "ops/s", 160.0, "h", 100.0).source("handoff");
+        assert!(noisy.ratio > NOISY_BOUND_RATIO);
+        assert_eq!(noisy.verdict(), Some(Verdict::NoisyBound));
+        assert_eq!(at_limit.verdict(), Some(Verdict::Ok));
+        assert_eq!(peer.verdict(), None);
+        assert_eq!(handoff.verdict(), Some(Verdict::NoisyBound));
+        let group_commits = Comparison::new("i", "ops/s", 30.0, "j", 1.0).target(25.0);
+        assert_eq!(group_commits.verdict(), Some(Verdict::Ok));
+        let table = comparison_table(&[noisy.clone(), at_limit.clone()]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].contains("noisy bound") && !lines[1].contains(" ok"),
+            "{table}"
+        );
+        assert!(
+            lines[2].contains(" ok") && !lines[2].contains("noisy"),
+            "{table}"
+        );
+        let mut report = Report::new(Environment::probe(std::path::Path::new("/"), None));
+        report.comparisons = vec![noisy, peer];
+        let json: serde_json::Value = serde_json::from_str(&report.json().unwrap()).unwrap();
+        assert_eq!(json["comparisons"][0]["verdict"], "noisy bound");
+        assert_eq!(json["comparisons"][0]["ratio"], 1.6);
+        assert!(json["comparisons"][1]["verdict"].is_null());
     }
 }

@@ -38,9 +38,10 @@ use crate::environment::Environment;
 use crate::error::{BenchError, Result};
 use crate::fio::{self, FioEngine, FioJob, FioPattern};
 use crate::handoff::{self, HandoffJob, handoff_shape};
-use crate::job::{Limit, Progress};
+use crate::job::{Limit, Plan, Progress};
 use crate::lifecycle::{self, LifecycleJob, LifecycleTuning};
 use crate::peers::{self, Infinitedb, PEERS_VALUE_BYTES_DEFAULT, PeersJob};
+use crate::plot::LatencyCurve;
 use crate::query::QUERY_RECORDS_DEFAULT;
 use crate::raw::{self, RawJob, RawMode};
 use crate::report::{
@@ -59,7 +60,7 @@ pub struct SuiteConfig {
     pub job_runtime: Duration,
     /// Also run fio for the bounds when it is installed.
     pub with_fio: bool,
-    /// Draw progress bars (only when stdout is a terminal).
+    /// Draw progress bars (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 
@@ -161,9 +162,11 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
     let directory = temporary.path();
     let mut report = Report::new(Environment::probe(directory, None));
     let mut bounds = Bounds::default();
+    let with_fio = config.with_fio && fio::available();
+    let _plan = Plan::begin(planned_jobs(config.job_runtime, with_fio));
     let backend = run_raw_jobs(config, directory, &mut report, &mut bounds)?;
     report.environment.backend = Some((&backend).into());
-    if config.with_fio && fio::available() {
+    if with_fio {
         run_fio_jobs(config, directory, &mut report, &mut bounds)?;
     } else {
         report.notes.push(
@@ -181,6 +184,21 @@ pub fn run(config: &SuiteConfig) -> Result<Report> {
             .to_string(),
     );
     Ok(report)
+}
+
+/// The expected duration of each progress bar the suite draws, in order, for its "job k of
+/// n" lines: 3 raw jobs, 3 fio jobs, the hand-off ceiling, 5 engine jobs, the range row's load
+/// and reads, the compaction row (the last three's times are rough: they run to a size).
+fn planned_jobs(runtime: Duration, with_fio: bool) -> Vec<Duration> {
+    let half = runtime / 2;
+    let mut jobs = vec![half; 3];
+    if with_fio {
+        jobs.extend([half; 3]);
+    }
+    jobs.push(half);
+    jobs.extend([runtime; ENGINE_JOBS.len()]);
+    jobs.extend([Duration::from_secs(2), half, Duration::from_secs(5)]);
+    jobs
 }
 
 fn run_raw_jobs(
@@ -297,6 +315,11 @@ fn run_fio_jobs(
         };
         let latency = result.latency_percentiles(reads);
         bounds.fio.insert(*bound, BoundFigure { value, latency });
+        report
+            .fio_curves
+            .extend(LatencyCurve::from_fn(name, |percent| {
+                result.latency_at(reads, percent)
+            }));
     }
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&commit_file);
@@ -428,6 +451,7 @@ pub fn suite_engine_job(
             SUITE_READ_KEYS
         },
         query_records: QUERY_RECORDS_DEFAULT,
+        ramp: Duration::ZERO,
     })
 }
 
@@ -523,7 +547,7 @@ pub struct ReadBoundConfig {
     pub runtime: Duration,
     /// Size of the file read.
     pub file_bytes: u64,
-    /// Draw a progress bar (only when stdout is a terminal).
+    /// Draw a progress bar (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 
@@ -644,8 +668,8 @@ fn run_compaction_job(config: &SuiteConfig, directory: &Path, report: &mut Repor
         figures.write_amplification,
         levels.join(", "),
         figures.end.blocks_per_read_bound,
-        figures.end.get_latency_us.p50,
-        figures.compacted.get_latency_us.p50
+        figures.end.get_latency_percentiles_us.p50,
+        figures.compacted.get_latency_percentiles_us.p50
     ));
     let shape = JobShape {
         name: name.to_string(),
@@ -943,7 +967,9 @@ mod tests {
         assert_eq!(handoff_row.ours, 200.0);
         assert!((handoff_row.ratio - 0.5).abs() < 1e-9);
         assert_eq!(
-            handoff_row.bound_latency_us.map(|latency| latency.p99),
+            handoff_row
+                .bound_latency_percentiles_us
+                .map(|latency| latency.p99),
             Some(300.0)
         );
         let unchanged: Vec<&Comparison> = with

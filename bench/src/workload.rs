@@ -12,6 +12,10 @@
 //! the key set in batches of [`PRELOAD_BATCH_RECORDS`], syncs, and for the read and query
 //! modes seals it into a block (`flush`), so reads exercise the block path.
 //!
+//! A job may ramp first (fio's `ramp_time`): each thread runs its workload for
+//! [`EngineJob::ramp`] unmeasured, then the measured part, whose limit, operations, latency
+//! and elapsed time start at the ramp's end.
+//!
 //! Under `Durability::NoSync` a final `sync` is inside the measured time: the figure is for
 //! data that reached the disk. The engine's `iodepth` is 1: `put` blocks, so concurrency comes
 //! from `numjobs`.
@@ -117,6 +121,9 @@ pub struct EngineJob {
     pub keys: u64,
     /// Records a query box holds on average (query; [`query::QUERY_RECORDS_DEFAULT`]).
     pub query_records: u64,
+    /// Time each thread runs the workload before measuring it (fio's `--ramp_time`): its
+    /// operations are neither counted nor timed, and `limit` starts after it.
+    pub ramp: Duration,
 }
 
 /// What an engine job measured.
@@ -199,23 +206,20 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
         Some(shape) => Some(query::verify(&db, space, &points, job.keys, shape)?),
         None => None,
     };
-    let stats_before = db.stats();
-    let device_before = process_write_bytes();
-    let read_before = process_read_bytes();
-    let begin = Instant::now();
-    let (measurement, records) = run_threads(&db, space, &points, shape.as_ref(), job, progress)?;
+    let (measurement, records, before) =
+        run_threads(&db, space, &points, shape.as_ref(), job, progress)?;
     if job.durability == Durability::NoSync {
         db.sync()?;
     }
-    let elapsed = begin.elapsed();
+    let elapsed = before.at.elapsed();
     let growth = |after: Option<u64>, before: Option<u64>| {
         after
             .zip(before)
             .map_or(0, |(after, before)| after.saturating_sub(before))
     };
-    let device_bytes = growth(process_write_bytes(), device_before);
-    let mut figures = engine_figures(&stats_before, &db.stats(), device_bytes, elapsed);
-    figures.device_read_bytes = growth(process_read_bytes(), read_before);
+    let device_bytes = growth(process_write_bytes(), before.write_bytes);
+    let mut figures = engine_figures(&before.stats, &db.stats(), device_bytes, elapsed);
+    figures.device_read_bytes = growth(process_read_bytes(), before.read_bytes);
     let backend = db.backend().clone();
     db.close()?;
     let measurement = Measurement {
@@ -307,8 +311,66 @@ struct ThreadResult {
     latency_ns: Histogram<u64>,
 }
 
+impl ThreadResult {
+    fn new() -> Result<ThreadResult> {
+        Ok(ThreadResult {
+            ops: 0,
+            bytes: 0,
+            records: 0,
+            latency_ns: latency_histogram()?,
+        })
+    }
+
+    /// Counts one measured operation that started at `started` and moved `bytes`.
+    fn record(&mut self, started: Instant, bytes: u64) {
+        record_latency(&mut self.latency_ns, started.elapsed());
+        self.ops += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// The engine's and the process's counters where the measured part starts, and when.
+struct Counters {
+    at: Instant,
+    stats: Stats,
+    write_bytes: Option<u64>,
+    read_bytes: Option<u64>,
+}
+
+impl Counters {
+    fn take(db: &Db, at: Instant) -> Counters {
+        Counters {
+            at,
+            stats: db.stats(),
+            write_bytes: process_write_bytes(),
+            read_bytes: process_read_bytes(),
+        }
+    }
+}
+
+/// A thread's two phases: the ramp (fio's `ramp_time`: operations run but are not measured)
+/// until `measure_from`, then the measured part until `limit`, counted from `measure_from`.
+#[derive(Clone, Copy, Debug)]
+struct Phases {
+    measure_from: Instant,
+    limit: Limit,
+}
+
+impl Phases {
+    /// `None` once the thread is done (having measured `measured_bytes`); else whether its
+    /// next operation is measured.
+    fn next(&self, measured_bytes: u64) -> Option<bool> {
+        match Instant::now().checked_duration_since(self.measure_from) {
+            None => Some(false),
+            Some(elapsed) => (!self.limit.reached(elapsed, measured_bytes)).then_some(true),
+        }
+    }
+}
+
 /// Runs the job's threads (box queries when `shape` is given); returns their merged
-/// measurement and the records their queries returned.
+/// measurement, the records their queries returned, and the counters where the measured part
+/// began: before the threads start without a ramp, else sampled when the ramp ends (within a
+/// scheduling delay of the threads' own switch, so the engine counters are approximate there).
 fn run_threads(
     db: &Db,
     space: SpaceId,
@@ -316,18 +378,34 @@ fn run_threads(
     shape: Option<&BoxShape>,
     job: &EngineJob,
     progress: &Progress,
-) -> Result<(Measurement, u64)> {
+) -> Result<(Measurement, u64, Counters)> {
     let begin = Instant::now();
+    let measure_from = begin
+        .checked_add(job.ramp)
+        .ok_or_else(|| BenchError::invalid("--ramp_time is too long"))?;
+    let phases = Phases {
+        measure_from,
+        limit: job.limit.per_thread(job.numjobs),
+    };
+    let mut counters = job.ramp.is_zero().then(|| Counters::take(db, begin));
     let results: Vec<Result<ThreadResult>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..job.numjobs)
             .map(|thread| {
                 let progress = progress.clone();
                 scope.spawn(move || match shape {
-                    Some(shape) => run_query_thread(db, space, shape, job, thread, &progress),
-                    None => run_thread(db, space, points, job, thread, &progress),
+                    Some(shape) => {
+                        run_query_thread(db, space, shape, job, (thread, phases), &progress)
+                    }
+                    None => run_thread(db, space, points, job, (thread, phases), &progress),
                 })
             })
             .collect();
+        if counters.is_none() {
+            if let Some(wait) = measure_from.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            counters = Some(Counters::take(db, measure_from));
+        }
         handles
             .into_iter()
             .map(|handle| {
@@ -339,10 +417,11 @@ fn run_threads(
             })
             .collect()
     });
+    let counters = counters.unwrap_or_else(|| Counters::take(db, measure_from));
     let mut measurement = Measurement {
         ops: 0,
         bytes: 0,
-        elapsed: begin.elapsed(),
+        elapsed: counters.at.elapsed(),
         latency_ns: latency_histogram()?,
     };
     let mut records = 0;
@@ -358,7 +437,7 @@ fn run_threads(
                 detail: error.to_string(),
             })?;
     }
-    Ok((measurement, records))
+    Ok((measurement, records, counters))
 }
 
 /// What a thread does next.
@@ -367,77 +446,70 @@ enum Step {
     Get(u64),
 }
 
+/// One thread of a put/get job: steps of [`next_step`] (numbered across both phases, so the
+/// measured part's fresh writes follow the ramp's), each measured one timed.
 fn run_thread(
     db: &Db,
     space: SpaceId,
     points: &Points,
     job: &EngineJob,
-    thread: u32,
+    (thread, phases): (u32, Phases),
     progress: &Progress,
 ) -> Result<ThreadResult> {
-    let limit = job.limit.per_thread(job.numjobs);
     let mut random = ChaCha8Rng::seed_from_u64(0x5eed ^ u64::from(thread));
     let value = vec![0x5Au8; job.value_bytes];
     let mut point = Vec::with_capacity(job.dims as usize);
-    let mut latency_ns = latency_histogram()?;
-    let (mut ops, mut bytes) = (0u64, 0u64);
-    let begin = Instant::now();
-    while !limit.reached(begin.elapsed(), bytes) {
-        let step = next_step(job, thread, ops, &mut random);
+    let mut result = ThreadResult::new()?;
+    let mut index = 0u64;
+    while let Some(measured) = phases.next(result.bytes) {
+        let step = next_step(job, thread, index, &mut random);
         let started = Instant::now();
-        match step {
+        let moved = match step {
             Step::Put(key) => {
                 points.point(key, &mut point);
                 db.put(space, &point, &value)?;
-                bytes += value.len() as u64;
+                value.len() as u64
             }
             Step::Get(key) => {
                 points.point(key, &mut point);
                 let found = db.get(space, &point)?;
-                bytes += found.map_or(0, |found| found.len() as u64);
+                found.map_or(0, |found| found.len() as u64)
             }
+        };
+        if measured {
+            result.record(started, moved);
         }
-        record_latency(&mut latency_ns, started.elapsed());
-        ops += 1;
+        index += 1;
         progress.add(1);
     }
-    Ok(ThreadResult {
-        ops,
-        bytes,
-        records: 0,
-        latency_ns,
-    })
+    Ok(result)
 }
 
-/// One thread of a query job: random boxes of `shape`, each timed from the call to the
-/// iterator's end; bytes are the values returned.
+/// One thread of a query job: random boxes of `shape`, each measured one timed from the call
+/// to the iterator's end; bytes are the values returned.
 fn run_query_thread(
     db: &Db,
     space: SpaceId,
     shape: &BoxShape,
     job: &EngineJob,
-    thread: u32,
+    (thread, phases): (u32, Phases),
     progress: &Progress,
 ) -> Result<ThreadResult> {
     debug_assert_eq!(job.mode, EngineMode::Query);
-    let limit = job.limit.per_thread(job.numjobs);
     let mut random = ChaCha8Rng::seed_from_u64(0x5eed ^ u64::from(thread));
-    let mut result = ThreadResult {
-        ops: 0,
-        bytes: 0,
-        records: 0,
-        latency_ns: latency_histogram()?,
-    };
-    let begin = Instant::now();
-    while !limit.reached(begin.elapsed(), result.bytes) {
+    let mut result = ThreadResult::new()?;
+    while let Some(measured) = phases.next(result.bytes) {
         let query_box = shape.random_box(&mut random)?;
         let started = Instant::now();
+        let (mut moved, mut records) = (0u64, 0u64);
         for entry in db.query(space, &query_box)? {
-            result.bytes += entry?.value.len() as u64;
-            result.records += 1;
+            moved += entry?.value.len() as u64;
+            records += 1;
         }
-        record_latency(&mut result.latency_ns, started.elapsed());
-        result.ops += 1;
+        if measured {
+            result.record(started, moved);
+            result.records += records;
+        }
         progress.add(1);
     }
     Ok(result)
@@ -545,6 +617,7 @@ mod tests {
             limit: Limit {
                 runtime: Some(Duration::from_secs(20)),
                 bytes: Some(128 * 1024),
+                time_based: false,
             },
             durability: Durability::Sync,
             dims: 2,
@@ -553,6 +626,7 @@ mod tests {
             deadline: Some(Duration::from_millis(2)),
             keys: 0,
             query_records: 0,
+            ramp: Duration::ZERO,
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         assert_eq!(run.measurement.ops, 1024);
@@ -581,6 +655,7 @@ mod tests {
             limit: Limit {
                 runtime: Some(Duration::from_secs(20)),
                 bytes: Some(64 * 1024),
+                time_based: false,
             },
             durability: Durability::Sync,
             dims: 2,
@@ -589,6 +664,7 @@ mod tests {
             deadline: None,
             keys: 5000,
             query_records: 50,
+            ramp: Duration::ZERO,
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         let query = run.query.unwrap();

@@ -52,7 +52,7 @@ fn a_query_job_verifies_its_answers_and_reports_the_query_fields() {
     let queries = job["ops"].as_u64().unwrap();
     assert!(queries > 0);
     assert!(job["ops_per_second"].as_f64().unwrap() > 0.0);
-    let latency = &job["latency_us"];
+    let latency = &job["latency_percentiles_us"];
     assert!(latency["p50"].as_f64().unwrap() > 0.0);
     assert!(latency["p99"].as_f64().unwrap() >= latency["p50"].as_f64().unwrap());
     let query = &job["query"];

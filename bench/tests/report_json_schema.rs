@@ -28,7 +28,7 @@ fn run_json(args: &[&str]) -> Value {
     reason = "a test helper: a missing field fails the test"
 )]
 fn assert_environment(report: &Value) {
-    assert_eq!(report["schema"], "infinitedb-bench/1");
+    assert_eq!(report["schema"], "infinitedb-bench/2");
     let environment = &report["environment"];
     for field in [
         "kernel",
@@ -69,14 +69,22 @@ fn assert_job(job: &Value, rw: &str, ops: u64) {
     assert!(job["runtime_seconds"].as_f64().unwrap() > 0.0);
     assert!(job["ops_per_second"].as_f64().unwrap() > 0.0);
     assert!(job["mb_per_second"].as_f64().unwrap() > 0.0);
-    let latency = &job["latency_us"];
+    let latency = &job["latency_percentiles_us"];
     let mut previous = 0.0;
     for field in ["min", "p50", "p90", "p99", "p99_9", "p99_99", "max"] {
         let value = latency[field].as_f64().unwrap();
-        assert!(value >= previous, "latency_us.{field} {value} < {previous}");
+        assert!(
+            value >= previous,
+            "latency_percentiles_us.{field} {value} < {previous}"
+        );
         previous = value;
     }
     assert!(latency["avg"].as_f64().unwrap() > 0.0);
+    // fio's `latency_us` is a bucket distribution; ours are percentiles under another name.
+    assert!(
+        job.get("latency_us").is_none(),
+        "schema 2 has no job.latency_us"
+    );
 }
 
 #[test]
@@ -170,7 +178,7 @@ fn a_hand_off_job_prints_the_documented_fields() {
         "--directory",
         directory,
     ]);
-    assert_eq!(report["schema"], "infinitedb-bench/1");
+    assert_eq!(report["schema"], "infinitedb-bench/2");
     let job = &report["jobs"][0];
     assert_eq!(job["rw"], "handoff");
     assert_eq!(job["numjobs"], 4);
@@ -180,7 +188,7 @@ fn a_hand_off_job_prints_the_documented_fields() {
     assert!(job["query"].is_null());
     let ops = job["ops"].as_u64().unwrap();
     assert!(ops > 0);
-    assert!(job["latency_us"]["p50"].as_f64().unwrap() >= 100.0);
+    assert!(job["latency_percentiles_us"]["p50"].as_f64().unwrap() >= 100.0);
     let handoff = &job["handoff"];
     let groups = handoff["groups"].as_u64().unwrap();
     assert!(groups > 0 && groups <= ops);

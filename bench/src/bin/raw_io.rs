@@ -110,8 +110,8 @@ fn main() -> Result<()> {
             "seconds": seconds,
             "mb_per_s": measurement.mb_per_second(),
             "iops": measurement.ops_per_second(),
-            "latency_us_p50": latency.p50,
-            "latency_us_p99": latency.p99,
+            "latency_p50_us": latency.p50,
+            "latency_p99_us": latency.p99,
         });
         println!("{row}");
     } else {

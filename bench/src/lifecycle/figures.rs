@@ -79,13 +79,13 @@ pub struct PhaseFigures {
     /// Level-0 blocks plus non-empty deeper levels: the most blocks a point read consults.
     pub blocks_per_read_bound: u64,
     /// Random gets of written points.
-    pub get_latency_us: LatencyPercentiles,
+    pub get_latency_percentiles_us: LatencyPercentiles,
     /// Blocks their filters skipped per get.
     pub filter_skips_per_get: SkipFigures,
     /// Blocks a get read a page of, measured (`Stats::point_read_blocks`).
     pub blocks_read_per_get: SkipFigures,
     /// Random box queries, each to the iterator's end (`None` without queries).
-    pub query_latency_us: Option<LatencyPercentiles>,
+    pub query_latency_percentiles_us: Option<LatencyPercentiles>,
     /// Records a box query returned on average (`None` without queries).
     pub records_per_query: Option<f64>,
 }
@@ -158,9 +158,9 @@ pub struct LifecycleFigures {
     /// Time of the final `Db::compact`.
     pub compact_seconds: f64,
     /// Per durable write with compaction on.
-    pub commit_latency_us: LatencyPercentiles,
+    pub commit_latency_percentiles_us: LatencyPercentiles,
     /// Per durable write of the same load with compaction off (if run).
-    pub commit_latency_us_without_compaction: Option<LatencyPercentiles>,
+    pub commit_latency_percentiles_us_without_compaction: Option<LatencyPercentiles>,
     /// Commit p99 with compaction over without (if run).
     pub commit_p99_ratio: Option<f64>,
     /// Get p99 at the end over freshly compacted.
@@ -228,10 +228,13 @@ pub(super) fn lifecycle_figures(
         settle_seconds: on.overwrites.settle_elapsed.as_secs_f64(),
         settle_timeouts: on.overwrites.settle_timeouts,
         compact_seconds: on.compact_elapsed.as_secs_f64(),
-        commit_latency_us: commits,
-        commit_latency_us_without_compaction: commits_off,
+        commit_latency_percentiles_us: commits,
+        commit_latency_percentiles_us_without_compaction: commits_off,
         commit_p99_ratio: commits_off.map(|off| ratio(commits.p99, off.p99)),
-        get_p99_end_over_compacted: ratio(end.get_latency_us.p99, compacted.get_latency_us.p99),
+        get_p99_end_over_compacted: ratio(
+            end.get_latency_percentiles_us.p99,
+            compacted.get_latency_percentiles_us.p99,
+        ),
         start,
         end,
         compacted,
@@ -258,10 +261,10 @@ fn phase_figures(probe: &Probe, scale: &Scale) -> PhaseFigures {
             scale.all_versions_bytes as f64,
         ),
         blocks_per_read_bound: blocks_per_read_bound(&probe.shape),
-        get_latency_us: percentiles(&probe.gets),
+        get_latency_percentiles_us: percentiles(&probe.gets),
         filter_skips_per_get: skip_figures(&probe.skips),
         blocks_read_per_get: skip_figures(&probe.consulted),
-        query_latency_us: queried.then(|| percentiles(&probe.queries)),
+        query_latency_percentiles_us: queried.then(|| percentiles(&probe.queries)),
         records_per_query: queried
             .then(|| ratio(probe.query_records as f64, probe.queries.len() as f64)),
     }
@@ -487,15 +490,15 @@ impl LifecycleFigures {
         row(
             out,
             "get p50/p99 us",
-            &self.cells(|phase| latency_cell(Some(phase.get_latency_us))),
+            &self.cells(|phase| latency_cell(Some(phase.get_latency_percentiles_us))),
             "",
         );
-        if self.start.query_latency_us.is_some() {
+        if self.start.query_latency_percentiles_us.is_some() {
             let records = self.start.records_per_query.unwrap_or(0.0);
             row(
                 out,
                 &format!("box query p50/p99 us (~{records:.0} rec)"),
-                &self.cells(|phase| latency_cell(phase.query_latency_us)),
+                &self.cells(|phase| latency_cell(phase.query_latency_percentiles_us)),
                 "",
             );
         }
@@ -573,9 +576,9 @@ impl LifecycleFigures {
     }
 
     fn write_commit_line(&self, out: &mut String) {
-        let on = latency_cell(Some(self.commit_latency_us));
+        let on = latency_cell(Some(self.commit_latency_percentiles_us));
         match (
-            self.commit_latency_us_without_compaction,
+            self.commit_latency_percentiles_us_without_compaction,
             self.commit_p99_ratio,
         ) {
             (Some(off), Some(ratio)) => {

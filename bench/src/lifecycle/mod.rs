@@ -421,7 +421,11 @@ mod tests {
             "{off:?} against {:?}",
             figures.end
         );
-        assert!(figures.commit_latency_us_without_compaction.is_some());
-        assert!(figures.start.query_latency_us.is_some());
+        assert!(
+            figures
+                .commit_latency_percentiles_us_without_compaction
+                .is_some()
+        );
+        assert!(figures.start.query_latency_percentiles_us.is_some());
     }
 }

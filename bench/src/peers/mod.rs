@@ -258,7 +258,7 @@ pub struct PeersJob {
     pub backend: BackendRequest,
     /// Size of the raw QD1 random reads' file.
     pub raw_file_bytes: u64,
-    /// Draw progress bars (only when stdout is a terminal).
+    /// Draw progress bars (on stderr, only when it is a terminal).
     pub progress: bool,
 }
 
