@@ -4,7 +4,7 @@
 //! Modules, one concept each:
 //! - [`workload`]: engine workloads (durable commits with N writers, bulk ingest, overwrite,
 //!   point reads, mixed, box queries) on a fresh temporary database; `points` (private): the
-//!   key set's points;
+//!   key set's points; [`executor`]: the one-thread executor of `--api async` submitters;
 //! - [`lifecycle`]: the compaction lifecycle (`--rw lifecycle`): preload, many overwrites
 //!   with reopens, and the space and write amplification, level shape, read and commit
 //!   latency they lead to, with compaction on and off;
@@ -29,6 +29,7 @@
 pub mod compare;
 pub mod environment;
 mod error;
+pub mod executor;
 pub mod fio;
 pub mod handoff;
 pub mod job;

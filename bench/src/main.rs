@@ -24,7 +24,7 @@ use infinitedb_bench::suite::{
     self, ReadBoundConfig, SuiteConfig, durability_name, engine_shape, push_qd1_read_bound,
 };
 use infinitedb_bench::units::{parse_deadline, parse_duration, parse_size};
-use infinitedb_bench::workload::{self, EngineJob, EngineMode};
+use infinitedb_bench::workload::{self, Api, EngineJob, EngineMode};
 use uring_io::BackendRequest;
 
 /// Workloads, named like fio's `--rw`.
@@ -69,6 +69,15 @@ enum Rw {
     /// coordinator answers its group (optionally held for --hold), woken as a tree.
     Handoff,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ApiArg {
+    Blocking,
+    Async,
+}
+
+/// Records per write of `--rw lifecycle` unless `--batch` says otherwise.
+const LIFECYCLE_BATCH_RECORDS: u64 = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum DurabilityArg {
@@ -158,9 +167,14 @@ struct Args {
     /// 0 never).
     #[arg(long, requires = "rw")]
     reopen_every: Option<u64>,
-    /// Lifecycle: records per durable write.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
-    batch_records: u64,
+    /// Records per write batch (engine write workloads: default 1; lifecycle: default 100).
+    #[arg(long, alias = "batch-records", value_parser = clap::value_parser!(u32).range(1..=100_000), requires = "rw")]
+    batch: Option<u32>,
+    /// Engine write workloads: how writes are submitted: blocking (--numjobs threads, each
+    /// blocked in its write) or async (--numjobs concurrent submitters as futures on one
+    /// executor thread, each awaiting its Db::submit handle).
+    #[arg(long, value_enum, default_value = "blocking", requires = "rw")]
+    api: ApiArg,
     /// Lifecycle: random gets per latency measurement.
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..), requires = "rw")]
     reads: u64,
@@ -436,7 +450,7 @@ fn run_lifecycle_job(
         reopen_every: args
             .reopen_every
             .unwrap_or(engine_keys(args).saturating_mul(2)),
-        batch_records: args.batch_records,
+        batch_records: args.batch.map_or(LIFECYCLE_BATCH_RECORDS, u64::from),
         numjobs: args.numjobs,
         durability,
         reads: args.reads,
@@ -518,13 +532,26 @@ fn run_engine_job(
         keys: engine_keys(args),
         query_records: args.query_records,
         ramp: args.ramp_time.unwrap_or(Duration::ZERO),
+        api: match args.api {
+            ApiArg::Blocking => Api::Blocking,
+            ApiArg::Async => Api::Async,
+        },
+        batch: args.batch.unwrap_or(1),
     };
     let bar = Progress::start(mode.name(), progress);
     let result = workload::run(&job, &bar);
     bar.finish();
     let run = result?;
     report.environment.backend = Some((&run.backend).into());
-    let name = format!("{}-{}", mode.name(), durability_name(durability));
+    let name = match (job.api, job.batch) {
+        (Api::Blocking, 1) => format!("{}-{}", mode.name(), durability_name(durability)),
+        (api, batch) => format!(
+            "{}-{}-{}-batch{batch}",
+            mode.name(),
+            durability_name(durability),
+            api.name()
+        ),
+    };
     Ok(run.report(engine_shape(&name, &job)))
 }
 

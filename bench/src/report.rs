@@ -20,7 +20,9 @@
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
 //!   `seals`, `writes_led`, `device_write_bytes`, `device_mb_per_second`: the process's
-//!   `write_bytes` from `/proc/self/io` over the job, `device_read_bytes`: its `read_bytes`),
+//!   `write_bytes` from `/proc/self/io` over the job, `device_read_bytes`: its `read_bytes`,
+//!   `cpu_seconds`: the process's CPU time over the job, `cpu_us_per_record`: per record
+//!   written or per operation),
 //!   and `query` (`null` except for box-query jobs, else
 //!   `box_side_fraction`, `expected_records_per_box`, `records`, `records_per_query`,
 //!   `records_per_second`, `verified_queries`, `verified_records`, `range_over_read`; a
@@ -204,6 +206,11 @@ pub struct EngineFigures {
     pub page_cache_hits: u64,
     /// Page lookups it could not (`Stats::page_cache_misses`).
     pub page_cache_misses: u64,
+    /// The process's CPU time over the measured part, user and system, in seconds
+    /// (`/proc/self/stat`; 10 ms resolution; 0 where not measured).
+    pub cpu_seconds: f64,
+    /// `cpu_seconds` per record written (write jobs) or per operation, in µs.
+    pub cpu_us_per_record: f64,
 }
 
 /// Box-query figures of a `query` job (see `query.rs` for how boxes are sized and checked).
@@ -447,7 +454,7 @@ impl JobReport {
             out,
             "    engine: fsyncs={}, records/fsync={:.1}, groups direct/staged={}/{}, \
              deadline misses={}, seals={}, writes led by their writer={}, device writes={} \
-             ({:.1}MB/s)",
+             ({:.1}MB/s), CPU {:.2}s ({:.2}µs/record)",
             engine.fsyncs,
             engine.records_per_fsync,
             engine.groups_direct,
@@ -456,7 +463,9 @@ impl JobReport {
             engine.seals,
             engine.writes_led,
             format_bytes(engine.device_write_bytes),
-            engine.device_mb_per_second
+            engine.device_mb_per_second,
+            engine.cpu_seconds,
+            engine.cpu_us_per_record
         );
         if engine.device_read_bytes > 0 || self.rw.contains("read") {
             let _ = writeln!(

@@ -47,7 +47,7 @@ use crate::raw::{self, RawJob, RawMode};
 use crate::report::{
     Comparison, JobReport, JobShape, Latency, LatencyPercentiles, Measurement, Report,
 };
-use crate::workload::{self, EngineJob, EngineMode};
+use crate::workload::{self, Api, EngineJob, EngineMode};
 
 /// How the suite runs.
 #[derive(Clone, Debug)]
@@ -148,7 +148,7 @@ pub const SUITE_CONCURRENT_WRITERS: u32 = 64;
 /// bounds.
 const CONCURRENT_PUTS_JOB: usize = 1;
 
-const _: () = assert!(ENGINE_JOBS[CONCURRENT_PUTS_JOB].3 == SUITE_CONCURRENT_WRITERS);
+const _: () = assert!(ENGINE_JOBS[CONCURRENT_PUTS_JOB].numjobs == SUITE_CONCURRENT_WRITERS);
 
 /// The hand-off ceiling's label in the comparison table.
 const HANDOFF_BOUND_LABEL: &str = "hand-offs/s, 64 threads, no I/O";
@@ -393,37 +393,83 @@ pub fn fio_read_job(file: &Path, runtime: Duration, iodepth: u32) -> FioJob {
     }
 }
 
-/// The suite's engine jobs: name, mode, value bytes, writers, durability.
-const ENGINE_JOBS: [(&str, EngineMode, usize, u32, Durability); 5] = [
-    (
+/// One engine job of the suite.
+#[derive(Clone, Copy, Debug)]
+struct SuiteJob {
+    name: &'static str,
+    mode: EngineMode,
+    value_bytes: usize,
+    /// Writer threads, or concurrent submitters under [`Api::Async`].
+    numjobs: u32,
+    durability: Durability,
+    api: Api,
+    /// Records per write.
+    batch: u32,
+}
+
+impl SuiteJob {
+    /// A job of one blocking thread writing or reading one record per operation.
+    const fn single(name: &'static str, mode: EngineMode, durability: Durability) -> SuiteJob {
+        SuiteJob {
+            name,
+            mode,
+            value_bytes: 128,
+            numjobs: 1,
+            durability,
+            api: Api::Blocking,
+            batch: 1,
+        }
+    }
+}
+
+/// Records per batch of the suite's bulk ingest jobs.
+const BULK_BATCH_RECORDS: u32 = 1000;
+
+/// The suite's engine jobs. The comparisons name them by index ([`ENGINE_COMPARISONS`]).
+const ENGINE_JOBS: [SuiteJob; 7] = [
+    SuiteJob::single(
         "durable puts, 1 writer",
         EngineMode::Write,
-        128,
-        1,
         Durability::Sync,
     ),
-    (
-        "durable puts, 64 writers",
-        EngineMode::Write,
-        128,
-        SUITE_CONCURRENT_WRITERS,
-        Durability::Sync,
-    ),
-    (
-        "bulk ingest NoSync",
-        EngineMode::Write,
-        1024,
-        4,
-        Durability::NoSync,
-    ),
-    (
-        "point reads",
-        EngineMode::RandRead,
-        128,
-        1,
-        Durability::Sync,
-    ),
-    ("box queries", EngineMode::Query, 128, 1, Durability::Sync),
+    SuiteJob {
+        numjobs: SUITE_CONCURRENT_WRITERS,
+        ..SuiteJob::single(
+            "durable puts, 64 writers",
+            EngineMode::Write,
+            Durability::Sync,
+        )
+    },
+    SuiteJob {
+        value_bytes: 1024,
+        numjobs: 4,
+        batch: BULK_BATCH_RECORDS,
+        ..SuiteJob::single(
+            "bulk ingest NoSync, 4 threads",
+            EngineMode::Write,
+            Durability::NoSync,
+        )
+    },
+    SuiteJob::single("point reads", EngineMode::RandRead, Durability::Sync),
+    SuiteJob::single("box queries", EngineMode::Query, Durability::Sync),
+    SuiteJob {
+        numjobs: SUITE_CONCURRENT_WRITERS,
+        api: Api::Async,
+        ..SuiteJob::single(
+            "durable puts, 64 async submitters",
+            EngineMode::Write,
+            Durability::Sync,
+        )
+    },
+    SuiteJob {
+        value_bytes: 1024,
+        batch: BULK_BATCH_RECORDS,
+        ..SuiteJob::single(
+            "bulk ingest NoSync, 1 thread",
+            EngineMode::Write,
+            Durability::NoSync,
+        )
+    },
 ];
 
 /// One engine job of the suite, shaped for `config`.
@@ -433,19 +479,21 @@ pub fn suite_engine_job(
     runtime: Duration,
     index: usize,
 ) -> Option<EngineJob> {
-    let (_, mode, value_bytes, numjobs, durability) = *ENGINE_JOBS.get(index)?;
+    let job = *ENGINE_JOBS.get(index)?;
     Some(EngineJob {
         directory: directory.to_path_buf(),
-        mode,
-        value_bytes,
-        numjobs,
+        mode: job.mode,
+        value_bytes: job.value_bytes,
+        numjobs: job.numjobs,
         limit: Limit::runtime(runtime),
-        durability,
+        durability: job.durability,
         dims: 2,
         bits: 32,
         backend,
         deadline: Some(infinitedb_deadline_default()),
-        keys: if mode == EngineMode::Write {
+        api: job.api,
+        batch: job.batch,
+        keys: if job.mode == EngineMode::Write {
             0
         } else {
             SUITE_READ_KEYS
@@ -462,7 +510,7 @@ fn infinitedb_deadline_default() -> Duration {
 
 /// Names of the suite's engine jobs, in order.
 pub fn suite_engine_job_names() -> [&'static str; ENGINE_JOBS.len()] {
-    ENGINE_JOBS.map(|(name, ..)| name)
+    ENGINE_JOBS.map(|job| job.name)
 }
 
 fn run_engine_jobs(
@@ -685,12 +733,16 @@ fn run_compaction_job(config: &SuiteConfig, directory: &Path, report: &mut Repor
 
 /// The report shape of an engine job.
 pub fn engine_shape(name: &str, job: &EngineJob) -> JobShape {
+    let (numjobs, iodepth) = match job.api {
+        Api::Blocking => (job.numjobs, 1),
+        Api::Async => (1, job.numjobs),
+    };
     JobShape {
         name: name.to_string(),
         rw: job.mode.name().to_string(),
-        bs_bytes: job.value_bytes as u64,
-        numjobs: job.numjobs,
-        iodepth: 1,
+        bs_bytes: job.value_bytes as u64 * u64::from(job.batch),
+        numjobs,
+        iodepth,
         durability: Some(durability_name(job.durability).to_string()),
     }
 }
@@ -765,6 +817,9 @@ impl Bound {
     }
 }
 
+/// The share of the hand-off ceiling the many blocking writers should reach.
+const HANDOFF_TARGET_RATIO: f64 = 0.7;
+
 /// One engine comparison: figure, unit, index into [`ENGINE_JOBS`], metric, bound, target.
 pub(crate) type EngineComparison = (
     &'static str,
@@ -776,7 +831,7 @@ pub(crate) type EngineComparison = (
 );
 
 /// The engine comparisons of the suite and of `--vs-fio` (targets from issue 4).
-pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 6] = [
+pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 9] = [
     (
         "durable puts/s, 1 writer, 128B",
         "ops/s",
@@ -794,15 +849,15 @@ pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 6] = [
         Some(25.0),
     ),
     (
-        "NoSync ingest 1KiB, ingested",
+        "NoSync ingest 1000x1KiB batches, 4 threads, ingested",
         "MB/s",
         2,
         Metric::Payload,
         Bound::Write,
-        None,
+        Some(0.4),
     ),
     (
-        "NoSync ingest 1KiB, to device",
+        "NoSync ingest 1000x1KiB batches, 4 threads, to device",
         "MB/s",
         2,
         Metric::Device,
@@ -823,6 +878,30 @@ pub(crate) const ENGINE_COMPARISONS: [EngineComparison; 6] = [
         4,
         Metric::Records,
         Bound::Read,
+        None,
+    ),
+    (
+        "durable puts/s, 64 async submitters on 1 thread, 128B",
+        "ops/s",
+        5,
+        Metric::Ops,
+        Bound::Commit,
+        Some(25.0),
+    ),
+    (
+        "NoSync ingest 1000x1KiB batches, 1 thread, ingested",
+        "MB/s",
+        6,
+        Metric::Payload,
+        Bound::Write,
+        Some(0.4),
+    ),
+    (
+        "NoSync ingest 1000x1KiB batches, 1 thread, to device",
+        "MB/s",
+        6,
+        Metric::Device,
+        Bound::Write,
         None,
     ),
 ];
@@ -853,12 +932,12 @@ fn comparisons(
             && metric == Metric::Ops
             && let Some(handoff) = bounds.handoff
         {
-            // No target: the ceiling is what the CPU allows, not a goal.
-            rows.push(
-                Comparison::new(figure, unit, ours, HANDOFF_BOUND_LABEL, handoff.value)
-                    .source(handoff::HANDOFF_RW)
-                    .latencies(ours_latency, handoff.latency),
-            );
+            // The ceiling is what the CPU allows; the engine should reach most of it.
+            let mut row = Comparison::new(figure, unit, ours, HANDOFF_BOUND_LABEL, handoff.value)
+                .source(handoff::HANDOFF_RW)
+                .latencies(ours_latency, handoff.latency);
+            row.target_ratio = Some(HANDOFF_TARGET_RATIO);
+            rows.push(row);
         }
     }
     if let Some(range) = range {

@@ -16,15 +16,20 @@
 //! [`EngineJob::ramp`] unmeasured, then the measured part, whose limit, operations, latency
 //! and elapsed time start at the ramp's end.
 //!
+//! A write is one batch of [`EngineJob::batch`] records (fresh writes take consecutive keys).
+//! With [`Api::Blocking`] each of `numjobs` threads writes with `Db::write`, which blocks until
+//! acknowledged; with [`Api::Async`] `numjobs` submitters are futures on one executor thread
+//! (`executor.rs`), each awaiting its `Db::submit` handle, so `numjobs` writes are in flight
+//! from one thread. The process's CPU time over the measured part is reported per record.
+//!
 //! Under `Durability::NoSync` a final `sync` is inside the measured time: the figure is for
-//! data that reached the disk. The engine's `iodepth` is 1: `put` blocks, so concurrency comes
-//! from `numjobs`.
+//! data that reached the disk.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use infinitedb::{Batch, Db, Durability, Options, SpaceId, Stats};
+use infinitedb::{Batch, Bytes, Db, Durability, Options, SpaceId, Stats};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uring_io::{BackendInfo, BackendRequest};
@@ -94,6 +99,27 @@ impl EngineMode {
     }
 }
 
+/// How an engine job's writes are submitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Api {
+    /// `numjobs` threads, each blocked in `Db::write` until its write is acknowledged.
+    #[default]
+    Blocking,
+    /// `numjobs` concurrent submitters as futures on one executor thread, each awaiting its
+    /// `Db::submit` handle (write and overwrite modes).
+    Async,
+}
+
+impl Api {
+    /// The `--api` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Blocking => "blocking",
+            Api::Async => "async",
+        }
+    }
+}
+
 /// One engine job.
 #[derive(Clone, Debug)]
 pub struct EngineJob {
@@ -117,6 +143,10 @@ pub struct EngineJob {
     pub backend: BackendRequest,
     /// Direct-route deadline (`None`: no staged route).
     pub deadline: Option<Duration>,
+    /// How writes are submitted.
+    pub api: Api,
+    /// Records per write batch (1: one put per write).
+    pub batch: u32,
     /// Size of the preloaded key set (read, randread, overwrite, mixed, query).
     pub keys: u64,
     /// Records a query box holds on average (query; [`query::QUERY_RECORDS_DEFAULT`]).
@@ -163,6 +193,15 @@ impl EngineJob {
             && read_percent > 100
         {
             return Err(BenchError::invalid("--rwmixread must be 0..=100"));
+        }
+        if self.batch == 0 || self.batch > 100_000 {
+            return Err(BenchError::invalid("--batch must be 1..=100000"));
+        }
+        if self.api == Api::Async && !matches!(self.mode, EngineMode::Write | EngineMode::Overwrite)
+        {
+            return Err(BenchError::invalid(
+                "--api async submits writes: use it with --rw write or overwrite",
+            ));
         }
         if self.mode == EngineMode::Query && self.query_records == 0 {
             return Err(BenchError::invalid("--query-records must be positive"));
@@ -220,6 +259,16 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     let device_bytes = growth(process_write_bytes(), before.write_bytes);
     let mut figures = engine_figures(&before.stats, &db.stats(), device_bytes, elapsed);
     figures.device_read_bytes = growth(process_read_bytes(), before.read_bytes);
+    if let Some((after, before)) = process_cpu_time().zip(before.cpu) {
+        let records = match job.mode {
+            EngineMode::Write | EngineMode::Overwrite => measurement.ops * u64::from(job.batch),
+            _ => measurement.ops,
+        };
+        figures.cpu_seconds = after.saturating_sub(before).as_secs_f64();
+        if records > 0 {
+            figures.cpu_us_per_record = figures.cpu_seconds * 1e6 / records as f64;
+        }
+    }
     let backend = db.backend().clone();
     db.close()?;
     let measurement = Measurement {
@@ -335,6 +384,7 @@ struct Counters {
     stats: Stats,
     write_bytes: Option<u64>,
     read_bytes: Option<u64>,
+    cpu: Option<Duration>,
 }
 
 impl Counters {
@@ -344,6 +394,7 @@ impl Counters {
             stats: db.stats(),
             write_bytes: process_write_bytes(),
             read_bytes: process_read_bytes(),
+            cpu: process_cpu_time(),
         }
     }
 }
@@ -388,18 +439,41 @@ fn run_threads(
         limit: job.limit.per_thread(job.numjobs),
     };
     let mut counters = job.ramp.is_zero().then(|| Counters::take(db, begin));
+    let panicked = || BenchError::WorkerPanicked {
+        job: job.mode.name().to_string(),
+    };
     let results: Vec<Result<ThreadResult>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..job.numjobs)
-            .map(|thread| {
-                let progress = progress.clone();
-                scope.spawn(move || match shape {
-                    Some(shape) => {
-                        run_query_thread(db, space, shape, job, (thread, phases), &progress)
-                    }
-                    None => run_thread(db, space, points, job, (thread, phases), &progress),
+        let handles: Vec<_> = match job.api {
+            Api::Blocking => (0..job.numjobs)
+                .map(|thread| {
+                    let progress = progress.clone();
+                    scope.spawn(move || {
+                        vec![match shape {
+                            Some(shape) => {
+                                run_query_thread(db, space, shape, job, (thread, phases), &progress)
+                            }
+                            None => run_thread(db, space, points, job, (thread, phases), &progress),
+                        }]
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+            Api::Async => vec![scope.spawn(move || {
+                let submitters = (0..job.numjobs)
+                    .map(|task| {
+                        Box::pin(run_submitter(
+                            db,
+                            space,
+                            points,
+                            job,
+                            (task, phases),
+                            progress,
+                        ))
+                            as crate::executor::Task<'_, Result<ThreadResult>>
+                    })
+                    .collect();
+                crate::executor::block_on_all(submitters)
+            })],
+        };
         if counters.is_none() {
             if let Some(wait) = measure_from.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
@@ -408,20 +482,24 @@ fn run_threads(
         }
         handles
             .into_iter()
-            .map(|handle| {
-                handle.join().unwrap_or_else(|_| {
-                    Err(BenchError::WorkerPanicked {
-                        job: job.mode.name().to_string(),
-                    })
-                })
-            })
+            .flat_map(|handle| handle.join().unwrap_or_else(|_| vec![Err(panicked())]))
             .collect()
     });
     let counters = counters.unwrap_or_else(|| Counters::take(db, measure_from));
+    let (measurement, records) = merge_results(results, counters.at.elapsed())?;
+    Ok((measurement, records, counters))
+}
+
+/// The measurement of every worker's result over `elapsed`, and the records their queries
+/// returned; the first worker error if one failed.
+fn merge_results(
+    results: Vec<Result<ThreadResult>>,
+    elapsed: Duration,
+) -> Result<(Measurement, u64)> {
     let mut measurement = Measurement {
         ops: 0,
         bytes: 0,
-        elapsed: counters.at.elapsed(),
+        elapsed,
         latency_ns: latency_histogram()?,
     };
     let mut records = 0;
@@ -437,7 +515,7 @@ fn run_threads(
                 detail: error.to_string(),
             })?;
     }
-    Ok((measurement, records, counters))
+    Ok((measurement, records))
 }
 
 /// What a thread does next.
@@ -457,7 +535,8 @@ fn run_thread(
     progress: &Progress,
 ) -> Result<ThreadResult> {
     let mut random = ChaCha8Rng::seed_from_u64(0x5eed ^ u64::from(thread));
-    let value = vec![0x5Au8; job.value_bytes];
+    let value = Bytes::from(vec![0x5Au8; job.value_bytes]);
+    let batch_bytes = value.len() as u64 * u64::from(job.batch);
     let mut point = Vec::with_capacity(job.dims as usize);
     let mut result = ThreadResult::new()?;
     let mut index = 0u64;
@@ -466,9 +545,8 @@ fn run_thread(
         let started = Instant::now();
         let moved = match step {
             Step::Put(key) => {
-                points.point(key, &mut point);
-                db.put(space, &point, &value)?;
-                value.len() as u64
+                db.write(write_batch(points, space, job, key, &value))?;
+                batch_bytes
             }
             Step::Get(key) => {
                 points.point(key, &mut point);
@@ -483,6 +561,57 @@ fn run_thread(
         progress.add(1);
     }
     Ok(result)
+}
+
+/// One submitter of an [`Api::Async`] job: the writes of [`next_step`] for `task`, each
+/// submitted with `Db::submit` and awaited, each measured one timed from the submission to
+/// its answer.
+async fn run_submitter(
+    db: &Db,
+    space: SpaceId,
+    points: &Points,
+    job: &EngineJob,
+    (task, phases): (u32, Phases),
+    progress: &Progress,
+) -> Result<ThreadResult> {
+    let mut random = ChaCha8Rng::seed_from_u64(0x5eed ^ u64::from(task));
+    let value = Bytes::from(vec![0x5Au8; job.value_bytes]);
+    let batch_bytes = value.len() as u64 * u64::from(job.batch);
+    let mut result = ThreadResult::new()?;
+    let mut index = 0u64;
+    while let Some(measured) = phases.next(result.bytes) {
+        let Step::Put(key) = next_step(job, task, index, &mut random) else {
+            return Err(BenchError::invalid("--api async submits writes only"));
+        };
+        let started = Instant::now();
+        db.submit(write_batch(points, space, job, key, &value))?
+            .await?;
+        if measured {
+            result.record(started, batch_bytes);
+        }
+        index += 1;
+        progress.add(1);
+    }
+    Ok(result)
+}
+
+/// The write of step key `key`: [`EngineJob::batch`] records sharing `value` (no copy per
+/// record), at keys `key × batch ..` (fresh writes) or those keys wrapped into the preloaded
+/// set (overwrites).
+fn write_batch(points: &Points, space: SpaceId, job: &EngineJob, key: u64, value: &Bytes) -> Batch {
+    let records = u64::from(job.batch);
+    let mut batch = Batch::new(space);
+    let mut point = Vec::with_capacity(job.dims as usize);
+    for offset in 0..records {
+        let record_key = key * records + offset;
+        let record_key = match job.mode {
+            EngineMode::Write => record_key,
+            _ => record_key % job.keys.max(1),
+        };
+        points.point(record_key, &mut point);
+        batch.put(&point, value.clone());
+    }
+    batch
 }
 
 /// One thread of a query job: random boxes of `shape`, each measured one timed from the call
@@ -572,6 +701,8 @@ pub(crate) fn engine_figures(
         block_page_reads: delta(after.block_page_reads, before.block_page_reads),
         page_cache_hits: delta(after.page_cache_hits, before.page_cache_hits),
         page_cache_misses: delta(after.page_cache_misses, before.page_cache_misses),
+        cpu_seconds: 0.0,
+        cpu_us_per_record: 0.0,
         device_mb_per_second: if seconds > 0.0 {
             device_bytes as f64 / seconds / 1e6
         } else {
@@ -593,6 +724,22 @@ pub fn process_read_bytes() -> Option<u64> {
 }
 
 /// The counter of `/proc/self/io` on the line starting with `label`.
+/// The process's CPU time, user and system, from `/proc/self/stat` (fields 14 and 15, in
+/// clock ticks of `USER_HZ`, which Linux fixes at 100 for user space); `None` where there is no
+/// `/proc`.
+pub fn process_cpu_time() -> Option<Duration> {
+    const TICKS_PER_SECOND: u64 = 100;
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces: fields are counted after its ')'.
+    let (_, after_name) = text.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis(
+        (user + system) * 1000 / TICKS_PER_SECOND,
+    ))
+}
+
 fn process_io_counter(label: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/io").ok()?;
     text.lines()
@@ -627,6 +774,8 @@ mod tests {
             keys: 0,
             query_records: 0,
             ramp: Duration::ZERO,
+            api: Api::Blocking,
+            batch: 1,
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         assert_eq!(run.measurement.ops, 1024);
@@ -639,6 +788,40 @@ mod tests {
             1024,
             "each record acknowledged by exactly one route"
         );
+    }
+
+    #[test]
+    fn an_async_batched_write_job_commits_every_record_once() {
+        // Goal: async submitters with batches write `batch` records per operation, each
+        // acknowledged once. Method: 16 submitters on one thread, batches of 10 records of 128
+        // bytes, stopped at 320 KiB (256 batches, 16 per submitter); the records acknowledged
+        // must be 2,560.
+        let dir = tempfile::tempdir().unwrap();
+        let job = EngineJob {
+            directory: dir.path().to_path_buf(),
+            mode: EngineMode::Write,
+            value_bytes: 128,
+            numjobs: 16,
+            limit: Limit {
+                runtime: Some(Duration::from_secs(60)),
+                bytes: Some(320 * 1024),
+                time_based: false,
+            },
+            durability: Durability::Sync,
+            dims: 2,
+            bits: 32,
+            backend: BackendRequest::Auto,
+            deadline: None,
+            keys: 0,
+            query_records: 0,
+            ramp: Duration::ZERO,
+            api: Api::Async,
+            batch: 10,
+        };
+        let run = run(&job, &Progress::hidden()).unwrap();
+        assert_eq!(run.measurement.ops, 256);
+        assert_eq!(run.measurement.bytes, 320 * 1024);
+        assert_eq!(run.figures.records_direct, 2560, "{:?}", run.figures);
     }
 
     #[test]
@@ -665,6 +848,8 @@ mod tests {
             keys: 5000,
             query_records: 50,
             ramp: Duration::ZERO,
+            api: Api::Blocking,
+            batch: 1,
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         let query = run.query.unwrap();
