@@ -195,6 +195,7 @@ impl Curve {
     }
 
     /// The inverse of `encode_line`.
+    #[inline]
     fn decode_line(&self, key: u128, point: &mut [u32]) -> Option<()> {
         let [coordinate] = point else {
             return None;
@@ -228,6 +229,7 @@ impl Curve {
     ///
     /// # Errors
     /// `WrongDimensions` when `point.len() != dims`.
+    #[inline]
     pub fn decode(&self, key: u128, point: &mut [u32]) -> Result<(), KeyspaceError> {
         if point.len() != self.dims_usize() {
             return Err(KeyspaceError::WrongDimensions {

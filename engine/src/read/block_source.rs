@@ -13,6 +13,9 @@
 //! position of its page, record number in the page): an end yields a record only strictly
 //! before the last one the other end yielded, so no record comes out of both ends; a page
 //! both ends reach (where they meet) may be fetched by both, the second time from the cache.
+//! Once an end yields a record, the records after it in its page that lie in the same range
+//! and before the other end's last yielded record form a run that the end then yields with no
+//! further checks; a record the other end yields ends that run.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -50,6 +53,9 @@ struct Cursor {
     records_done: usize,
     /// The last record this end yielded.
     yielded: Option<RecordPosition>,
+    /// Records of the first page of `pages`, next in this end's order, known to lie in the
+    /// current range and before the other end's last yielded record (0: unknown).
+    run: usize,
 }
 
 /// One block's versions within a set of key ranges.
@@ -157,13 +163,38 @@ impl BlockSource {
         }
     }
 
+    /// The next version of `end`'s run, if it has one left.
+    fn take_run(&mut self, end: End) -> Option<Option<Version>> {
+        let [front, back] = &mut self.cursors;
+        let (cursor, other) = match end {
+            End::Front => (front, back),
+            End::Back => (back, front),
+        };
+        if cursor.run == 0 {
+            return None;
+        }
+        let (position, page) = cursor.pages.front()?;
+        let record = match end {
+            End::Front => cursor.records_done,
+            End::Back => page.len().checked_sub(1 + cursor.records_done)?,
+        };
+        cursor.run -= 1;
+        cursor.records_done += 1;
+        cursor.yielded = Some((*position, record));
+        other.run = 0;
+        Some(page.version(record))
+    }
+
     /// The next version in the ranges at `end`, or `None` where the ends meet.
     fn advance(&mut self, end: End) -> Result<Option<Version>> {
+        if let Some(next) = self.take_run(end) {
+            return Ok(next);
+        }
         while self.ensure_page(end)? {
             let [front, back] = &mut self.cursors;
             let (cursor, other) = match end {
-                End::Front => (front, &*back),
-                End::Back => (back, &*front),
+                End::Front => (front, back),
+                End::Back => (back, front),
             };
             let Some((position, page)) = cursor.pages.front() else {
                 return Ok(None);
@@ -192,10 +223,41 @@ impl BlockSource {
             cursor.records_done += 1;
             if range.contains(key) {
                 cursor.yielded = Some(here);
+                cursor.run = run_after(end, page, here, range, other.yielded);
+                other.run = 0;
                 return Ok(page.version(record));
             }
         }
         Ok(None)
+    }
+}
+
+/// How many records of `page` follow record `here` in `end`'s order and lie in `range`, up
+/// to (not including) the other end's last yielded record `other`.
+fn run_after(
+    end: End,
+    page: &CachedPage,
+    here: RecordPosition,
+    range: KeyRange,
+    other: Option<RecordPosition>,
+) -> usize {
+    let (position, record) = here;
+    let other_here = other.filter(|(page, _)| *page == position);
+    match end {
+        End::Front => {
+            let mut stop = page.count_through(range.last);
+            if let Some((_, there)) = other_here {
+                stop = stop.min(there);
+            }
+            stop.saturating_sub(record + 1)
+        }
+        End::Back => {
+            let mut start = page.count_below(range.first);
+            if let Some((_, there)) = other_here {
+                start = start.max(there + 1);
+            }
+            record.saturating_sub(start)
+        }
     }
 }
 

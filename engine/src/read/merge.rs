@@ -253,30 +253,14 @@ impl Merge {
     }
 
     /// The next visible put at `end`: every version of the key on top is taken, the newest at
-    /// or below the read revision wins, and a delete hides the key.
+    /// or below the read revision wins, and a delete hides the key. One source needs no heap:
+    /// its slot is read directly.
     fn next_latest(&mut self, end: End) -> Result<Option<Version>> {
-        while let Some(first) = self.take(end)? {
-            let key = first.key;
-            let mut newest = Some(first).filter(|version| version.revision <= self.at);
-            while let Some((next_key, _)) = self.top(end)? {
-                if next_key != key {
-                    break;
-                }
-                let Some(version) = self.take(end)? else {
-                    break;
-                };
-                let newer = newest
-                    .as_ref()
-                    .is_none_or(|newest| version.revision > newest.revision);
-                if version.revision <= self.at && newer {
-                    newest = Some(version);
-                }
-            }
-            if let Some(version) = newest.filter(|version| version.value.is_some()) {
-                return Ok(Some(version));
-            }
+        let at = self.at;
+        match self.slots.as_mut_slice() {
+            [slot] => resolve_latest(slot, end, at),
+            _ => resolve_latest(self, end, at),
         }
-        Ok(None)
     }
 
     /// The next visible version at `end`, a duplicate of the last one either end yielded
@@ -311,6 +295,59 @@ impl Merge {
         }
         next
     }
+}
+
+/// A stream of versions in one end's merge order, as [`resolve_latest`] reads it.
+trait Ordered {
+    /// The key of the version [`Ordered::take_next`] returns next.
+    fn next_key(&mut self, end: End) -> Result<Option<Key>>;
+    /// The next version at `end`.
+    fn take_next(&mut self, end: End) -> Result<Option<Version>>;
+}
+
+impl Ordered for Merge {
+    fn next_key(&mut self, end: End) -> Result<Option<Key>> {
+        Ok(self.top(end)?.map(|(key, _)| key))
+    }
+
+    fn take_next(&mut self, end: End) -> Result<Option<Version>> {
+        self.take(end)
+    }
+}
+
+impl Ordered for Slot {
+    fn next_key(&mut self, end: End) -> Result<Option<Key>> {
+        Ok(self.peek(end)?.map(|version| version.key))
+    }
+
+    fn take_next(&mut self, end: End) -> Result<Option<Version>> {
+        self.peek(end)?;
+        Ok(self.take(end))
+    }
+}
+
+/// The next visible put of `stream` at `end`: every version of the next key is taken, the
+/// newest at or below `at` wins, and a delete hides the key.
+fn resolve_latest(stream: &mut impl Ordered, end: End, at: Revision) -> Result<Option<Version>> {
+    while let Some(first) = stream.take_next(end)? {
+        let key = first.key;
+        let mut newest = Some(first).filter(|version| version.revision <= at);
+        while stream.next_key(end)? == Some(key) {
+            let Some(version) = stream.take_next(end)? else {
+                break;
+            };
+            let newer = newest
+                .as_ref()
+                .is_none_or(|newest| version.revision > newest.revision);
+            if version.revision <= at && newer {
+                newest = Some(version);
+            }
+        }
+        if let Some(version) = newest.filter(|version| version.value.is_some()) {
+            return Ok(Some(version));
+        }
+    }
+    Ok(None)
 }
 
 impl Iterator for Merge {

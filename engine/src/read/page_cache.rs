@@ -140,6 +140,16 @@ impl CachedPage {
         })
     }
 
+    /// How many records have keys below `key` (records are in key order).
+    pub(crate) fn count_below(&self, key: Key) -> usize {
+        self.records.partition_point(|record| record.key < key)
+    }
+
+    /// How many records have keys at or below `key`.
+    pub(crate) fn count_through(&self, key: Key) -> usize {
+        self.records.partition_point(|record| record.key <= key)
+    }
+
     /// Where the newest version of `key` at or below `at` is in this page (records are in
     /// `(key asc, revision desc)` order). The first record of `key` is found by counting the
     /// records with smaller keys: the loads are independent, so the page's few cache lines of

@@ -46,6 +46,8 @@ pub struct Query {
     name: Arc<str>,
     curve: Curve,
     query_box: Option<QueryBox>,
+    /// A point of the space's dimensions, each entry's key decoded into a copy of it.
+    blank: Point,
 }
 
 impl std::fmt::Debug for Query {
@@ -67,12 +69,14 @@ impl Query {
         curve: Curve,
         query_box: Option<QueryBox>,
     ) -> Query {
+        let blank = Point::zeros(usize::try_from(curve.dims()).unwrap_or(0));
         Query {
             merge,
             space,
             name,
             curve,
             query_box,
+            blank,
         }
     }
 
@@ -82,8 +86,7 @@ impl Query {
             debug_assert!(false, "Resolve::Latest yields puts only");
             return None;
         };
-        let dims = usize::try_from(self.curve.dims()).unwrap_or(0);
-        let mut point = Point::zeros(dims);
+        let mut point = self.blank;
         if let Err(source) = self.curve.decode(version.key, point.coords_mut()) {
             return Some(Err(Error::InvalidPoint {
                 space: self.name.to_string(),
