@@ -1020,9 +1020,10 @@ mod tests {
     #[test]
     fn the_many_writer_row_sits_beside_the_hand_off_ceiling() {
         // Goal: with a hand-off ceiling measured, one row more follows the 64-writer raw row,
-        // sourced "handoff", without a target, with its ratio; the other rows are unchanged.
-        // Method: comparisons of fixed reports with and without the ceiling.
-        let engine: Vec<JobReport> = (1..=5).map(|job| engine_report(job * 100)).collect();
+        // sourced "handoff", with its target and ratio; the other rows are unchanged.
+        // Method: comparisons of fixed reports (one per suite job) with and without the ceiling.
+        let jobs = u64::try_from(ENGINE_JOBS.len()).unwrap();
+        let engine: Vec<JobReport> = (1..=jobs).map(|job| engine_report(job * 100)).collect();
         let without = comparisons(&raw_bounds(), &engine, None);
         assert_eq!(without.len(), ENGINE_COMPARISONS.len());
         let mut bounds = raw_bounds();
@@ -1042,7 +1043,7 @@ mod tests {
         );
         assert_eq!(handoff_row.bound_source, "handoff");
         assert_eq!(handoff_row.bound_figure, HANDOFF_BOUND_LABEL);
-        assert_eq!(handoff_row.target_ratio, None);
+        assert_eq!(handoff_row.target_ratio, Some(HANDOFF_TARGET_RATIO));
         assert_eq!(handoff_row.ours, 200.0);
         assert!((handoff_row.ratio - 0.5).abs() < 1e-9);
         assert_eq!(
