@@ -26,7 +26,7 @@ fn run(dir: &Path) -> infinitedb::Result<()> {
     let mut batch = Batch::new(grid);
     for x in 0..SIDE {
         for y in 0..SIDE {
-            batch.put(&[x, y], format!("cell {x},{y}").as_bytes());
+            batch.put([x, y], format!("cell {x},{y}").as_bytes());
             if batch.len() == BATCH_POINTS as usize {
                 db.write(std::mem::replace(&mut batch, Batch::new(grid)))?;
             }

@@ -80,7 +80,7 @@ fn run(dir: &Path) -> infinitedb::Result<()> {
             let value = format!("{name}: {celsius:.1} °C");
             db.put(
                 space,
-                &point(*lat, *lon, START + reading * EVERY),
+                point(*lat, *lon, START + reading * EVERY),
                 value.as_bytes(),
             )?;
         }

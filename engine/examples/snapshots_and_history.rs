@@ -23,13 +23,13 @@ fn run(dir: &Path) -> infinitedb::Result<()> {
     let db = Db::open(dir, Options::default())?;
     // Account balances keyed by account number: a 1-D space, the key is the number.
     let accounts = db.create_space("accounts", 1, 32)?;
-    let opened = db.put(accounts, &[1], b"100")?;
-    db.put(accounts, &[2], b"40")?;
+    let opened = db.put(accounts, [1], b"100")?;
+    db.put(accounts, [2], b"40")?;
 
     // A snapshot pins the revision it is taken at: its reads never see later writes.
     let before = db.snapshot();
-    let deposit = db.put(accounts, &[1], b"250")?;
-    db.delete(accounts, &[2])?;
+    let deposit = db.put(accounts, [1], b"250")?;
+    db.delete(accounts, [2])?;
 
     assert_eq!(before.get(accounts, &[1])?.as_deref(), Some(&b"100"[..]));
     assert_eq!(db.get(accounts, &[1])?.as_deref(), Some(&b"250"[..]));
@@ -42,7 +42,7 @@ fn run(dir: &Path) -> infinitedb::Result<()> {
     );
     // Repeatable: the same read on the same snapshot gives the same answer, however many
     // writes happen in between.
-    db.put(accounts, &[1], b"0")?;
+    db.put(accounts, [1], b"0")?;
     assert_eq!(before.get(accounts, &[1])?.as_deref(), Some(&b"100"[..]));
 
     // History: every version of a point, newest first; `None` is a delete.
@@ -72,7 +72,7 @@ fn run(dir: &Path) -> infinitedb::Result<()> {
     // compaction has merged its blocks.
     let positions = db.create_space_with("positions", 2, 16, Retention::Latest)?;
     for step in 0..5_u32 {
-        db.put(positions, &[7, 7], &step.to_le_bytes())?;
+        db.put(positions, [7, 7], &step.to_le_bytes())?;
         db.flush(positions)?; // each version in a block of its own
     }
     db.compact(positions)?;
