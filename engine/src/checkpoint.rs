@@ -8,10 +8,16 @@
 //! - The blocks are taken under the source's manifest lock: a block file is deleted only after
 //!   a manifest edit that removes it, and every edit takes that lock, so each block the state
 //!   names exists while it is linked or copied.
-//! - The copy's manifest is written last, through the same atomic rewrite as a recovery's
-//!   (temporary file, fdatasync, rename, directory fsync), after every block and directory
-//!   of the copy is durable. A crash before it leaves a directory with blocks and no
-//!   `MANIFEST`, which an open refuses (`Error::MissingManifest`), never an empty database.
+//! - The first entry of the copy is the marker [`INCOMPLETE_MARKER`], durable (its directory
+//!   fsynced) before any other entry is created. The copy's manifest is written last, through
+//!   the same atomic rewrite as a recovery's (temporary file, fdatasync, rename, directory
+//!   fsync), after every block and directory of the copy is durable; the marker is removed
+//!   after it. So a crash or power loss at any instant leaves either a durable `MANIFEST`
+//!   whose every block is durable, or no `MANIFEST` and a durable marker, which an open
+//!   refuses (`Error::MissingManifest`), never an empty database (without the marker, a copy
+//!   cut before its first block would hold only `LOCK` and empty directories, which an open
+//!   takes for a new database). A marker left beside a manifest (a crash between the
+//!   manifest's rename and the marker's removal) is ignored: the manifest decides.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +71,10 @@ pub(crate) fn check_destination(dest: &Path) -> Result<()> {
     }
 }
 
+/// The file a checkpoint creates first in its copy and removes once the copy's manifest is
+/// durable: a directory holding it and no `MANIFEST` is a checkpoint cut short.
+pub(crate) const INCOMPLETE_MARKER: &str = "CHECKPOINT-INCOMPLETE";
+
 /// Writes the copy of `state`'s spaces and blocks (files under `source`) into `dest`, which
 /// [`check_destination`] accepted; `revision` is the copy's high-water mark. The caller holds
 /// the source's manifest lock, which `state` comes from.
@@ -75,19 +85,9 @@ pub(crate) fn write_copy(
     backend: BackendRequest,
     revision: Revision,
 ) -> Result<CheckpointInfo> {
-    let storage: Arc<dyn Storage> = OsStorage::open(dest, backend)?;
-    let root =
-        std::fs::canonicalize(dest).map_err(|source| Error::os("canonicalize", dest, source))?;
-    let paths = DbPaths::new(&root, None);
-    for dir in [&paths.segments, &paths.blocks, &paths.staging] {
-        storage.create_dir_all(dir)?;
-    }
-    let lock = std::fs::File::create(root.join(LOCK_FILE_NAME))
-        .map_err(|error| Error::os("create", &root.join(LOCK_FILE_NAME), error))?;
-    lock.sync_all()
-        .map_err(|error| Error::os("fsync", &root.join(LOCK_FILE_NAME), error))?;
+    let (storage, paths) = start_copy(dest, backend)?;
     let mut info = CheckpointInfo {
-        path: root.clone(),
+        path: paths.root.clone(),
         blocks_linked: 0,
         blocks_copied: 0,
         block_bytes: 0,
@@ -110,13 +110,38 @@ pub(crate) fn write_copy(
     };
     copy.revision_high = state.revision_high.max(revision);
     Manifest::write_new(
-        storage,
+        Arc::clone(&storage),
         paths.manifest(),
         paths.manifest_temporary(),
         copy,
         1,
     )?;
+    storage.remove_file(&paths.root.join(INCOMPLETE_MARKER))?;
+    storage.sync_dir(&paths.root)?;
     Ok(info)
+}
+
+/// Creates `dest` with its durable [`INCOMPLETE_MARKER`] first, then the engine's empty
+/// directories and an empty, fsynced `LOCK`; returns the copy's storage and paths.
+fn start_copy(dest: &Path, backend: BackendRequest) -> Result<(Arc<dyn Storage>, DbPaths)> {
+    let storage: Arc<dyn Storage> = OsStorage::open(dest, backend)?;
+    let root =
+        std::fs::canonicalize(dest).map_err(|source| Error::os("canonicalize", dest, source))?;
+    create_synced_file(&root.join(INCOMPLETE_MARKER))?;
+    storage.sync_dir(&root)?;
+    let paths = DbPaths::new(&root, None);
+    for dir in [&paths.segments, &paths.blocks, &paths.staging] {
+        storage.create_dir_all(dir)?;
+    }
+    create_synced_file(&root.join(LOCK_FILE_NAME))?;
+    Ok((storage, paths))
+}
+
+/// Creates the empty file `path` and fsyncs it (its directory entry is the caller's to sync).
+fn create_synced_file(path: &Path) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|error| Error::os("create", path, error))?;
+    file.sync_all()
+        .map_err(|error| Error::os("fsync", path, error))
 }
 
 /// Hard-links the block file `from` as `to`, or copies it (and fsyncs the copy) when the two
@@ -132,5 +157,49 @@ fn place_block(from: &Path, to: &Path) -> Result<Placed> {
             Ok(Placed::Copied)
         }
         Err(source) => Err(Error::os("link", to, source)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Db, Options};
+
+    #[test]
+    fn a_copy_cut_before_its_first_block_is_refused_not_opened_empty() {
+        // Goal: the state a crash leaves after the copy's first steps (its engine directories
+        // and `LOCK` durable, no block and no manifest yet) fails closed; without the marker
+        // that state is what a first open leaves, which opens as a new empty database.
+        // Method: run the copy's first steps on a new directory, then open it both ways.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("copy");
+        let (storage, paths) = start_copy(&dest, BackendRequest::Auto).unwrap();
+        drop(storage);
+        assert!(paths.root.join(LOCK_FILE_NAME).exists());
+        assert!(paths.root.join(INCOMPLETE_MARKER).exists());
+        let refused = Db::open_read_only(&dest, Options::default());
+        assert!(
+            matches!(refused, Err(Error::MissingManifest { .. })),
+            "{refused:?}"
+        );
+        let refused = Db::open(&dest, Options::default());
+        assert!(
+            matches!(refused, Err(Error::MissingManifest { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_finished_copy_has_no_marker() {
+        // Goal: a checkpoint that returned leaves no marker behind and opens.
+        // Method: checkpoint a database with one point; look for the marker; open the copy.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path().join("source"), Options::default()).unwrap();
+        let space = db.create_space("ids", 1, 32).unwrap();
+        db.put(space, [1], b"one").unwrap();
+        let info = db.checkpoint(dir.path().join("copy")).unwrap();
+        assert!(!info.path.join(INCOMPLETE_MARKER).exists());
+        let copy = Db::open(&info.path, Options::default()).unwrap();
+        assert_eq!(copy.space("ids").unwrap(), space);
     }
 }

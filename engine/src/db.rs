@@ -957,8 +957,10 @@ impl Db {
     /// [`CheckpointInfo::revision`]); a write that races with the call may be in it, per
     /// space. Blocks are immutable, so a linked copy costs no data bytes; the copy and the
     /// database then change independently. Seals and compactions wait while the blocks are
-    /// linked or copied. A crash during the call leaves `dest` without a `MANIFEST`, which
-    /// [`Db::open`] refuses ([`Error::MissingManifest`]): remove it and checkpoint again.
+    /// linked or copied. A crash or power loss during the call leaves `dest` complete, empty,
+    /// or without a `MANIFEST`, which [`Db::open`] refuses ([`Error::MissingManifest`], or
+    /// [`Error::NotADatabase`] for a crash while the backend was probed there): remove it and
+    /// checkpoint again.
     ///
     /// ```
     /// use infinitedb::{Db, Options, Readable};

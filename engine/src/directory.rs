@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | present | present (or a supplied storage, which has none) | anything | [`Contents::Database`] |
 //! | present | absent | anything | [`Error::NotADatabase`]: a copy made without its lock file, or files moved |
-//! | absent | any | segments, blocks or staging logs | [`Error::MissingManifest`] |
+//! | absent | any | segments, blocks or staging logs, or a checkpoint's `CHECKPOINT-INCOMPLETE` marker | [`Error::MissingManifest`] |
 //! | absent | any | only the engine's (empty) directories and `MANIFEST.tmp` | [`Contents::Empty`] |
 //! | absent | any | any other entry | [`Error::NotADatabase`], naming what was found |
 //!
@@ -24,6 +24,7 @@ use std::path::Path;
 
 use uring_io::Storage;
 
+use crate::checkpoint::INCOMPLETE_MARKER;
 use crate::error::{Error, Result};
 use crate::lock::LOCK_FILE_NAME;
 use crate::paths::{DbPaths, parse_block_name, parse_segment_name, parse_staging_name};
@@ -93,6 +94,10 @@ pub(crate) fn classify(
         let engine_dir =
             ENGINE_DIRECTORIES.contains(&text) || staging_name.is_some_and(|own| own == name);
         if text == LOCK_FILE_NAME || text == "MANIFEST.tmp" || engine_dir {
+            continue;
+        }
+        if text == INCOMPLETE_MARKER {
+            data_files = true;
             continue;
         }
         foreign.push(text.to_string());
