@@ -83,6 +83,7 @@ mod scan;
 mod sealer;
 mod space;
 mod stats;
+mod trace;
 mod verify;
 
 /// The README's code, compiled by `cargo test` as a doctest so that it stays true.
