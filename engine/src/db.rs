@@ -1166,7 +1166,7 @@ const STALL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `Retention::Versions(0)` would keep nothing.
 /// The `backend` event of the open of `root`: which backend carries the I/O and why.
-fn log_backend(info: &BackendInfo, root: &Path) {
+pub(crate) fn log_backend(info: &BackendInfo, root: &Path) {
     trace::event!(
         info,
         "backend",

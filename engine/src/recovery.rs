@@ -343,7 +343,10 @@ fn seal_tails(
             trace::event!(
                 info,
                 "tail sealed",
-                space = space_id.0,
+                space = state
+                    .spaces
+                    .get(space_id)
+                    .map_or("", |record| record.name.as_str()),
                 records = memtable.len(),
                 bytes = block.meta.len_bytes,
                 block = block_id.0,
