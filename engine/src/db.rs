@@ -34,6 +34,7 @@ use crate::log_file::{LogFile, hot_header};
 use crate::manifest::Manifest;
 use crate::read::{PageCache, Pin, Pinned, Readable, Snapshot, VisibleRevision, space_read};
 use crate::read_only::ReadOnlyDb;
+use crate::trace;
 
 use crate::options::{Options, WriteOptions};
 use crate::paths::{DbPaths, resolve_directory};
@@ -181,6 +182,7 @@ impl Db {
                 (storage, lock, seen, DbPaths::new(&root, staging.as_deref()))
             }
         };
+        log_backend(storage.info(), &paths.root);
         let recovered = match recover(
             &storage,
             &paths,
@@ -200,6 +202,15 @@ impl Db {
                 return Err(error);
             }
         };
+        trace::event!(
+            info,
+            "recovered",
+            path = trace::debug(&paths.root),
+            revision = recovered.revision_last,
+            spaces = recovered.spaces.len(),
+            tail_blocks = recovered.tail_seals.0,
+            tail_bytes = recovered.tail_seals.1,
+        );
         Self::start(storage, paths, options, lock, recovered)
     }
 
@@ -1156,6 +1167,19 @@ fn compactor_beside(
 const STALL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `Retention::Versions(0)` would keep nothing.
+/// The `backend` event of the open of `root`: which backend carries the I/O and why.
+pub(crate) fn log_backend(info: &BackendInfo, root: &Path) {
+    trace::event!(
+        info,
+        "backend",
+        path = trace::debug(root),
+        backend = info.kind.name(),
+        direct_io = info.direct_io,
+        alignment_bytes = info.alignment_bytes,
+        reason = info.reason.as_str(),
+    );
+}
+
 fn check_retention(retention: Retention) -> Result<()> {
     if retention == Retention::Versions(0) {
         return Err(Error::InvalidOption {

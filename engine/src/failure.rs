@@ -43,6 +43,14 @@ impl Failure {
         }
     }
 
+    /// The errno behind a device failure, if the OS (or the simulated disk) gave one.
+    pub(crate) fn errno(&self) -> Option<i32> {
+        match self {
+            Failure::Io(source) => source.errno(),
+            Failure::Poisoned(_) => None,
+        }
+    }
+
     /// The error a caller writing to (or syncing, flushing) the space named `space` gets.
     pub(crate) fn to_error(&self, space: &str) -> Error {
         match self {

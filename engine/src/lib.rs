@@ -52,6 +52,37 @@
 //! - **Limits**: values up to [`Options::value_bytes_max`], queued bytes up to
 //!   [`Options::queue_bytes_max`] (writers block beyond it).
 //!
+//! # Tracing
+//!
+//! With the cargo feature `tracing` (on by default) the engine emits
+//! [`tracing`](https://docs.rs/tracing) events at the decisions it takes on its own, never
+//! once per write; nothing is printed unless the application installs a subscriber. Each event's message is the fixed name below and its
+//! data are fields (`space` is the space's name, `path` a file or the database directory):
+//!
+//! | event | level | fields |
+//! |---|---|---|
+//! | `backend` (every open) | info | `path`, `backend`, `direct_io`, `alignment_bytes`, `reason` |
+//! | `files found` | info | `manifest`, `segments`, `staging_logs`, `block_files`, `named_blocks`, `named_logs` |
+//! | `log scanned` | debug | `path`, `segment`, `header` |
+//! | `torn tail` | info | `path`, `segment`, `offset`, `reason` |
+//! | `unnamed block removed` | info | `path`, `block` |
+//! | `tail sealed` | info | `space`, `records`, `bytes`, `block` |
+//! | `recovered` (a writing open) | info | `path`, `revision`, `spaces`, `tail_blocks`, `tail_bytes` |
+//! | `seal` | info | `space`, `records`, `bytes`, `block` |
+//! | `seal failed` | warn | `space`, `records`, `error` |
+//! | `compaction` | info | `space`, `level`, `inputs`, `outputs`, `bytes_read`, `bytes_written` |
+//! | `compaction failed` | warn | `space`, `inputs`, `error` |
+//! | `hedge` (a missed deadline) | info | `space`, `revisions` |
+//! | `segment poisoned` | warn | `space`, `path`, `errno`, `error`, `requeued` |
+//! | `segment rolled` | info | `space`, `from`, `to` |
+//! | `spare failed` | warn | `space`, `errno`, `error` |
+//! | `staging chain failed` | warn | `path`, `outcome`, `revisions` |
+//! | `staging disabled` | warn | `detail`, `dropped` |
+//! | `space broken` | error | `space`, `detail` |
+//!
+//! Without the feature the crate does not depend on `tracing` and the events compile to
+//! nothing.
+//!
 //! On-disk layouts are specified in `docs/format.md`.
 #![forbid(unsafe_code)]
 
@@ -83,6 +114,7 @@ mod scan;
 mod sealer;
 mod space;
 mod stats;
+mod trace;
 mod verify;
 
 /// The README's code, compiled by `cargo test` as a doctest so that it stays true.

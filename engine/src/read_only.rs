@@ -115,6 +115,7 @@ impl ReadOnlyDb {
     pub(crate) fn open(path: &Path, options: &Options) -> Result<ReadOnlyDb> {
         options.validate()?;
         let (storage, lock, paths) = open_shared(path, options)?;
+        crate::db::log_backend(storage.info(), &paths.root);
         let (catalogue, spaces) = recover_read_only(&storage, &paths, options.block_reads)?;
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));
         let stats = Arc::new(StatsCounters::default());

@@ -63,6 +63,7 @@ use crate::options::BlockReads;
 use crate::paths::{DbPaths, parse_block_name, parse_segment_name, parse_staging_name};
 use crate::sealer::Ids;
 use crate::space::SpaceShared;
+use crate::trace;
 
 /// Magic bytes of a frame (`IDBF`, docs/format.md).
 const FRAME_MAGIC: [u8; 4] = infinitedb_format::magic::FRAME_MAGIC.to_le_bytes();
@@ -135,6 +136,16 @@ fn read_catalogue(
         Contents::Database => Manifest::replay(storage.as_ref(), &paths.manifest())?,
         Contents::Empty => (ManifestState::default(), 0),
     };
+    trace::event!(
+        info,
+        "files found",
+        manifest = contents == Contents::Database,
+        segments = found.segments.len(),
+        staging_logs = found.staging.len(),
+        block_files = found.blocks.len(),
+        named_blocks = state.blocks.len(),
+        named_logs = state.logs.len(),
+    );
     check_live_logs(storage.as_ref(), paths, &state, &found)?;
     let blocks = open_blocks(storage, reads, paths, &state)?;
     let mut revision_last = state.revision_high.0;
@@ -329,6 +340,17 @@ fn seal_tails(
             memtable,
         )?;
         if let Some(block) = block {
+            trace::event!(
+                info,
+                "tail sealed",
+                space = state
+                    .spaces
+                    .get(space_id)
+                    .map_or("", |record| record.name.as_str()),
+                records = memtable.len(),
+                bytes = block.meta.len_bytes,
+                block = block_id.0,
+            );
             state.apply(&ManifestEdit::AddBlock(block.meta));
             sealed += 1;
             sealed_bytes += block.meta.len_bytes;
@@ -508,6 +530,12 @@ fn remove_unnamed_blocks(
         if !state.blocks.contains_key(block) {
             check_unnamed_block(storage, paths, path, &sealed, tails)?;
             storage.remove_file(path)?;
+            trace::event!(
+                info,
+                "unnamed block removed",
+                path = trace::debug(path),
+                block = block.0,
+            );
             removed = true;
         }
     }
@@ -658,8 +686,32 @@ fn scan_logs(
         if let Some(meta) = state.logs.get(&segment) {
             check_live_header(state, meta, path, scanned.header.as_ref())?;
         }
+        log_scanned(path, segment, &scanned);
     }
     Ok(tails)
+}
+
+/// The `log scanned` event of one log, and a `torn tail` event when its scan stopped at a
+/// torn frame: the records from there on were never acknowledged and are dropped with the
+/// log when it is retired.
+fn log_scanned(path: &Path, segment: SegmentId, scanned: &LogScan) {
+    trace::event!(
+        debug,
+        "log scanned",
+        path = trace::debug(path),
+        segment = segment.0,
+        header = scanned.header.is_some(),
+    );
+    if let Some((offset, reason)) = &scanned.torn {
+        trace::event!(
+            info,
+            "torn tail",
+            path = trace::debug(path),
+            segment = segment.0,
+            offset = *offset,
+            reason = reason.as_str(),
+        );
+    }
 }
 
 /// Calls `visit(space, key, revision, value)` for every record of every valid frame of the

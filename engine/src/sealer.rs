@@ -57,6 +57,7 @@ use crate::paths::DbPaths;
 use crate::queue::{Command, CommandSender, Reply};
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
+use crate::trace;
 
 /// A frozen memtable and the segment it came from.
 #[derive(Debug)]
@@ -233,6 +234,13 @@ impl Sealer {
                     space.notify_view_changed();
                 }
                 Err(error) => {
+                    trace::event!(
+                        warn,
+                        "seal failed",
+                        space = trace::display(&job.space.name),
+                        records = job.memtable.len(),
+                        error = trace::display(&error),
+                    );
                     job.error = Some(Failure::from_error(error));
                     job.space.seal_failed.store(true, Ordering::Release);
                     job.space.notify_view_changed();
@@ -299,6 +307,14 @@ impl Sealer {
         block: Option<Arc<BlockFile>>,
     ) {
         let sealed_bytes = block.as_ref().map_or(0, |block| block.meta.len_bytes);
+        trace::event!(
+            info,
+            "seal",
+            space = trace::display(&space.name),
+            records = memtable.len(),
+            bytes = sealed_bytes,
+            block = block.as_ref().map_or(0, |block| block.meta.block_id.0),
+        );
         space.replace_frozen(memtable, block);
         StatsCounters::add(&self.stats.seals, 1);
         StatsCounters::add(&self.stats.sealed_bytes, sealed_bytes);

@@ -55,6 +55,7 @@ use crate::read::{PageCache, VisibleRevision};
 use crate::sealer::Ids;
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
+use crate::trace;
 
 /// How often failed compactions are retried, and unreferenced inputs looked at again.
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(500);
@@ -190,7 +191,16 @@ impl Compactor {
         let result = self.compact_steps(space, plan, backlog, cache);
         match &result {
             Ok(()) => StatsCounters::add(&self.stats.compactions, 1),
-            Err(_) => StatsCounters::add(&self.stats.compaction_failures, 1),
+            Err(error) => {
+                trace::event!(
+                    warn,
+                    "compaction failed",
+                    space = trace::display(&space.name),
+                    inputs = plan.inputs.len(),
+                    error = trace::display(error),
+                );
+                StatsCounters::add(&self.stats.compaction_failures, 1);
+            }
         }
         result
     }
@@ -248,10 +258,7 @@ impl Compactor {
         // append: no batch naming an orphan can come back.
         let orphans = std::mem::take(&mut backlog.orphans);
         remove_unnamed(self.storage.as_ref(), &self.paths, &orphans);
-        let read: u64 = inputs.iter().map(|block| block.meta.len_bytes).sum();
-        let wrote: u64 = written.iter().map(|block| block.meta.len_bytes).sum();
-        StatsCounters::add(&self.stats.compaction_bytes_read, read);
-        StatsCounters::add(&self.stats.compaction_bytes_written, wrote);
+        self.count_bytes(space, plan, &inputs, &written);
         let replaced = space.replace_blocks(&plan.inputs, &written);
         debug_assert!(
             replaced.is_ok(),
@@ -259,6 +266,31 @@ impl Compactor {
         );
         backlog.obsolete.extend(inputs);
         Ok(())
+    }
+
+    /// Counts the bytes a finished compaction of `space` read and wrote, and emits its
+    /// `compaction` event.
+    fn count_bytes(
+        &self,
+        space: &SpaceShared,
+        plan: &Plan,
+        inputs: &[Arc<BlockFile>],
+        written: &[Arc<BlockFile>],
+    ) {
+        let read: u64 = inputs.iter().map(|block| block.meta.len_bytes).sum();
+        let wrote: u64 = written.iter().map(|block| block.meta.len_bytes).sum();
+        StatsCounters::add(&self.stats.compaction_bytes_read, read);
+        StatsCounters::add(&self.stats.compaction_bytes_written, wrote);
+        trace::event!(
+            info,
+            "compaction",
+            space = trace::display(&space.name),
+            level = plan.output_level,
+            inputs = inputs.len(),
+            outputs = written.len(),
+            bytes_read = read,
+            bytes_written = wrote,
+        );
     }
 
     /// The space's retention, as the manifest records it.

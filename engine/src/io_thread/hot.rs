@@ -9,6 +9,7 @@ use crate::failure::Failure;
 use crate::options::Durability;
 use crate::sealer::{SealJob, SealerJob};
 use crate::stats::StatsCounters;
+use crate::trace;
 
 impl IoThread {
     /// Submits one chain for every space that has pending batches and no chain in flight.
@@ -134,6 +135,12 @@ impl IoThread {
             if let Some(space) = self.spaces.get_mut(&space_id) {
                 space.stalled = true;
                 hedged.extend(space.pending.iter().copied());
+                trace::event!(
+                    info,
+                    "hedge",
+                    space = trace::display(&space.shared.name),
+                    revisions = hedged.len(),
+                );
             }
             self.stage(&hedged);
             return;
@@ -272,6 +279,15 @@ impl IoThread {
             }
         }
         if let Some(space) = self.spaces.get_mut(&space_id) {
+            trace::event!(
+                warn,
+                "segment poisoned",
+                space = trace::display(&space.shared.name),
+                path = trace::debug(&space.log.path),
+                errno = failure.errno(),
+                error = trace::debug(&failure),
+                requeued = requeue.len(),
+            );
             space.log.poisoned = true;
             space.switch_wanted = true;
             for revision in requeue.into_iter().rev() {
@@ -325,6 +341,13 @@ impl IoThread {
         let old = std::mem::replace(&mut space.log, spare);
         if old.poisoned {
             StatsCounters::add(&self.stats.segments_rolled, 1);
+            trace::event!(
+                info,
+                "segment rolled",
+                space = trace::display(&space.shared.name),
+                from = trace::debug(&old.path),
+                to = trace::debug(&space.log.path),
+            );
         }
         let memtable = space.shared.freeze_active();
         let job = SealJob {

@@ -53,6 +53,7 @@ use crate::queue::{ByteGate, Command, Reply};
 use crate::sealer::SealerJob;
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
+use crate::trace;
 
 pub(crate) use driver::Driver;
 
@@ -515,6 +516,12 @@ impl IoThread {
             return;
         };
         space.broken = Some(detail.to_string());
+        trace::event!(
+            error,
+            "space broken",
+            space = trace::display(&space.shared.name),
+            detail = detail,
+        );
         let waiting: Vec<u64> = space.pending.drain(..).collect();
         for waiter in space.flush_waiters.drain(..) {
             waiter.send(Err(Error::Poisoned {

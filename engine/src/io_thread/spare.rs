@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::failure::Failure;
 use crate::log_file::LogFile;
 use crate::sealer::SealerJob;
+use crate::trace;
 
 /// How long after a failed spare the next attempt is made (unless a `flush` asks sooner).
 const SPARE_RETRY_WAIT: Duration = Duration::from_millis(500);
@@ -56,6 +57,13 @@ impl IoThread {
             }
             Err(error) => {
                 let failure = Failure::from_error(error);
+                trace::event!(
+                    warn,
+                    "spare failed",
+                    space = trace::display(&space.shared.name),
+                    errno = failure.errno(),
+                    error = trace::debug(&failure),
+                );
                 for waiter in space.flush_waiters.drain(..) {
                     waiter.send(Err(failure.to_error(&space.shared.name)));
                 }

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::log_file::LogFile;
 use crate::sealer::SealerJob;
 use crate::stats::StatsCounters;
+use crate::trace;
 
 impl IoThread {
     /// Queues staged copies of `revisions` (those not already staged or durable).
@@ -193,6 +194,12 @@ impl IoThread {
     fn disable_staging(&mut self, detail: &str) {
         self.staging.disabled = Some(detail.to_string());
         let queued: Vec<u64> = self.staging.queue.drain(..).collect();
+        trace::event!(
+            warn,
+            "staging disabled",
+            detail = detail,
+            dropped = queued.len(),
+        );
         for revision in queued {
             if let Some(state) = self.batches.get_mut(&revision) {
                 state.staged = Staged::Failed;
@@ -230,6 +237,13 @@ impl IoThread {
             }
             _ => {
                 if let Some(log) = self.staging.log.as_mut() {
+                    trace::event!(
+                        warn,
+                        "staging chain failed",
+                        path = trace::debug(&log.path),
+                        outcome = trace::debug(&event.outcome),
+                        revisions = revisions.len(),
+                    );
                     log.poisoned = true;
                 }
                 for revision in &revisions {
