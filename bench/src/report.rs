@@ -609,8 +609,11 @@ impl Comparison {
     /// beside QD1 commits) or a row without one (records/s beside reads/s, another engine)
     /// sets different quantities side by side.
     pub fn bound_is_ceiling(&self) -> bool {
-        self.bound_source == crate::handoff::HANDOFF_RW
-            || self.target_ratio.is_some_and(|target| target <= 1.0)
+        match self.bound_source.as_str() {
+            crate::handoff::HANDOFF_RW => true,
+            PEER_SOURCE => false,
+            _ => self.target_ratio.is_some_and(|target| target <= 1.0),
+        }
     }
 
     /// The row's verdict: `None` for a row with neither a target nor a ceiling passed by more
@@ -633,6 +636,10 @@ impl Comparison {
 /// so a ratio over this means the bound's run was disturbed (another tenant's burst, a cloud
 /// disk's credits) and the row is flagged [`Verdict::NoisyBound`] instead of met.
 pub const NOISY_BOUND_RATIO: f64 = 1.5;
+
+/// The `bound_source` of a row whose bound is another engine's figure (`--rw peers`): a
+/// target to meet or pass, never a ceiling.
+pub const PEER_SOURCE: &str = "peer";
 
 /// How a comparison row stands against its target and its bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -933,12 +940,19 @@ mod tests {
         let at_limit = Comparison::new("c", "ops/s", 150.0, "d", 100.0)
             .target(0.9)
             .source("fio");
-        let peer = Comparison::new("e", "ops/s", 160.0, "f", 100.0).source("peer");
+        // A peer row has the 1x target the peers comparison gives it.
+        let peer = Comparison::new("e", "ops/s", 160.0, "f", 100.0)
+            .target(1.0)
+            .source(PEER_SOURCE);
         let handoff = Comparison::new("g", "ops/s", 160.0, "h", 100.0).source("handoff");
         assert!(noisy.ratio > NOISY_BOUND_RATIO);
         assert_eq!(noisy.verdict(), Some(Verdict::NoisyBound));
         assert_eq!(at_limit.verdict(), Some(Verdict::Ok));
-        assert_eq!(peer.verdict(), None);
+        assert_eq!(
+            peer.verdict(),
+            Some(Verdict::Ok),
+            "a peer is a target, not a ceiling"
+        );
         assert_eq!(handoff.verdict(), Some(Verdict::NoisyBound));
         let group_commits = Comparison::new("i", "ops/s", 30.0, "j", 1.0).target(25.0);
         assert_eq!(group_commits.verdict(), Some(Verdict::Ok));
@@ -957,6 +971,6 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.json().unwrap()).unwrap();
         assert_eq!(json["comparisons"][0]["verdict"], "noisy bound");
         assert_eq!(json["comparisons"][0]["ratio"], 1.6);
-        assert!(json["comparisons"][1]["verdict"].is_null());
+        assert_eq!(json["comparisons"][1]["verdict"], "ok");
     }
 }

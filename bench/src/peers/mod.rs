@@ -440,7 +440,7 @@ fn peer_comparisons(ours: &EngineRows, peers: &[EngineRows], repeats: u32) -> Ve
                 peer.engine,
                 rate(peer_row, workload.unit),
             )
-            .source("peer")
+            .source(crate::report::PEER_SOURCE)
             .latencies(
                 our_row.latency_percentiles(),
                 peer_row.latency_percentiles(),
