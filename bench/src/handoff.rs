@@ -6,9 +6,9 @@
 //! I/O thread then wakes it. With 64 writers on 2 vCPUs every put costs two context switches
 //! and a futex wake whatever the engine does, and that cost alone caps the 64-writer row.
 //!
-//! Shape: the engine's own one-shot replies and group wake-up (`infinitedb::handoff`, the
-//! engine's `reply` module), without the rest of the engine. `numjobs` writer threads each loop
-//! until the runtime ends: make a reply pair, queue the reply, wake the coordinator if it
+//! Shape: the engine's own one-shot replies and group wake-up (`infinitedb::reply`), without
+//! the rest of the engine. `numjobs` writer threads each loop until the runtime ends: make a
+//! reply pair, queue the reply, wake the coordinator if it
 //! sleeps, park on the answer, count one operation and time it (queue to answer, into an HDR
 //! histogram like every other job). One coordinator thread loops: wait until a request is
 //! queued, take every queued request as one group, hold the group for `hold` (zero by default:
@@ -30,7 +30,7 @@ use std::thread::{Builder, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use infinitedb::handoff::{Reply, reply_pair, send_all};
+use infinitedb::reply::{Reply, reply_pair, send_all};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{BenchError, Result};

@@ -109,7 +109,7 @@ mod queue;
 mod read;
 mod read_only;
 mod recovery;
-mod reply;
+pub mod reply;
 mod scan;
 mod sealer;
 mod space;
@@ -175,12 +175,4 @@ pub mod storage {
         CommitChain, CommitQueue, FileHandle, IoError, MIN_ALIGNMENT, OpenMode, OsStorage, Result,
         SECTOR_BYTES, Storage,
     };
-}
-
-/// The one-shot replies and the tree wake-up that answer blocked writers, exported only so
-/// `infinitedb-bench`'s thread hand-off ceiling measures the engine's own mechanism rather
-/// than a copy of it. Not part of the API: no stability promise.
-#[doc(hidden)]
-pub mod handoff {
-    pub use crate::reply::{Answer, Reply, reply_pair, send_all};
 }

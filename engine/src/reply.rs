@@ -20,6 +20,22 @@
 //! future, or a writer not there yet) is answered directly, outside the tree: nothing it may
 //! never do (be polled again, call `recv`) can strand another waiter.
 //!
+//! The engine answers its callers through this module; it is public so that a service (or the
+//! bench's thread hand-off ceiling, `infinitedb-bench --rw handoff`) can measure or reuse the
+//! same mechanism:
+//!
+//! ```
+//! use infinitedb::reply::{reply_pair, send_all};
+//! let (replies, answers): (Vec<_>, Vec<_>) = (0..4_u32).map(|_| reply_pair::<u32>()).unzip();
+//! let waiters: Vec<_> = answers
+//!     .into_iter()
+//!     .map(|answer| std::thread::spawn(move || answer.recv()))
+//!     .collect();
+//! send_all(replies.into_iter().zip(10..).collect()); // one wake for the group
+//! let got: Vec<_> = waiters.into_iter().map(|waiter| waiter.join().unwrap()).collect();
+//! assert_eq!(got, vec![Some(10), Some(11), Some(12), Some(13)]);
+//! ```
+//!
 //! Invariants: a [`Reply`] is answered at most once ([`Reply::send`] consumes it); dropping an
 //! unanswered `Reply` answers `None`, so a waiter never waits on a reply that cannot come; in
 //! a tree, a waiter's answer is stored before its parent's, so no waiter is woken before its
