@@ -161,6 +161,7 @@ impl Db {
     /// replaced; [`Error::InvalidOption`]; [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         options.validate()?;
+        let _span = trace::span!("open", path = trace::display(path.as_ref().display()));
         let (storage, lock, seen, paths) = match &options.storage {
             Some(storage) => {
                 // A supplied storage has its own namespace: its paths are used as given.

@@ -56,8 +56,11 @@
 //!
 //! With the cargo feature `tracing` (on by default) the engine emits
 //! [`tracing`](https://docs.rs/tracing) events at the decisions it takes on its own, never
-//! once per write; nothing is printed unless the application installs a subscriber. Each event's message is the fixed name below and its
-//! data are fields (`space` is the space's name, `path` a file or the database directory):
+//! once per write; nothing is printed unless the application installs a subscriber. Each
+//! event's message is the fixed name below and its data are fields (`space` is the space's
+//! name, `path` a file or the database directory). Three `info` spans hold the events of
+//! their work: `open` (`path`: recovery's events are inside it), `seal` (`space`) and
+//! `compaction` (`space`, `output_level`).
 //!
 //! | event | level | fields |
 //! |---|---|---|

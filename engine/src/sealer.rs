@@ -211,6 +211,7 @@ impl Sealer {
     /// Seals the backlog oldest first until one fails (it stays at the front).
     fn seal_backlog(&self, backlog: &mut VecDeque<SealJob>) {
         while let Some(mut job) = backlog.pop_front() {
+            let _span = trace::span!("seal", space = trace::display(&job.space.name));
             let sealed = wait_until_logged(&job)
                 .and_then(|()| self.seal_write_block(&job.space, &job.memtable, &job.log));
             match sealed {

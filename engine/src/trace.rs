@@ -1,5 +1,5 @@
-//! The engine's events: one macro, [`event!`], that forwards to `tracing` when the cargo
-//! feature `tracing` is on and compiles to nothing when it is off.
+//! The engine's events and spans: [`event!`] and [`span!`], which forward to `tracing` when the
+//! cargo feature `tracing` is on and compile to nothing when it is off.
 //!
 //! Invariants: an event carries its data as fields (`space = display(name), records = n`),
 //! never as a formatted message, and its message is a fixed literal naming the decision
@@ -27,6 +27,31 @@ macro_rules! event {
     }};
 }
 pub(crate) use event;
+
+/// Enters an `info` span named `name` with the fields `name = value` for the rest of the
+/// caller's scope: `let _span = trace::span!("open", path = trace::display(root));`. The events
+/// of the work inside, on the same thread, have it as their parent. With the feature off it is
+/// `()` and its arguments are never evaluated.
+macro_rules! span {
+    ($name:literal $(, $field:ident = $value:expr)* $(,)?) => {{
+        #[cfg(feature = "tracing")]
+        {
+            ::tracing::info_span!($name $(, $field = $value)*).entered()
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            if false {
+                $(let _ = &$value;)*
+            }
+            crate::trace::NoSpan
+        }
+    }};
+}
+pub(crate) use span;
+
+/// What [`span!`] gives with the feature off: nothing to enter or leave.
+#[cfg(not(feature = "tracing"))]
+pub(crate) struct NoSpan;
 
 /// A field value recorded through its `Display` impl.
 #[cfg(feature = "tracing")]

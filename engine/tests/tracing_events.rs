@@ -1,6 +1,7 @@
 //! The engine's `tracing` events (cargo feature `tracing`, on by default; see the crate docs'
 //! "Tracing"): an open reports its backend and what it recovered, a flush its seal, a missed
-//! deadline its hedge, and a failed hot-segment fsync the poisoned segment with its errno.
+//! deadline its hedge, and a failed hot-segment fsync the poisoned segment with its errno; an
+//! open's events fire inside its `open` span, a seal's inside its `seal` span.
 //!
 //! The engine's events fire on its own threads (I/O thread, sealer), so one collecting
 //! subscriber is installed as the global default for this test binary. Tests run in parallel
@@ -62,7 +63,16 @@ fn events_where(keep: impl Fn(&Seen) -> bool) -> Vec<Seen> {
         .collect()
 }
 
-/// A subscriber that keeps every event and ignores spans.
+/// The names of the spans made so far; a span's id is its index plus one.
+static SPANS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// The spans this thread is inside, innermost last.
+    static ENTERED: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A subscriber that keeps every event, with the name of the span it fired in as its field
+/// `span`.
 struct Collector;
 
 /// Records an event's fields into a [`Seen`].
@@ -90,8 +100,10 @@ impl Subscriber for Collector {
         true
     }
 
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
+    fn new_span(&self, attributes: &Attributes<'_>) -> Id {
+        let mut spans = SPANS.lock().unwrap();
+        spans.push(attributes.metadata().name().to_string());
+        Id::from_u64(u64::try_from(spans.len()).unwrap())
     }
 
     fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -104,12 +116,20 @@ impl Subscriber for Collector {
             fields: BTreeMap::new(),
         };
         event.record(&mut FieldsOf(&mut seen));
+        if let Some(id) = ENTERED.with(|entered| entered.borrow().last().copied()) {
+            let name = SPANS.lock().unwrap()[usize::try_from(id - 1).unwrap()].clone();
+            seen.fields.insert("span".to_string(), name);
+        }
         EVENTS.lock().unwrap().push(seen);
     }
 
-    fn enter(&self, _: &Id) {}
+    fn enter(&self, id: &Id) {
+        ENTERED.with(|entered| entered.borrow_mut().push(id.into_u64()));
+    }
 
-    fn exit(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {
+        ENTERED.with(|entered| entered.borrow_mut().pop());
+    }
 }
 
 #[test]
@@ -145,6 +165,7 @@ fn an_open_reports_its_backend_and_the_revision_it_recovered() {
     let expected = revision.0.to_string();
     assert_eq!(recovered[1].field("revision"), Some(expected.as_str()));
     assert_eq!(recovered[1].field("spaces"), Some("1"));
+    assert_eq!(recovered[1].field("span"), Some("open"), "inside the open's span");
     db.close().unwrap();
 }
 
@@ -168,6 +189,7 @@ fn a_flush_reports_its_seal_with_the_space_and_record_count() {
     let bytes: u64 = seals[0].field("bytes").unwrap().parse().unwrap();
     assert!(bytes > 0, "{seals:?}");
     assert_ne!(seals[0].field("block"), Some("0"), "{seals:?}");
+    assert_eq!(seals[0].field("span"), Some("seal"), "inside the seal's span");
     db.close().unwrap();
 }
 

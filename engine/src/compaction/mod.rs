@@ -188,6 +188,11 @@ impl Compactor {
         backlog: &mut Backlog,
         cache: &Arc<PageCache>,
     ) -> Result<()> {
+        let _span = trace::span!(
+            "compaction",
+            space = trace::display(&space.name),
+            output_level = plan.output_level
+        );
         let result = self.compact_steps(space, plan, backlog, cache);
         match &result {
             Ok(()) => StatsCounters::add(&self.stats.compactions, 1),
