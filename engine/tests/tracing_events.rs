@@ -165,7 +165,11 @@ fn an_open_reports_its_backend_and_the_revision_it_recovered() {
     let expected = revision.0.to_string();
     assert_eq!(recovered[1].field("revision"), Some(expected.as_str()));
     assert_eq!(recovered[1].field("spaces"), Some("1"));
-    assert_eq!(recovered[1].field("span"), Some("open"), "inside the open's span");
+    assert_eq!(
+        recovered[1].field("span"),
+        Some("open"),
+        "inside the open's span"
+    );
     db.close().unwrap();
 }
 
@@ -189,7 +193,11 @@ fn a_flush_reports_its_seal_with_the_space_and_record_count() {
     let bytes: u64 = seals[0].field("bytes").unwrap().parse().unwrap();
     assert!(bytes > 0, "{seals:?}");
     assert_ne!(seals[0].field("block"), Some("0"), "{seals:?}");
-    assert_eq!(seals[0].field("span"), Some("seal"), "inside the seal's span");
+    assert_eq!(
+        seals[0].field("span"),
+        Some("seal"),
+        "inside the seal's span"
+    );
     db.close().unwrap();
 }
 
