@@ -751,31 +751,40 @@ fn process_io_counter(label: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_small_write_job_reports_engine_counters() {
-        // Goal: a Sync write job on this machine's disk completes, stops at --size and counts
-        // its fsyncs. Method: 2 threads × 64 KiB of 128-byte values.
-        let dir = tempfile::tempdir().unwrap();
-        let job = EngineJob {
-            directory: dir.path().to_path_buf(),
+    /// A job in `directory` writing 128-byte values from 2 blocking threads, Sync, until
+    /// `bytes` moved (20 s at most), with no preload; tests change what they exercise.
+    fn small_job(directory: &std::path::Path, bytes: u64) -> EngineJob {
+        EngineJob {
+            directory: directory.to_path_buf(),
             mode: EngineMode::Write,
             value_bytes: 128,
             numjobs: 2,
             limit: Limit {
                 runtime: Some(Duration::from_secs(20)),
-                bytes: Some(128 * 1024),
+                bytes: Some(bytes),
                 time_based: false,
             },
             durability: Durability::Sync,
             dims: 2,
             bits: 32,
             backend: BackendRequest::Auto,
-            deadline: Some(Duration::from_millis(2)),
+            deadline: None,
             keys: 0,
             query_records: 0,
             ramp: Duration::ZERO,
             api: Api::Blocking,
             batch: 1,
+        }
+    }
+
+    #[test]
+    fn a_small_write_job_reports_engine_counters() {
+        // Goal: a Sync write job on this machine's disk completes, stops at --size and counts
+        // its fsyncs. Method: 2 threads × 64 KiB of 128-byte values.
+        let dir = tempfile::tempdir().unwrap();
+        let job = EngineJob {
+            deadline: Some(Duration::from_millis(2)),
+            ..small_job(dir.path(), 128 * 1024)
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         assert_eq!(run.measurement.ops, 1024);
@@ -798,25 +807,15 @@ mod tests {
         // must be 2,560.
         let dir = tempfile::tempdir().unwrap();
         let job = EngineJob {
-            directory: dir.path().to_path_buf(),
-            mode: EngineMode::Write,
-            value_bytes: 128,
             numjobs: 16,
             limit: Limit {
                 runtime: Some(Duration::from_secs(60)),
                 bytes: Some(320 * 1024),
                 time_based: false,
             },
-            durability: Durability::Sync,
-            dims: 2,
-            bits: 32,
-            backend: BackendRequest::Auto,
-            deadline: None,
-            keys: 0,
-            query_records: 0,
-            ramp: Duration::ZERO,
             api: Api::Async,
             batch: 10,
+            ..small_job(dir.path(), 320 * 1024)
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         assert_eq!(run.measurement.ops, 256);
@@ -831,25 +830,10 @@ mod tests {
         // boxes of ~50 records, 2 threads, until 64 KiB of 128-byte values came back.
         let dir = tempfile::tempdir().unwrap();
         let job = EngineJob {
-            directory: dir.path().to_path_buf(),
             mode: EngineMode::Query,
-            value_bytes: 128,
-            numjobs: 2,
-            limit: Limit {
-                runtime: Some(Duration::from_secs(20)),
-                bytes: Some(64 * 1024),
-                time_based: false,
-            },
-            durability: Durability::Sync,
-            dims: 2,
-            bits: 32,
-            backend: BackendRequest::Auto,
-            deadline: None,
             keys: 5000,
             query_records: 50,
-            ramp: Duration::ZERO,
-            api: Api::Blocking,
-            batch: 1,
+            ..small_job(dir.path(), 64 * 1024)
         };
         let run = run(&job, &Progress::hidden()).unwrap();
         let query = run.query.unwrap();

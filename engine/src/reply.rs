@@ -102,6 +102,24 @@ impl<T> Shared<T> {
     /// Stores `answer` outside any tree and wakes whoever waits: a blocked thread or a task.
     fn answer_directly(&self, answer: Slot<T>) {
         let waker = self.slot.lock().answer(answer);
+        self.wake_directly(waker);
+    }
+
+    /// Answers `value` outside any tree unless a thread is blocked in `recv` (it stays
+    /// blocked until answered, so the check holds until its answer); gives `value` back then.
+    fn answer_unless_blocked(&self, value: T) -> Option<T> {
+        let mut slot = self.slot.lock();
+        if matches!(*slot, Slot::Waiting { blocked: true, .. }) {
+            return Some(value);
+        }
+        let waker = slot.answer(Slot::Answered(value, [None, None]));
+        drop(slot);
+        self.wake_directly(waker);
+        None
+    }
+
+    /// Wakes a thread that may be blocked on the slot, and the task a poll left, if any.
+    fn wake_directly(&self, waker: Option<Waker>) {
         self.answered.notify_one();
         if let Some(waker) = waker {
             waker.wake();
@@ -153,12 +171,8 @@ pub fn send_all<T: Send + std::fmt::Debug + 'static>(answers: Vec<(Reply<T>, T)>
         let Some(shared) = reply.shared.take() else {
             continue;
         };
-        // A blocked waiter stays blocked until answered, so this holds until its answer.
-        let is_blocked = matches!(*shared.slot.lock(), Slot::Waiting { blocked: true, .. });
-        if is_blocked {
+        if let Some(value) = shared.answer_unless_blocked(value) {
             blocked.push((shared, value));
-        } else {
-            shared.answer_directly(Slot::Answered(value, [None, None]));
         }
     }
     let waiters: Vec<Arc<dyn Wake>> = blocked
