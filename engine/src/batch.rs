@@ -1,10 +1,11 @@
-//! [`Batch`]: records of one space written atomically under one revision, the [`IntoValue`]
-//! conversions of what a write takes as a value, and the batch's validated, keyed form
-//! [`KeyedBatch`] that travels to the I/O thread.
+//! [`Batch`]: records of one or several spaces written atomically under one revision, the
+//! [`IntoValue`] conversions of what a write takes as a value, and the batch's validated,
+//! keyed form: one [`KeyedBatch`] per space, which travel to the I/O thread together.
 //!
 //! Invariants of a `KeyedBatch`: at least one record; every key is the Hilbert key of a point
 //! that fits the space; every value is at most `value_bytes_max`; no key appears twice (a later
 //! write of the same point in one batch replaces the earlier one, as sequential writes would).
+//! The parts of one batch are in ascending space order, one per space.
 
 use std::collections::HashMap;
 
@@ -87,7 +88,10 @@ impl IntoValue for &str {
     }
 }
 
-/// Records of one space, written atomically with one revision by [`crate::Db::write`].
+/// Records written atomically with one revision by [`crate::Db::write`]: after a crash all
+/// of them are there or none. Most batches write one space, the one given to
+/// [`Batch::new`] ([`Batch::put`], [`Batch::delete`]); [`Batch::put_in`] and
+/// [`Batch::delete_in`] add records of other spaces to the same atomic write.
 /// Points and values are checked when the batch is written, not when they are added.
 /// A point is anything that views as `[u32]` (an array, a slice, a `Vec`); a value anything
 /// [`IntoValue`] (owned buffers are not copied).
@@ -99,14 +103,35 @@ impl IntoValue for &str {
 /// let revision = db.write(batch)?;
 /// # let _ = revision; Ok(()) }
 /// ```
+///
+/// A batch of several spaces: an order and its stock movement, both or neither.
+///
+/// ```
+/// use infinitedb::{Batch, Db, Options, Readable};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let orders = db.create_space("orders", 1, 32)?;
+/// let stock = db.create_space("stock", 2, 16)?;
+/// let mut batch = Batch::new(orders);
+/// batch.put([1001], b"2 x widget").put_in(stock, [7, 1], b"-2");
+/// let revision = db.write(batch)?;
+/// let snapshot = db.snapshot();
+/// assert_eq!(snapshot.get(orders, &[1001])?.as_deref(), Some(&b"2 x widget"[..]));
+/// assert_eq!(snapshot.get(stock, &[7, 1])?.as_deref(), Some(&b"-2"[..]));
+/// # let _ = revision; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Batch {
     pub(crate) space: SpaceId,
-    pub(crate) entries: Vec<(Vec<u32>, Option<Bytes>)>,
+    pub(crate) entries: Vec<Entry>,
 }
 
+/// One record of a [`Batch`] as added: its space, point and value (`None`: a delete).
+pub(crate) type Entry = (SpaceId, Vec<u32>, Option<Bytes>);
+
 impl Batch {
-    /// An empty batch for `space`.
+    /// An empty batch whose [`Batch::put`] and [`Batch::delete`] write `space`.
     #[must_use]
     pub fn new(space: SpaceId) -> Self {
         Batch {
@@ -115,16 +140,32 @@ impl Batch {
         }
     }
 
-    /// Adds a put of `value` at `point`.
+    /// Adds a put of `value` at `point` of the batch's space.
     pub fn put(&mut self, point: impl AsRef<[u32]>, value: impl IntoValue) -> &mut Self {
+        self.put_in(self.space, point, value)
+    }
+
+    /// Adds a delete of `point` of the batch's space.
+    pub fn delete(&mut self, point: impl AsRef<[u32]>) -> &mut Self {
+        self.delete_in(self.space, point)
+    }
+
+    /// Adds a put of `value` at `point` of `space`, which may be another space than the
+    /// batch's: the batch then writes several spaces atomically.
+    pub fn put_in(
+        &mut self,
+        space: SpaceId,
+        point: impl AsRef<[u32]>,
+        value: impl IntoValue,
+    ) -> &mut Self {
         self.entries
-            .push((point.as_ref().to_vec(), Some(value.into_value())));
+            .push((space, point.as_ref().to_vec(), Some(value.into_value())));
         self
     }
 
-    /// Adds a delete of `point`.
-    pub fn delete(&mut self, point: impl AsRef<[u32]>) -> &mut Self {
-        self.entries.push((point.as_ref().to_vec(), None));
+    /// Adds a delete of `point` of `space`, as [`Batch::put_in`].
+    pub fn delete_in(&mut self, space: SpaceId, point: impl AsRef<[u32]>) -> &mut Self {
+        self.entries.push((space, point.as_ref().to_vec(), None));
         self
     }
 
@@ -140,10 +181,19 @@ impl Batch {
         self.entries.is_empty()
     }
 
-    /// The space written.
+    /// The space [`Batch::put`] and [`Batch::delete`] write.
     #[must_use]
     pub fn space(&self) -> SpaceId {
         self.space
+    }
+
+    /// Every space the batch writes, in ascending order.
+    #[must_use]
+    pub fn spaces(&self) -> Vec<SpaceId> {
+        let mut spaces: Vec<SpaceId> = self.entries.iter().map(|entry| entry.0).collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        spaces
     }
 }
 
@@ -192,24 +242,22 @@ pub(crate) struct KeyedBatch {
 }
 
 impl KeyedBatch {
-    /// Validates `batch` against its space's curve and the value limit (`space` is the
-    /// space's name, for the errors).
-    pub(crate) fn from_batch(
-        batch: Batch,
-        space: &str,
+    /// Validates the records of one space against its curve and the value limit (`name` is
+    /// the space's name, for the errors).
+    fn from_entries(
+        space: SpaceId,
+        entries: impl ExactSizeIterator<Item = (Vec<u32>, Option<Bytes>)>,
+        name: &str,
         curve: &Curve,
         value_bytes_max: usize,
     ) -> Result<Self> {
-        if batch.entries.is_empty() {
-            return Err(Error::EmptyBatch);
-        }
-        let mut records: Vec<KeyedRecord> = Vec::with_capacity(batch.entries.len());
+        let mut records: Vec<KeyedRecord> = Vec::with_capacity(entries.len());
         // Small batches (a put is one record) find a repeated key by a scan: no map to build.
         let mut index_of_key: Option<HashMap<Key, usize>> =
-            (batch.entries.len() > SCAN_DEDUP_RECORDS_MAX).then(HashMap::new);
-        for (point, value) in batch.entries {
+            (entries.len() > SCAN_DEDUP_RECORDS_MAX).then(HashMap::new);
+        for (point, value) in entries {
             let key = curve.encode(&point).map_err(|source| Error::InvalidPoint {
-                space: space.to_string(),
+                space: name.to_string(),
                 source,
             })?;
             if let Some(value) = &value
@@ -238,10 +286,53 @@ impl KeyedBatch {
         let encoded_bytes = records.iter().map(KeyedRecord::encoded_bytes).sum();
         debug_assert!(!records.is_empty());
         Ok(KeyedBatch {
-            space: batch.space,
+            space,
             records,
             encoded_bytes,
         })
+    }
+
+    /// Validates `batch`: one part per space it writes, in ascending space order. `space_of`
+    /// gives a space's name and curve, or its error (an unknown space).
+    pub(crate) fn parts_of<S: AsRef<str>>(
+        batch: Batch,
+        space_of: impl Fn(SpaceId) -> Result<(S, Curve)>,
+        value_bytes_max: usize,
+    ) -> Result<Vec<Self>> {
+        if batch.entries.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let single = batch.entries.iter().all(|entry| entry.0 == batch.space);
+        if single {
+            let (name, curve) = space_of(batch.space)?;
+            let entries = batch
+                .entries
+                .into_iter()
+                .map(|(_, point, value)| (point, value));
+            let part =
+                Self::from_entries(batch.space, entries, name.as_ref(), &curve, value_bytes_max)?;
+            return Ok(vec![part]);
+        }
+        let mut entries = batch.entries;
+        // Stable: within a space, later writes of a point still replace earlier ones.
+        entries.sort_by_key(|entry| entry.0);
+        let mut parts = Vec::new();
+        let mut rest = entries.into_iter().peekable();
+        while let Some(space) = rest.peek().map(|entry| entry.0) {
+            let mut of_space = Vec::new();
+            while let Some(entry) = rest.next_if(|entry| entry.0 == space) {
+                of_space.push((entry.1, entry.2));
+            }
+            let (name, curve) = space_of(space)?;
+            parts.push(Self::from_entries(
+                space,
+                of_space.into_iter(),
+                name.as_ref(),
+                &curve,
+                value_bytes_max,
+            )?);
+        }
+        Ok(parts)
     }
 }
 
@@ -249,13 +340,56 @@ impl KeyedBatch {
 mod tests {
     use super::*;
 
+    /// The one part of a batch of one space, every space named "test" with `curve`.
+    fn one_part(batch: Batch, curve: &Curve, value_bytes_max: usize) -> Result<KeyedBatch> {
+        let mut parts = KeyedBatch::parts_of(batch, |_| Ok(("test", *curve)), value_bytes_max)?;
+        assert_eq!(parts.len(), 1);
+        Ok(parts.remove(0))
+    }
+
+    #[test]
+    fn a_batch_of_several_spaces_has_one_part_per_space_in_space_order() {
+        // Goal: records are grouped by space, spaces ascending, a point's last write winning
+        // within its space only; an unknown space fails the whole batch. Method: interleave
+        // three spaces, with one point written twice in one space and once in another.
+        let curve = Curve::new(2, 8).unwrap();
+        let mut batch = Batch::new(SpaceId(3));
+        batch
+            .put([1, 1], b"a")
+            .put_in(SpaceId(1), [1, 1], b"b")
+            .put_in(SpaceId(2), [2, 2], b"c")
+            .put([1, 1], b"d")
+            .delete_in(SpaceId(1), [5, 5]);
+        assert_eq!(batch.spaces(), vec![SpaceId(1), SpaceId(2), SpaceId(3)]);
+        let parts = KeyedBatch::parts_of(batch.clone(), |_| Ok(("test", curve)), 16).unwrap();
+        let spaces: Vec<SpaceId> = parts.iter().map(|part| part.space).collect();
+        assert_eq!(spaces, vec![SpaceId(1), SpaceId(2), SpaceId(3)]);
+        assert_eq!(parts[0].records.len(), 2);
+        assert_eq!(parts[0].records[0].value.as_deref(), Some(&b"b"[..]));
+        assert_eq!(parts[0].records[1].value, None);
+        assert_eq!(parts[2].records.len(), 1);
+        assert_eq!(parts[2].records[0].value.as_deref(), Some(&b"d"[..]));
+        let unknown = KeyedBatch::parts_of(
+            batch,
+            |space| {
+                if space == SpaceId(2) {
+                    Err(Error::UnknownSpace { name: "#2".into() })
+                } else {
+                    Ok(("test", curve))
+                }
+            },
+            16,
+        );
+        assert!(matches!(unknown, Err(Error::UnknownSpace { .. })));
+    }
+
     #[test]
     fn later_write_of_a_point_replaces_the_earlier_one() {
         // Goal: one key per batch, last write wins; bad input is typed. Method: build batches.
         let curve = Curve::new(2, 8).unwrap();
         let mut batch = Batch::new(SpaceId(1));
         batch.put([1, 2], b"a").put([3, 4], b"b").delete([1, 2]);
-        let keyed = KeyedBatch::from_batch(batch, "test", &curve, 16).unwrap();
+        let keyed = one_part(batch, &curve, 16).unwrap();
         assert_eq!(keyed.records.len(), 2);
         assert_eq!(keyed.records[0].value, None);
         assert_eq!(keyed.encoded_bytes, 2 * RECORD_HEADER_BYTES + 1);
@@ -263,17 +397,17 @@ mod tests {
         let mut big = Batch::new(SpaceId(1));
         big.put([1, 1], &[0; 17]);
         assert!(matches!(
-            KeyedBatch::from_batch(big, "test", &curve, 16),
+            one_part(big, &curve, 16),
             Err(Error::ValueTooLarge { bytes: 17, max: 16 })
         ));
         let mut outside = Batch::new(SpaceId(1));
         outside.put([256, 1], b"");
         assert!(matches!(
-            KeyedBatch::from_batch(outside, "test", &curve, 16),
+            one_part(outside, &curve, 16),
             Err(Error::InvalidPoint { .. })
         ));
         assert!(matches!(
-            KeyedBatch::from_batch(Batch::new(SpaceId(1)), "test", &curve, 16),
+            KeyedBatch::parts_of(Batch::new(SpaceId(1)), |_| Ok(("test", curve)), 16),
             Err(Error::EmptyBatch)
         ));
     }
@@ -291,7 +425,7 @@ mod tests {
                     batch.put([index, 7], &[round]);
                 }
             }
-            let keyed = KeyedBatch::from_batch(batch, "test", &curve, 16).unwrap();
+            let keyed = one_part(batch, &curve, 16).unwrap();
             assert_eq!(keyed.records.len(), distinct as usize, "{distinct}");
             for (index, record) in keyed.records.iter().enumerate() {
                 let point = [u32::try_from(index).unwrap(), 7];

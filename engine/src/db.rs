@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use infinitedb_format::{
     FRAME_HEADER_BYTES, ManifestEdit, Retention, Revision, SPACE_NAME_BYTES_MAX, SpaceId,
+    stamped_frame_bytes,
 };
 use parking_lot::{Mutex, RwLock};
 use uring_io::{BackendInfo, OsStorage, Storage};
@@ -744,31 +745,24 @@ impl Db {
         options: &WriteOptions,
         queueing: Queueing,
     ) -> Result<crate::reply::Answer<Result<Revision>>> {
-        let shared = self.shared(batch.space)?;
-        let keyed = KeyedBatch::from_batch(
+        let parts = KeyedBatch::parts_of(
             batch,
-            &shared.name,
-            &shared.curve,
+            |space| {
+                self.shared(space)
+                    .map(|shared| (shared.name.clone(), shared.curve))
+            },
             self.options.value_bytes_max,
         )?;
-        let frame_bytes = FRAME_HEADER_BYTES + keyed.encoded_bytes;
-        let max = self.options.frame_bytes_max().min(
-            self.options
-                .queue_bytes_max
-                .saturating_sub(WRITE_OVERHEAD_BYTES),
-        );
-        if frame_bytes > max {
-            return Err(Error::BatchTooLarge {
-                bytes: frame_bytes,
-                max,
-            });
+        self.check_batch_bytes(&parts)?;
+        for part in &parts {
+            self.wait_for_backlog(&*self.shared(part.space)?);
         }
-        self.wait_for_backlog(&shared);
-        let gate_bytes = keyed.encoded_bytes + WRITE_OVERHEAD_BYTES;
+        let records_bytes: usize = parts.iter().map(|part| part.encoded_bytes).sum();
+        let gate_bytes = records_bytes + WRITE_OVERHEAD_BYTES;
         let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
         let command = Command::Write {
-            batch: keyed,
+            parts,
             durability: options.durability.unwrap_or(self.options.durability),
             gate_bytes,
             reply,
@@ -1059,6 +1053,34 @@ impl Db {
 }
 
 impl Db {
+    /// Refuses a batch too large for one frame (one space) or, for a batch of several spaces,
+    /// for one staging-log write of its frames ([`Error::BatchTooLarge`]).
+    fn check_batch_bytes(&self, parts: &[KeyedBatch]) -> Result<()> {
+        let max = self.options.frame_bytes_max().min(
+            self.options
+                .queue_bytes_max
+                .saturating_sub(WRITE_OVERHEAD_BYTES),
+        );
+        let frame_bytes = |part: &KeyedBatch| FRAME_HEADER_BYTES + part.encoded_bytes;
+        let too_large = match parts {
+            [part] => frame_bytes(part) > max,
+            _ => {
+                let stamped: usize = parts
+                    .iter()
+                    .map(|part| stamped_frame_bytes(frame_bytes(part)))
+                    .sum();
+                stamped > stamped_frame_bytes(max)
+            }
+        };
+        if too_large {
+            return Err(Error::BatchTooLarge {
+                bytes: parts.iter().map(frame_bytes).sum(),
+                max,
+            });
+        }
+        Ok(())
+    }
+
     /// Backpressure, before a write is queued: waits while the space is behind
     /// ([`space_is_behind`]), re-checking at every view change.
     fn wait_for_backlog(&self, shared: &SpaceShared) {

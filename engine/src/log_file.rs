@@ -176,7 +176,13 @@ impl LogFile {
     /// Whether a frame of `frame_bytes` encoded bytes ([`infinitedb_format::frame_encoded_bytes`])
     /// still fits, as the whole sectors it occupies.
     pub(crate) fn fits(&self, frame_bytes: usize) -> bool {
-        let end = self.durable_bytes + stamped_frame_bytes(frame_bytes) as u64;
+        self.fits_frames(&[frame_bytes])
+    }
+
+    /// Whether frames of `frames` encoded bytes each, one after the other, still fit.
+    pub(crate) fn fits_frames(&self, frames: &[usize]) -> bool {
+        let stamped: usize = frames.iter().copied().map(stamped_frame_bytes).sum();
+        let end = self.durable_bytes + stamped as u64;
         end.div_ceil(self.alignment_bytes as u64) * self.alignment_bytes as u64
             <= self.capacity_bytes
     }
@@ -187,16 +193,22 @@ impl LogFile {
     }
 
     /// A buffer for the next chain: the tail page's acknowledged prefix and room for the
-    /// stamped sectors of a frame of `frame_bytes` encoded bytes, zero-padded to the
-    /// alignment. The caller encodes that frame (`encode_stamped_frame`) at
-    /// `frame_offset_in_buf`, which is file offset `offset + frame_offset_in_buf`.
-    pub(crate) fn begin_chain(&mut self, frame_bytes: usize) -> Result<ChainBuffer> {
+    /// stamped sectors of frames of `frames` encoded bytes each (one, or the frames of a
+    /// group), zero-padded to the alignment. The caller encodes those frames
+    /// (`encode_stamped_frame`) one after the other from `frame_offset_in_buf`, which is file
+    /// offset `offset + frame_offset_in_buf`.
+    pub(crate) fn begin_chain(&mut self, frames: &[usize]) -> Result<ChainBuffer> {
         let alignment = self.alignment_bytes as u64;
         let offset = self.durable_bytes / alignment * alignment;
         let prefix_bytes = usize::try_from(self.durable_bytes - offset).unwrap_or(0);
         debug_assert!(prefix_bytes < self.alignment_bytes);
         debug_assert!(prefix_bytes.is_multiple_of(infinitedb_format::SECTOR_BYTES));
-        let used_bytes = prefix_bytes + stamped_frame_bytes(frame_bytes);
+        let used_bytes = prefix_bytes
+            + frames
+                .iter()
+                .copied()
+                .map(stamped_frame_bytes)
+                .sum::<usize>();
         let len_bytes = used_bytes.div_ceil(self.alignment_bytes) * self.alignment_bytes;
         let reusable = self
             .recycled

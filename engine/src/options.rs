@@ -36,7 +36,9 @@ pub enum Durability {
     /// Return once the write is sequenced and visible to reads: at once, unless a `Sync`
     /// write of the same space sequenced before it is still on its way to the disk (then
     /// right after that one). It reaches the disk with a later group;
-    /// [`crate::Db::wait_durable`] and [`crate::Db::sync`] wait for it.
+    /// [`crate::Db::wait_durable`] and [`crate::Db::sync`] wait for it. A batch of several
+    /// spaces ([`crate::Batch::put_in`]) returns once it is on disk whatever its durability:
+    /// one staging-log write decides it (docs/design.md §4).
     NoSync,
 }
 

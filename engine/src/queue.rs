@@ -30,9 +30,10 @@ pub(crate) type Reply<T> = crate::reply::Reply<Result<T>>;
 /// What the I/O thread is asked to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Sequence and commit a batch; reply with its revision once `durability` allows.
+    /// Sequence and commit a batch (one part per space it writes, in space order); reply with
+    /// its revision once `durability` allows.
     Write {
-        batch: KeyedBatch,
+        parts: Vec<KeyedBatch>,
         durability: Durability,
         gate_bytes: usize,
         reply: Reply<Revision>,

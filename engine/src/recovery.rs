@@ -771,19 +771,102 @@ pub(crate) fn scan_log(
     }
 }
 
-/// Visits every record of `frame`.
-fn visit_frame(
-    frame: &Frame<'_>,
-    visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
-) -> Result<()> {
-    for record in frame.records() {
-        let value = match record.kind {
-            infinitedb_format::RecordKind::Put => Some(bytes::Bytes::copy_from_slice(record.value)),
-            _ => None,
-        };
-        visit(frame.header.space_id, record.key, record.revision, value)?;
+/// One record as a log scan delivers it: space, key, revision, value (`None`: a delete).
+type ScannedRecord = (SpaceId, u128, Revision, Option<bytes::Bytes>);
+
+/// Hands the records of a log's frames, in log order, to the scan's visitor, holding back
+/// those of a frame group until its last frame (docs/format.md, "Frame groups"): a batch of
+/// several spaces is recovered whole or not at all. A group cut short by the end of the log
+/// (its one write was torn) is dropped; a group broken by another frame is damage.
+struct FrameRecords<'v, V> {
+    visit: &'v mut V,
+    /// The group being read: where it starts, and its records so far.
+    open: Option<OpenGroup>,
+}
+
+#[derive(Debug)]
+struct OpenGroup {
+    offset: usize,
+    revision: Revision,
+    group: infinitedb_format::FrameGroup,
+    records: Vec<ScannedRecord>,
+}
+
+impl<V: FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>> FrameRecords<'_, V> {
+    /// The frame at `offset` of the log at `path`.
+    fn frame(&mut self, frame: &Frame<'_>, offset: usize, path: &Path) -> Result<()> {
+        let records = frame.records().map(|record| {
+            let value = match record.kind {
+                infinitedb_format::RecordKind::Put => {
+                    Some(bytes::Bytes::copy_from_slice(record.value))
+                }
+                _ => None,
+            };
+            (frame.header.space_id, record.key, record.revision, value)
+        });
+        let revision = frame.header.first_revision;
+        match (frame.header.group, self.open.take()) {
+            (None, None) => {
+                for (space, key, revision, value) in records {
+                    (self.visit)(space, key, revision, value)?;
+                }
+                Ok(())
+            }
+            (Some(group), None) if group.index == 0 => {
+                self.open = Some(OpenGroup {
+                    offset,
+                    revision,
+                    group,
+                    records: records.collect(),
+                });
+                Ok(())
+            }
+            (Some(group), Some(mut open))
+                if group.frames == open.group.frames
+                    && group.index == open.group.index + 1
+                    && revision == open.revision =>
+            {
+                open.records.extend(records);
+                open.group = group;
+                if group.index + 1 < group.frames {
+                    self.open = Some(open);
+                    return Ok(());
+                }
+                for (space, key, revision, value) in open.records {
+                    (self.visit)(space, key, revision, value)?;
+                }
+                Ok(())
+            }
+            (group, open) => {
+                let detail = format!(
+                    "frame group broken: a frame of group {group:?} at revision {} after {}",
+                    revision.0,
+                    open.map_or_else(
+                        || "no open group".to_string(),
+                        |open| format!("frame {:?} of revision {}", open.group, open.revision.0)
+                    ),
+                );
+                Err(Error::corruption(path, offset as u64, detail))
+            }
+        }
     }
-    Ok(())
+
+    /// The log ended at `torn` (a torn frame) or normally (`None`): a group still open was
+    /// cut short by the torn write of its frames, so the log's torn tail starts there.
+    fn finish(self, torn: Option<(u64, String)>) -> Option<(u64, String)> {
+        match self.open {
+            Some(open) => Some((
+                open.offset as u64,
+                format!(
+                    "frame group of revision {} cut after {} of {} frames",
+                    open.revision.0,
+                    open.group.index + 1,
+                    open.group.frames
+                ),
+            )),
+            None => torn,
+        }
+    }
 }
 
 /// A version-2 log: frames on sector boundaries, each sector stamped. A frame that is torn
@@ -798,6 +881,7 @@ fn scan_stamped(
     visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
 ) -> Result<Option<(u64, String)>> {
     let mut scratch = Vec::new();
+    let mut records = FrameRecords { visit, open: None };
     let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {
         match decode_stamped_frame(
@@ -811,7 +895,7 @@ fn scan_stamped(
                 frame,
                 physical_bytes,
             } => {
-                visit_frame(&frame, visit)?;
+                records.frame(&frame, offset, path)?;
                 offset += physical_bytes;
             }
             StampedFrame::Damaged(error) => {
@@ -819,18 +903,62 @@ fn scan_stamped(
                 return Err(Error::corruption(path, offset as u64, detail));
             }
             StampedFrame::Torn(error) => {
-                let later = find_stamped_frame_after(
-                    bytes,
-                    offset + SECTOR_BYTES,
-                    segment,
-                    FRAME_PAYLOAD_BYTES_MAX,
-                );
+                let open = records
+                    .open
+                    .as_ref()
+                    .map(|open| (open.revision, open.group));
+                let later = frame_after_torn_write(bytes, offset, segment, open);
                 let error_at = error.offset();
-                return end_of_log(bytes, path, (offset, error_at), segment, &error, later);
+                let torn = end_of_log(bytes, path, (offset, error_at), segment, &error, later)?;
+                return Ok(records.finish(torn));
             }
         }
     }
-    Ok(None)
+    Ok(records.finish(None))
+}
+
+/// The offset of the first valid frame of `segment` after the torn frame at `torn` that is not
+/// a later frame of the same write. A frame group is one write (docs/format.md, "Frame
+/// groups"), and a torn write may keep any of its sectors: a later frame of the group (an
+/// index above 0, the revision and size of `open`, the group read up to the torn frame, if
+/// any) may be valid behind a torn one. Any other valid frame after it means the torn frame
+/// is inside acknowledged history.
+fn frame_after_torn_write(
+    bytes: &[u8],
+    torn: usize,
+    segment: SegmentId,
+    open: Option<(Revision, infinitedb_format::FrameGroup)>,
+) -> Option<usize> {
+    let mut scratch = Vec::new();
+    let mut group = open.map(|(revision, group)| (revision, group.frames, group.index));
+    let mut from = torn + SECTOR_BYTES;
+    loop {
+        let found = find_stamped_frame_after(bytes, from, segment, FRAME_PAYLOAD_BYTES_MAX)?;
+        let StampedFrame::Valid {
+            frame,
+            physical_bytes,
+        } = decode_stamped_frame(bytes, found, segment, FRAME_PAYLOAD_BYTES_MAX, &mut scratch)
+        else {
+            return Some(found);
+        };
+        let revision = frame.header.first_revision;
+        let of_the_write = frame.header.group.is_some_and(|found_group| {
+            found_group.index >= 1
+                && group.is_none_or(|(open_revision, frames, index)| {
+                    open_revision == revision
+                        && frames == found_group.frames
+                        && index < found_group.index
+                })
+        });
+        if !of_the_write {
+            return Some(found);
+        }
+        group = frame
+            .header
+            .group
+            .map(|found_group| (revision, found_group.frames, found_group.index));
+        from = found + physical_bytes;
+    }
 }
 
 /// A frame at `offset` of `bytes` that failed with `error` as a torn write ends the log,
@@ -883,21 +1011,23 @@ fn scan_contiguous(
     segment: SegmentId,
     visit: &mut impl FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>,
 ) -> Result<Option<(u64, String)>> {
+    let mut records = FrameRecords { visit, open: None };
     let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {
         match decode_frame(&bytes[offset..], segment, FRAME_PAYLOAD_BYTES_MAX) {
             Ok(frame) => {
-                visit_frame(&frame, visit)?;
+                records.frame(&frame, offset, path)?;
                 offset += frame.encoded_bytes;
             }
             Err(error) => {
                 let later = find_contiguous_frame_after(bytes, offset + 1, segment);
                 let error_at = offset as u64 + error.offset();
-                return end_of_log(bytes, path, (offset, error_at), segment, &error, later);
+                let torn = end_of_log(bytes, path, (offset, error_at), segment, &error, later)?;
+                return Ok(records.finish(torn));
             }
         }
     }
-    Ok(None)
+    Ok(records.finish(None))
 }
 
 /// Recycles the first staging log (or creates one) as the new staging log; removes the rest
@@ -1011,4 +1141,155 @@ fn assign_segments(
     }
     storage.sync_dir(&paths.segments)?;
     Ok(spaces)
+}
+
+#[cfg(test)]
+mod tests {
+    use infinitedb_format::{FrameGroup, RecordKind, encode_stamped_frame_of_group};
+
+    use super::*;
+
+    const SEGMENT: SegmentId = SegmentId(3);
+
+    /// A log body (zeros for the header page) holding, in order, a frame of one space at
+    /// revision 1, then the three frames of a group at revision 2 (spaces 1, 2, 3); returns
+    /// it with each frame's offset.
+    fn log_with_group() -> (Vec<u8>, Vec<usize>) {
+        let mut log = vec![0_u8; LOG_HEADER_BYTES + 16 * SECTOR_BYTES];
+        let mut offsets = Vec::new();
+        let mut at = LOG_HEADER_BYTES;
+        let frames = [
+            (SpaceId(1), Revision(1), None),
+            (SpaceId(1), Revision(2), Some(0)),
+            (SpaceId(2), Revision(2), Some(1)),
+            (SpaceId(3), Revision(2), Some(2)),
+        ];
+        for (space, revision, index) in frames {
+            let value = vec![b'v'; 600];
+            let records = [RecordRef {
+                key: u128::from(space.0),
+                revision,
+                kind: RecordKind::Put,
+                value: &value,
+            }];
+            let group = index.map(|index| FrameGroup { frames: 3, index });
+            offsets.push(at);
+            at += encode_stamped_frame_of_group(
+                SEGMENT,
+                space,
+                group,
+                &records,
+                at as u64,
+                &mut log[at..],
+            );
+        }
+        (log, offsets)
+    }
+
+    /// What a scan hands over: (space, revision) pairs, and the torn tail.
+    type Scanned = (Vec<(SpaceId, Revision)>, Option<(u64, String)>);
+
+    /// The (space, revision) pairs a scan of `log` hands over, and its torn tail.
+    fn scan(log: &[u8]) -> Result<Scanned> {
+        let mut seen = Vec::new();
+        let torn = scan_stamped(
+            log,
+            Path::new("stage.log"),
+            SEGMENT,
+            &mut |space, _, revision, _| {
+                seen.push((space, revision));
+                Ok(())
+            },
+        )?;
+        Ok((seen, torn))
+    }
+
+    #[test]
+    fn a_whole_group_is_handed_over_once_its_last_frame_is_read() {
+        // Goal: every frame of a complete group reaches the visitor. Method: scan the log.
+        let (log, _) = log_with_group();
+        let (seen, torn) = scan(&log).unwrap();
+        let group = [SpaceId(1), SpaceId(2), SpaceId(3)].map(|space| (space, Revision(2)));
+        assert_eq!(seen[0], (SpaceId(1), Revision(1)));
+        assert_eq!(seen[1..], group);
+        assert_eq!(torn, None);
+    }
+
+    #[test]
+    fn a_group_torn_anywhere_is_dropped_whole_as_the_torn_tail() {
+        // Goal: a tear of the group's one write, at any of its frames, keeps nothing of the
+        // group and is a torn tail, not damage, even when later frames of the group survived.
+        // Method: zero each group frame's first sector in turn (and all but one frame).
+        let (log, offsets) = log_with_group();
+        for lost in [
+            vec![1],
+            vec![2],
+            vec![3],
+            vec![1, 3],
+            vec![2, 3],
+            vec![1, 2],
+        ] {
+            let mut torn_log = log.clone();
+            for frame in &lost {
+                let at = offsets[*frame];
+                torn_log[at..at + SECTOR_BYTES].fill(0);
+            }
+            let (seen, torn) = scan(&torn_log).unwrap_or_else(|error| panic!("{lost:?}: {error}"));
+            assert_eq!(seen, vec![(SpaceId(1), Revision(1))], "{lost:?}");
+            // With its first frame lost the log ends normally there (zeros); otherwise the
+            // group read so far is the torn tail.
+            let expected = (!lost.contains(&1)).then_some(offsets[1] as u64);
+            assert_eq!(torn.map(|(at, _)| at), expected, "{lost:?}");
+        }
+    }
+
+    #[test]
+    fn a_frame_after_a_torn_group_or_inside_a_group_is_damage() {
+        // Goal: only the group's own frames may follow its tear; a group interrupted by another
+        // frame is damage. Method: write a frame of another revision after the torn group, and
+        // a log whose group frames come in the wrong order.
+        let (mut log, offsets) = log_with_group();
+        let end = offsets[3] + 2 * SECTOR_BYTES;
+        let value = [b'w'; 8];
+        let records = [RecordRef {
+            key: 9,
+            revision: Revision(3),
+            kind: RecordKind::Put,
+            value: &value,
+        }];
+        encode_stamped_frame_of_group(
+            SEGMENT,
+            SpaceId(1),
+            None,
+            &records,
+            end as u64,
+            &mut log[end..],
+        );
+        let mut torn_log = log.clone();
+        torn_log[offsets[2]..offsets[2] + SECTOR_BYTES].fill(0);
+        assert!(matches!(scan(&torn_log), Err(Error::Corruption { .. })));
+
+        // The group's frames out of order: index 2 written where index 1 belongs.
+        let (mut log, offsets) = log_with_group();
+        let value = vec![b'v'; 600];
+        for (slot, index, space) in [(2, 2, SpaceId(3)), (3, 1, SpaceId(2))] {
+            let at = offsets[slot];
+            let records = [RecordRef {
+                key: u128::from(space.0),
+                revision: Revision(2),
+                kind: RecordKind::Put,
+                value: &value,
+            }];
+            let group = Some(FrameGroup { frames: 3, index });
+            encode_stamped_frame_of_group(
+                SEGMENT,
+                space,
+                group,
+                &records,
+                at as u64,
+                &mut log[at..],
+            );
+        }
+        assert!(matches!(scan(&log), Err(Error::Corruption { .. })));
+    }
 }

@@ -161,7 +161,7 @@ fn record(run: Run, retention: Retention) -> (Vec<SimDisk>, History, SpaceId) {
     let rounds = rounds();
     for (index, ops) in rounds.iter().enumerate() {
         for op in ops {
-            let revision = apply(&db, space, op).unwrap().unwrap();
+            let revision = apply(&db, space, None, op).unwrap().unwrap();
             history.record(space, revision, records_of(op));
         }
         if run == Run::Background && index + 1 == rounds.len() {

@@ -4,7 +4,8 @@
 //! after every single change: each write, each sync, each namespace operation) and every
 //! allowed crash state of it (each subset and order of the unsynced writes, a tear of one,
 //! each prefix of each directory's unsynced namespace operations) reopens to a prefix of each
-//! space's history that holds every write acknowledged before that point. Method: record
+//! space's history that holds every write acknowledged before that point, with every batch
+//! across two spaces in both or in neither. Method: record
 //! crash points while running the workload step by step, tag the points taken after each step
 //! with the acknowledgements known when they were recorded, enumerate `crash_states` of each
 //! point, reopen each state and check it against the model.
@@ -20,9 +21,11 @@ mod support;
 use std::sync::Arc;
 
 use infinitedb::{Db, Durability, Options, SpaceId};
-use support::model::{History, check_recovered};
+use std::collections::BTreeMap;
+
+use support::model::{History, check_recovered, check_spanning_atomic};
 use support::suite_options;
-use support::workload::{Op, SPACE_BITS, SPACE_DIMS, apply, records_of};
+use support::workload::{Op, SPACE_BITS, SPACE_DIMS, apply, partner_records_of, records_of};
 use uring_io::{SimDisk, SimStorage, Storage};
 
 /// Crash points recorded per workload at most.
@@ -52,8 +55,55 @@ fn batch(space: usize, xs: &[u32], value: &str) -> Step {
     Step::On(space, Op::Batch(records.collect()))
 }
 
-/// The workloads: name, durability, spaces, steps.
-fn workloads() -> Vec<(&'static str, Durability, usize, Vec<Step>)> {
+/// A batch writing `x` in space 0 and `y` in space 1 (a delete there when `y` is odd).
+fn spanning(x: u32, y: u32, value: &str) -> Step {
+    let own = vec![(vec![x, x + 1], Some(format!("{value}{x}").into_bytes()))];
+    let partner = vec![(
+        vec![y, y + 1],
+        y.is_multiple_of(2)
+            .then(|| format!("{value}{y}").into_bytes()),
+    )];
+    Step::On(0, Op::Spanning(own, partner))
+}
+
+/// A workload: name, durability, spaces, steps.
+type Workload = (&'static str, Durability, usize, Vec<Step>);
+
+/// The workloads of batches across two spaces.
+fn spanning_workloads() -> Vec<Workload> {
+    let flush = |space| Step::On(space, Op::Flush);
+    vec![
+        (
+            "batches across two spaces around a seal",
+            Durability::Sync,
+            2,
+            vec![
+                put(1, 4, "s"),
+                spanning(1, 4, "t"),
+                put(0, 1, "u"),
+                flush(1),
+                spanning(2, 5, "v"),
+                batch(1, &[4, 6], "w"),
+            ],
+        ),
+        (
+            "a batch across spaces under NoSync",
+            Durability::NoSync,
+            2,
+            vec![
+                put(0, 1, "a"),
+                spanning(2, 4, "b"),
+                put(1, 4, "c"),
+                Step::Sync,
+                spanning(1, 6, "d"),
+                Step::Sync,
+            ],
+        ),
+    ]
+}
+
+/// The workloads.
+fn workloads() -> Vec<Workload> {
     let flush = |space| Step::On(space, Op::Flush);
     vec![
         (
@@ -136,8 +186,12 @@ fn record(
     for step in steps {
         match step {
             Step::On(space, op) => {
-                if let Some(revision) = apply(&db, spaces[*space], op).unwrap() {
+                let partner = spaces.get(1 - *space).copied();
+                if let Some(revision) = apply(&db, spaces[*space], partner, op).unwrap() {
                     sequenced.record(spaces[*space], revision, records_of(op));
+                    if let (Some(partner), Op::Spanning(..)) = (partner, op) {
+                        sequenced.record(partner, revision, partner_records_of(op));
+                    }
                 }
             }
             Step::Sync => db.sync().unwrap(),
@@ -174,16 +228,21 @@ fn check_state(
     let storage: Arc<dyn Storage> = Arc::new(SimStorage::with_disk(disk, 0));
     let db = Db::open("/db", options(durability, storage))
         .unwrap_or_else(|error| panic!("{context}: open failed: {error}"));
+    let mut recovered = BTreeMap::new();
     for space in spaces {
-        check_recovered(&db, *space, history, required.revision_max(*space), context);
+        let found = check_recovered(&db, *space, history, required.revision_max(*space), context);
+        recovered.insert(*space, found);
     }
+    check_spanning_atomic(history, &recovered, context);
     db.close().unwrap();
 }
 
 #[test]
 fn every_crash_state_of_small_workloads_recovers_a_prefix() {
     // Goal and method: see the module doc. The counts printed show how much was enumerated.
-    for (name, durability, space_count, steps) in workloads() {
+    for (name, durability, space_count, steps) in
+        workloads().into_iter().chain(spanning_workloads())
+    {
         let (points, history, spaces) = record(durability, space_count, &steps);
         let (mut states, mut sampled_points) = (0usize, 0usize);
         for (index, (disk, required)) in points.iter().enumerate() {

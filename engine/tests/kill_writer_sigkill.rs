@@ -4,7 +4,8 @@
 //! value, on the real io_uring backend and on the fallback, including after kills that
 //! interrupt an open (and so a recovery). Method: the test re-executes its own binary as a
 //! child (switched by `INFINITEDB_KILL_CHILD`); the child prints `opening`, opens the database,
-//! prints `opened <backend>`, runs two writer threads (puts, three-point batches, occasional
+//! prints `opened <backend>`, runs two writer threads (puts, three-point batches that also
+//! write their points into a second space, the mirror, in the same atomic batch, occasional
 //! flushes, small seal thresholds so seals run often, a level-0 compaction trigger of 2 so
 //! background compactions follow them, and a `Db::compact` every few writes of the second
 //! writer, between `compacting` and `compacted` lines) and prints `ack <generation> <writer>
@@ -18,7 +19,9 @@
 //! a random number of acknowledgements, then a random delay; one in eight lands during the
 //! open, at a random delay after `opening` of up to the last open's duration. Then it reopens
 //! and checks every acknowledged point (value and revision), that unacknowledged points hold
-//! nothing or their exact value, and that the revision high-water mark covers every
+//! nothing or their exact value, that the mirror holds a point exactly when the batch's own
+//! space does (a batch across spaces is all there or not at all), and that the revision
+//! high-water mark covers every
 //! acknowledgement. A child that reports nothing within a minute fails the test (a hang, not
 //! slowness). `INFINITEDB_KILLS` sets the kills per backend (default 50).
 
@@ -91,10 +94,20 @@ fn point_of(generation: u32, writer: u32, index: u32) -> Vec<u32> {
     vec![generation, writer * 1_000_000 + index]
 }
 
-fn open_space(db: &Db) -> SpaceId {
-    db.space("kill")
-        .or_else(|_| db.create_space("kill", 2, 32))
-        .unwrap()
+/// The space the writers write, and the mirror their three-point batches also write.
+fn open_spaces(db: &Db) -> (SpaceId, SpaceId) {
+    let open = |name: &str| {
+        db.space(name)
+            .or_else(|_| db.create_space(name, 2, 32))
+            .unwrap()
+    };
+    (open("kill"), open("kill-mirror"))
+}
+
+/// Whether the point at `index` was written by a three-point batch (one across both spaces):
+/// the batches starting at an index `3 mod 7` hold three points, every other batch one.
+fn in_spanning_batch(index: u32) -> bool {
+    (3..=5).contains(&(index % 7))
 }
 
 /// Prints `line` to stdout at once (the parent reads it as the child goes).
@@ -122,7 +135,7 @@ fn child_main(spec: &str) {
     println!("\nopening");
     std::io::stdout().flush().unwrap();
     let db = Db::open(dir, options(backend)).unwrap();
-    let space = open_space(&db);
+    let (space, mirror) = open_spaces(&db);
     println!("opened {:?}", db.backend().kind);
     std::io::stdout().flush().unwrap();
     let started = Instant::now();
@@ -135,10 +148,12 @@ fn child_main(spec: &str) {
                     let count = if index % 7 == 3 { 3 } else { 1 };
                     let mut batch = Batch::new(space);
                     for offset in 0..count {
-                        batch.put(
-                            point_of(generation, writer, index + offset),
-                            value_of(generation, writer, index + offset),
-                        );
+                        let point = point_of(generation, writer, index + offset);
+                        let value = value_of(generation, writer, index + offset);
+                        if count == 3 {
+                            batch.put_in(mirror, &point, value.clone());
+                        }
+                        batch.put(point, value);
                     }
                     let revision = db.write(batch).unwrap();
                     let mut out = std::io::stdout().lock();
@@ -331,7 +346,30 @@ fn run_child(dir: &Path, backend: BackendRequest, generation: u32, point: KillPo
 }
 
 /// Checks every acknowledged point of `acks` and the unacknowledged ones just after them.
-fn check_acks(db: &Db, space: SpaceId, acks: &[Ack], context: &str) {
+/// Checks that the mirror holds the point at `index` of `(generation, writer)` exactly when
+/// `space` does, with the same value, if a batch across both spaces wrote it, and holds
+/// nothing otherwise.
+fn check_mirror(
+    db: &Db,
+    (space, mirror): (SpaceId, SpaceId),
+    (generation, writer, index): (u32, u32, u32),
+    context: &str,
+) {
+    let point = point_of(generation, writer, index);
+    let own = db.get(space, &point).unwrap();
+    let mirrored = db.get(mirror, &point).unwrap();
+    if in_spanning_batch(index) {
+        assert_eq!(
+            own, mirrored,
+            "{context}: point {index} of a batch across spaces recovered in one space only"
+        );
+    } else {
+        assert_eq!(mirrored, None, "{context}: point {index} in the mirror");
+    }
+}
+
+fn check_acks(db: &Db, spaces: (SpaceId, SpaceId), acks: &[Ack], context: &str) {
+    let space = spaces.0;
     let mut next_index: BTreeMap<(u32, u32), u32> = BTreeMap::new();
     for ack in acks {
         for index in ack.index..ack.index + ack.count {
@@ -351,6 +389,7 @@ fn check_acks(db: &Db, space: SpaceId, acks: &[Ack], context: &str) {
                 Some(Revision(ack.revision)),
                 "{context}: acknowledged {ack:?} point {index} has another revision"
             );
+            check_mirror(db, spaces, (ack.generation, ack.writer, index), context);
         }
         let next = next_index.entry((ack.generation, ack.writer)).or_default();
         *next = (*next).max(ack.index + ack.count);
@@ -362,6 +401,7 @@ fn check_acks(db: &Db, space: SpaceId, acks: &[Ack], context: &str) {
                 value.is_none() || value == Some((value_of(generation, writer, index)).into()),
                 "{context}: unacknowledged point {index} holds garbage"
             );
+            check_mirror(db, spaces, (generation, writer, index), context);
         }
     }
     let revision_max = acks.iter().map(|ack| ack.revision).max().unwrap_or(0);
@@ -444,13 +484,13 @@ fn run_parent(backend: BackendRequest, kills: u64) {
         );
         let db = Db::open(dir.path(), options(backend))
             .unwrap_or_else(|error| panic!("{context}: reopen failed: {error}"));
-        let space = open_space(&db);
+        let spaces = open_spaces(&db);
         let checked = if generation % 10 == 9 || u64::from(generation) + 1 == kills {
             &all_acks[..]
         } else {
             &acks[..]
         };
-        check_acks(&db, space, checked, &context);
+        check_acks(&db, spaces, checked, &context);
         db.close().unwrap();
     }
     println!(

@@ -1,4 +1,5 @@
-//! Model-based property test of the read path: random sequences of put, delete, batch, get,
+//! Model-based property test of the read path: random sequences of put, delete, batch (of one
+//! space or across both), get,
 //! get_at, history, query, scan, snapshot reads, flush (seal), reopen, `Db::set_retention`
 //! and `Db::compact`, on the real OS backend (io_uring where available), compared after
 //! every read with a `BTreeMap` model of every version the database holds. Snapshots taken
@@ -166,13 +167,20 @@ impl Case {
         }
     }
 
+    /// A batch of one space, or (two times in five) of both spaces, each record's space drawn.
     fn write_batch(&mut self) {
         let (space, curve) = self.pick_space();
+        let spanning = self.rng.gen_bool(0.4);
         let mut batch = Batch::new(space);
-        let mut written: BTreeMap<Vec<u32>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut written: BTreeMap<(SpaceId, Vec<u32>), Option<Vec<u8>>> = BTreeMap::new();
         for _ in 0..self.rng.gen_range(1..12) {
+            let (space, curve) = if spanning {
+                self.pick_space()
+            } else {
+                (space, curve)
+            };
             let point = self.pick_point(&curve);
-            if written.contains_key(&point) {
+            if written.contains_key(&(space, point.clone())) {
                 continue;
             }
             let value = self
@@ -180,14 +188,14 @@ impl Case {
                 .gen_bool(0.85)
                 .then(|| vec![self.rng.r#gen::<u8>(); self.rng.gen_range(0..300)]);
             match &value {
-                Some(value) => batch.put(&point, value),
-                None => batch.delete(&point),
+                Some(value) => batch.put_in(space, &point, value),
+                None => batch.delete_in(space, &point),
             };
-            written.insert(point, value);
+            written.insert((space, point), value);
         }
         let revision = self.db().write(batch).unwrap();
         self.acknowledged(revision);
-        for (point, value) in written {
+        for ((space, point), value) in written {
             self.record(space, point, revision, value);
         }
     }

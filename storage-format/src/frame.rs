@@ -1,9 +1,11 @@
 //! A frame: one group commit's records for one space, appended to a hot segment or the staging
-//! log (`docs/format.md`, "Frame").
+//! log, or one space's part of a batch of several spaces, written to the staging log as one of
+//! its [`FrameGroup`] (`docs/format.md`, "Frame").
 //!
 //! Owns: the frame layout, its encoder and its decoder. Invariants (asserted by the encoder,
 //! checked as errors by the decoder): at least one record; revisions non-decreasing and within
-//! `first_revision..=last_revision`; `payload_bytes <= FRAME_PAYLOAD_BYTES_MAX`; the header
+//! `first_revision..=last_revision`; a frame of a group holds one revision and its index is
+//! below its group's frame count (at least 2); `payload_bytes <= FRAME_PAYLOAD_BYTES_MAX`; the header
 //! checksum covers header bytes 8..64 (which hold the payload checksum), the payload checksum
 //! covers the payload. Decoding borrows its input and never allocates.
 
@@ -12,7 +14,7 @@ use crate::error::{DecodeClass, DecodeError, Expected, FileKind};
 use crate::ids::{Revision, SegmentId, SpaceId};
 use crate::int;
 use crate::layout::{FORMAT_VERSION, FRAME_MAGIC, check_checksum, check_magic_version, check_zero};
-use crate::layout::{ensure, read_u32, read_u64};
+use crate::layout::{ensure, read_u16, read_u32, read_u64};
 use crate::record::{
     RECORD_HEADER_BYTES, RecordRef, ValidatedRecords, decode_record, encode_record,
 };
@@ -25,10 +27,10 @@ pub const FRAME_PAYLOAD_CHECKSUM_OFFSET: usize = FRAME_HEADER_CHECKSUM_OFFSET + 
 pub const FRAME_MAGIC_OFFSET: usize = FRAME_PAYLOAD_CHECKSUM_OFFSET + 8;
 /// Offset of the format version (`u16`).
 pub const FRAME_VERSION_OFFSET: usize = FRAME_MAGIC_OFFSET + 4;
-/// Offset of a reserved zero `u16`.
-pub const FRAME_RESERVED_A_OFFSET: usize = FRAME_VERSION_OFFSET + 2;
+/// Offset of the number of frames of the frame's group (`u16`; 0: not in a group).
+pub const FRAME_GROUP_FRAMES_OFFSET: usize = FRAME_VERSION_OFFSET + 2;
 /// Offset of the segment id (`u64`).
-pub const FRAME_SEGMENT_ID_OFFSET: usize = FRAME_RESERVED_A_OFFSET + 2;
+pub const FRAME_SEGMENT_ID_OFFSET: usize = FRAME_GROUP_FRAMES_OFFSET + 2;
 /// Offset of the first revision (`u64`).
 pub const FRAME_FIRST_REVISION_OFFSET: usize = FRAME_SEGMENT_ID_OFFSET + 8;
 /// Offset of the last revision (`u64`).
@@ -39,10 +41,10 @@ pub const FRAME_SPACE_ID_OFFSET: usize = FRAME_LAST_REVISION_OFFSET + 8;
 pub const FRAME_RECORD_COUNT_OFFSET: usize = FRAME_SPACE_ID_OFFSET + 4;
 /// Offset of the payload length in bytes (`u32`).
 pub const FRAME_PAYLOAD_BYTES_OFFSET: usize = FRAME_RECORD_COUNT_OFFSET + 4;
-/// Offset of a reserved zero `u32`.
-pub const FRAME_RESERVED_B_OFFSET: usize = FRAME_PAYLOAD_BYTES_OFFSET + 4;
+/// Offset of the frame's index in its group (`u32`; 0 when not in a group).
+pub const FRAME_GROUP_INDEX_OFFSET: usize = FRAME_PAYLOAD_BYTES_OFFSET + 4;
 /// Size of a frame header; the payload (the records) follows.
-pub const FRAME_HEADER_BYTES: usize = FRAME_RESERVED_B_OFFSET + 4;
+pub const FRAME_HEADER_BYTES: usize = FRAME_GROUP_INDEX_OFFSET + 4;
 
 /// The hard format cap on a frame's payload (64 MiB). Decoders take their own, possibly
 /// smaller, maximum and check it before touching the payload.
@@ -50,6 +52,18 @@ pub const FRAME_PAYLOAD_BYTES_MAX: u32 = 64 * 1024 * 1024;
 
 const _: () = assert!(FRAME_HEADER_BYTES == 64);
 const _: () = assert!(FRAME_HEADER_BYTES.is_multiple_of(8));
+
+/// Where a frame stands in the group of frames that carries one batch of several spaces: one
+/// frame per space, all at the batch's revision, written one after the other in one write to
+/// the staging log. Recovery keeps the batch only if every frame of its group is valid
+/// (`docs/format.md`, "Frame groups").
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FrameGroup {
+    /// How many frames the group has (at least 2: one per space of the batch).
+    pub frames: u16,
+    /// This frame's place in the group, `0..frames`.
+    pub index: u16,
+}
 
 /// The fixed fields of a frame.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -66,6 +80,8 @@ pub struct FrameHeader {
     pub record_count: u32,
     /// The payload length in bytes.
     pub payload_bytes: u32,
+    /// The frame's group, if it carries one space's part of a batch of several spaces.
+    pub group: Option<FrameGroup>,
 }
 
 /// A decoded frame borrowing its input; its records were validated while decoding.
@@ -103,6 +119,22 @@ pub fn encode_frame(
     records: &[RecordRef<'_>],
     out: &mut [u8],
 ) -> usize {
+    encode_frame_of_group(segment_id, space_id, None, records, out)
+}
+
+/// Encodes one frame as [`encode_frame`], as the frame `group` says of a group when it is
+/// `Some` (`docs/format.md`, "Frame groups").
+///
+/// # Panics
+/// As [`encode_frame`], and for a group of fewer than 2 frames, an index outside it, or a
+/// group frame whose records do not share one revision.
+pub fn encode_frame_of_group(
+    segment_id: SegmentId,
+    space_id: SpaceId,
+    group: Option<FrameGroup>,
+    records: &[RecordRef<'_>],
+    out: &mut [u8],
+) -> usize {
     let (Some(first), Some(last)) = (records.first(), records.last()) else {
         assert!(!records.is_empty(), "a frame holds at least one record");
         return 0;
@@ -132,6 +164,16 @@ pub fn encode_frame(
         offset = encode_record(out, offset, record);
     }
     debug_assert_eq!(offset, encoded_bytes);
+    if let Some(group) = group {
+        assert!(
+            group.frames >= 2 && group.index < group.frames,
+            "a frame group has at least 2 frames, and the index is inside it"
+        );
+        assert!(
+            first.revision == last.revision,
+            "a group frame holds one revision"
+        );
+    }
     let header = FrameHeader {
         segment_id,
         space_id,
@@ -139,6 +181,7 @@ pub fn encode_frame(
         last_revision: last.revision,
         record_count: record_count.unwrap_or(0),
         payload_bytes: payload_bytes.unwrap_or(0),
+        group,
     };
     let payload_checksum = Checksum::of(
         out.get(FRAME_HEADER_BYTES..encoded_bytes)
@@ -172,6 +215,10 @@ fn encode_frame_header(header: &FrameHeader, payload_checksum: Checksum, out: &m
     int::write_u32(&mut fixed, FRAME_SPACE_ID_OFFSET, header.space_id.0);
     int::write_u32(&mut fixed, FRAME_RECORD_COUNT_OFFSET, header.record_count);
     int::write_u32(&mut fixed, FRAME_PAYLOAD_BYTES_OFFSET, header.payload_bytes);
+    if let Some(group) = header.group {
+        int::write_u16(&mut fixed, FRAME_GROUP_FRAMES_OFFSET, group.frames);
+        int::write_u32(&mut fixed, FRAME_GROUP_INDEX_OFFSET, u32::from(group.index));
+    }
     let header_checksum = Checksum::of(
         fixed
             .get(FRAME_PAYLOAD_CHECKSUM_OFFSET..)
@@ -190,7 +237,8 @@ fn encode_frame_header(header: &FrameHeader, payload_checksum: Checksum, out: &m
 ///    (`UnsupportedVersion`);
 /// 3. another segment id: `Foreign` (the payload is not looked at);
 /// 4. header fields: `payload_bytes <= payload_bytes_max` (before any payload access),
-///    `record_count >= 1`, `first_revision <= last_revision`, reserved zero: `Corrupt`;
+///    `record_count >= 1`, `first_revision <= last_revision`, the group fields (no group:
+///    both zero; a group: at least 2 frames, the index inside, one revision): `Corrupt`;
 /// 5. fewer bytes than header plus payload: `Incomplete`;
 /// 6. payload checksum wrong: `Corrupt`; then every record is validated: `Corrupt`.
 ///
@@ -283,7 +331,15 @@ pub(crate) fn decode_frame_header(
             FRAME_SEGMENT_ID_OFFSET,
         ));
     }
-    let header = FrameHeader {
+    let header = read_header_fields(fixed, segment_id)?;
+    validate_frame_header(&header, payload_bytes_max)?;
+    Ok(header)
+}
+
+/// The header fields after the segment id, read as they are (step 4 checks them).
+fn read_header_fields(fixed: &[u8], segment_id: SegmentId) -> Result<FrameHeader, DecodeError> {
+    let kind = FileKind::Frame;
+    Ok(FrameHeader {
         segment_id,
         space_id: SpaceId(read_u32(kind, "space_id", fixed, FRAME_SPACE_ID_OFFSET)?),
         first_revision: Revision(read_u64(
@@ -300,17 +356,42 @@ pub(crate) fn decode_frame_header(
         )?),
         record_count: read_u32(kind, "record_count", fixed, FRAME_RECORD_COUNT_OFFSET)?,
         payload_bytes: read_u32(kind, "payload_bytes", fixed, FRAME_PAYLOAD_BYTES_OFFSET)?,
-    };
-    validate_frame_header(fixed, &header, payload_bytes_max)?;
-    Ok(header)
+        group: decode_group(fixed)?,
+    })
+}
+
+/// The group fields: both zero outside a group; in one, at least 2 frames and an index
+/// inside them.
+fn decode_group(fixed: &[u8]) -> Result<Option<FrameGroup>, DecodeError> {
+    let kind = FileKind::Frame;
+    let frames = read_u16(kind, "group_frames", fixed, FRAME_GROUP_FRAMES_OFFSET)?;
+    let index = read_u32(kind, "group_index", fixed, FRAME_GROUP_INDEX_OFFSET)?;
+    if frames == 0 {
+        check_zero(kind, "group_index", fixed, FRAME_GROUP_INDEX_OFFSET, 4)?;
+        return Ok(None);
+    }
+    ensure(
+        frames >= 2,
+        kind,
+        "group_frames",
+        Expected::AtLeast(2),
+        u128::from(frames),
+        FRAME_GROUP_FRAMES_OFFSET,
+    )?;
+    let inside = u16::try_from(index).ok().filter(|index| *index < frames);
+    ensure(
+        inside.is_some(),
+        kind,
+        "group_index",
+        Expected::AtMost(u128::from(frames - 1)),
+        u128::from(index),
+        FRAME_GROUP_INDEX_OFFSET,
+    )?;
+    Ok(inside.map(|index| FrameGroup { frames, index }))
 }
 
 /// Step 4 of [`decode_frame`]: header fields that the checksum cannot vouch for.
-fn validate_frame_header(
-    fixed: &[u8],
-    header: &FrameHeader,
-    payload_bytes_max: u32,
-) -> Result<(), DecodeError> {
+fn validate_frame_header(header: &FrameHeader, payload_bytes_max: u32) -> Result<(), DecodeError> {
     let kind = FileKind::Frame;
     let max = payload_bytes_max.min(FRAME_PAYLOAD_BYTES_MAX);
     let payload_bytes = u128::from(header.payload_bytes);
@@ -354,8 +435,15 @@ fn validate_frame_header(
         last,
         FRAME_LAST_REVISION_OFFSET,
     )?;
-    check_zero(kind, "reserved", fixed, FRAME_RESERVED_A_OFFSET, 2)?;
-    check_zero(kind, "reserved", fixed, FRAME_RESERVED_B_OFFSET, 4)
+    let one_revision = Expected::Equal(u128::from(first));
+    ensure(
+        header.group.is_none() || header.last_revision.0 == first,
+        kind,
+        "last_revision",
+        one_revision,
+        last,
+        FRAME_LAST_REVISION_OFFSET,
+    )
 }
 
 /// Step 6 of [`decode_frame`]: every record decodes, the count and revision bounds match and
@@ -425,14 +513,14 @@ mod tests {
         assert_eq!(FRAME_PAYLOAD_CHECKSUM_OFFSET, 8);
         assert_eq!(FRAME_MAGIC_OFFSET, 16);
         assert_eq!(FRAME_VERSION_OFFSET, 20);
-        assert_eq!(FRAME_RESERVED_A_OFFSET, 22);
+        assert_eq!(FRAME_GROUP_FRAMES_OFFSET, 22);
         assert_eq!(FRAME_SEGMENT_ID_OFFSET, 24);
         assert_eq!(FRAME_FIRST_REVISION_OFFSET, 32);
         assert_eq!(FRAME_LAST_REVISION_OFFSET, 40);
         assert_eq!(FRAME_SPACE_ID_OFFSET, 48);
         assert_eq!(FRAME_RECORD_COUNT_OFFSET, 52);
         assert_eq!(FRAME_PAYLOAD_BYTES_OFFSET, 56);
-        assert_eq!(FRAME_RESERVED_B_OFFSET, 60);
+        assert_eq!(FRAME_GROUP_INDEX_OFFSET, 60);
         assert_eq!(FRAME_HEADER_BYTES, 64);
     }
 
@@ -520,5 +608,77 @@ mod tests {
         ];
         let mut out = vec![0_u8; 4096];
         encode_frame(SegmentId(1), SpaceId(1), &records, &mut out);
+    }
+
+    /// Rewrites header field bytes and re-seals the header checksum, as a writer that set
+    /// them would.
+    fn patch_header(out: &mut [u8], offset: usize, bytes: &[u8]) {
+        out[offset..offset + bytes.len()].copy_from_slice(bytes);
+        let checksum = Checksum::of(&out[FRAME_PAYLOAD_CHECKSUM_OFFSET..FRAME_HEADER_BYTES]);
+        int::write_u64(out, FRAME_HEADER_CHECKSUM_OFFSET, checksum.0);
+    }
+
+    #[test]
+    fn group_fields_round_trip_and_bad_ones_are_corrupt() {
+        // Goal: a frame of a group says which; a frame outside one decodes with no group; group
+        // fields that no encoder writes are `Corrupt`, even under a valid header checksum.
+        // Method: encode one group frame, decode it, then patch its group fields one at a time.
+        let records = [RecordRef {
+            key: 9,
+            revision: Revision(12),
+            kind: RecordKind::Put,
+            value: b"part",
+        }];
+        let group = FrameGroup {
+            frames: 3,
+            index: 2,
+        };
+        let mut out = vec![0_u8; 4096];
+        encode_frame_of_group(SegmentId(2), SpaceId(5), Some(group), &records, &mut out);
+        let frame = decode_frame(&out, SegmentId(2), FRAME_PAYLOAD_BYTES_MAX).unwrap();
+        assert_eq!(frame.header.group, Some(group));
+        let mut plain = vec![0_u8; 4096];
+        encode_frame(SegmentId(2), SpaceId(5), &records, &mut plain);
+        let frame = decode_frame(&plain, SegmentId(2), FRAME_PAYLOAD_BYTES_MAX).unwrap();
+        assert_eq!(frame.header.group, None);
+
+        let cases: [(usize, &[u8]); 4] = [
+            (FRAME_GROUP_FRAMES_OFFSET, &1_u16.to_le_bytes()),
+            (FRAME_GROUP_INDEX_OFFSET, &3_u32.to_le_bytes()),
+            (FRAME_GROUP_INDEX_OFFSET, &0x1_0000_u32.to_le_bytes()),
+            (FRAME_GROUP_FRAMES_OFFSET, &0_u16.to_le_bytes()),
+        ];
+        for (offset, bytes) in cases {
+            let mut bad = out.clone();
+            patch_header(&mut bad, offset, bytes);
+            let error = decode_frame(&bad, SegmentId(2), FRAME_PAYLOAD_BYTES_MAX).unwrap_err();
+            assert_eq!(error.class(), DecodeClass::Corrupt, "{offset} {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn group_frame_of_two_revisions_is_corrupt() {
+        // Goal: a group frame carries one batch, so one revision. Method: mark a frame of two
+        // revisions as a group frame under a valid header checksum.
+        let records = [
+            RecordRef {
+                key: 1,
+                revision: Revision(3),
+                kind: RecordKind::Put,
+                value: b"a",
+            },
+            RecordRef {
+                key: 2,
+                revision: Revision(4),
+                kind: RecordKind::Put,
+                value: b"b",
+            },
+        ];
+        let mut out = vec![0_u8; 4096];
+        encode_frame(SegmentId(1), SpaceId(1), &records, &mut out);
+        patch_header(&mut out, FRAME_GROUP_FRAMES_OFFSET, &2_u16.to_le_bytes());
+        let error = decode_frame(&out, SegmentId(1), FRAME_PAYLOAD_BYTES_MAX).unwrap_err();
+        assert_eq!(error.class(), DecodeClass::Corrupt);
+        assert_eq!(error.field(), "last_revision");
     }
 }

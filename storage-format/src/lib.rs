@@ -44,8 +44,8 @@ pub use block::{
 pub use checksum::{Checksum, ChecksumMismatch};
 pub use error::{DecodeClass, DecodeError, Expected, FileKind};
 pub use frame::{
-    FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX, Frame, FrameHeader, decode_frame, encode_frame,
-    frame_encoded_bytes,
+    FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX, Frame, FrameGroup, FrameHeader, decode_frame,
+    encode_frame, encode_frame_of_group, frame_encoded_bytes,
 };
 pub use ids::{BlockId, Key, Revision, SegmentId, SpaceId};
 pub use layout::{BLOCK_FORMAT_VERSION, FORMAT_VERSION, LOG_FORMAT_VERSION, PAGE_BYTES};
@@ -57,8 +57,8 @@ pub use record::{RECORD_HEADER_BYTES, RecordKind, RecordRef};
 pub use segment_header::{LOG_HEADER_BYTES, LogHeader, LogKind, LogLayout};
 pub use stamp::{
     SECTOR_BYTES, SECTOR_DATA_BYTES, SECTOR_STAMP_BYTES, SECTOR_STAMP_OFFSET, SectorStamp,
-    StampedFrame, decode_stamped_frame, encode_stamped_frame, find_stamped_frame_after,
-    stamped_frame_bytes, stamped_frame_bytes_max,
+    StampedFrame, decode_stamped_frame, encode_stamped_frame, encode_stamped_frame_of_group,
+    find_stamped_frame_after, stamped_frame_bytes, stamped_frame_bytes_max,
 };
 
 /// The magic of every structure: 4 ASCII bytes read as a little-endian `u32`
@@ -73,9 +73,9 @@ pub mod magic {
 /// Field offsets of every layout, for tools and tests that inspect raw bytes.
 pub mod offsets {
     pub use crate::frame::{
-        FRAME_FIRST_REVISION_OFFSET, FRAME_HEADER_CHECKSUM_OFFSET, FRAME_LAST_REVISION_OFFSET,
-        FRAME_MAGIC_OFFSET, FRAME_PAYLOAD_BYTES_OFFSET, FRAME_PAYLOAD_CHECKSUM_OFFSET,
-        FRAME_RECORD_COUNT_OFFSET, FRAME_RESERVED_A_OFFSET, FRAME_RESERVED_B_OFFSET,
+        FRAME_FIRST_REVISION_OFFSET, FRAME_GROUP_FRAMES_OFFSET, FRAME_GROUP_INDEX_OFFSET,
+        FRAME_HEADER_CHECKSUM_OFFSET, FRAME_LAST_REVISION_OFFSET, FRAME_MAGIC_OFFSET,
+        FRAME_PAYLOAD_BYTES_OFFSET, FRAME_PAYLOAD_CHECKSUM_OFFSET, FRAME_RECORD_COUNT_OFFSET,
         FRAME_SEGMENT_ID_OFFSET, FRAME_SPACE_ID_OFFSET, FRAME_VERSION_OFFSET,
     };
     pub use crate::manifest::{

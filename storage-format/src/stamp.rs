@@ -16,7 +16,9 @@
 
 use crate::checksum::Checksum;
 use crate::error::{DecodeClass, DecodeError, Expected, FileKind};
-use crate::frame::{FRAME_HEADER_BYTES, Frame, decode_frame, decode_frame_header, encode_frame};
+use crate::frame::{
+    FRAME_HEADER_BYTES, Frame, decode_frame, decode_frame_header, encode_frame_of_group,
+};
 use crate::ids::{SegmentId, SpaceId};
 use crate::int;
 use crate::record::RecordRef;
@@ -141,11 +143,27 @@ fn stamp_check(stamp: &[u8], sector_offset: u64) -> u32 {
 /// the last one back.
 ///
 /// # Panics
-/// As [`encode_frame`]; also if `file_offset` is not a multiple of [`SECTOR_BYTES`] or `out`
+/// As [`crate::encode_frame`]; also if `file_offset` is not a multiple of [`SECTOR_BYTES`] or `out`
 /// is shorter than the stamped frame: caller bugs.
 pub fn encode_stamped_frame(
     segment_id: SegmentId,
     space_id: SpaceId,
+    records: &[RecordRef<'_>],
+    file_offset: u64,
+    out: &mut [u8],
+) -> usize {
+    encode_stamped_frame_of_group(segment_id, space_id, None, records, file_offset, out)
+}
+
+/// Encodes a frame as [`encode_stamped_frame`], as the frame `group` says of a group when it
+/// is `Some` ([`crate::encode_frame_of_group`]).
+///
+/// # Panics
+/// As [`encode_stamped_frame`] and [`crate::encode_frame_of_group`].
+pub fn encode_stamped_frame_of_group(
+    segment_id: SegmentId,
+    space_id: SpaceId,
+    group: Option<crate::FrameGroup>,
     records: &[RecordRef<'_>],
     file_offset: u64,
     out: &mut [u8],
@@ -161,7 +179,7 @@ pub fn encode_stamped_frame(
         "stamped frame buffer {} < {physical_bytes}",
         out.len()
     );
-    let written = encode_frame(segment_id, space_id, records, out);
+    let written = encode_frame_of_group(segment_id, space_id, group, records, out);
     debug_assert_eq!(written, frame_bytes);
     let frame_checksum = Checksum(int::read_u64(out, 0).unwrap_or(0));
     let sectors = physical_bytes / SECTOR_BYTES;
@@ -469,7 +487,7 @@ pub fn find_stamped_frame_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{FRAME_PAYLOAD_BYTES_MAX, frame_encoded_bytes};
+    use crate::frame::{FRAME_PAYLOAD_BYTES_MAX, encode_frame, frame_encoded_bytes};
     use crate::ids::Revision;
     use crate::record::RecordKind;
 

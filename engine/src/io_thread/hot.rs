@@ -33,7 +33,9 @@ impl IoThread {
         submitted
     }
 
-    /// The front pending batches of a space that fit one frame and the segment.
+    /// The front pending batches of a space that fit one frame and the segment, up to the
+    /// first part of an undecided batch of several spaces: that part, and every batch after
+    /// it, waits for the batch's staged copy (see [`super::BatchState`]).
     fn take_frame_revisions(&mut self, space_id: SpaceId) -> Vec<u64> {
         let Some(space) = self.spaces.get_mut(&space_id) else {
             return Vec::new();
@@ -45,7 +47,13 @@ impl IoThread {
             let Some(state) = self.batches.get(&revision) else {
                 break;
             };
-            let next = frame_bytes + state.batch.encoded_bytes;
+            if state.is_group() && state.route.is_none() {
+                return revisions;
+            }
+            let Some(part) = state.part(space_id) else {
+                break;
+            };
+            let next = frame_bytes + part.batch.encoded_bytes;
             if next > self.config.frame_bytes_max || !space.log.fits(next) {
                 break;
             }
@@ -102,7 +110,8 @@ impl IoThread {
                 space.pending.drain(..revisions.len());
                 space.inflight = Some(id);
                 // Published batches are skipped there: their records are in already.
-                self.submitted_uninserted.extend_from_slice(&revisions);
+                self.submitted_uninserted
+                    .extend(revisions.iter().map(|revision| (*revision, space_id)));
                 self.chains.insert(
                     id,
                     ChainRole::Hot {
@@ -215,17 +224,25 @@ impl IoThread {
             let Some(state) = self.batches.get_mut(revision) else {
                 continue;
             };
-            state.hot_durable = true;
             // With a zero deadline the direct route never acknowledges a batch whose staged
             // copy is coming: every group goes the staged route.
             let staged_wins =
                 zero_deadline && matches!(state.staged, Staged::Queued | Staged::InFlight);
-            if state.route.is_none() && !staged_wins {
+            let decides = state.route.is_none() && !staged_wins;
+            if decides {
+                debug_assert!(!state.is_group(), "a group is decided by its staged copy");
                 state.route = Some(Route::Direct);
-                first_records += state.batch.records.len() as u64;
+            }
+            let Some(part) = state.part_mut(space_id) else {
+                continue;
+            };
+            part.hot_durable = true;
+            let staging_segment = part.staging_segment.take();
+            if decides {
+                first_records += part.batch.records.len() as u64;
                 self.undecided.remove(revision);
             }
-            if let Some(segment) = state.staging_segment.take() {
+            if let Some(segment) = staging_segment {
                 self.staging_release(segment);
             }
         }
@@ -253,8 +270,9 @@ impl IoThread {
         failure: Failure,
     ) {
         StatsCounters::add(&self.stats.chain_failures, 1);
-        let acknowledged =
-            |state: &super::BatchState| state.durability == Durability::NoSync && state.published;
+        let acknowledged = |state: &super::BatchState| {
+            state.durability == Durability::NoSync && state.published() && !state.is_group()
+        };
         let first_acknowledged = revisions
             .iter()
             .filter(|revision| self.batches.get(revision).is_some_and(acknowledged))

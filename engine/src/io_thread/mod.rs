@@ -24,7 +24,9 @@
 //! (→ durable | cancelled: back to pending | failed: back to pending if a staged copy exists or
 //! is coming, else the writer gets the error) and, when hedged, queued → in a staging chain →
 //! durable. It leaves the table once its hot copy is durable (and, under `Sync`, it has been
-//! published) or it failed.
+//! published) or it failed. A batch of several spaces has one part per space, each pending in
+//! its space, and is staged at once: it is decided by its staged copy (a frame group), and its
+//! parts enter hot chains only after that (see [`BatchState`]).
 
 mod driver;
 mod hot;
@@ -39,7 +41,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use infinitedb_format::{
-    RecordRef, Revision, SegmentId, SpaceId, encode_stamped_frame, frame_encoded_bytes,
+    FrameGroup, RecordRef, Revision, SegmentId, SpaceId, encode_stamped_frame,
+    encode_stamped_frame_of_group, frame_encoded_bytes,
 };
 use uring_io::{ChainId, CommitQueue};
 
@@ -89,25 +92,82 @@ pub(crate) enum Staged {
     Failed,
 }
 
-/// One sequenced batch.
+/// One sequenced batch: its parts (one per space it writes) and what is known of its copies.
+///
+/// A batch of one space takes either route: its hot copy or its staged copy decides it,
+/// whichever is durable first. A batch of several spaces (a group) is decided by its staged
+/// copy alone, its parts written as one group of frames in one staging-log write
+/// (docs/format.md, "Frame groups"), so recovery finds all of them or none; only then are its
+/// parts written to their hot segments (as a batch with a durable staged copy is), and its
+/// parts hold back the hot chains of their spaces until then (`hot.rs`), so no later batch of
+/// those spaces reaches a hot segment before it is decided.
 #[derive(Debug)]
 pub(crate) struct BatchState {
-    pub(crate) batch: KeyedBatch,
+    /// One part per space, in space order; a batch of one space has one.
+    pub(crate) parts: Vec<Part>,
     /// When its writer is answered: once durable and published (`Sync`), or once published
-    /// (`NoSync`).
+    /// (`NoSync`; a group is answered once durable whatever its durability).
     pub(crate) durability: Durability,
     pub(crate) gate_bytes: usize,
     pub(crate) reply: Option<Reply<Revision>>,
-    pub(crate) hot_durable: bool,
     pub(crate) staged: Staged,
-    pub(crate) staging_segment: Option<SegmentId>,
     pub(crate) route: Option<Route>,
-    pub(crate) published: bool,
     /// Why the batch failed: it has no durable copy and none coming.
     pub(crate) failed: Option<Failure>,
-    /// The memtable holding the batch's records, once inserted: ahead of the decision while
+}
+
+/// One space's part of a batch.
+#[derive(Debug)]
+pub(crate) struct Part {
+    pub(crate) batch: KeyedBatch,
+    pub(crate) hot_durable: bool,
+    /// The staging log holding a copy of this part until its hot copy is durable.
+    pub(crate) staging_segment: Option<SegmentId>,
+    pub(crate) published: bool,
+    /// The memtable holding the part's records, once inserted: ahead of the decision while
     /// its hot chain is in flight (`Sync`), or at publication (`publish.rs`).
     pub(crate) inserted_into: Option<Arc<Memtable>>,
+}
+
+impl BatchState {
+    /// Whether the batch writes several spaces.
+    pub(crate) fn is_group(&self) -> bool {
+        self.parts.len() > 1
+    }
+
+    /// The part of `space`.
+    pub(crate) fn part(&self, space: SpaceId) -> Option<&Part> {
+        self.parts.iter().find(|part| part.batch.space == space)
+    }
+
+    /// The part of `space`, to change.
+    pub(crate) fn part_mut(&mut self, space: SpaceId) -> Option<&mut Part> {
+        self.parts.iter_mut().find(|part| part.batch.space == space)
+    }
+
+    /// Whether every part's hot copy is durable.
+    pub(crate) fn hot_durable(&self) -> bool {
+        self.parts.iter().all(|part| part.hot_durable)
+    }
+
+    /// Whether every part is published.
+    pub(crate) fn published(&self) -> bool {
+        self.parts.iter().all(|part| part.published)
+    }
+
+    /// The records of every part.
+    pub(crate) fn records(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|part| part.batch.records.len() as u64)
+            .sum()
+    }
+
+    /// Whether the part of `space` may be published once every batch before it in its space
+    /// is: it is decided (a durable copy), or it is a `NoSync` batch of one space.
+    pub(crate) fn publishable(&self) -> bool {
+        self.route.is_some() || (self.durability == Durability::NoSync && !self.is_group())
+    }
 }
 
 /// The direct route of one space.
@@ -208,12 +268,12 @@ pub(crate) struct IoThread {
     pub(crate) shutdown: bool,
     /// Scratch for the events of one poll (empty between turns).
     events: Vec<uring_io::ChainEvent>,
-    /// Batches submitted in hot chains whose records are not yet in the memtable (`Sync`;
-    /// see `publish::IoThread::insert_submitted`).
-    pub(super) submitted_uninserted: Vec<u64>,
+    /// Parts (revision, space) submitted in hot chains whose records are not yet in the
+    /// memtable (`Sync`; see `publish::IoThread::insert_submitted`).
+    pub(super) submitted_uninserted: Vec<(u64, SpaceId)>,
 }
 
-/// Encodes the batches `revisions` (all of space `space_id`, in revision order) as one
+/// Encodes the parts of space `space_id` of the batches `revisions` (in revision order) as one
 /// stamped frame of `log`, in a chain buffer; returns it with the log's end once it is
 /// durable.
 pub(super) fn encode_chain(
@@ -224,21 +284,67 @@ pub(super) fn encode_chain(
 ) -> crate::error::Result<(ChainBuffer, u64)> {
     let records: Vec<RecordRef<'_>> = revisions
         .iter()
-        .filter_map(|revision| batches.get(revision).map(|state| (*revision, state)))
-        .flat_map(|(revision, state)| {
-            debug_assert_eq!(state.batch.space, space_id);
-            state
-                .batch
+        .filter_map(|revision| {
+            let part = batches.get(revision)?.part(space_id);
+            debug_assert!(part.is_some(), "a frame holds parts of its space");
+            part.map(|part| (*revision, part))
+        })
+        .flat_map(|(revision, part)| {
+            part.batch
                 .records
                 .iter()
                 .map(move |record| record.as_record_ref(Revision(revision)))
         })
         .collect();
     let frame_bytes = frame_encoded_bytes(&records);
-    let mut chain = log.begin_chain(frame_bytes)?;
+    let mut chain = log.begin_chain(&[frame_bytes])?;
     let file_offset = chain.offset + chain.frame_offset_in_buf as u64;
     let frame = &mut chain.buf[chain.frame_offset_in_buf..];
     let written = encode_stamped_frame(log.segment_id(), space_id, &records, file_offset, frame);
+    Ok((chain, log.durable_bytes() + written as u64))
+}
+
+/// Encodes the parts of the batch of several spaces `state` at `revision` as one group of
+/// frames of `log` (docs/format.md, "Frame groups"), one after the other in one chain buffer;
+/// returns it with the log's end once it is durable.
+pub(super) fn encode_group_chain(
+    state: &BatchState,
+    revision: u64,
+    log: &mut LogFile,
+) -> crate::error::Result<(ChainBuffer, u64)> {
+    let parts: Vec<(SpaceId, Vec<RecordRef<'_>>)> = state
+        .parts
+        .iter()
+        .map(|part| {
+            let records = part.batch.records.iter();
+            let records = records.map(|record| record.as_record_ref(Revision(revision)));
+            (part.batch.space, records.collect())
+        })
+        .collect();
+    let frames: Vec<usize> = parts
+        .iter()
+        .map(|(_, records)| frame_encoded_bytes(records))
+        .collect();
+    let mut chain = log.begin_chain(&frames)?;
+    let frames_count = u16::try_from(parts.len()).unwrap_or(u16::MAX);
+    let mut at = chain.frame_offset_in_buf;
+    for (index, (space, records)) in parts.iter().enumerate() {
+        let group = FrameGroup {
+            frames: frames_count,
+            index: u16::try_from(index).unwrap_or(u16::MAX),
+        };
+        let file_offset = chain.offset + at as u64;
+        let out = &mut chain.buf[at..];
+        at += encode_stamped_frame_of_group(
+            log.segment_id(),
+            *space,
+            Some(group),
+            records,
+            file_offset,
+            out,
+        );
+    }
+    let written = at - chain.frame_offset_in_buf;
     Ok((chain, log.durable_bytes() + written as u64))
 }
 
@@ -395,11 +501,11 @@ impl IoThread {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Write {
-                batch,
+                parts,
                 durability,
                 gate_bytes,
                 reply,
-            } => self.on_write(batch, durability, gate_bytes, reply),
+            } => self.on_write(parts, durability, gate_bytes, reply),
             Command::Sync { barrier, reply } => {
                 let last = self.revision_last.load(Ordering::Acquire);
                 let barrier = barrier.map_or(last, |barrier| barrier.0.min(last));
@@ -424,48 +530,53 @@ impl IoThread {
         }
     }
 
-    /// Sequences a write: its revision is the next one, in arrival order. A `NoSync` write is
-    /// published and answered at once unless a `Sync` write of its space is still unpublished:
-    /// then it is published after it, in revision order (`publish.rs`).
+    /// Sequences a write: its revision is the next one, in arrival order. A `NoSync` write of
+    /// one space is published and answered at once unless a `Sync` write of its space is
+    /// still unpublished: then it is published after it, in revision order (`publish.rs`). A
+    /// write of several spaces goes to the staging log ([`IoThread::sequence_group`]).
     fn on_write(
         &mut self,
-        batch: KeyedBatch,
+        parts: Vec<KeyedBatch>,
         durability: Durability,
         gate_bytes: usize,
         reply: Reply<Revision>,
     ) {
-        let Some(space) = self.spaces.get_mut(&batch.space) else {
+        if let Some(error) = self.refusal(&parts) {
             self.gate.release(gate_bytes);
-            reply.send(Err(Error::UnknownSpace {
-                name: format!("#{}", batch.space.0),
-            }));
-            return;
-        };
-        if let Some(detail) = &space.broken {
-            self.gate.release(gate_bytes);
-            reply.send(Err(Error::Poisoned {
-                detail: detail.clone(),
-            }));
+            reply.send(Err(error));
             return;
         }
         let revision = self.revision_last.load(Ordering::Acquire) + 1;
         self.revision_last.store(revision, Ordering::Release);
         StatsCounters::add(&self.stats.batches, 1);
-        space.pending.push_back(revision);
-        let stalled = space.stalled;
         let mut state = BatchState {
-            batch,
+            parts: parts
+                .into_iter()
+                .map(|batch| Part {
+                    batch,
+                    hot_durable: false,
+                    staging_segment: None,
+                    published: false,
+                    inserted_into: None,
+                })
+                .collect(),
             durability,
             gate_bytes,
             reply: Some(reply),
-            hot_durable: false,
             staged: Staged::None,
-            staging_segment: None,
             route: None,
-            published: false,
             failed: None,
-            inserted_into: None,
         };
+        if state.is_group() {
+            self.sequence_group(revision, state);
+            return;
+        }
+        let space_id = state.parts[0].batch.space;
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return;
+        };
+        space.pending.push_back(revision);
+        let stalled = space.stalled;
         if durability == Durability::NoSync && space.unpublished.is_empty() {
             publish::publish_records(space, &mut state, Revision(revision));
             self.visible.decided(Revision(revision), Revision(revision));
@@ -484,6 +595,66 @@ impl IoThread {
         if stalled || self.config.deadline == Some(Duration::ZERO) {
             self.stage(&[revision]);
         }
+    }
+
+    /// Why a write of `parts` is refused before it is sequenced: a space unknown or given up,
+    /// or, for several spaces, no staging log to write them to.
+    fn refusal(&self, parts: &[KeyedBatch]) -> Option<Error> {
+        for part in parts {
+            let Some(space) = self.spaces.get(&part.space) else {
+                return Some(Error::UnknownSpace {
+                    name: format!("#{}", part.space.0),
+                });
+            };
+            if let Some(detail) = &space.broken {
+                return Some(Error::Poisoned {
+                    detail: detail.clone(),
+                });
+            }
+        }
+        let staging_lost = self.staging.disabled.as_ref().filter(|_| parts.len() > 1);
+        staging_lost.map(|detail| Error::Poisoned {
+            detail: format!(
+                "a batch of several spaces is written through the staging log, which is \
+                 disabled until reopen: {detail}"
+            ),
+        })
+    }
+
+    /// Sequences a batch of several spaces at `revision`. Its parts go to the staging log as
+    /// one group of frames; each waits in its space's queues (holding back that space's hot
+    /// chains) until that copy is durable. Every batch of those spaces sequenced before it
+    /// that has no durable copy yet is staged first, so that a staging log holding the group
+    /// also holds (or follows durable copies of) everything before it in each of its spaces:
+    /// recovery keeps a prefix per space.
+    fn sequence_group(&mut self, revision: u64, state: BatchState) {
+        let spaces: Vec<SpaceId> = state.parts.iter().map(|part| part.batch.space).collect();
+        let mut earlier = Vec::new();
+        for space_id in &spaces {
+            let in_flight = self.chains.values().filter_map(|role| match role {
+                ChainRole::Hot {
+                    space, revisions, ..
+                } if space == space_id => Some(revisions),
+                _ => None,
+            });
+            earlier.extend(in_flight.flatten().copied());
+            if let Some(space) = self.spaces.get(space_id) {
+                earlier.extend(space.pending.iter().copied());
+            }
+        }
+        earlier.sort_unstable();
+        earlier.dedup();
+        self.stage(&earlier);
+        for space_id in &spaces {
+            if let Some(space) = self.spaces.get_mut(space_id) {
+                space.pending.push_back(revision);
+                space.unpublished.push_back(revision);
+            }
+        }
+        self.visible.sequenced(Revision(revision));
+        self.batches.insert(revision, state);
+        self.undecided.insert(revision);
+        self.stage(&[revision]);
     }
 
     fn on_flush(&mut self, space_id: SpaceId, reply: Reply<()>) {

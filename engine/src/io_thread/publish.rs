@@ -33,71 +33,73 @@ use std::sync::atomic::Ordering;
 
 use infinitedb_format::{Revision, SpaceId};
 
-use super::{BatchState, IoThread, SpaceLog, SyncFailure};
+use super::{BatchState, IoThread, Part, SpaceLog, SyncFailure};
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::memtable::Memtable;
 use crate::options::Durability;
 
-/// Inserts a batch's records into `memtable` at `revision`.
-fn insert_records(memtable: &Memtable, state: &BatchState, revision: Revision) {
-    for record in &state.batch.records {
+/// Inserts a part's records into `memtable` at `revision`.
+fn insert_records(memtable: &Memtable, part: &Part, revision: Revision) {
+    for record in &part.batch.records {
         memtable.insert_unique(record.key, revision, record.value.clone());
     }
 }
 
-/// Publishes a batch at `revision`: its records go into the space's active memtable unless
-/// they were inserted ahead of the decision, then the published mark rises over it.
+/// Publishes the part of `space` of a batch at `revision`: its records go into the space's
+/// active memtable unless they were inserted ahead of the decision, then the published mark
+/// rises over it.
 pub(super) fn publish_records(space: &mut SpaceLog, state: &mut BatchState, revision: Revision) {
-    if state.inserted_into.is_none() {
+    let no_sync = state.durability == Durability::NoSync && !state.is_group();
+    let Some(part) = state.part_mut(space.shared.id) else {
+        debug_assert!(false, "a space publishes only its own parts");
+        return;
+    };
+    if part.inserted_into.is_none() {
         let memtable = space.shared.active();
-        insert_records(&memtable, state, revision);
-        state.inserted_into = Some(memtable);
+        insert_records(&memtable, part, revision);
+        part.inserted_into = Some(memtable);
     }
     space.shared.mark_published(revision);
-    state.published = true;
-    space.published_unlogged |= state.durability == Durability::NoSync && !state.hot_durable;
+    part.published = true;
+    space.published_unlogged |= no_sync && !part.hot_durable;
 }
 
 impl IoThread {
     /// Publishes and acknowledges the space's batches from the front while each is decided.
+    /// A batch of several spaces is acknowledged, and becomes visible to snapshots, once its
+    /// last part is published.
     pub(super) fn publish_ready(&mut self, space_id: SpaceId) {
         let Some(space) = self.spaces.get_mut(&space_id) else {
             return;
         };
         while let Some(&revision) = space.unpublished.front() {
+            let last = Revision(self.revision_last.load(Ordering::Acquire));
             let Some(state) = self.batches.get_mut(&revision) else {
                 space.unpublished.pop_front();
-                self.visible.decided(
-                    Revision(revision),
-                    Revision(self.revision_last.load(Ordering::Acquire)),
-                );
+                self.visible.decided(Revision(revision), last);
                 continue;
             };
             if let Some(failure) = &state.failed {
-                self.visible.decided(
-                    Revision(revision),
-                    Revision(self.revision_last.load(Ordering::Acquire)),
-                );
+                self.visible.decided(Revision(revision), last);
                 if let Some(reply) = state.reply.take() {
                     self.acknowledgements
                         .push((reply, Err(failure.to_error(&space.shared.name))));
                 }
-            } else if state.route.is_some() || state.durability == Durability::NoSync {
+            } else if state.publishable() {
                 publish_records(space, state, Revision(revision));
-                // Decided before the acknowledgement: a snapshot taken after it includes it.
-                self.visible.decided(
-                    Revision(revision),
-                    Revision(self.revision_last.load(Ordering::Acquire)),
-                );
-                if let Some(reply) = state.reply.take() {
-                    self.acknowledgements.push((reply, Ok(Revision(revision))));
+                if state.published() {
+                    // Decided before the acknowledgement: a snapshot taken after it includes it.
+                    self.visible.decided(Revision(revision), last);
+                    if let Some(reply) = state.reply.take() {
+                        self.acknowledgements.push((reply, Ok(Revision(revision))));
+                    }
                 }
             } else {
                 break;
             }
             space.unpublished.pop_front();
-            let done = state.failed.is_some() || state.hot_durable;
+            let done = state.failed.is_some() || (state.hot_durable() && state.published());
             if done && let Some(state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
             }
@@ -118,55 +120,60 @@ impl IoThread {
         if self.submitted_uninserted.is_empty() {
             return;
         }
-        let mut revisions = std::mem::take(&mut self.submitted_uninserted);
-        for revision in revisions.drain(..) {
+        let mut submitted = std::mem::take(&mut self.submitted_uninserted);
+        for (revision, space_id) in submitted.drain(..) {
             let Some(state) = self.batches.get_mut(&revision) else {
                 continue;
             };
-            if state.inserted_into.is_some() || state.failed.is_some() {
+            if state.failed.is_some() {
                 continue;
             }
-            let Some(space) = self.spaces.get(&state.batch.space) else {
+            let (Some(part), Some(space)) = (state.part_mut(space_id), self.spaces.get(&space_id))
+            else {
                 continue;
             };
+            if part.inserted_into.is_some() {
+                continue;
+            }
             let memtable = space.shared.active();
-            insert_records(&memtable, state, Revision(revision));
-            state.inserted_into = Some(memtable);
+            insert_records(&memtable, part, Revision(revision));
+            part.inserted_into = Some(memtable);
         }
         // The buffer is kept: no allocation per commit.
-        self.submitted_uninserted = revisions;
+        self.submitted_uninserted = submitted;
     }
 
     /// A batch left its hot chain undecided (the chain was cancelled or failed): removes the
     /// records inserted ahead of the decision, so a seal never freezes them and a failed batch
-    /// never shows. A batch already published (through its staged copy) keeps them.
+    /// never shows. A part already published (through its staged copy) keeps them.
     pub(super) fn withdraw_undecided(&mut self, revision: u64) {
         self.submitted_uninserted
-            .retain(|submitted| *submitted != revision);
+            .retain(|(submitted, _)| *submitted != revision);
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
         };
-        if state.published {
-            return;
-        }
-        if let Some(memtable) = state.inserted_into.take() {
-            for record in &state.batch.records {
-                memtable.remove_undecided(record.key, Revision(revision));
+        for part in state.parts.iter_mut().filter(|part| !part.published) {
+            if let Some(memtable) = part.inserted_into.take() {
+                for record in &part.batch.records {
+                    memtable.remove_undecided(record.key, Revision(revision));
+                }
             }
         }
     }
 
     /// Marks a batch failed: it has no durable copy and none coming. A write acknowledged
     /// already (`NoSync`, published) leaves the table, its failure kept for the `sync` calls
-    /// covering it; any other gets its error when its turn to be published comes.
+    /// covering it; any other gets its error when its turn to be published comes. The parts
+    /// of a failed batch of several spaces leave their spaces' pending queues, where they
+    /// held back later batches.
     pub(super) fn fail_batch(&mut self, revision: u64, failure: &Failure) {
         self.withdraw_undecided(revision);
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
         };
         self.undecided.remove(&revision);
-        if state.published && state.durability == Durability::NoSync {
-            let space = state.batch.space;
+        if state.published() && state.durability == Durability::NoSync && !state.is_group() {
+            let space = state.parts[0].batch.space;
             if let Some(state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
             }
@@ -174,6 +181,13 @@ impl IoThread {
             return;
         }
         state.failed = Some(failure.clone());
+        if state.is_group() {
+            for part in &state.parts {
+                if let Some(space) = self.spaces.get_mut(&part.batch.space) {
+                    space.pending.retain(|pending| *pending != revision);
+                }
+            }
+        }
     }
 
     /// Keeps a failed write at `revision` of `space` for the `sync` calls that must report
@@ -206,8 +220,8 @@ impl IoThread {
         let Some(state) = self.batches.get(&revision) else {
             return;
         };
-        if state.hot_durable
-            && state.published
+        if state.hot_durable()
+            && state.published()
             && let Some(state) = self.batches.remove(&revision)
         {
             self.gate.release(state.gate_bytes);

@@ -150,10 +150,10 @@ impl IoThread {
             let Some(state) = self.batches.get(&revision) else {
                 continue;
             };
-            let fits = space
-                .log
-                .fits(FRAME_HEADER_BYTES + state.batch.encoded_bytes)
-                && !space.log.poisoned;
+            let part_bytes = state
+                .part(space_id)
+                .map_or(0, |part| part.batch.encoded_bytes);
+            let fits = space.log.fits(FRAME_HEADER_BYTES + part_bytes) && !space.log.poisoned;
             if fits || state.staged != Staged::None {
                 break;
             }

@@ -1,16 +1,19 @@
 //! The staged route: hedged copies of batches on the staging log (docs/design.md §4).
 //!
 //! Invariants: one staging chain in flight; each chain holds one frame of one space's batches
-//! in revision order; a staging log file is kept while any batch copied into it lacks a
-//! durable hot-segment copy (`references`), and handed to the sealer for removal once it is
-//! full and no longer referenced. When no staging log is available (full with no spare yet,
-//! or disabled after a failure) batches simply wait for their hot segment.
+//! in revision order, or the group of frames of one batch of several spaces (docs/format.md,
+//! "Frame groups"); a staging log file is kept while any part copied into it lacks a durable
+//! hot-segment copy (`references`, one per part), and handed to the sealer for removal once it
+//! is full and no longer referenced. When no staging log is available (full with no spare
+//! yet, or disabled after a failure) batches of one space simply wait for their hot segment;
+//! batches of several spaces, which only the staging log decides, fail when it is disabled.
 
 use infinitedb_format::{FRAME_HEADER_BYTES, SegmentId};
 use uring_io::{ChainEvent, ChainOutcome, CommitChain};
 
 use super::{ChainRole, IoThread, Route, Staged};
 use crate::error::Result;
+use crate::failure::Failure;
 use crate::log_file::LogFile;
 use crate::sealer::SealerJob;
 use crate::stats::StatsCounters;
@@ -19,26 +22,27 @@ use crate::trace;
 impl IoThread {
     /// Queues staged copies of `revisions` (those not already staged or durable).
     pub(super) fn stage(&mut self, revisions: &[u64]) {
-        if self.config.deadline.is_none() || self.staging.disabled.is_some() {
+        if self.staging.disabled.is_some() {
             return;
         }
         for revision in revisions {
             let Some(state) = self.batches.get_mut(revision) else {
                 continue;
             };
-            if state.staged == Staged::None && !state.hot_durable {
+            if state.staged == Staged::None && !state.hot_durable() {
                 state.staged = Staged::Queued;
                 self.staging.queue.push_back(*revision);
             }
         }
     }
 
-    /// The front queued batches of one space that fit one frame of the staging log.
+    /// The front queued batches of one space that fit one frame of the staging log, or the
+    /// batch of several spaces at the front, alone.
     fn take_staging_revisions(&mut self) -> Vec<u64> {
         while let Some(front) = self.staging.queue.front() {
             match self.batches.get(front) {
                 // Skip copies no longer needed: the hot copy is durable and acknowledged.
-                Some(state) if !state.hot_durable || state.route.is_none() => break,
+                Some(state) if !state.hot_durable() || state.route.is_none() => break,
                 Some(_) | None => {
                     let revision = *front;
                     self.staging.queue.pop_front();
@@ -58,18 +62,46 @@ impl IoThread {
             let Some(state) = self.batches.get(revision) else {
                 break;
             };
-            if space.is_some_and(|space| space != state.batch.space) {
+            if state.is_group() {
+                let frames: Vec<usize> = state
+                    .parts
+                    .iter()
+                    .map(|part| FRAME_HEADER_BYTES + part.batch.encoded_bytes)
+                    .collect();
+                if revisions.is_empty() && log.fits_frames(&frames) {
+                    revisions.push(*revision);
+                }
                 break;
             }
-            let next = frame_bytes + state.batch.encoded_bytes;
+            let part = &state.parts[0];
+            if space.is_some_and(|space| space != part.batch.space) {
+                break;
+            }
+            let next = frame_bytes + part.batch.encoded_bytes;
             if next > self.config.frame_bytes_max || !log.fits(next) {
                 break;
             }
-            space = Some(state.batch.space);
+            space = Some(part.batch.space);
             frame_bytes = next;
             revisions.push(*revision);
         }
         revisions
+    }
+
+    /// Encodes the staging chain of `revisions` (see [`IoThread::take_staging_revisions`]).
+    fn encode_staging_chain(
+        &mut self,
+        revisions: &[u64],
+    ) -> Option<(crate::log_file::ChainBuffer, u64)> {
+        let log = self.staging.log.as_mut()?;
+        let state = self.batches.get(revisions.first()?)?;
+        let encoded = if state.is_group() {
+            super::encode_group_chain(state, *revisions.first()?, log)
+        } else {
+            let space_id = state.parts[0].batch.space;
+            super::encode_chain(&self.batches, revisions, log, space_id)
+        };
+        encoded.ok()
     }
 
     /// Submits the next staging chain if none is in flight. Returns whether one was.
@@ -87,18 +119,10 @@ impl IoThread {
             }
             return false;
         }
+        let Some((chain, end_bytes)) = self.encode_staging_chain(&revisions) else {
+            return false;
+        };
         let Some(log) = self.staging.log.as_mut() else {
-            return false;
-        };
-        let Some(space_id) = revisions
-            .first()
-            .and_then(|revision| self.batches.get(revision))
-            .map(|state| state.batch.space)
-        else {
-            return false;
-        };
-        let Ok((chain, end_bytes)) = super::encode_chain(&self.batches, &revisions, log, space_id)
-        else {
             return false;
         };
         let segment = log.segment_id();
@@ -115,8 +139,10 @@ impl IoThread {
                 for revision in &revisions {
                     if let Some(state) = self.batches.get_mut(revision) {
                         state.staged = Staged::InFlight;
-                        state.staging_segment = Some(segment);
-                        *self.staging.references.entry(segment).or_insert(0) += 1;
+                        for part in &mut state.parts {
+                            part.staging_segment = Some(segment);
+                            *self.staging.references.entry(segment).or_insert(0) += 1;
+                        }
                     }
                 }
                 self.staging.inflight = Some(id);
@@ -254,13 +280,18 @@ impl IoThread {
         }
     }
 
-    /// Drops a batch's reference to its staging log and sets its staged state.
+    /// Drops a batch's references to its staging log and sets its staged state.
     fn unreference(&mut self, revision: u64, staged: Staged) {
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
         };
         state.staged = staged;
-        if let Some(segment) = state.staging_segment.take() {
+        let segments: Vec<SegmentId> = state
+            .parts
+            .iter_mut()
+            .filter_map(|part| part.staging_segment.take())
+            .collect();
+        for segment in segments {
             self.staging_release(segment);
         }
     }
@@ -275,10 +306,10 @@ impl IoThread {
             state.staged = Staged::Durable;
             if state.route.is_none() {
                 state.route = Some(Route::Staged);
-                first_records += state.batch.records.len() as u64;
+                first_records += state.records();
                 self.undecided.remove(revision);
             }
-            spaces.push(state.batch.space);
+            spaces.extend(state.parts.iter().map(|part| part.batch.space));
         }
         if first_records > 0 {
             StatsCounters::add(&self.stats.groups_staged, 1);
@@ -300,10 +331,16 @@ impl IoThread {
     fn settle_after_staging_failure(&mut self) {
         let mut records = 0_u64;
         let mut decided = Vec::new();
+        let mut lost = Vec::new();
         for (revision, state) in &mut self.batches {
-            if state.hot_durable && state.route.is_none() && state.failed.is_none() {
+            if state.route.is_some() || state.failed.is_some() {
+                continue;
+            }
+            if state.is_group() {
+                lost.push(*revision);
+            } else if state.hot_durable() {
                 state.route = Some(Route::Direct);
-                records += state.batch.records.len() as u64;
+                records += state.records();
                 decided.push(*revision);
             }
         }
@@ -314,13 +351,22 @@ impl IoThread {
         for revision in &decided {
             self.undecided.remove(revision);
         }
+        // A batch of several spaces is decided by its staged copy alone (its parts reach their
+        // hot segments only after it): with none coming, it fails.
+        let detail = self.staging.disabled.clone().unwrap_or_default();
+        let failure = Failure::poisoned(format!(
+            "the staging log, which decides a batch of several spaces, failed: {detail}"
+        ));
+        for revision in lost {
+            self.fail_batch(revision, &failure);
+        }
         // Every space with a pending batch, not only those decided here: a batch of the failed
         // chain may have become answerable (with its error) too. A rare path, so the superset
         // is cheap.
         let mut spaces: Vec<_> = self
             .batches
             .values()
-            .map(|state| state.batch.space)
+            .flat_map(|state| state.parts.iter().map(|part| part.batch.space))
             .collect();
         spaces.sort_unstable_by_key(|space| space.0);
         spaces.dedup();

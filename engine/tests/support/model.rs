@@ -216,6 +216,34 @@ pub fn check_recovered(
     }
 }
 
+/// Checks that every batch of several spaces (a revision `history` records in more than one
+/// space) was recovered in all of its spaces or in none: `recovered` says, per space, up to
+/// which revision its prefix goes.
+pub fn check_spanning_atomic(
+    history: &History,
+    recovered: &BTreeMap<SpaceId, Recovered>,
+    context: &str,
+) {
+    let mut spaces_of: BTreeMap<Revision, Vec<SpaceId>> = BTreeMap::new();
+    for (space, batch) in history.entries() {
+        spaces_of.entry(batch.revision).or_default().push(space);
+    }
+    for (revision, spaces) in spaces_of.iter().filter(|(_, spaces)| spaces.len() > 1) {
+        let included: Vec<(SpaceId, bool)> = spaces
+            .iter()
+            .map(|space| {
+                let max = recovered.get(space).and_then(|found| found.revision_max);
+                (*space, max.is_some_and(|max| *revision <= max))
+            })
+            .collect();
+        assert!(
+            included.iter().all(|(_, kept)| *kept == included[0].1),
+            "{context}: the batch at {revision:?} across spaces was recovered in part: \
+             {included:?}"
+        );
+    }
+}
+
 /// [`check_recovered`] or [`check_recovered_latest`], as `retention` promises (`All` or
 /// `Latest`; no other policy is drawn by the suite).
 pub fn check_recovered_under(

@@ -24,17 +24,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uring_io::{Fault, OpMatch, SimDisk, SimStorage, Storage};
 
-use super::model::{History, Recovered, check_recovered_under};
+use super::model::{History, Recovered, check_recovered_under, check_spanning_atomic};
 use super::replay::{CaseNote, SavedCase, case_dir, load_case, panic_text, save_case, set_note};
 use super::suite_options;
-use super::workload::{Op, SPACE_BITS, SPACE_DIMS, Shape, apply_with, generate, records_of};
+use super::workload::{
+    Op, SPACE_BITS, SPACE_DIMS, Shape, apply_with, generate, partner_records_of, records_of,
+};
 
 /// A seed's configuration.
 #[derive(Debug)]
 pub struct Config {
     /// Spaces created.
     pub spaces: u32,
-    /// Concurrent writer threads (writer `w` writes space `w % spaces`).
+    /// Concurrent writer threads (writer `w` writes space `w % spaces`, and its batches
+    /// across spaces also write space `(w + 1) % spaces`).
     pub writers: u32,
     /// Steps per writer.
     pub ops_per_writer: u32,
@@ -72,8 +75,14 @@ impl Config {
             let latency = Duration::from_micros(rng.gen_range(200..2_000));
             (rng.gen_range(0.1..0.5), latency)
         });
+        let spaces = rng.gen_range(1..=2);
+        let spanning_per_mille = if spaces > 1 && rng.gen_bool(0.75) {
+            rng.gen_range(50..400)
+        } else {
+            0
+        };
         Config {
-            spaces: rng.gen_range(1..=2),
+            spaces,
             writers: rng.gen_range(1..=3),
             ops_per_writer: rng.gen_range(4..=24),
             seal_threshold_records: if rng.gen_bool(0.5) {
@@ -93,6 +102,7 @@ impl Config {
             shape: Shape {
                 flush_per_mille: rng.gen_range(0..60),
                 compact_per_mille: rng.gen_range(0..80),
+                spanning_per_mille,
                 ..Shape::default()
             },
             durability: if rng.gen_range(0..4) == 0 {
@@ -166,19 +176,31 @@ struct Acks {
     writers_done: AtomicUsize,
 }
 
-/// Runs one writer's ops on `space`, each with its durability, recording each
-/// acknowledgement.
-fn run_writer(db: &Db, space: SpaceId, ops: &[(Op, Durability)], acks: &Acks) {
+/// Runs one writer's ops on `space` (its batches across spaces also on `partner`), each with
+/// its durability, recording each acknowledgement.
+fn run_writer(
+    db: &Db,
+    (space, partner): (SpaceId, SpaceId),
+    ops: &[(Op, Durability)],
+    acks: &Acks,
+) {
     for (op, durability) in ops {
         let options = WriteOptions::default().durability(*durability);
-        match apply_with(db, space, op, &options) {
+        match apply_with(db, space, Some(partner), op, &options) {
             Ok(Some(revision)) => {
+                let record = |history: &mut History| {
+                    history.record(space, revision, records_of(op));
+                    let other = partner_records_of(op);
+                    if !other.is_empty() {
+                        history.record(partner, revision, other);
+                    }
+                };
                 // Durable ones first: the cut reads `history` after `durable`, so a batch in
                 // `durable` is always in `history` too.
                 if *durability == Durability::Sync {
-                    acks.durable.lock().record(space, revision, records_of(op));
+                    record(&mut acks.durable.lock());
                 }
-                acks.history.lock().record(space, revision, records_of(op));
+                record(&mut acks.history.lock());
                 acks.count.fetch_add(1, Ordering::Release);
             }
             Ok(None) => {}
@@ -212,12 +234,17 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
             .probability(probability);
         sim.faults().on(matcher, Fault::Latency(latency));
     }
-    let workloads: Vec<(SpaceId, Vec<(Op, Durability)>)> = (0..config.writers)
+    type Workload = ((SpaceId, SpaceId), Vec<(Op, Durability)>);
+    let workloads: Vec<Workload> = (0..config.writers)
         .map(|writer| {
             let space = spaces[usize::try_from(writer % config.spaces).unwrap()];
+            let partner = spaces[usize::try_from((writer + 1) % config.spaces).unwrap()];
             let ops = generate(rng, &config.shape, writer, config.ops_per_writer);
             let durabilities = config.durabilities(rng, ops.len());
-            (space, ops.into_iter().zip(durabilities).collect())
+            (
+                (space, partner),
+                ops.into_iter().zip(durabilities).collect(),
+            )
         })
         .collect();
     let writes: usize = workloads
@@ -229,9 +256,9 @@ pub fn run_until_power_loss(config: &Config, rng: &mut ChaCha8Rng, seed: u64) ->
     let plan_seed: u64 = rng.r#gen();
     let acks = Acks::default();
     let (disk, required, compactions_before_cut) = std::thread::scope(|scope| {
-        for (space, ops) in &workloads {
+        for (spaces, ops) in &workloads {
             let (db, acks) = (&db, &acks);
-            scope.spawn(move || run_writer(db, *space, ops, acks));
+            scope.spawn(move || run_writer(db, *spaces, ops, acks));
         }
         let writers = usize::try_from(config.writers).unwrap();
         while acks.count.load(Ordering::Acquire) < crash_after
@@ -280,6 +307,7 @@ fn reopen_and_check(
             check_recovered_under(config.retention, &db, *space, history, required, context);
         recovered.insert(*space, found);
     }
+    check_spanning_atomic(history, &recovered, context);
     (db, recovered)
 }
 

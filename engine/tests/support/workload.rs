@@ -18,6 +18,9 @@ pub enum Op {
     Delete(Point),
     /// Writes several distinct points atomically.
     Batch(Vec<Record>),
+    /// Writes records of the writer's space and of a partner space in one atomic batch:
+    /// `(own, partner's)`.
+    Spanning(Vec<Record>, Vec<Record>),
     /// Forces a seal of the space (`Db::flush`).
     Flush,
     /// Seals the space and merges all its blocks into one level (`Db::compact`).
@@ -46,6 +49,8 @@ pub struct Shape {
     pub delete_per_mille: u32,
     /// Chance per mille that a step is a batch.
     pub batch_per_mille: u32,
+    /// Chance per mille that a step is a batch across the writer's space and a partner.
+    pub spanning_per_mille: u32,
 }
 
 impl Default for Shape {
@@ -57,6 +62,7 @@ impl Default for Shape {
             compact_per_mille: 0,
             delete_per_mille: 120,
             batch_per_mille: 200,
+            spanning_per_mille: 0,
         }
     }
 }
@@ -91,16 +97,17 @@ pub fn generate(rng: &mut impl Rng, shape: &Shape, writer: u32, count: u32) -> V
         } else if roll < compact_end + shape.delete_per_mille {
             Op::Delete(point(rng))
         } else if roll < compact_end + shape.delete_per_mille + shape.batch_per_mille {
-            let mut records: Vec<Record> = Vec::new();
-            for _ in 0..rng.gen_range(2..=5) {
-                let target = point(rng);
-                if records.iter().all(|(existing, _)| *existing != target) {
-                    let value =
-                        (rng.gen_range(0..4) != 0).then(|| value_for(rng, shape, writer, sequence));
-                    records.push((target, value));
-                }
-            }
-            Op::Batch(records)
+            Op::Batch(distinct_records(rng, shape, writer, sequence, 2..=5))
+        } else if roll
+            < compact_end
+                + shape.delete_per_mille
+                + shape.batch_per_mille
+                + shape.spanning_per_mille
+        {
+            Op::Spanning(
+                distinct_records(rng, shape, writer, sequence, 1..=3),
+                distinct_records(rng, shape, writer, sequence, 1..=3),
+            )
         } else {
             Op::Put(point(rng), value_for(rng, shape, writer, sequence))
         };
@@ -109,26 +116,73 @@ pub fn generate(rng: &mut impl Rng, shape: &Shape, writer: u32, count: u32) -> V
     ops
 }
 
-/// The records an op writes (none for a flush or a compaction).
+/// Up to `count` records (at least one) at distinct points, a quarter of them deletes.
+fn distinct_records(
+    rng: &mut impl Rng,
+    shape: &Shape,
+    writer: u32,
+    sequence: u32,
+    count: std::ops::RangeInclusive<u32>,
+) -> Vec<Record> {
+    let mut records: Vec<Record> = Vec::new();
+    for _ in 0..rng.gen_range(count) {
+        let target = vec![rng.gen_range(0..shape.grid), rng.gen_range(0..shape.grid)];
+        if records.iter().all(|(existing, _)| *existing != target) {
+            let value = (rng.gen_range(0..4) != 0).then(|| value_for(rng, shape, writer, sequence));
+            records.push((target, value));
+        }
+    }
+    records
+}
+
+/// The records an op writes in the writer's space (none for a flush or a compaction).
 pub fn records_of(op: &Op) -> Vec<Record> {
     match op {
         Op::Put(point, value) => vec![(point.clone(), Some(value.clone()))],
         Op::Delete(point) => vec![(point.clone(), None)],
-        Op::Batch(records) => records.clone(),
+        Op::Batch(records) | Op::Spanning(records, _) => records.clone(),
         Op::Flush | Op::Compact => Vec::new(),
     }
 }
 
-/// Runs `op` on `space`; `Ok(Some(revision))` for an acknowledged write, `Ok(None)` for a
-/// completed flush or compaction.
-pub fn apply(db: &Db, space: SpaceId, op: &Op) -> infinitedb::Result<Option<Revision>> {
-    apply_with(db, space, op, &WriteOptions::default())
+/// The records an op writes in the partner space (only a spanning batch has some).
+pub fn partner_records_of(op: &Op) -> Vec<Record> {
+    match op {
+        Op::Spanning(_, partner) => partner.clone(),
+        _ => Vec::new(),
+    }
 }
 
-/// Applies `op` to `space`, a write with `options`; returns the revision for writes.
+/// Adds `records` of `space` to `batch`.
+fn add_records(batch: &mut Batch, space: SpaceId, records: &[Record]) {
+    for (point, value) in records {
+        match value {
+            Some(value) => batch.put_in(space, point, value),
+            None => batch.delete_in(space, point),
+        };
+    }
+}
+
+/// Runs `op` on `space`; `Ok(Some(revision))` for an acknowledged write, `Ok(None)` for a
+/// completed flush or compaction. A spanning batch's partner is `partner`.
+pub fn apply(
+    db: &Db,
+    space: SpaceId,
+    partner: Option<SpaceId>,
+    op: &Op,
+) -> infinitedb::Result<Option<Revision>> {
+    apply_with(db, space, partner, op, &WriteOptions::default())
+}
+
+/// Applies `op` to `space` (and a spanning batch's part to `partner`), a write with
+/// `options`; returns the revision for writes.
+///
+/// # Panics
+/// On a spanning batch without a partner: a bug of the test.
 pub fn apply_with(
     db: &Db,
     space: SpaceId,
+    partner: Option<SpaceId>,
     op: &Op,
     options: &WriteOptions,
 ) -> infinitedb::Result<Option<Revision>> {
@@ -143,12 +197,13 @@ pub fn apply_with(
             db.write_with(batch, options).map(Some)
         }
         Op::Batch(records) => {
-            for (point, value) in records {
-                match value {
-                    Some(value) => batch.put(point, value),
-                    None => batch.delete(point),
-                };
-            }
+            add_records(&mut batch, space, records);
+            db.write_with(batch, options).map(Some)
+        }
+        Op::Spanning(own, other) => {
+            let partner = partner.expect("a spanning batch has a partner space");
+            add_records(&mut batch, space, own);
+            add_records(&mut batch, partner, other);
             db.write_with(batch, options).map(Some)
         }
         Op::Flush => db.flush(space).map(|()| None),
