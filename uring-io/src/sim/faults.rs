@@ -34,15 +34,17 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum OpKind {
-    /// Opening an existing file.
+    /// Opening an existing file (`copy_file`'s source too).
     Open,
-    /// Creating a file or directory.
+    /// Creating a file or directory (`copy_file`'s target too).
     Create,
     /// Reading (each entry of a `read_many` counts once).
     Read,
-    /// Writing (`write_durable`, a chain's write step, `create_prewritten`'s zero fill).
+    /// Writing (`write_durable`, a chain's write step, `create_prewritten`'s zero fill,
+    /// `copy_file`'s copy).
     Write,
-    /// fdatasync of a file (`write_durable`, a chain's sync step, `create_prewritten`).
+    /// fdatasync of a file (`write_durable`, a chain's sync step, `create_prewritten`,
+    /// `copy_file`).
     Fsync,
     /// Truncating or extending a file.
     SetLen,
@@ -50,6 +52,8 @@ pub enum OpKind {
     Remove,
     /// Renaming a file.
     Rename,
+    /// Making another name of a file (a hard link).
+    Link,
     /// fsync of a directory (explicit, or implied by a creation).
     SyncDir,
 }
