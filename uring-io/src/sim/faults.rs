@@ -307,6 +307,11 @@ impl SimFaults {
         self.state.lock().counts.get(&kind).copied().unwrap_or(0)
     }
 
+    /// How many operations of every kind were attempted (failed ones included).
+    pub fn count_total(&self) -> u64 {
+        self.state.lock().counts.values().sum()
+    }
+
     /// The fate of one operation step of `kind` on `path`: counts it, consults the countdown
     /// and every rule.
     pub(crate) fn decide(&self, kind: OpKind, path: &Path) -> Decision {
@@ -370,6 +375,7 @@ mod tests {
         assert_eq!(faults.fired(rule), 1);
         assert_eq!(faults.count(OpKind::Fsync), 4);
         assert_eq!(faults.count(OpKind::Write), 1);
+        assert_eq!(faults.count_total(), 5);
     }
 
     #[test]

@@ -132,6 +132,11 @@ impl SimStorage {
         self.shared.faults.count(kind)
     }
 
+    /// How many operations of every kind were attempted so far.
+    pub fn op_count_total(&self) -> u64 {
+        self.shared.faults.count_total()
+    }
+
     /// A copy of the disk as it is now, volatile state included (for crash enumeration).
     pub fn disk(&self) -> SimDisk {
         self.shared.disk.lock().clone()
