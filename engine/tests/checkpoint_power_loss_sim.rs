@@ -97,8 +97,9 @@ enum Outcome {
     Empty,
     /// Both opens refuse it as a checkpoint cut short.
     Refused,
-    /// It opens, with the data checked.
-    Complete,
+    /// It opens, with the data checked; `racing_writes`: some space holds writes
+    /// acknowledged after the checkpoint began.
+    Complete { racing_writes: bool },
 }
 
 /// Whether a complete copy must hold exactly the required writes (no racing writes).
@@ -171,7 +172,7 @@ fn populate(sim: &SimStorage) -> (Db, Vec<SpaceId>, History) {
 }
 
 /// Checks every space of `db` against `history` holding at least `required`; with
-/// [`Racing::None`], exactly `required`.
+/// [`Racing::None`], exactly `required`. Returns whether some space holds more.
 fn check_spaces(
     db: &Db,
     spaces: &[SpaceId],
@@ -179,7 +180,8 @@ fn check_spaces(
     required: &History,
     racing: Racing,
     context: &str,
-) {
+) -> bool {
+    let mut beyond = false;
     for (index, space) in spaces.iter().enumerate() {
         let name = space_name(u32::try_from(index).unwrap());
         assert_eq!(db.space(&name).unwrap(), *space, "{context}: {name}");
@@ -190,7 +192,9 @@ fn check_spaces(
                 "{context}: {name} holds extra writes"
             );
         }
+        beyond |= found.revision_max > required.revision_max(*space);
     }
+    beyond
 }
 
 /// Reopens the source on `disk` and checks it holds every write of `required`.
@@ -205,7 +209,7 @@ fn check_source(
     let storage: Arc<dyn Storage> = Arc::new(SimStorage::with_disk(disk.clone(), 0));
     let db = Db::open(SOURCE, options(storage))
         .unwrap_or_else(|error| panic!("{context}: open failed: {error}"));
-    check_spaces(&db, spaces, history, required, Racing::Allowed, &context);
+    let _ = check_spaces(&db, spaces, history, required, Racing::Allowed, &context);
     db.close().unwrap();
 }
 
@@ -243,9 +247,9 @@ fn check_copy(
             drop(reader);
             let db = Db::open(COPY, options(storage))
                 .unwrap_or_else(|error| panic!("{context}: writing open failed: {error}"));
-            check_spaces(&db, spaces, history, required, racing, &context);
+            let racing_writes = check_spaces(&db, spaces, history, required, racing, &context);
             db.close().unwrap();
-            Outcome::Complete
+            Outcome::Complete { racing_writes }
         }
     }
 }
@@ -301,7 +305,10 @@ fn power_loss_after_every_checkpoint_operation_leaves_the_copy_refused_or_comple
                 let outcome =
                     check_copy(&disk, &spaces, &history, &history, Racing::None, &context);
                 if let Ok(info) = &result {
-                    assert_eq!(outcome, Outcome::Complete, "{context}: returned {info:?}");
+                    assert!(
+                        matches!(outcome, Outcome::Complete { .. }),
+                        "{context}: returned {info:?}, then {outcome:?}"
+                    );
                 }
                 *seen.entry(outcome).or_insert(0) += 1;
             }
@@ -352,7 +359,10 @@ fn every_crash_state_of_a_checkpoint_leaves_the_copy_refused_or_complete() {
                 let outcome =
                     check_copy(state, &spaces, &history, &history, Racing::None, &context);
                 if returned {
-                    assert_eq!(outcome, Outcome::Complete, "{context}: after the return");
+                    assert!(
+                        matches!(outcome, Outcome::Complete { .. }),
+                        "{context}: after the return, {outcome:?}"
+                    );
                 }
                 *seen.entry(outcome).or_insert(0) += 1;
                 states += 1;
@@ -428,7 +438,8 @@ fn race_writes(
 #[test]
 fn power_loss_while_writes_race_a_checkpoint_keeps_source_and_copy_consistent() {
     // Goal and method: see the module doc (3). Disks recorded after the checkpoint returned
-    // must be complete copies.
+    // must be complete copies; over ten seeds or more, refused and complete copies must both
+    // be seen. The outcomes printed count the complete copies holding racing writes.
     let mut seen = BTreeMap::new();
     let seeds = seeds(RACING_SEEDS);
     for seed in &seeds {
@@ -478,10 +489,22 @@ fn power_loss_while_writes_race_a_checkpoint_keeps_source_and_copy_consistent() 
                 &context,
             );
             if tagged.checkpointed {
-                assert_eq!(outcome, Outcome::Complete, "{context}: after the return");
+                assert!(
+                    matches!(outcome, Outcome::Complete { .. }),
+                    "{context}: after the return, {outcome:?}"
+                );
             }
             *seen.entry(outcome).or_insert(0) += 1;
         }
     }
     println!("{} seeds, outcomes {seen:?}", seeds.len());
+    if seeds.len() >= 10 {
+        // About a third of the recorded disks are the checkpoint's own changes, so a run of
+        // ten seeds that cuts none of them mid-way is a sampling bug, not bad luck.
+        assert!(seen.contains_key(&Outcome::Refused), "{seen:?}");
+        let complete = seen
+            .keys()
+            .any(|outcome| matches!(outcome, Outcome::Complete { .. }));
+        assert!(complete, "{seen:?}");
+    }
 }
