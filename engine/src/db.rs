@@ -992,8 +992,9 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] if `dest` is not empty; [`Error::WriteFailed`] if a seal failed; [`Error::Io`] for a failed link, copy
-    /// or write of the copy (the database itself is unchanged); [`Error::Closed`].
+    /// [`Error::InvalidOption`] if `dest` is not empty; [`Error::WriteFailed`] if a seal
+    /// failed; [`Error::Io`] for a failed link, copy or write of the copy (the database itself
+    /// is unchanged); [`Error::Closed`].
     pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<CheckpointInfo> {
         let dest = dest.as_ref();
         let destination = match &self.options.storage {

@@ -4,9 +4,9 @@
 //!
 //! What it owns:
 //! - The namespace: a map from path to node (file or directory; several paths may name one
-//!   file, as hard links do), live and durable, and the log
-//!   of namespace operations (link, unlink, rename) not yet made durable by a directory sync,
-//!   kept per directory in issue order.
+//!   file, as hard links do), live and durable, and the log of namespace operations (link,
+//!   unlink, rename) not yet made durable by a directory sync, kept per directory in issue
+//!   order.
 //! - Inodes: per file the live bytes, the durable bytes, and the unsynced writes issued since
 //!   the file's last data sync, in issue order (the volatile write cache).
 //!
