@@ -18,12 +18,16 @@
 //!   cut before its first block would hold only `LOCK` and empty directories, which an open
 //!   takes for a new database). A marker left beside a manifest (a crash between the
 //!   manifest's rename and the marker's removal) is ignored: the manifest decides.
+//! - Every step goes through a [`Storage`]: on the OS filesystem one opened at the
+//!   destination (which may be another filesystem than the source's), else the storage the
+//!   database was given, whose namespace holds the copy too. So the simulated disk's power
+//!   losses reach every step (`engine/tests/checkpoint_power_loss_sim.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use infinitedb_format::Revision;
-use uring_io::{BackendRequest, OsStorage, Storage};
+use uring_io::{BackendRequest, IoError, OpenMode, OsStorage, Storage};
 
 use crate::error::{Error, Result};
 use crate::lock::LOCK_FILE_NAME;
@@ -41,7 +45,7 @@ enum Placed {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CheckpointInfo {
-    /// The copy's directory, canonical.
+    /// The copy's directory: canonical on the OS filesystem, as given on a supplied storage.
     pub path: PathBuf,
     /// Blocks hard-linked into the copy (same filesystem).
     pub blocks_linked: u64,
@@ -53,22 +57,53 @@ pub struct CheckpointInfo {
     pub revision: Revision,
 }
 
-/// Fails unless `dest` does not exist or is an empty directory.
-pub(crate) fn check_destination(dest: &Path) -> Result<()> {
-    match std::fs::read_dir(dest) {
-        Ok(mut entries) => match entries.next() {
-            None => Ok(()),
-            Some(_) => Err(Error::InvalidOption {
-                name: "checkpoint destination",
-                detail: format!(
-                    "{} is not empty; give a new or empty directory",
-                    dest.display()
-                ),
-            }),
-        },
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::os("read_dir", dest, source)),
+/// Where a checkpoint writes its copy: a directory and the storage it is reached through.
+#[derive(Debug)]
+pub(crate) enum Destination {
+    /// A directory of the OS filesystem, absolute. The copy opens an OS storage of its own
+    /// there: that directory may be on another filesystem than the source, with another
+    /// backend or direct-I/O alignment.
+    Os {
+        dir: PathBuf,
+        backend: BackendRequest,
+    },
+    /// A directory in the namespace of the storage the database was given
+    /// ([`crate::Options::storage`]), which holds the copy too.
+    Supplied {
+        dir: PathBuf,
+        storage: Arc<dyn Storage>,
+    },
+}
+
+impl Destination {
+    /// The copy's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        match self {
+            Destination::Os { dir, .. } | Destination::Supplied { dir, .. } => dir,
+        }
     }
+}
+
+/// Fails unless `dest` does not exist or is an empty directory of `storage` (the source's:
+/// on the OS filesystem, `dest` is absolute, so any OS storage reaches it).
+pub(crate) fn check_destination(storage: &dyn Storage, dest: &Path) -> Result<()> {
+    let entries = match storage.list_dir(dest) {
+        Ok(entries) => entries,
+        Err(IoError::Os { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if entries.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidOption {
+        name: "checkpoint destination",
+        detail: format!(
+            "{} is not empty; give a new or empty directory",
+            dest.display()
+        ),
+    })
 }
 
 /// The file a checkpoint creates first in its copy and removes once the copy's manifest is
@@ -77,15 +112,15 @@ pub(crate) const INCOMPLETE_MARKER: &str = "CHECKPOINT-INCOMPLETE";
 
 /// Writes the copy of `state`'s spaces and blocks (files under `source`) into `dest`, which
 /// [`check_destination`] accepted; `revision` is the copy's high-water mark. The caller holds
-/// the source's manifest lock, which `state` comes from.
+/// the source's manifest lock, which `state` comes from. Every step goes through the copy's
+/// storage, so on the simulated disk a power loss can cut any of them.
 pub(crate) fn write_copy(
     source: &DbPaths,
     state: &ManifestState,
-    dest: &Path,
-    backend: BackendRequest,
+    dest: Destination,
     revision: Revision,
 ) -> Result<CheckpointInfo> {
-    let (storage, paths) = start_copy(dest, backend)?;
+    let (storage, paths) = start_copy(dest)?;
     let mut info = CheckpointInfo {
         path: paths.root.clone(),
         blocks_linked: 0,
@@ -94,12 +129,14 @@ pub(crate) fn write_copy(
         revision,
     };
     for meta in state.blocks.values() {
-        match place_block(&source.block(meta.block_id), &paths.block(meta.block_id))? {
+        let from = source.block(meta.block_id);
+        match place_block(storage.as_ref(), &from, &paths.block(meta.block_id))? {
             Placed::Linked => info.blocks_linked += 1,
             Placed::Copied => info.blocks_copied += 1,
         }
         info.block_bytes += meta.len_bytes;
     }
+    // Every name of the copy is durable before the manifest that needs them exists.
     for dir in [&paths.segments, &paths.blocks, &paths.staging, &paths.root] {
         storage.sync_dir(dir)?;
     }
@@ -121,42 +158,41 @@ pub(crate) fn write_copy(
     Ok(info)
 }
 
-/// Creates `dest` with its durable [`INCOMPLETE_MARKER`] first, then the engine's empty
-/// directories and an empty, fsynced `LOCK`; returns the copy's storage and paths.
-fn start_copy(dest: &Path, backend: BackendRequest) -> Result<(Arc<dyn Storage>, DbPaths)> {
-    let storage: Arc<dyn Storage> = OsStorage::open(dest, backend)?;
-    let root =
-        std::fs::canonicalize(dest).map_err(|source| Error::os("canonicalize", dest, source))?;
-    create_synced_file(&root.join(INCOMPLETE_MARKER))?;
-    storage.sync_dir(&root)?;
+/// Creates the copy's directory with its durable [`INCOMPLETE_MARKER`] first, then the
+/// engine's empty directories and an empty `LOCK`, each durable; returns the copy's storage
+/// and paths.
+fn start_copy(dest: Destination) -> Result<(Arc<dyn Storage>, DbPaths)> {
+    let (storage, root): (Arc<dyn Storage>, PathBuf) = match dest {
+        Destination::Os { dir, backend } => {
+            let storage = OsStorage::open(&dir, backend)?;
+            let root = storage.root().to_path_buf();
+            (storage, root)
+        }
+        Destination::Supplied { dir, storage } => {
+            storage.create_dir_all(&dir)?;
+            (storage, dir)
+        }
+    };
+    // `CreateNew` syncs the directory: the marker is durable before anything else is made.
+    storage.open(&root.join(INCOMPLETE_MARKER), OpenMode::CreateNew)?;
     let paths = DbPaths::new(&root, None);
     for dir in [&paths.segments, &paths.blocks, &paths.staging] {
         storage.create_dir_all(dir)?;
     }
-    create_synced_file(&root.join(LOCK_FILE_NAME))?;
+    storage.open(&root.join(LOCK_FILE_NAME), OpenMode::CreateNew)?;
     Ok((storage, paths))
 }
 
-/// Creates the empty file `path` and fsyncs it (its directory entry is the caller's to sync).
-fn create_synced_file(path: &Path) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|error| Error::os("create", path, error))?;
-    file.sync_all()
-        .map_err(|error| Error::os("fsync", path, error))
-}
-
-/// Hard-links the block file `from` as `to`, or copies it (and fsyncs the copy) when the two
-/// are on different filesystems.
-fn place_block(from: &Path, to: &Path) -> Result<Placed> {
-    match std::fs::hard_link(from, to) {
+/// Hard-links the block file `from` as `to`, or copies it (fsynced) when the two are on
+/// different filesystems. Either name is durable only once `to`'s directory is synced.
+fn place_block(storage: &dyn Storage, from: &Path, to: &Path) -> Result<Placed> {
+    match storage.hard_link(from, to) {
         Ok(()) => Ok(Placed::Linked),
-        Err(error) if error.kind() == std::io::ErrorKind::CrossesDevices => {
-            std::fs::copy(from, to).map_err(|source| Error::os("copy", to, source))?;
-            let file = std::fs::File::open(to).map_err(|source| Error::os("open", to, source))?;
-            file.sync_all()
-                .map_err(|source| Error::os("fsync", to, source))?;
+        Err(IoError::CrossesDevices { .. }) => {
+            storage.copy_file(from, to)?;
             Ok(Placed::Copied)
         }
-        Err(source) => Err(Error::os("link", to, source)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -173,7 +209,11 @@ mod tests {
         // Method: run the copy's first steps on a new directory, then open it both ways.
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("copy");
-        let (storage, paths) = start_copy(&dest, BackendRequest::Auto).unwrap();
+        let destination = Destination::Os {
+            dir: dest.clone(),
+            backend: BackendRequest::Auto,
+        };
+        let (storage, paths) = start_copy(destination).unwrap();
         drop(storage);
         assert!(paths.root.join(LOCK_FILE_NAME).exists());
         assert!(paths.root.join(INCOMPLETE_MARKER).exists());

@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock};
 use uring_io::{BackendInfo, OsStorage, Storage};
 
 use crate::batch::{Batch, IntoValue, KeyedBatch};
-use crate::checkpoint::{CheckpointInfo, check_destination, write_copy};
+use crate::checkpoint::{CheckpointInfo, Destination, check_destination, write_copy};
 use crate::compaction::{Compactor, CompactorJob, Shape};
 use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
@@ -965,8 +965,9 @@ impl Db {
     /// database then change independently. Seals and compactions wait while the blocks are
     /// linked or copied. A crash or power loss during the call leaves `dest` complete, empty,
     /// or without a `MANIFEST`, which [`Db::open`] refuses ([`Error::MissingManifest`], or
-    /// [`Error::NotADatabase`] for a crash while the backend was probed there): remove it and
-    /// checkpoint again.
+    /// [`Error::NotADatabase`] for a crash while the OS backend was probed there): remove it
+    /// and checkpoint again. On a supplied storage ([`Options::storage`]) `dest` is a path of
+    /// that storage's namespace and the copy is written through it.
     ///
     /// ```
     /// use infinitedb::{Db, Options, Readable};
@@ -985,33 +986,30 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] if `dest` is not empty, or this `Db` runs on a supplied
-    /// storage; [`Error::WriteFailed`] if a seal failed; [`Error::Io`] for a failed link, copy
-    /// or write of the copy (the database itself is unchanged); [`Error::Closed`].
+    /// [`Error::InvalidOption`] if `dest` is not empty; [`Error::WriteFailed`] if a seal
+    /// failed; [`Error::Io`] for a failed link, copy or write of the copy (the database itself
+    /// is unchanged); [`Error::Closed`].
     pub fn checkpoint(&self, dest: impl AsRef<Path>) -> Result<CheckpointInfo> {
-        if self.options.storage.is_some() {
-            return Err(Error::InvalidOption {
-                name: "checkpoint",
-                detail: "a checkpoint is written to the OS filesystem; this Db runs on a \
-                         supplied storage"
-                    .to_string(),
-            });
-        }
         let dest = dest.as_ref();
-        check_destination(dest)?;
+        let destination = match &self.options.storage {
+            Some(storage) => Destination::Supplied {
+                dir: dest.to_path_buf(),
+                storage: Arc::clone(storage),
+            },
+            None => Destination::Os {
+                dir: std::path::absolute(dest)
+                    .map_err(|source| Error::os("absolute", dest, source))?,
+                backend: self.options.backend,
+            },
+        };
+        check_destination(self.storage.as_ref(), destination.dir())?;
         let revision = self.visible.load();
         let spaces: Vec<SpaceId> = self.spaces.read().keys().copied().collect();
         for space in spaces {
             self.flush(space)?;
         }
         let manifest = self.manifest.lock();
-        write_copy(
-            &self.paths,
-            manifest.state(),
-            dest,
-            self.options.backend,
-            revision,
-        )
+        write_copy(&self.paths, manifest.state(), destination, revision)
     }
 
     /// The engine's counters.

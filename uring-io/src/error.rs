@@ -1,7 +1,7 @@
 //! The crate's error type: every failure of a storage operation, with the errno it came from
 //! where there is one, so callers can tell retryable, fatal and impossible cases apart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result alias used throughout `uring-io`.
 pub type Result<T, E = IoError> = std::result::Result<T, E>;
@@ -54,6 +54,15 @@ pub enum IoError {
         /// Why it cannot be used here.
         reason: String,
     },
+    /// A hard link could not be made because `old_path` and `new_path` are on different
+    /// filesystems (`EXDEV`, link(2)); the caller may copy the file instead.
+    #[error("cannot link {old_path:?} as {new_path:?}: they are on different filesystems")]
+    CrossesDevices {
+        /// The existing file.
+        old_path: PathBuf,
+        /// The name that was to be made.
+        new_path: PathBuf,
+    },
     /// A read ended before the requested bytes (the file is shorter).
     #[error("short read of {path:?} at offset {offset}: wanted {wanted} bytes, got {got}")]
     ShortRead {
@@ -88,6 +97,22 @@ impl IoError {
     /// ```
     pub fn is_storage_full(&self) -> bool {
         matches!(self.errno(), Some(libc::ENOSPC | libc::EDQUOT))
+    }
+
+    /// The error of a failed hard link of `old_path` as `new_path`: [`IoError::CrossesDevices`]
+    /// for `EXDEV`, else [`IoError::Os`] naming `new_path`.
+    pub(crate) fn from_link(old_path: &Path, new_path: &Path, source: std::io::Error) -> Self {
+        if source.raw_os_error() == Some(libc::EXDEV) {
+            return IoError::CrossesDevices {
+                old_path: old_path.to_path_buf(),
+                new_path: new_path.to_path_buf(),
+            };
+        }
+        IoError::Os {
+            operation: "link",
+            path: new_path.to_path_buf(),
+            source,
+        }
     }
 
     /// Builds an [`IoError::Os`] from a raw errno.

@@ -101,8 +101,20 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Atomically renames `source` to `target`, replacing `target` (not durable until
     /// [`Storage::sync_dir`]).
     fn rename(&self, source: &Path, target: &Path) -> Result<()>;
-    /// fsyncs the directory itself, making creations, removals and renames in it durable.
+    /// fsyncs the directory itself, making creations, removals, renames and links in it
+    /// durable.
     fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// Makes `new_path` (which must not exist) another name of the file `old_path`, sharing
+    /// its contents (link(2); not durable until [`Storage::sync_dir`] of `new_path`'s
+    /// directory). [`crate::IoError::CrossesDevices`] when the two are on different
+    /// filesystems, so that the caller can copy instead.
+    fn hard_link(&self, old_path: &Path, new_path: &Path) -> Result<()>;
+    /// Creates `target` (which must not exist) holding the bytes of the file `source`, and
+    /// fsyncs it: its contents are durable when this returns, its name once
+    /// [`Storage::sync_dir`] of its directory has. Returns the bytes copied. On failure
+    /// `target` is removed (best effort; the removal, too, is durable only with the
+    /// directory).
+    fn copy_file(&self, source: &Path, target: &Path) -> Result<u64>;
 
     /// Opens a file.
     fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle>;

@@ -73,3 +73,65 @@ fn create_new_refuses_existing_files_and_set_len_resizes() {
         assert_eq!(write_error.unwrap_err().errno(), Some(libc::EBADF));
     }
 }
+
+#[test]
+fn hard_links_share_contents_and_copies_are_whole() {
+    // Goal: `hard_link` makes a second name of the same file and never replaces one;
+    // `copy_file` makes an independent whole copy and never replaces one; a link across
+    // filesystems is `CrossesDevices`, so the caller can copy instead. Method: link and copy
+    // a written file, compare bytes and inodes; link into /dev/shm (tmpfs) when it is another
+    // filesystem than the test directory.
+    use std::os::unix::fs::MetadataExt;
+    for backend in backends() {
+        let storage = &backend.storage;
+        let alignment = storage.info().alignment_bytes;
+        let file = storage
+            .open(Path::new("original"), OpenMode::CreateNew)
+            .unwrap();
+        storage
+            .write_durable(&file, 0, &patterned(2 * 4096, alignment, 3))
+            .unwrap();
+        storage
+            .hard_link(Path::new("original"), Path::new("linked"))
+            .unwrap();
+        let again = storage.hard_link(Path::new("original"), Path::new("linked"));
+        assert_eq!(again.unwrap_err().errno(), Some(libc::EEXIST));
+        let copied = storage
+            .copy_file(Path::new("original"), Path::new("copied"))
+            .unwrap();
+        assert_eq!(copied, 2 * 4096);
+        let again = storage.copy_file(Path::new("original"), Path::new("copied"));
+        assert_eq!(again.unwrap_err().errno(), Some(libc::EEXIST));
+        storage.sync_dir(Path::new("")).unwrap();
+        let root = backend.dir.path();
+        let original = std::fs::read(root.join("original")).unwrap();
+        assert_eq!(std::fs::read(root.join("linked")).unwrap(), original);
+        assert_eq!(std::fs::read(root.join("copied")).unwrap(), original);
+        let inode = |name: &str| std::fs::metadata(root.join(name)).unwrap().ino();
+        assert_eq!(inode("linked"), inode("original"));
+        assert_ne!(inode("copied"), inode("original"));
+        let missing = storage.copy_file(Path::new("nope"), Path::new("nope-copy"));
+        assert_eq!(missing.unwrap_err().errno(), Some(libc::ENOENT));
+        assert!(!storage.exists(Path::new("nope-copy")).unwrap());
+
+        let other = tempfile::tempdir_in("/dev/shm");
+        let crossing = other.as_ref().ok().filter(|other| {
+            let device = |path: &Path| std::fs::metadata(path).unwrap().dev();
+            device(other.path()) != device(root)
+        });
+        let Some(other) = crossing else {
+            eprintln!("SKIP: no second filesystem at /dev/shm for the EXDEV case");
+            continue;
+        };
+        let target = other.path().join("linked");
+        let error = storage
+            .hard_link(Path::new("original"), &target)
+            .unwrap_err();
+        assert!(
+            matches!(&error, IoError::CrossesDevices { new_path, .. } if *new_path == target),
+            "{error:?}"
+        );
+        storage.copy_file(Path::new("original"), &target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), original);
+    }
+}

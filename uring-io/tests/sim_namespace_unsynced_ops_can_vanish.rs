@@ -96,3 +96,58 @@ fn unsynced_creation_can_vanish_with_its_data_and_create_dir_all_is_durable() {
         "create_dir_all syncs"
     );
 }
+
+#[test]
+fn unsynced_links_and_copies_can_vanish_and_synced_ones_keep_their_data() {
+    // Goal: a hard link is a volatile creation in its own directory (a crash may keep the
+    // original and lose the link) sharing the original's data; a copy's data is durable when
+    // `copy_file` returns but its name only with its directory; an injected `EXDEV` is
+    // `CrossesDevices`. Method: link and copy into another directory, enumerate the crash
+    // states before and after that directory's sync.
+    let sim = SimStorage::new(12);
+    sim.create_dir_all(Path::new("/src")).unwrap();
+    sim.create_dir_all(Path::new("/dst")).unwrap();
+    let file = sim.open(Path::new("/src/f"), OpenMode::CreateNew).unwrap();
+    sim.write_durable(&file, 0, &page(4)).unwrap();
+    sim.hard_link(Path::new("/src/f"), Path::new("/dst/l"))
+        .unwrap();
+    let copied = sim
+        .copy_file(Path::new("/src/f"), Path::new("/dst/c"))
+        .unwrap();
+    assert_eq!(copied, 4096);
+    let expected: BTreeSet<Vec<PathBuf>> = [
+        paths(&["/dst", "/src", "/src/f"]),
+        paths(&["/dst", "/dst/l", "/src", "/src/f"]),
+        paths(&["/dst", "/dst/c", "/dst/l", "/src", "/src/f"]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(namespaces(&sim.disk()), expected);
+
+    sim.sync_dir(Path::new("/dst")).unwrap();
+    let synced: BTreeSet<Vec<PathBuf>> = [paths(&["/dst", "/dst/c", "/dst/l", "/src", "/src/f"])]
+        .into_iter()
+        .collect();
+    assert_eq!(namespaces(&sim.disk()), synced);
+    let crashed = sim.crash();
+    for name in ["/src/f", "/dst/l", "/dst/c"] {
+        assert_eq!(
+            crashed.file_bytes(Path::new(name)),
+            Some(vec![4; 4096]),
+            "{name}"
+        );
+    }
+
+    sim.faults().on(
+        uring_io::OpMatch::kind(uring_io::OpKind::Link),
+        uring_io::Fault::Errno(libc::EXDEV),
+    );
+    let error = sim
+        .hard_link(Path::new("/src/f"), Path::new("/dst/x"))
+        .unwrap_err();
+    assert!(
+        matches!(error, uring_io::IoError::CrossesDevices { .. }),
+        "{error:?}"
+    );
+    assert!(!sim.exists(Path::new("/dst/x")).unwrap());
+}

@@ -11,7 +11,9 @@
 //! Invariants:
 //! - Relative paths are resolved against the storage's root; handles keep the path given.
 //! - A handle works only with the storage that opened it ([`IoError::ForeignHandle`]).
-//! - Every creation of a file or directory is followed by an fsync of its parent directory.
+//! - Every creation of a file or directory is followed by an fsync of its parent directory,
+//!   except the names `hard_link` and `copy_file` make, which are durable only at the
+//!   caller's `sync_dir` (a checkpoint makes one per block, then syncs the directory once).
 //! - Blocking operations may run on any thread; they use plain syscalls, except `read_many`
 //!   on the io_uring backend, which batches the reads in one submission.
 
@@ -247,6 +249,18 @@ fn sync_parent(path: &Path) -> Result<()> {
     }
 }
 
+/// Copies all of `reader` into `writer`, the new file `target` (buffered; `std::io::copy`
+/// uses `copy_file_range(2)` where the kernel allows), and fsyncs it.
+fn copy_synced(
+    reader: &mut std::fs::File,
+    writer: &mut std::fs::File,
+    target: &Path,
+) -> Result<u64> {
+    let copied = std::io::copy(reader, writer).map_err(os_error("copy", target))?;
+    writer.sync_all().map_err(os_error("fsync", target))?;
+    Ok(copied)
+}
+
 /// Creates `dir` and its missing ancestors, fsyncing each new directory's parent.
 fn create_dir_all_synced(dir: &Path) -> Result<()> {
     let mut missing = Vec::new();
@@ -307,6 +321,28 @@ impl Storage for OsStorage {
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         sync_directory(&self.resolve(dir))
+    }
+
+    fn hard_link(&self, old_path: &Path, new_path: &Path) -> Result<()> {
+        let (old_path, new_path) = (self.resolve(old_path), self.resolve(new_path));
+        std::fs::hard_link(&old_path, &new_path)
+            .map_err(|source| IoError::from_link(&old_path, &new_path, source))
+    }
+
+    fn copy_file(&self, source: &Path, target: &Path) -> Result<u64> {
+        let (source, target) = (self.resolve(source), self.resolve(target));
+        let mut reader = std::fs::File::open(&source).map_err(os_error("open", &source))?;
+        let mut writer = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(os_error("open", &target))?;
+        let copied = copy_synced(&mut reader, &mut writer, &target);
+        if copied.is_err() {
+            // Best effort: a partial copy must not be mistaken for a whole one.
+            let _ = std::fs::remove_file(&target);
+        }
+        copied
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle> {

@@ -3,9 +3,10 @@
 //! (the *durable* image) — and the volatile difference between them.
 //!
 //! What it owns:
-//! - The namespace: a map from path to node (file or directory), live and durable, and the log
-//!   of namespace operations (link, unlink, rename) not yet made durable by a directory sync,
-//!   kept per directory in issue order.
+//! - The namespace: a map from path to node (file or directory; several paths may name one
+//!   file, as hard links do), live and durable, and the log of namespace operations (link,
+//!   unlink, rename) not yet made durable by a directory sync, kept per directory in issue
+//!   order.
 //! - Inodes: per file the live bytes, the durable bytes, and the unsynced writes issued since
 //!   the file's last data sync, in issue order (the volatile write cache).
 //!
@@ -225,6 +226,29 @@ impl SimDisk {
         Ok(())
     }
 
+    /// Makes `new_path` another name of the file at `old_path` (the same inode); not durable
+    /// until `new_path`'s directory is synced. Directories cannot be linked (`EPERM`, as
+    /// link(2) says).
+    pub(crate) fn link(&mut self, old_path: &Path, new_path: &Path) -> DiskResult<()> {
+        let inode = match self.node(old_path) {
+            Some(Node::File(inode)) => inode,
+            Some(Node::Dir) => return Err(libc::EPERM),
+            None => return Err(libc::ENOENT),
+        };
+        let parent = self.require_parent(new_path)?;
+        if self.node(new_path).is_some() {
+            return Err(libc::EEXIST);
+        }
+        let node = Node::File(inode);
+        self.live.insert(new_path.to_path_buf(), node);
+        let effect = NamespaceEffect::Link {
+            path: new_path.to_path_buf(),
+            node,
+        };
+        self.record(parent, effect);
+        Ok(())
+    }
+
     /// Renames a file, replacing `target` if it is a file. Within a directory this is one
     /// atomic operation; across directories it is an unlink in one and a link in the other,
     /// each durable with its own directory. Renaming directories is not modelled (`EISDIR`).
@@ -332,6 +356,11 @@ impl SimDisk {
         let count = buf.len().min(live.len() - start);
         buf[..count].copy_from_slice(&live[start..start + count]);
         Ok(count)
+    }
+
+    /// The live bytes of a file (what a read sees now).
+    pub(crate) fn live_bytes(&self, inode: InodeId) -> DiskResult<Arc<Vec<u8>>> {
+        Ok(Arc::clone(&self.inode(inode)?.live))
     }
 
     /// The live length of a file.

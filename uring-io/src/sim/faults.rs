@@ -34,15 +34,17 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum OpKind {
-    /// Opening an existing file.
+    /// Opening an existing file (`copy_file`'s source too).
     Open,
-    /// Creating a file or directory.
+    /// Creating a file or directory (`copy_file`'s target too).
     Create,
     /// Reading (each entry of a `read_many` counts once).
     Read,
-    /// Writing (`write_durable`, a chain's write step, `create_prewritten`'s zero fill).
+    /// Writing (`write_durable`, a chain's write step, `create_prewritten`'s zero fill,
+    /// `copy_file`'s copy).
     Write,
-    /// fdatasync of a file (`write_durable`, a chain's sync step, `create_prewritten`).
+    /// fdatasync of a file (`write_durable`, a chain's sync step, `create_prewritten`,
+    /// `copy_file`).
     Fsync,
     /// Truncating or extending a file.
     SetLen,
@@ -50,6 +52,8 @@ pub enum OpKind {
     Remove,
     /// Renaming a file.
     Rename,
+    /// Making another name of a file (a hard link).
+    Link,
     /// fsync of a directory (explicit, or implied by a creation).
     SyncDir,
 }
@@ -303,6 +307,11 @@ impl SimFaults {
         self.state.lock().counts.get(&kind).copied().unwrap_or(0)
     }
 
+    /// How many operations of every kind were attempted (failed ones included).
+    pub fn count_total(&self) -> u64 {
+        self.state.lock().counts.values().sum()
+    }
+
     /// The fate of one operation step of `kind` on `path`: counts it, consults the countdown
     /// and every rule.
     pub(crate) fn decide(&self, kind: OpKind, path: &Path) -> Decision {
@@ -366,6 +375,7 @@ mod tests {
         assert_eq!(faults.fired(rule), 1);
         assert_eq!(faults.count(OpKind::Fsync), 4);
         assert_eq!(faults.count(OpKind::Write), 1);
+        assert_eq!(faults.count_total(), 5);
     }
 
     #[test]

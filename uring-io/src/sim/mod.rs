@@ -23,26 +23,31 @@
 //!   error) though reads still return them until the crash.
 //!
 //! Namespace (ext4-like per directory, but stricter across directories):
-//! - Creating, unlinking and renaming entries is volatile until `sync_dir` of the directory
-//!   the entry is in. A crash keeps, per directory, a prefix of its unsynced operations (they
-//!   survive in order), independently of other directories. A rename within a directory is
-//!   atomic; across directories it is an unlink and a link, each durable with its own
-//!   directory, so a crash may lose or duplicate the file (ext4's journal would not; POSIX
-//!   promises nothing).
+//! - Creating, unlinking, renaming and hard-linking entries is volatile until `sync_dir` of
+//!   the directory the entry is in. A crash keeps, per directory, a prefix of its unsynced
+//!   operations (they survive in order), independently of other directories. A rename within
+//!   a directory is atomic; across directories it is an unlink and a link, each durable with
+//!   its own directory, so a crash may lose or duplicate the file (ext4's journal would not;
+//!   POSIX promises nothing).
+//! - A hard link is a second name of the same file: it shares the file's data (durable or
+//!   not, whichever name reaches it) and is itself a creation in its own directory, so a
+//!   crash may keep the original name and lose the link. A link is never across filesystems
+//!   here; an injected `EXDEV` (on [`OpKind::Link`]) plays that case.
 //! - Entries whose parent directory did not survive are dropped, and so are files no name
 //!   reaches (with their data). `create_dir_all`, `OpenMode::CreateNew` and
-//!   `create_prewritten` sync the parent directory as the OS backend does.
+//!   `create_prewritten` sync the parent directory as the OS backend does; `copy_file`
+//!   fdatasyncs the copy but leaves its name volatile, as the OS backend does.
 //!
 //! Faults ([`SimFaults`]): `EIO`/`ENOSPC`/any errno, latency and cancellation per operation
 //! kind and path (contains, prefix, predicate), at the n-th match or with a seeded
 //! probability, and a countdown after which every operation fails. Latency is real time.
 //!
 //! Not modelled: metadata other than names and lengths (permissions, times); renaming
-//! directories (`EISDIR`); hard links; `errseq` reporting one writeback error to each open
-//! file description (here only the handle whose sync failed learns of it; other handles
-//! to the file sync on); cancellation other than injected ([`Fault::Cancel`]); short writes; bit
-//! rot of durable data (tests damage files on purpose instead); space accounting (`ENOSPC` only by
-//! injection).
+//! directories (`EISDIR`); link counts (a file lives while a name reaches it); `errseq`
+//! reporting one writeback error to each open file description (here only the handle whose
+//! sync failed learns of it; other handles to the file sync on); cancellation other than
+//! injected ([`Fault::Cancel`]); short writes; bit rot of durable data (tests damage files on
+//! purpose instead); space accounting (`ENOSPC` only by injection).
 //!
 //! Crash points: [`SimStorage::record_crash_points`] keeps a copy of the disk after every
 //! change, so a test can crash at every step of a workload with every plan

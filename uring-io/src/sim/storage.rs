@@ -132,6 +132,11 @@ impl SimStorage {
         self.shared.faults.count(kind)
     }
 
+    /// How many operations of every kind were attempted so far.
+    pub fn op_count_total(&self) -> u64 {
+        self.shared.faults.count_total()
+    }
+
     /// A copy of the disk as it is now, volatile state included (for crash enumeration).
     pub fn disk(&self) -> SimDisk {
         self.shared.disk.lock().clone()
@@ -353,6 +358,39 @@ impl Storage for SimStorage {
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         self.shared.step(OpKind::SyncDir, dir, "fsync")?;
         self.with_disk_op("fsync", dir, |disk| disk.sync_dir(dir))
+    }
+
+    fn hard_link(&self, old_path: &Path, new_path: &Path) -> Result<()> {
+        // An injected EXDEV stands for a link across filesystems, which one disk cannot have.
+        let linked = self
+            .shared
+            .step(OpKind::Link, new_path, "link")
+            .and_then(|()| {
+                self.with_disk_op("link", new_path, |disk| disk.link(old_path, new_path))
+            });
+        linked.map_err(|error| match error.errno() {
+            Some(errno) => {
+                IoError::from_link(old_path, new_path, std::io::Error::from_raw_os_error(errno))
+            }
+            None => error,
+        })
+    }
+
+    fn copy_file(&self, source: &Path, target: &Path) -> Result<u64> {
+        self.shared.step(OpKind::Open, source, "open")?;
+        let bytes = self.with_disk_read("open", source, |disk| {
+            disk.file_inode(source)
+                .and_then(|inode| disk.live_bytes(inode))
+        })?;
+        let inode = self.create_file_step(target)?;
+        let handle = self.handle(target, inode, true);
+        let file = self.shared.resolve(&handle)?;
+        if let Err(error) = self.write_then_sync(&file, target, 0, &bytes) {
+            // As the OS backend does: no partial copy left behind (durable with the directory).
+            let _ = self.with_disk_op("unlink", target, |disk| disk.remove_file(target));
+            return Err(error);
+        }
+        Ok(bytes.len() as u64)
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> Result<FileHandle> {
