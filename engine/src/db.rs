@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
@@ -37,6 +38,7 @@ use crate::read::{PageCache, Pin, Pinned, Readable, Snapshot, VisibleRevision, s
 use crate::read_only::ReadOnlyDb;
 use crate::trace;
 
+use crate::options::Durability;
 use crate::options::{Options, WriteOptions};
 use crate::paths::{DbPaths, resolve_directory};
 use crate::pending::Pending;
@@ -45,6 +47,7 @@ use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
 use crate::space::{SpaceInfo, SpaceShared, SpaceView, space_infos};
 use crate::stats::{SpaceStats, Stats, StatsCounters};
+use crate::submission::Submission;
 
 /// The I/O thread's settings from the options (the deadline hedges `Sync` writes, see
 /// [`Options::deadline`]).
@@ -703,7 +706,7 @@ impl Db {
     ///
     /// Backpressure: while the queued and in-flight writes hold `queue_bytes_max` (or the
     /// space's level 0 is at `l0_stop_writes`), `submit` blocks the calling thread until
-    /// there is room.
+    /// there is room; [`Db::submit_async`] waits as a task instead.
     ///
     /// ```
     /// use infinitedb::{Batch, Db, Options, Readable};
@@ -737,14 +740,43 @@ impl Db {
             .map(Pending::new)
     }
 
-    /// Validates a batch, waits for room (backlog, queue bytes) and queues it; the answer
-    /// half of its reply.
-    fn queue_write(
-        &self,
-        batch: Batch,
-        options: &WriteOptions,
-        queueing: Queueing,
-    ) -> Result<crate::reply::Answer<Result<Revision>>> {
+    /// Sequences a batch as [`Db::submit_with`] does, without blocking a thread for room: the
+    /// returned [`Submission`] is a future that waits for room (the space's backlog, the
+    /// queue's byte bound) as a task, is then sequenced, and resolves as a [`Pending`] handle
+    /// would. A submission does nothing until it is first polled: it is sequenced at the poll
+    /// that finds room, so revisions follow the order in which submissions find room.
+    /// Dropped before that, it writes nothing; after it, dropping cancels nothing.
+    ///
+    /// ```
+    /// use infinitedb::{Batch, Db, Options, Readable, WriteOptions};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// let space = db.create_space("points", 2, 16)?;
+    /// let mut batch = Batch::new(space);
+    /// batch.put([1, 2], b"a");
+    /// let submission = db.submit_async(batch, &WriteOptions::default())?;
+    /// // In async code: `let revision = submission.await?;`. Here, a blocking wait:
+    /// let revision = submission.wait()?;
+    /// assert_eq!(db.get_at(space, &[1, 2], revision)?.as_deref(), Some(&b"a"[..]));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Returned at once: as [`Db::submit`], for what can be checked before the write is
+    /// queued. From the future: as [`Db::write`].
+    pub fn submit_async(&self, batch: Batch, options: &WriteOptions) -> Result<Submission<'_>> {
+        let parts = self.validate(batch)?;
+        let spaces = parts
+            .iter()
+            .map(|part| self.shared(part.space))
+            .collect::<Result<Vec<_>>>()?;
+        let durability = options.durability.unwrap_or(self.options.durability);
+        Ok(Submission::new(self, parts, spaces, durability))
+    }
+
+    /// A batch's parts, validated, and within the size a write may have.
+    fn validate(&self, batch: Batch) -> Result<Vec<KeyedBatch>> {
         let parts = KeyedBatch::parts_of(
             batch,
             |space| {
@@ -754,16 +786,46 @@ impl Db {
             self.options.value_bytes_max,
         )?;
         self.check_batch_bytes(&parts)?;
-        for part in &parts {
+        Ok(parts)
+    }
+
+    /// Validates a batch, waits for room (backlog, queue bytes) and queues it; the answer
+    /// half of its reply.
+    fn queue_write(
+        &self,
+        batch: Batch,
+        options: &WriteOptions,
+        queueing: Queueing,
+    ) -> Result<crate::reply::Answer<Result<Revision>>> {
+        let parts = self.validate(batch)?;
+        let gate_bytes = gate_bytes_of(&parts);
+        self.wait_for_room(&parts, gate_bytes)?;
+        let durability = options.durability.unwrap_or(self.options.durability);
+        self.send_write(parts, durability, gate_bytes, queueing)
+    }
+
+    /// Blocks until a write of `parts` may be queued (its spaces not behind), then takes its
+    /// `gate_bytes` (waiting while the queue is full).
+    pub(crate) fn wait_for_room(&self, parts: &[KeyedBatch], gate_bytes: usize) -> Result<()> {
+        for part in parts {
             self.wait_for_backlog(&*self.shared(part.space)?);
         }
-        let records_bytes: usize = parts.iter().map(|part| part.encoded_bytes).sum();
-        let gate_bytes = records_bytes + WRITE_OVERHEAD_BYTES;
-        let (reply, answer) = crate::reply::reply_pair();
         self.gate.acquire(gate_bytes);
+        Ok(())
+    }
+
+    /// Queues a write whose `gate_bytes` are taken; gives them back if it cannot be queued.
+    pub(crate) fn send_write(
+        &self,
+        parts: Vec<KeyedBatch>,
+        durability: Durability,
+        gate_bytes: usize,
+        queueing: Queueing,
+    ) -> Result<crate::reply::Answer<Result<Revision>>> {
+        let (reply, answer) = crate::reply::reply_pair();
         let command = Command::Write {
             parts,
-            durability: options.durability.unwrap_or(self.options.durability),
+            durability,
             gate_bytes,
             reply,
         };
@@ -776,6 +838,21 @@ impl Db {
             return Err(error);
         }
         Ok(answer)
+    }
+
+    /// [`Db::wait_for_backlog`] for a task: ready once `shared` is not behind.
+    pub(crate) fn poll_backlog(&self, shared: &SpaceShared, cx: &mut Context<'_>) -> Poll<()> {
+        shared.poll_while(cx, |view| space_is_behind(&self.options, shared, view))
+    }
+
+    /// The gate, for a submission taking its bytes as a task.
+    pub(crate) fn gate(&self) -> &ByteGate {
+        &self.gate
+    }
+
+    /// Counts a write that waited for its space's backlog.
+    pub(crate) fn count_stall(&self) {
+        StatsCounters::add(&self.stats.write_stalls, 1);
     }
 
     /// Returns once every write at or below `revision` is durable (or failed): how a caller
@@ -1090,10 +1167,15 @@ impl Db {
     }
 }
 
+/// The bytes a write of `parts` holds in the gate: its records and its bookkeeping.
+pub(crate) fn gate_bytes_of(parts: &[KeyedBatch]) -> usize {
+    parts.iter().map(|part| part.encoded_bytes).sum::<usize>() + WRITE_OVERHEAD_BYTES
+}
+
 /// How a write is queued: quietly when its writer then offers to drive the commit itself
 /// (`io_thread::driver`), ringing the I/O thread's doorbell when it does not.
 #[derive(Clone, Copy, Debug)]
-enum Queueing {
+pub(crate) enum Queueing {
     Quietly,
     Ring,
 }

@@ -117,6 +117,7 @@ mod scan;
 mod sealer;
 mod space;
 mod stats;
+mod submission;
 mod trace;
 mod verify;
 
@@ -147,6 +148,7 @@ pub use read::{Entry, Point, Query, Readable, Snapshot};
 pub use read_only::{Description, ReadOnlyDb, SpaceDescription};
 pub use space::SpaceInfo;
 pub use stats::{LevelStats, POINT_READ_BLOCKS_BUCKETS, SpaceStats, Stats};
+pub use submission::Submission;
 pub use uring_io::{BackendInfo, BackendKind, BackendRequest, IoError, Storage};
 pub use verify::{
     CheckedFile, FileRole, Note, Problem, ProblemKind, VerifyReport, verify, verify_with,

@@ -11,6 +11,7 @@
 //! (`io_thread::driver`), which rings the doorbell if it leaves work behind.
 
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
@@ -136,16 +137,31 @@ impl CommandSender {
 /// A counting gate over queued bytes.
 #[derive(Debug)]
 pub(crate) struct ByteGate {
-    used_bytes: Mutex<usize>,
+    state: Mutex<GateState>,
     released: Condvar,
     bytes_max: usize,
+}
+
+/// What the gate's lock guards.
+#[derive(Debug, Default)]
+struct GateState {
+    used_bytes: usize,
+    /// Tasks waiting for room ([`ByteGate::poll_acquire`]), woken at every release.
+    wakers: Vec<Waker>,
+}
+
+impl GateState {
+    /// Whether `bytes` fit now: they do under the bound, and always into an empty gate.
+    fn fits(&self, bytes: usize, bytes_max: usize) -> bool {
+        self.used_bytes == 0 || self.used_bytes + bytes <= bytes_max
+    }
 }
 
 impl ByteGate {
     /// A gate admitting up to `bytes_max` bytes.
     pub(crate) fn new(bytes_max: usize) -> Self {
         ByteGate {
-            used_bytes: Mutex::new(0),
+            state: Mutex::new(GateState::default()),
             released: Condvar::new(),
             bytes_max,
         }
@@ -153,25 +169,43 @@ impl ByteGate {
 
     /// Blocks until `bytes` fit, then takes them.
     pub(crate) fn acquire(&self, bytes: usize) {
-        let mut used = self.used_bytes.lock();
-        while *used > 0 && *used + bytes > self.bytes_max {
-            self.released.wait(&mut used);
+        let mut state = self.state.lock();
+        while !state.fits(bytes, self.bytes_max) {
+            self.released.wait(&mut state);
         }
-        *used += bytes;
+        state.used_bytes += bytes;
     }
 
-    /// Gives `bytes` back and wakes waiting writers.
+    /// Takes `bytes` if they fit now; otherwise leaves the task's waker for the next release.
+    pub(crate) fn poll_acquire(&self, bytes: usize, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        if state.fits(bytes, self.bytes_max) {
+            state.used_bytes += bytes;
+            return Poll::Ready(());
+        }
+        if !state.wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Gives `bytes` back and wakes waiting writers and tasks.
     pub(crate) fn release(&self, bytes: usize) {
-        let mut used = self.used_bytes.lock();
-        debug_assert!(*used >= bytes, "gate releases what it took");
-        *used = used.saturating_sub(bytes);
+        let mut state = self.state.lock();
+        debug_assert!(state.used_bytes >= bytes, "gate releases what it took");
+        state.used_bytes = state.used_bytes.saturating_sub(bytes);
+        let wakers = std::mem::take(&mut state.wakers);
+        drop(state);
         self.released.notify_all();
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     /// Bytes currently taken.
     #[cfg(test)]
     pub(crate) fn used_bytes(&self) -> usize {
-        *self.used_bytes.lock()
+        self.state.lock().used_bytes
     }
 }
 

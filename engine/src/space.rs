@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -116,8 +117,9 @@ pub(crate) struct SpaceShared {
     /// Set by the sealer from a seal's view swap until it has sent the space its next spare
     /// segment: the seal is still in progress for the live tail's switch.
     pub(crate) spare_owed: AtomicBool,
-    /// Writers waiting for seals or compactions to catch up wait on `backlog_changed`.
-    backlog_lock: Mutex<()>,
+    /// Writers waiting for seals or compactions to catch up: threads wait on
+    /// `backlog_changed`, asynchronous submissions leave their wakers here.
+    backlog_lock: Mutex<Vec<Waker>>,
     backlog_changed: Condvar,
 }
 
@@ -150,7 +152,7 @@ impl SpaceShared {
             compaction_failed: AtomicBool::new(false),
             seal_failed: AtomicBool::new(false),
             spare_owed: AtomicBool::new(false),
-            backlog_lock: Mutex::new(()),
+            backlog_lock: Mutex::new(Vec::new()),
             backlog_changed: Condvar::new(),
         }
     }
@@ -210,10 +212,36 @@ impl SpaceShared {
         Ok(())
     }
 
-    /// Wakes writers waiting in [`SpaceShared::wait_while`].
+    /// Wakes writers waiting in [`SpaceShared::wait_while`] and submissions pending in
+    /// [`SpaceShared::poll_while`]: the view, or a flag the backlog test reads, changed.
     pub(crate) fn notify_view_changed(&self) {
-        let _guard = self.backlog_lock.lock();
+        let wakers = std::mem::take(&mut *self.backlog_lock.lock());
         self.backlog_changed.notify_all();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// [`SpaceShared::wait_while`] for a task: ready once `behind(view)` no longer holds;
+    /// otherwise leaves the task's waker for the next [`SpaceShared::notify_view_changed`].
+    pub(crate) fn poll_while(
+        &self,
+        cx: &mut Context<'_>,
+        behind: impl Fn(&SpaceView) -> bool,
+    ) -> Poll<()> {
+        if !behind(&self.view.load()) {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.backlog_lock.lock();
+        if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        // Checked again under the lock a notification takes: none is missed in between.
+        if behind(&self.view.load()) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     /// Waits while `behind(view)` holds, re-checking at each view change and at least every

@@ -4,7 +4,7 @@
 use infinitedb_format::{FRAME_HEADER_BYTES, Revision, SpaceId};
 use uring_io::{ChainEvent, ChainOutcome, CommitChain, IoError};
 
-use super::{ChainRole, IoThread, Route, Staged};
+use super::{ChainRole, Decision, IoThread, Route, Staged};
 use crate::failure::Failure;
 use crate::options::Durability;
 use crate::sealer::{SealJob, SealerJob};
@@ -47,9 +47,13 @@ impl IoThread {
             let Some(state) = self.batches.get(&revision) else {
                 break;
             };
-            if state.is_group() && state.route.is_none() {
+            if state.is_group() && state.decision.is_undecided() {
                 return revisions;
             }
+            debug_assert!(
+                !state.is_group() || matches!(state.decision, Decision::Durable(Route::Staged)),
+                "a group is decided by its staged copy"
+            );
             let Some(part) = state.part(space_id) else {
                 break;
             };
@@ -228,10 +232,10 @@ impl IoThread {
             // copy is coming: every group goes the staged route.
             let staged_wins =
                 zero_deadline && matches!(state.staged, Staged::Queued | Staged::InFlight);
-            let decides = state.route.is_none() && !staged_wins;
+            let decides = state.decision.is_undecided() && !staged_wins;
             if decides {
                 debug_assert!(!state.is_group(), "a group is decided by its staged copy");
-                state.route = Some(Route::Direct);
+                state.decision = Decision::Durable(Route::Direct);
             }
             let Some(part) = state.part_mut(space_id) else {
                 continue;

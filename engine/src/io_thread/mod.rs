@@ -111,9 +111,37 @@ pub(crate) struct BatchState {
     pub(crate) gate_bytes: usize,
     pub(crate) reply: Option<Reply<Revision>>,
     pub(crate) staged: Staged,
-    pub(crate) route: Option<Route>,
-    /// Why the batch failed: it has no durable copy and none coming.
-    pub(crate) failed: Option<Failure>,
+    pub(crate) decision: Decision,
+}
+
+/// What is decided of a batch: whether a copy of it is durable, and by which route, or why it
+/// failed. Every batch starts `Undecided`; it leaves that state once.
+#[derive(Clone, Debug)]
+pub(crate) enum Decision {
+    /// No copy is durable yet, and one is coming.
+    Undecided,
+    /// A copy is durable; the route whose copy was first.
+    Durable(Route),
+    /// No copy is durable and none is coming (or its space was given up): its writer gets
+    /// the failure.
+    Failed(Failure),
+}
+
+impl Decision {
+    /// Whether nothing is decided yet.
+    pub(crate) fn is_undecided(&self) -> bool {
+        matches!(self, Decision::Undecided)
+    }
+
+    /// Whether a copy is durable.
+    pub(crate) fn is_durable(&self) -> bool {
+        matches!(self, Decision::Durable(_))
+    }
+
+    /// Whether the batch failed.
+    pub(crate) fn is_failed(&self) -> bool {
+        matches!(self, Decision::Failed(_))
+    }
 }
 
 /// One space's part of a batch.
@@ -166,7 +194,7 @@ impl BatchState {
     /// Whether the part of `space` may be published once every batch before it in its space
     /// is: it is decided (a durable copy), or it is a `NoSync` batch of one space.
     pub(crate) fn publishable(&self) -> bool {
-        self.route.is_some() || (self.durability == Durability::NoSync && !self.is_group())
+        self.decision.is_durable() || (self.durability == Durability::NoSync && !self.is_group())
     }
 }
 
@@ -564,8 +592,7 @@ impl IoThread {
             gate_bytes,
             reply: Some(reply),
             staged: Staged::None,
-            route: None,
-            failed: None,
+            decision: Decision::Undecided,
         };
         if state.is_group() {
             self.sequence_group(revision, state);

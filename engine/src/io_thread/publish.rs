@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering;
 
 use infinitedb_format::{Revision, SpaceId};
 
-use super::{BatchState, IoThread, Part, SpaceLog, SyncFailure};
+use super::{BatchState, Decision, IoThread, Part, SpaceLog, SyncFailure};
 use crate::error::Error;
 use crate::failure::Failure;
 use crate::memtable::Memtable;
@@ -80,7 +80,7 @@ impl IoThread {
                 self.visible.decided(Revision(revision), last);
                 continue;
             };
-            if let Some(failure) = &state.failed {
+            if let Decision::Failed(failure) = &state.decision {
                 self.visible.decided(Revision(revision), last);
                 if let Some(reply) = state.reply.take() {
                     self.acknowledgements
@@ -99,7 +99,7 @@ impl IoThread {
                 break;
             }
             space.unpublished.pop_front();
-            let done = state.failed.is_some() || (state.hot_durable() && state.published());
+            let done = state.decision.is_failed() || (state.hot_durable() && state.published());
             if done && let Some(state) = self.batches.remove(&revision) {
                 self.gate.release(state.gate_bytes);
             }
@@ -125,7 +125,7 @@ impl IoThread {
             let Some(state) = self.batches.get_mut(&revision) else {
                 continue;
             };
-            if state.failed.is_some() {
+            if state.decision.is_failed() {
                 continue;
             }
             let (Some(part), Some(space)) = (state.part_mut(space_id), self.spaces.get(&space_id))
@@ -180,7 +180,7 @@ impl IoThread {
             self.record_sync_failure(revision, space, failure);
             return;
         }
-        state.failed = Some(failure.clone());
+        state.decision = Decision::Failed(failure.clone());
         if state.is_group() {
             for part in &state.parts {
                 if let Some(space) = self.spaces.get_mut(&part.batch.space) {

@@ -11,7 +11,7 @@
 use infinitedb_format::{FRAME_HEADER_BYTES, SegmentId};
 use uring_io::{ChainEvent, ChainOutcome, CommitChain};
 
-use super::{ChainRole, IoThread, Route, Staged};
+use super::{ChainRole, Decision, IoThread, Route, Staged};
 use crate::error::Result;
 use crate::failure::Failure;
 use crate::log_file::LogFile;
@@ -42,7 +42,7 @@ impl IoThread {
         while let Some(front) = self.staging.queue.front() {
             match self.batches.get(front) {
                 // Skip copies no longer needed: the hot copy is durable and acknowledged.
-                Some(state) if !state.hot_durable() || state.route.is_none() => break,
+                Some(state) if !state.hot_durable() || !state.decision.is_durable() => break,
                 Some(_) | None => {
                     let revision = *front;
                     self.staging.queue.pop_front();
@@ -304,8 +304,8 @@ impl IoThread {
                 continue;
             };
             state.staged = Staged::Durable;
-            if state.route.is_none() {
-                state.route = Some(Route::Staged);
+            if state.decision.is_undecided() {
+                state.decision = Decision::Durable(Route::Staged);
                 first_records += state.records();
                 self.undecided.remove(revision);
             }
@@ -333,13 +333,13 @@ impl IoThread {
         let mut decided = Vec::new();
         let mut lost = Vec::new();
         for (revision, state) in &mut self.batches {
-            if state.route.is_some() || state.failed.is_some() {
+            if !state.decision.is_undecided() {
                 continue;
             }
             if state.is_group() {
                 lost.push(*revision);
             } else if state.hot_durable() {
-                state.route = Some(Route::Direct);
+                state.decision = Decision::Durable(Route::Direct);
                 records += state.records();
                 decided.push(*revision);
             }
