@@ -323,21 +323,7 @@ pub fn check_recovered_latest(
         })
         .collect();
     let points = history.points(space);
-    let newest: BTreeMap<Point, Option<PointVersion>> = points
-        .iter()
-        .map(|point| {
-            (
-                point.clone(),
-                db.history(space, point)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(r, v)| (r, v.map(|v| v.to_vec())))
-                    .collect::<Vec<_>>()
-                    .first()
-                    .cloned(),
-            )
-        })
-        .collect();
+    let newest = newest_versions(db, space, &points);
     let fits = |state: &ModelState| {
         live_of(state) == scanned
             && newest
@@ -382,6 +368,25 @@ pub fn check_recovered_latest(
         revision_max: prefix.checked_sub(1).map(|last| batches[last].revision),
         revision_max_longest: longest.checked_sub(1).map(|last| batches[last].revision),
     }
+}
+
+/// Each of `points`' newest version in `space` of `db`, if it has one.
+fn newest_versions(
+    db: &Db,
+    space: SpaceId,
+    points: &BTreeSet<Point>,
+) -> BTreeMap<Point, Option<PointVersion>> {
+    points
+        .iter()
+        .map(|point| {
+            let versions = db.history(space, point).unwrap();
+            let newest = versions
+                .into_iter()
+                .next()
+                .map(|(revision, value)| (revision, value.map(|value| value.to_vec())));
+            (point.clone(), newest)
+        })
+        .collect()
 }
 
 /// Every version `history` shows for a point of `batches` is one a batch wrote there.
