@@ -36,7 +36,7 @@ impl IoThread {
     /// The front pending batches of a space that fit one frame and the segment, up to the
     /// first part of an undecided batch of several spaces: that part, and every batch after
     /// it, waits for the batch's staged copy (see [`super::BatchState`]).
-    fn take_frame_revisions(&mut self, space_id: SpaceId) -> Vec<u64> {
+    fn take_frame_revisions(&mut self, space_id: SpaceId) -> Vec<Revision> {
         let Some(space) = self.spaces.get_mut(&space_id) else {
             return Vec::new();
         };
@@ -212,7 +212,7 @@ impl IoThread {
         space_id: SpaceId,
         offset: u64,
         end_bytes: u64,
-        revisions: &[u64],
+        revisions: &[Revision],
         buf: Option<uring_io::AlignedBuf>,
     ) {
         StatsCounters::add(&self.stats.fsyncs, 1);
@@ -220,7 +220,7 @@ impl IoThread {
             space.log.on_durable(offset, buf, end_bytes);
         }
         if let (Some(space), Some(&last)) = (self.spaces.get(&space_id), revisions.last()) {
-            space.shared.mark_logged(Revision(last));
+            space.shared.mark_logged(last);
         }
         let mut first_records = 0_u64;
         let zero_deadline = self.config.deadline == Some(std::time::Duration::ZERO);
@@ -270,7 +270,7 @@ impl IoThread {
     pub(super) fn on_hot_failed(
         &mut self,
         space_id: SpaceId,
-        revisions: Vec<u64>,
+        revisions: Vec<Revision>,
         failure: Failure,
     ) {
         StatsCounters::add(&self.stats.chain_failures, 1);

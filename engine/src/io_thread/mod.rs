@@ -205,8 +205,8 @@ pub(crate) struct SpaceLog {
     pub(crate) log: LogFile,
     pub(crate) spare: Option<LogFile>,
     pub(crate) inflight: Option<ChainId>,
-    pub(crate) pending: VecDeque<u64>,
-    pub(crate) unpublished: VecDeque<u64>,
+    pub(crate) pending: VecDeque<Revision>,
+    pub(crate) unpublished: VecDeque<Revision>,
     pub(crate) stalled: bool,
     pub(crate) switch_wanted: bool,
     pub(crate) flush_waiters: Vec<Reply<()>>,
@@ -225,12 +225,12 @@ pub(crate) enum ChainRole {
         space: SpaceId,
         offset: u64,
         end_bytes: u64,
-        revisions: Vec<u64>,
+        revisions: Vec<Revision>,
     },
     Staging {
         offset: u64,
         end_bytes: u64,
-        revisions: Vec<u64>,
+        revisions: Vec<Revision>,
     },
 }
 
@@ -238,7 +238,7 @@ pub(crate) enum ChainRole {
 #[derive(Debug)]
 pub(crate) struct SyncWaiter {
     /// The last revision sequenced when the `sync` arrived.
-    pub(crate) barrier: u64,
+    pub(crate) barrier: Revision,
     /// The order in which the `sync` calls arrived (see `publish.rs`, sync barriers).
     pub(crate) ticket: u64,
     pub(crate) reply: Reply<()>,
@@ -249,7 +249,7 @@ pub(crate) struct SyncWaiter {
 #[derive(Debug)]
 pub(crate) struct SyncFailure {
     /// The failed write's revision (the lowest of its chain).
-    pub(crate) revision: u64,
+    pub(crate) revision: Revision,
     /// The name of its space.
     pub(crate) space: String,
     pub(crate) failure: Failure,
@@ -263,7 +263,7 @@ pub(crate) struct StagingState {
     pub(crate) log: Option<LogFile>,
     pub(crate) spare: Option<LogFile>,
     pub(crate) spare_requested: bool,
-    pub(crate) queue: VecDeque<u64>,
+    pub(crate) queue: VecDeque<Revision>,
     pub(crate) inflight: Option<ChainId>,
     pub(crate) references: HashMap<SegmentId, usize>,
     pub(crate) full: Vec<LogFile>,
@@ -281,11 +281,11 @@ pub(crate) struct IoThread {
     pub(crate) revision_last: Arc<AtomicU64>,
     /// The visible high-water mark (what a snapshot pins), advanced as batches are decided.
     pub(crate) visible: Arc<crate::read::VisibleRevision>,
-    pub(crate) batches: HashMap<u64, BatchState>,
+    pub(crate) batches: HashMap<Revision, BatchState>,
     pub(crate) spaces: HashMap<SpaceId, SpaceLog>,
     pub(crate) staging: StagingState,
     pub(crate) chains: HashMap<ChainId, ChainRole>,
-    pub(crate) undecided: BTreeSet<u64>,
+    pub(crate) undecided: BTreeSet<Revision>,
     pub(crate) sync_waiters: Vec<SyncWaiter>,
     /// Failures `sync` calls still have to report (`NoSync` only).
     pub(crate) sync_failures: Vec<SyncFailure>,
@@ -298,15 +298,15 @@ pub(crate) struct IoThread {
     events: Vec<uring_io::ChainEvent>,
     /// Parts (revision, space) submitted in hot chains whose records are not yet in the
     /// memtable (`Sync`; see `publish::IoThread::insert_submitted`).
-    pub(super) submitted_uninserted: Vec<(u64, SpaceId)>,
+    pub(super) submitted_uninserted: Vec<(Revision, SpaceId)>,
 }
 
 /// Encodes the parts of space `space_id` of the batches `revisions` (in revision order) as one
 /// stamped frame of `log`, in a chain buffer; returns it with the log's end once it is
 /// durable.
 pub(super) fn encode_chain(
-    batches: &HashMap<u64, BatchState>,
-    revisions: &[u64],
+    batches: &HashMap<Revision, BatchState>,
+    revisions: &[Revision],
     log: &mut LogFile,
     space_id: SpaceId,
 ) -> crate::error::Result<(ChainBuffer, u64)> {
@@ -321,7 +321,7 @@ pub(super) fn encode_chain(
             part.batch
                 .records
                 .iter()
-                .map(move |record| record.as_record_ref(Revision(revision)))
+                .map(move |record| record.as_record_ref(revision))
         })
         .collect();
     let frame_bytes = frame_encoded_bytes(&records);
@@ -337,7 +337,7 @@ pub(super) fn encode_chain(
 /// returns it with the log's end once it is durable.
 pub(super) fn encode_group_chain(
     state: &BatchState,
-    revision: u64,
+    revision: Revision,
     log: &mut LogFile,
 ) -> crate::error::Result<(ChainBuffer, u64)> {
     let parts: Vec<(SpaceId, Vec<RecordRef<'_>>)> = state
@@ -345,7 +345,7 @@ pub(super) fn encode_group_chain(
         .iter()
         .map(|part| {
             let records = part.batch.records.iter();
-            let records = records.map(|record| record.as_record_ref(Revision(revision)));
+            let records = records.map(|record| record.as_record_ref(revision));
             (part.batch.space, records.collect())
         })
         .collect();
@@ -421,6 +421,11 @@ impl IoThread {
             events: Vec::new(),
             submitted_uninserted: Vec::new(),
         }
+    }
+
+    /// The last revision assigned.
+    pub(crate) fn last_revision(&self) -> Revision {
+        Revision(self.revision_last.load(Ordering::Acquire))
     }
 
     /// Registers a space's direct route.
@@ -535,8 +540,8 @@ impl IoThread {
                 reply,
             } => self.on_write(parts, durability, gate_bytes, reply),
             Command::Sync { barrier, reply } => {
-                let last = self.revision_last.load(Ordering::Acquire);
-                let barrier = barrier.map_or(last, |barrier| barrier.0.min(last));
+                let last = self.last_revision();
+                let barrier = barrier.map_or(last, |barrier| barrier.min(last));
                 let ticket = self.sync_tickets;
                 self.sync_tickets += 1;
                 self.sync_waiters.push(SyncWaiter {
@@ -574,8 +579,8 @@ impl IoThread {
             reply.send(Err(error));
             return;
         }
-        let revision = self.revision_last.load(Ordering::Acquire) + 1;
-        self.revision_last.store(revision, Ordering::Release);
+        let revision = Revision(self.last_revision().0 + 1);
+        self.revision_last.store(revision.0, Ordering::Release);
         StatsCounters::add(&self.stats.batches, 1);
         let mut state = BatchState {
             parts: parts
@@ -605,14 +610,14 @@ impl IoThread {
         space.pending.push_back(revision);
         let stalled = space.stalled;
         if durability == Durability::NoSync && space.unpublished.is_empty() {
-            publish::publish_records(space, &mut state, Revision(revision));
-            self.visible.decided(Revision(revision), Revision(revision));
+            publish::publish_records(space, &mut state, revision);
+            self.visible.decided(revision, revision);
             if let Some(reply) = state.reply.take() {
-                reply.send(Ok(Revision(revision)));
+                reply.send(Ok(revision));
             }
         } else {
             space.unpublished.push_back(revision);
-            self.visible.sequenced(Revision(revision));
+            self.visible.sequenced(revision);
         }
         self.batches.insert(revision, state);
         self.undecided.insert(revision);
@@ -654,7 +659,7 @@ impl IoThread {
     /// that has no durable copy yet is staged first, so that a staging log holding the group
     /// also holds (or follows durable copies of) everything before it in each of its spaces:
     /// recovery keeps a prefix per space.
-    fn sequence_group(&mut self, revision: u64, state: BatchState) {
+    fn sequence_group(&mut self, revision: Revision, state: BatchState) {
         let spaces: Vec<SpaceId> = state.parts.iter().map(|part| part.batch.space).collect();
         let mut earlier = Vec::new();
         for space_id in &spaces {
@@ -678,7 +683,7 @@ impl IoThread {
                 space.unpublished.push_back(revision);
             }
         }
-        self.visible.sequenced(Revision(revision));
+        self.visible.sequenced(revision);
         self.batches.insert(revision, state);
         self.undecided.insert(revision);
         self.stage(&[revision]);
@@ -720,7 +725,7 @@ impl IoThread {
             space = trace::display(&space.shared.name),
             detail = detail,
         );
-        let waiting: Vec<u64> = space.pending.drain(..).collect();
+        let waiting: Vec<Revision> = space.pending.drain(..).collect();
         for waiter in space.flush_waiters.drain(..) {
             waiter.send(Err(Error::Poisoned {
                 detail: detail.to_string(),
@@ -748,7 +753,7 @@ impl IoThread {
     /// with `Error::Closed`) and the sealer's.
     pub(crate) fn finish(&mut self) {
         self.send_acknowledgements();
-        let revisions: Vec<u64> = self.batches.keys().copied().collect();
+        let revisions: Vec<Revision> = self.batches.keys().copied().collect();
         for revision in revisions {
             self.withdraw_undecided(revision);
             if let Some(mut state) = self.batches.remove(&revision) {

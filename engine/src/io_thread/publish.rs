@@ -77,22 +77,22 @@ impl IoThread {
             let last = Revision(self.revision_last.load(Ordering::Acquire));
             let Some(state) = self.batches.get_mut(&revision) else {
                 space.unpublished.pop_front();
-                self.visible.decided(Revision(revision), last);
+                self.visible.decided(revision, last);
                 continue;
             };
             if let Decision::Failed(failure) = &state.decision {
-                self.visible.decided(Revision(revision), last);
+                self.visible.decided(revision, last);
                 if let Some(reply) = state.reply.take() {
                     self.acknowledgements
                         .push((reply, Err(failure.to_error(&space.shared.name))));
                 }
             } else if state.publishable() {
-                publish_records(space, state, Revision(revision));
+                publish_records(space, state, revision);
                 if state.published() {
                     // Decided before the acknowledgement: a snapshot taken after it includes it.
-                    self.visible.decided(Revision(revision), last);
+                    self.visible.decided(revision, last);
                     if let Some(reply) = state.reply.take() {
-                        self.acknowledgements.push((reply, Ok(Revision(revision))));
+                        self.acknowledgements.push((reply, Ok(revision)));
                     }
                 }
             } else {
@@ -136,7 +136,7 @@ impl IoThread {
                 continue;
             }
             let memtable = space.shared.active();
-            insert_records(&memtable, part, Revision(revision));
+            insert_records(&memtable, part, revision);
             part.inserted_into = Some(memtable);
         }
         // The buffer is kept: no allocation per commit.
@@ -146,7 +146,7 @@ impl IoThread {
     /// A batch left its hot chain undecided (the chain was cancelled or failed): removes the
     /// records inserted ahead of the decision, so a seal never freezes them and a failed batch
     /// never shows. A part already published (through its staged copy) keeps them.
-    pub(super) fn withdraw_undecided(&mut self, revision: u64) {
+    pub(super) fn withdraw_undecided(&mut self, revision: Revision) {
         self.submitted_uninserted
             .retain(|(submitted, _)| *submitted != revision);
         let Some(state) = self.batches.get_mut(&revision) else {
@@ -155,7 +155,7 @@ impl IoThread {
         for part in state.parts.iter_mut().filter(|part| !part.published) {
             if let Some(memtable) = part.inserted_into.take() {
                 for record in &part.batch.records {
-                    memtable.remove_undecided(record.key, Revision(revision));
+                    memtable.remove_undecided(record.key, revision);
                 }
             }
         }
@@ -166,7 +166,7 @@ impl IoThread {
     /// covering it; any other gets its error when its turn to be published comes. The parts
     /// of a failed batch of several spaces leave their spaces' pending queues, where they
     /// held back later batches.
-    pub(super) fn fail_batch(&mut self, revision: u64, failure: &Failure) {
+    pub(super) fn fail_batch(&mut self, revision: Revision, failure: &Failure) {
         self.withdraw_undecided(revision);
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
@@ -193,7 +193,12 @@ impl IoThread {
     /// Keeps a failed write at `revision` of `space` for the `sync` calls that must report
     /// it (see the module doc), unless an unreported failure at or below it already covers
     /// every barrier it would.
-    pub(super) fn record_sync_failure(&mut self, revision: u64, space: SpaceId, failure: &Failure) {
+    pub(super) fn record_sync_failure(
+        &mut self,
+        revision: Revision,
+        space: SpaceId,
+        failure: &Failure,
+    ) {
         let covered = self
             .sync_failures
             .iter()
@@ -216,7 +221,7 @@ impl IoThread {
     }
 
     /// Removes a batch whose hot copy is durable and that needs nothing more.
-    pub(super) fn retire_if_done(&mut self, revision: u64) {
+    pub(super) fn retire_if_done(&mut self, revision: Revision) {
         let Some(state) = self.batches.get(&revision) else {
             return;
         };
@@ -231,7 +236,11 @@ impl IoThread {
     /// Answers every `sync` whose writes are all durable (or failed): with the failure of
     /// the lowest failed write its barrier covers that it must report (module doc), if any.
     pub(super) fn answer_sync_waiters(&mut self) {
-        let oldest_undecided = self.undecided.first().copied().unwrap_or(u64::MAX);
+        let oldest_undecided = self
+            .undecided
+            .first()
+            .copied()
+            .unwrap_or(Revision(u64::MAX));
         let mut index = 0;
         let mut answered = false;
         while index < self.sync_waiters.len() {
@@ -241,7 +250,7 @@ impl IoThread {
             }
             let waiter = self.sync_waiters.swap_remove(index);
             answered = true;
-            let mut lowest: Option<(u64, Error)> = None;
+            let mut lowest: Option<(Revision, Error)> = None;
             let covered = self.sync_failures.iter_mut().filter(|kept| {
                 kept.revision <= waiter.barrier
                     && kept

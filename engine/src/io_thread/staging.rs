@@ -8,7 +8,7 @@
 //! yet, or disabled after a failure) batches of one space simply wait for their hot segment;
 //! batches of several spaces, which only the staging log decides, fail when it is disabled.
 
-use infinitedb_format::{FRAME_HEADER_BYTES, SegmentId};
+use infinitedb_format::{FRAME_HEADER_BYTES, Revision, SegmentId};
 use uring_io::{ChainEvent, ChainOutcome, CommitChain};
 
 use super::{ChainRole, Decision, IoThread, Route, Staged};
@@ -21,7 +21,7 @@ use crate::trace;
 
 impl IoThread {
     /// Queues staged copies of `revisions` (those not already staged or durable).
-    pub(super) fn stage(&mut self, revisions: &[u64]) {
+    pub(super) fn stage(&mut self, revisions: &[Revision]) {
         if self.staging.disabled.is_some() {
             return;
         }
@@ -38,7 +38,7 @@ impl IoThread {
 
     /// The front queued batches of one space that fit one frame of the staging log, or the
     /// batch of several spaces at the front, alone.
-    fn take_staging_revisions(&mut self) -> Vec<u64> {
+    fn take_staging_revisions(&mut self) -> Vec<Revision> {
         while let Some(front) = self.staging.queue.front() {
             match self.batches.get(front) {
                 // Skip copies no longer needed: the hot copy is durable and acknowledged.
@@ -91,7 +91,7 @@ impl IoThread {
     /// Encodes the staging chain of `revisions` (see [`IoThread::take_staging_revisions`]).
     fn encode_staging_chain(
         &mut self,
-        revisions: &[u64],
+        revisions: &[Revision],
     ) -> Option<(crate::log_file::ChainBuffer, u64)> {
         let log = self.staging.log.as_mut()?;
         let state = self.batches.get(revisions.first()?)?;
@@ -219,7 +219,7 @@ impl IoThread {
     /// were waiting only for their staged copy are settled (`settle_after_staging_failure`).
     fn disable_staging(&mut self, detail: &str) {
         self.staging.disabled = Some(detail.to_string());
-        let queued: Vec<u64> = self.staging.queue.drain(..).collect();
+        let queued: Vec<Revision> = self.staging.queue.drain(..).collect();
         trace::event!(
             warn,
             "staging disabled",
@@ -281,7 +281,7 @@ impl IoThread {
     }
 
     /// Drops a batch's references to its staging log and sets its staged state.
-    fn unreference(&mut self, revision: u64, staged: Staged) {
+    fn unreference(&mut self, revision: Revision, staged: Staged) {
         let Some(state) = self.batches.get_mut(&revision) else {
             return;
         };
@@ -296,7 +296,7 @@ impl IoThread {
         }
     }
 
-    fn on_staging_durable(&mut self, revisions: &[u64]) {
+    fn on_staging_durable(&mut self, revisions: &[Revision]) {
         let mut first_records = 0_u64;
         let mut spaces = Vec::new();
         for revision in revisions {
