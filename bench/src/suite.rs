@@ -684,7 +684,6 @@ fn push_fio_qd1_read_bound(
     let scratch = crate::job::scratch_directory(&config.directory, "infinitedb-bench-fio-")?;
     let job = FioJob {
         file_bytes: config.file_bytes,
-        iodepth: 1,
         ..fio_read_job(
             &fio_file(scratch.path(), RawMode::RandomRead),
             config.runtime,
