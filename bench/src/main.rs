@@ -16,7 +16,10 @@ use infinitedb_bench::environment::Environment;
 use infinitedb_bench::handoff::{self, HandoffJob, handoff_shape};
 use infinitedb_bench::job::{Limit, Progress};
 use infinitedb_bench::lifecycle::{self, LifecycleJob, LifecycleTuning, parse_retention};
-use infinitedb_bench::peers::{self, PEERS_KEYS_DEFAULT, PEERS_VALUE_BYTES_DEFAULT, PeersJob};
+use infinitedb_bench::peers::{
+    self, PEERS_KEYS_DEFAULT, PEERS_RW, PEERS_VALUE_BYTES_DEFAULT, PeersJob,
+    RANDREAD_LARGE_KEYS_DEFAULT, RANDREAD_LARGE_RW,
+};
 use infinitedb_bench::query::QUERY_RECORDS_DEFAULT;
 use infinitedb_bench::raw::{self, RawJob, RawMode};
 use infinitedb_bench::report::{JobReport, JobShape, Report};
@@ -59,6 +62,14 @@ enum Rw {
     /// (default 5s), median of --repeats runs; every value checked. infinitedb's gets also
     /// stand beside QD1 4 KiB random reads of the device.
     Peers,
+    /// Engine: infinitedb's point gets over a key set larger than the default page cache.
+    /// Loads --keys keys (default 10,000,000) of --bs bytes (default 100) into a 1-D × 32
+    /// space as peers does, flushes, then random point gets by one reader, --runtime each
+    /// (default 5s), median of --repeats runs, every value checked; prints device reads per
+    /// get and the page-cache hit ratio from the engine's counters, beside uring-io's and
+    /// fio's (when installed) QD1 4 KiB O_DIRECT random reads over a file as large as the
+    /// database in the same directory.
+    RandreadLarge,
     /// Device: sequential O_DIRECT writes at `--iodepth`, no fsync.
     RawWrite,
     /// Device: random O_DIRECT reads at `--iodepth`.
@@ -120,7 +131,8 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100), requires = "rw", conflicts_with = "rwmixread")]
     rwmixwrite: Option<u8>,
     /// Engine workloads: run this long before measuring (fio's ramp_time): the operations of
-    /// the ramp are neither counted nor timed, and --runtime and --size start after it.
+    /// the ramp are neither counted nor timed, and --runtime and --size start after it
+    /// (randread-large: random gets after the load, before the measured runs).
     #[arg(long = "ramp_time", alias = "ramp-time", value_parser = parse_duration, requires = "rw")]
     ramp_time: Option<Duration>,
     /// Run for --runtime even when --size is reached first (fio's time_based).
@@ -150,7 +162,7 @@ struct Args {
     #[arg(long, value_parser = parse_duration, requires = "rw")]
     hold: Option<Duration>,
     /// Keys preloaded for overwrite, read, randread, mixed, query and lifecycle (default
-    /// 100000), and loaded by peers (default 1000000).
+    /// 100000), and loaded by peers (default 1000000) and randread-large (default 10000000).
     #[arg(long, requires = "rw")]
     keys: Option<u64>,
     /// Query: records a box holds on average (sets the box's side: the fraction
@@ -206,7 +218,7 @@ struct Args {
     /// Compare with fio on the same directory: alternating runs, medians of --repeats.
     #[arg(long, conflicts_with = "rw")]
     vs_fio: bool,
-    /// Repeats per row with --vs-fio and --rw peers (default 3).
+    /// Repeats per row with --vs-fio, --rw peers and --rw randread-large (default 3).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     repeats: Option<u32>,
     /// Also write each job's latency percentile curve (p50 to p99.99, fio's jobs beside
@@ -233,11 +245,14 @@ fn main() -> Result<()> {
     }
     // Progress goes to stderr whenever it is a terminal, whatever the output format.
     let progress = true;
-    if args.repeats.is_some() && !args.vs_fio && args.rw != Some(Rw::Peers) {
-        bail!("--repeats applies to --vs-fio and --rw peers only");
+    if args.repeats.is_some()
+        && !args.vs_fio
+        && !matches!(args.rw, Some(Rw::Peers | Rw::RandreadLarge))
+    {
+        bail!("--repeats applies to --vs-fio, --rw peers and --rw randread-large only");
     }
     let report = match args.rw {
-        Some(Rw::Peers) => run_peers(&args, directory, progress)?,
+        Some(rw @ (Rw::Peers | Rw::RandreadLarge)) => run_peers(&args, rw, directory, progress)?,
         Some(rw) => run_job(&args, rw, directory, progress)?,
         None if args.vs_fio => compare::run(&CompareConfig {
             directory,
@@ -274,31 +289,44 @@ fn backend_request(backend: BackendArg) -> BackendRequest {
     }
 }
 
-/// The engine comparison: a fixed load (--keys), then read runs of --runtime.
-fn run_peers(args: &Args, directory: PathBuf, progress: bool) -> Result<Report> {
+/// The engine comparison (`rw` peers) or infinitedb's large gets (`rw` randread-large): a
+/// fixed load (--keys), then read runs of --runtime.
+fn run_peers(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Report> {
+    let (name, keys) = if rw == Rw::Peers {
+        (PEERS_RW, PEERS_KEYS_DEFAULT)
+    } else {
+        (RANDREAD_LARGE_RW, RANDREAD_LARGE_KEYS_DEFAULT)
+    };
     if args.size.is_some() || args.numjobs != 1 || args.iodepth != 1 {
-        bail!("peers runs one reader for --runtime: --size, --numjobs and --iodepth do not apply");
+        bail!("{name} runs one reader for --runtime: --size, --numjobs and --iodepth do not apply");
     }
-    if args.ramp_time.is_some() || args.time_based {
+    if args.time_based || (rw == Rw::Peers && args.ramp_time.is_some()) {
         bail!(
-            "peers runs fixed loads and --runtime reads: --ramp_time and --time_based do not apply"
+            "{name} runs fixed loads and --runtime reads: --time_based (and, for peers, \
+             --ramp_time) do not apply"
         );
     }
     let job = PeersJob {
         directory,
-        keys: args.keys.unwrap_or(PEERS_KEYS_DEFAULT),
+        keys: args.keys.unwrap_or(keys),
         value_bytes: match args.bs {
             Some(bytes) => usize::try_from(bytes).context("--bs")?,
             None => PEERS_VALUE_BYTES_DEFAULT,
         },
         runtime: args.runtime.unwrap_or(Duration::from_secs(5)),
         repeats: args.repeats.unwrap_or(3),
+        ramp: args.ramp_time.unwrap_or(Duration::ZERO),
         gets: true,
+        ranges: true,
         backend: backend_request(args.backend),
         raw_file_bytes: args.filesize,
         progress,
     };
-    Ok(peers::run(&job)?)
+    if rw == Rw::Peers {
+        Ok(peers::run(&job)?)
+    } else {
+        Ok(peers::run_large_gets(&job)?)
+    }
 }
 
 /// `--keys`, or the engine workloads' default.
@@ -353,6 +381,7 @@ fn run_job(args: &Args, rw: Rw, directory: PathBuf, progress: bool) -> Result<Re
             backend: backend_request(args.backend),
             runtime: args.runtime.unwrap_or(Duration::from_secs(10)),
             file_bytes: args.filesize,
+            fio: false,
             progress,
         };
         let figure = format!("point gets/s, {} reader(s)", args.numjobs);
@@ -512,7 +541,7 @@ fn run_engine_job(
         }
         Rw::Handoff => bail!("handoff is a CPU workload, not an engine one"),
         Rw::Lifecycle => bail!("lifecycle runs through run_lifecycle_job"),
-        Rw::Peers => bail!("peers runs through run_peers"),
+        Rw::Peers | Rw::RandreadLarge => bail!("{rw:?} runs through run_peers"),
     };
     let durability = match args.durability {
         DurabilityArg::Sync => Durability::Sync,

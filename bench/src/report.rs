@@ -51,7 +51,13 @@
 //!   (`null` except for rows of the engine comparison, `rw` `"peers"`, whose `ops` are load
 //!   batches, gets or ranges and `latency_percentiles_us` per operation; else `engine`, `workload`
 //!   (`"load"`, `"get"`, `"range"`), `keys`, `records`, `records_per_second`, `runs`,
-//!   `device_read_bytes` and `device_read_bytes_per_op` (or `null`), `durability`).
+//!   `device_read_bytes` and `device_read_bytes_per_op` (or `null`), `engine_reads` (`null`
+//!   except for infinitedb's get rows, else the fields of `peers::EngineReads`: `gets`,
+//!   `blocks_consulted_per_get`, `filter_skips_per_get`, `block_page_reads`,
+//!   `block_page_reads_per_get`, `block_page_reads_per_block`, `block_read_bytes_per_get`,
+//!   `page_cache_hits`, `page_cache_misses`, `page_cache_hit_ratio`, `page_cache_bytes`,
+//!   `page_cache_capacity_bytes`), `durability`; `--rw randread-large` prints infinitedb's
+//!   load and get rows of this shape).
 //! - `comparisons`: `figure`, `unit`, `ours`, `bound_figure`, `bound`, `bound_source`
 //!   (`"raw"`: uring-io's raw workloads; `"fio"`; `"handoff"`: the thread hand-off ceiling, a
 //!   CPU bound measured with no I/O, informational and without a target; `"peer"`: another
@@ -519,6 +525,9 @@ impl JobReport {
             peer.keys,
             peer.runs
         );
+        if let Some(reads) = &peer.engine_reads {
+            out.push_str(&reads.text());
+        }
     }
 }
 

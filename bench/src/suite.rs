@@ -571,7 +571,9 @@ fn run_range_job(config: &SuiteConfig, directory: &Path, report: &mut Report) ->
         value_bytes: PEERS_VALUE_BYTES_DEFAULT,
         runtime: config.job_runtime / 2,
         repeats: 1,
+        ramp: Duration::ZERO,
         gets: false,
+        ranges: true,
         backend: config.backend,
         raw_file_bytes: SUITE_RAW_FILE_BYTES,
         progress: config.progress,
@@ -595,6 +597,8 @@ pub struct ReadBoundConfig {
     pub runtime: Duration,
     /// Size of the file read.
     pub file_bytes: u64,
+    /// Also run fio's QD1 random reads over a file of the same size when it is installed.
+    pub fio: bool,
     /// Draw a progress bar (on stderr, only when it is a terminal).
     pub progress: bool,
 }
@@ -602,9 +606,13 @@ pub struct ReadBoundConfig {
 /// Label of the device's QD1 random reads.
 pub const QD1_READ_LABEL: &str = "rand read 4KiB O_DIRECT QD1";
 
+/// Label of fio's QD1 random reads.
+const FIO_QD1_READ_LABEL: &str = "fio rand read 4KiB O_DIRECT QD1";
+
 /// Runs random 4 KiB O_DIRECT reads at QD1 (a cold get's bound: one page at a time) and sets
 /// the gets/s of `gets` (labelled `figure`) beside them in `report`; without the raw queue
-/// (no io_uring) a note says so instead.
+/// (no io_uring) a note says so instead. With `config.fio`, fio's reads of the same shape
+/// follow, over a file of the same size in the same directory (`push_fio_qd1_read_bound`).
 ///
 /// # Errors
 /// [`BenchError::File`]; storage errors of the raw reads.
@@ -627,28 +635,81 @@ pub fn push_qd1_read_bound(
     let progress = Progress::start(QD1_READ_LABEL, config.progress);
     let result = raw::run(&job, &progress);
     progress.finish();
-    let measurement = match result {
-        Ok((measurement, _)) => measurement,
-        Err(BenchError::InvalidJob { detail }) => {
-            report
-                .notes
-                .push(format!("{QD1_READ_LABEL} skipped: {detail}"));
-            return Ok(());
+    drop(scratch);
+    match result {
+        Ok((measurement, _)) => {
+            let bound = raw_bound_figure(RawMode::RandomRead, &measurement);
+            let shape = raw_shape(QD1_READ_LABEL, RawMode::RandomRead, 4096, 1);
+            report.jobs.push(JobReport::new(shape, &measurement, None));
+            report.comparisons.push(
+                Comparison::new(
+                    figure,
+                    "ops/s",
+                    gets.ops_per_second,
+                    QD1_READ_LABEL,
+                    bound.value,
+                )
+                .latencies(gets.latency_percentiles(), bound.latency),
+            );
         }
+        Err(BenchError::InvalidJob { detail }) => report
+            .notes
+            .push(format!("{QD1_READ_LABEL} skipped: {detail}")),
         Err(error) => return Err(error),
+    }
+    if config.fio {
+        push_fio_qd1_read_bound(report, figure, gets, config)?;
+    }
+    Ok(())
+}
+
+/// Runs fio's random 4 KiB O_DIRECT reads at QD1 over a file of `config.file_bytes` in a
+/// temporary directory under `config.directory` and sets `gets` beside them (`[fio]`); when
+/// fio is not installed a note says so instead.
+///
+/// # Errors
+/// [`BenchError::File`]; [`BenchError::Fio`] when fio fails or its output does not parse.
+fn push_fio_qd1_read_bound(
+    report: &mut Report,
+    figure: &str,
+    gets: &JobReport,
+    config: &ReadBoundConfig,
+) -> Result<()> {
+    if !fio::available() {
+        report.notes.push(format!(
+            "{FIO_QD1_READ_LABEL} not run: fio is not installed (apt-get install -y fio)"
+        ));
+        return Ok(());
+    }
+    let scratch = crate::job::scratch_directory(&config.directory, "infinitedb-bench-fio-")?;
+    let job = FioJob {
+        file_bytes: config.file_bytes,
+        ..fio_read_job(
+            &fio_file(scratch.path(), RawMode::RandomRead),
+            config.runtime,
+            1,
+        )
     };
-    let bound = raw_bound_figure(RawMode::RandomRead, &measurement);
-    let shape = raw_shape(QD1_READ_LABEL, RawMode::RandomRead, 4096, 1);
-    report.jobs.push(JobReport::new(shape, &measurement, None));
+    let progress = Progress::start(FIO_QD1_READ_LABEL, config.progress);
+    let output = fio::run(&job);
+    progress.finish();
+    let output = output?;
+    let result = output.job()?;
+    report
+        .fio_curves
+        .extend(LatencyCurve::from_fn(FIO_QD1_READ_LABEL, |percent| {
+            result.latency_at(true, percent)
+        }));
     report.comparisons.push(
         Comparison::new(
             figure,
             "ops/s",
             gets.ops_per_second,
             QD1_READ_LABEL,
-            bound.value,
+            result.read.iops,
         )
-        .latencies(gets.latency_percentiles(), bound.latency),
+        .source("fio")
+        .latencies(gets.latency_percentiles(), result.latency_percentiles(true)),
     );
     Ok(())
 }

@@ -61,6 +61,17 @@ fn bad_values_are_refused_with_a_message() {
         "use --numjobs",
     );
     assert_refused(
+        &[
+            "--rw",
+            "randread-large",
+            "--numjobs",
+            "2",
+            "--directory",
+            directory,
+        ],
+        "randread-large runs one reader",
+    );
+    assert_refused(
         &["--rw", "handoff", "--size", "1m", "--directory", directory],
         "handoff moves no payload",
     );

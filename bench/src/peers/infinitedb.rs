@@ -82,6 +82,10 @@ impl PeerEngine for Infinitedb {
         Some(self.db.backend().clone())
     }
 
+    fn read_stats(&self) -> Option<infinitedb::Stats> {
+        Some(self.db.stats())
+    }
+
     fn close(self) -> Result<()> {
         Ok(self.db.close()?)
     }

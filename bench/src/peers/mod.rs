@@ -27,6 +27,7 @@
 #[cfg(feature = "peers")]
 mod fjall;
 mod infinitedb;
+mod reads;
 #[cfg(feature = "peers")]
 mod redb;
 mod workloads;
@@ -43,6 +44,7 @@ use crate::report::{Comparison, JobReport, JobShape, Report};
 use crate::suite::{ReadBoundConfig, push_qd1_read_bound};
 
 pub use infinitedb::Infinitedb;
+pub use reads::EngineReads;
 pub use workloads::{EngineRows, run_engine};
 
 /// The `--rw` word of the comparison.
@@ -59,6 +61,17 @@ pub const PEERS_KEYS_DEFAULT: u64 = 1_000_000;
 
 /// Bytes per value unless `--bs` says otherwise.
 pub const PEERS_VALUE_BYTES_DEFAULT: usize = 100;
+
+/// The `--rw` word of infinitedb's gets over a large key set beside the device
+/// ([`run_large_gets`]).
+pub const RANDREAD_LARGE_RW: &str = "randread-large";
+
+/// Keys `--rw randread-large` loads unless `--keys` says otherwise: more than the default
+/// page cache holds (`infinitedb::PAGE_CACHE_BYTES_CEILING`).
+pub const RANDREAD_LARGE_KEYS_DEFAULT: u64 = 10_000_000;
+
+/// The figure of infinitedb's get row beside the device's QD1 reads.
+const GETS_FIGURE: &str = "infinitedb point gets/s, 1 reader";
 
 /// The last key of the range of `count` keys from `lo` (`None` for an empty range).
 pub(crate) fn range_last(lo: u64, count: u64) -> Option<u64> {
@@ -113,6 +126,12 @@ pub trait PeerEngine: Sized {
 
     /// The I/O backend the engine opened (infinitedb's; `None` for the peers).
     fn backend(&self) -> Option<uring_io::BackendInfo> {
+        None
+    }
+
+    /// The engine's own read counters (infinitedb's [`::infinitedb::Db::stats`]; `None` for
+    /// the peers, which have none the comparison reads).
+    fn read_stats(&self) -> Option<::infinitedb::Stats> {
         None
     }
 
@@ -252,8 +271,14 @@ pub struct PeersJob {
     pub runtime: Duration,
     /// Runs of each read workload per engine (the median is reported).
     pub repeats: u32,
+    /// Random gets run this long after the load and before the measured runs, neither
+    /// counted nor timed (fio's ramp_time): the page cache fills and the load's compactions
+    /// go on meanwhile. Zero for none.
+    pub ramp: Duration,
     /// Whether the get workload runs (the suite's range row runs ranges only).
     pub gets: bool,
+    /// Whether the range workload runs (`--rw randread-large` runs gets only).
+    pub ranges: bool,
     /// infinitedb's I/O backend (and the raw reads').
     pub backend: BackendRequest,
     /// Size of the raw QD1 random reads' file.
@@ -309,6 +334,8 @@ pub struct PeerFigures {
     pub device_read_bytes: Option<u64>,
     /// `device_read_bytes` per operation (a get, a range, a load batch).
     pub device_read_bytes_per_op: Option<f64>,
+    /// The engine's own counters over a get run (infinitedb's get rows only, else `None`).
+    pub engine_reads: Option<EngineReads>,
     /// The engine's durability semantics on its defaults.
     pub durability: String,
 }
@@ -350,26 +377,84 @@ pub fn run(job: &PeersJob) -> Result<Report> {
         );
     }
     if let Some(gets) = &ours.get {
-        let bound = ReadBoundConfig {
-            directory: job.directory.clone(),
-            backend: job.backend,
-            runtime: job.runtime,
-            file_bytes: job.raw_file_bytes,
-            progress: job.progress,
-        };
-        let figure = "infinitedb point gets/s, 1 reader";
-        push_qd1_read_bound(&mut report, figure, gets, &bound)?;
+        let bound = read_bound(job, job.raw_file_bytes, false);
+        push_qd1_read_bound(&mut report, GETS_FIGURE, gets, &bound)?;
     }
+    report.notes.push(load_note(job));
+    Ok(report)
+}
+
+/// `--rw randread-large`: infinitedb alone loads `job.keys` keys as the comparison does, then
+/// runs random point gets (no ranges), reported with the engine's own read counters
+/// ([`EngineReads`]) beside the device's QD1 4 KiB O_DIRECT random reads, uring-io's and,
+/// when it is installed, fio's, over a file as large as the database in the same directory.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_large_gets(job: &PeersJob) -> Result<Report> {
+    let job = PeersJob {
+        gets: true,
+        ranges: false,
+        ..job.clone()
+    };
+    job.validate()?;
+    let mut report = Report::new(Environment::probe(&job.directory, None));
+    let ours = run_engine::<Infinitedb>(&job)?;
+    report.environment.backend = ours.backend.as_ref().map(Into::into);
+    report.jobs.extend(ours.reports());
+    let gets = ours
+        .get
+        .as_ref()
+        .ok_or_else(|| BenchError::invalid("the run made no get row"))?;
+    let file_bytes = ours
+        .disk_bytes
+        .map_or(job.raw_file_bytes, |bytes| bytes.next_multiple_of(1 << 20));
+    push_qd1_read_bound(
+        &mut report,
+        GETS_FIGURE,
+        gets,
+        &read_bound(&job, file_bytes, true),
+    )?;
+    report.notes.push(load_note(&job));
     report.notes.push(format!(
+        "the database held {} on disk after the flush; the device's QD1 reads ran over a file \
+         of {} in the same directory",
+        ours.disk_bytes
+            .map_or_else(|| "?".to_string(), crate::report::format_bytes),
+        crate::report::format_bytes(file_bytes)
+    ));
+    Ok(report)
+}
+
+/// The device's QD1 reads beside `job`'s gets, over a file of `file_bytes`, with fio too
+/// when `fio`.
+fn read_bound(job: &PeersJob, file_bytes: u64, fio: bool) -> ReadBoundConfig {
+    ReadBoundConfig {
+        directory: job.directory.clone(),
+        backend: job.backend,
+        runtime: job.runtime,
+        file_bytes,
+        fio,
+        progress: job.progress,
+    }
+}
+
+/// The note saying how `job` loaded and read.
+fn load_note(job: &PeersJob) -> String {
+    let ramp = if job.ramp.is_zero() {
+        String::new()
+    } else {
+        format!(" after {:.1} s of unmeasured gets", job.ramp.as_secs_f64())
+    };
+    format!(
         "{} keys x {} B loaded in shuffled batches of {LOAD_BATCH_KEYS}, then each engine's \
-         flush; read rows are the median of {} runs of {:.1} s, every value checked; the load \
-         row is one run",
+         flush; read rows are the median of {} runs of {:.1} s{ramp}, every value checked; \
+         the load row is one run",
         job.keys,
         job.value_bytes,
         job.repeats,
         job.runtime.as_secs_f64()
-    ));
-    Ok(report)
+    )
 }
 
 /// The peers' rows (none without the `peers` feature).
@@ -476,7 +561,9 @@ mod tests {
             value_bytes: 100,
             runtime: Duration::from_millis(200),
             repeats: 1,
+            ramp: Duration::ZERO,
             gets: true,
+            ranges: true,
             backend: BackendRequest::Auto,
             raw_file_bytes: 16 * 1024 * 1024,
             progress: false,
@@ -605,6 +692,28 @@ mod tests {
     fn redb_reads_back_every_loaded_key() {
         // Goal: as above, for redb. Method: 5,000 keys.
         every_key_reads_back::<redb::Redb>();
+    }
+
+    #[test]
+    fn a_gets_only_run_carries_the_engines_read_counters() {
+        // Goal: a run without ranges (`--rw randread-large`'s) has no range row, and its get
+        // row carries infinitedb's read counters over exactly its measured gets (the ramp's
+        // left out), with at least one block consulted per get (every key is loaded) and the
+        // database's bytes on disk. Method: 2,000 keys, a 100 ms ramp, one get run of 200 ms.
+        let dir = tempfile::tempdir().unwrap();
+        let job = PeersJob {
+            ranges: false,
+            ramp: Duration::from_millis(100),
+            ..small_job(dir.path(), 2000)
+        };
+        let rows = run_engine::<Infinitedb>(&job).unwrap();
+        assert!(rows.range.is_none());
+        let gets = rows.get.unwrap();
+        let reads = gets.peer.unwrap().engine_reads.unwrap();
+        assert_eq!(reads.gets, gets.ops);
+        assert!(reads.blocks_consulted_per_get >= 1.0, "{reads:?}");
+        assert!(rows.disk_bytes.unwrap() > 2000 * 100);
+        assert!(rows.load.peer.unwrap().engine_reads.is_none());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uring_io::BackendInfo;
 
+use super::reads::EngineReads;
 use super::{
     LOAD_BATCH_KEYS, PeerEngine, PeerFigures, PeersJob, RANGE_KEYS, RangeCheck, check_get,
     expected_value, peer_shape,
@@ -45,12 +46,14 @@ impl Workload {
 }
 
 /// What one run measured: operations (batches, gets, ranges), payload bytes and latency per
-/// operation, the records written or read, the device bytes read.
+/// operation, the records written or read, the device bytes read and, for infinitedb's gets,
+/// its own read counters.
 #[derive(Debug)]
 pub(super) struct Run {
     measurement: Measurement,
     records: u64,
     device_read_bytes: Option<u64>,
+    engine_reads: Option<EngineReads>,
 }
 
 impl Run {
@@ -79,6 +82,8 @@ pub struct EngineRows {
     pub range: Option<JobReport>,
     /// infinitedb's backend (`None` for the peers).
     pub backend: Option<BackendInfo>,
+    /// Bytes of the engine's files after the load and flush (`None` if unreadable).
+    pub disk_bytes: Option<u64>,
 }
 
 impl EngineRows {
@@ -92,8 +97,8 @@ impl EngineRows {
     }
 }
 
-/// Runs `job` on a fresh `E` in a temporary directory under `job.directory`: the load, then
-/// `job.repeats` × (gets, ranges).
+/// Runs `job` on a fresh `E` in a temporary directory under `job.directory`: the load, the
+/// ramp of unmeasured gets (`job.ramp`), then `job.repeats` × (gets, ranges).
 ///
 /// # Errors
 /// [`crate::BenchError::InvalidJob`]; [`crate::BenchError::PeerMismatch`] on a wrong answer;
@@ -106,12 +111,22 @@ pub fn run_engine<E: PeerEngine>(job: &PeersJob) -> Result<EngineRows> {
     let loaded = load(&mut engine, job, &progress);
     progress.finish();
     let loaded = loaded?;
+    let disk_bytes = directory_bytes(scratch.path());
+    if !job.ramp.is_zero() {
+        let ramp = PeersJob {
+            runtime: job.ramp,
+            ..job.clone()
+        };
+        read_run(&engine, &ramp, Workload::Get, job.repeats)?;
+    }
     let (mut gets, mut ranges) = (Vec::new(), Vec::new());
     for repeat in 0..job.repeats {
         if job.gets {
             gets.push(read_run(&engine, job, Workload::Get, repeat)?);
         }
-        ranges.push(read_run(&engine, job, Workload::Range, repeat)?);
+        if job.ranges {
+            ranges.push(read_run(&engine, job, Workload::Range, repeat)?);
+        }
     }
     let backend = engine.backend();
     engine.close()?;
@@ -122,6 +137,7 @@ pub fn run_engine<E: PeerEngine>(job: &PeersJob) -> Result<EngineRows> {
         get: median_run(gets).map(|run| row::<E>(job, Workload::Get.name(), run)),
         range: median_run(ranges).map(|run| row::<E>(job, Workload::Range.name(), run)),
         backend,
+        disk_bytes,
     })
 }
 
@@ -163,6 +179,7 @@ pub(super) fn load<E: PeerEngine>(
         },
         records: job.keys,
         device_read_bytes: read_bytes_since(device_before),
+        engine_reads: None,
     })
 }
 
@@ -177,6 +194,7 @@ fn read_run<E: PeerEngine>(
     let progress = Progress::start(&format!("{} {}", E::NAME, workload.name()), job.progress);
     let mut latency_ns = latency_histogram()?;
     let (mut ops, mut records) = (0u64, 0u64);
+    let stats_before = engine.read_stats().filter(|_| workload == Workload::Get);
     let device_before = process_read_bytes();
     let begin = Instant::now();
     while begin.elapsed() < job.runtime {
@@ -202,6 +220,10 @@ fn read_run<E: PeerEngine>(
         progress.add(1);
     }
     let elapsed = begin.elapsed();
+    let device_read_bytes = read_bytes_since(device_before);
+    let engine_reads = stats_before
+        .zip(engine.read_stats())
+        .map(|(before, after)| EngineReads::between(&before, &after));
     progress.finish();
     Ok(Run {
         measurement: Measurement {
@@ -211,8 +233,25 @@ fn read_run<E: PeerEngine>(
             latency_ns,
         },
         records,
-        device_read_bytes: read_bytes_since(device_before),
+        device_read_bytes,
+        engine_reads,
     })
+}
+
+/// Bytes of the files under `directory`, its subdirectories included (`None` if it cannot
+/// be listed).
+pub(crate) fn directory_bytes(directory: &std::path::Path) -> Option<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(directory).ok()? {
+        let entry = entry.ok()?;
+        let kind = entry.file_type().ok()?;
+        total += if kind.is_dir() {
+            directory_bytes(&entry.path())?
+        } else {
+            entry.metadata().ok()?.len()
+        };
+    }
+    Some(total)
 }
 
 /// `read_bytes` of `/proc/self/io` since `before`.
@@ -247,6 +286,7 @@ fn row<E: PeerEngine>(job: &PeersJob, workload: &str, (run, runs): (Run, u32)) -
             .device_read_bytes
             .filter(|_| ops > 0)
             .map(|bytes| bytes as f64 / ops as f64),
+        engine_reads: run.engine_reads,
         durability: E::DURABILITY.to_string(),
     };
     JobReport::new(
