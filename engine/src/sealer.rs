@@ -81,6 +81,12 @@ const LOGGED_WAIT_MAX: Duration = Duration::from_secs(10);
 /// log, so the block never holds a record that exists nowhere else: a crash between the
 /// block write and the manifest edit then leaves an unnamed block whose records recovery
 /// finds in the logs (it refuses to drop a block holding records found nowhere else).
+///
+/// The records not yet logged at the switch are in the space's new segment's first chain:
+/// the write gate bounds them to one frame (`gate_bytes_max` in `db.rs`), so they never wait
+/// for the next spare, which this seal makes. The wait's bound is for chains that do not
+/// complete: a device that stops answering, or a failed chain, whose batches then wait for
+/// the next segment (the timed-out seal makes a fresh spare, `Sealer::hold`).
 fn wait_until_logged(job: &SealJob) -> Result<()> {
     if !job.wait_logged {
         return Ok(());
@@ -242,6 +248,7 @@ impl Sealer {
                         records = job.memtable.len(),
                         error = trace::display(&error),
                     );
+                    StatsCounters::add(&self.stats.seal_failures, 1);
                     job.error = Some(Failure::from_error(error));
                     job.space.seal_failed.store(true, Ordering::Release);
                     job.space.notify_view_changed();
