@@ -310,6 +310,7 @@ impl Db {
             block_reads: options.block_reads,
             revision_last: revision_last.clone(),
             compactions: compactions.clone(),
+            write_buffer: Mutex::default(),
         };
         let visible = io_thread.visible.clone();
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));

@@ -45,7 +45,7 @@ use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
 use parking_lot::Mutex;
 use uring_io::Storage;
 
-use crate::block_file::BlockFile;
+use crate::block_file::{BlockFile, WriteBuffer};
 use crate::compaction::CompactorJob;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
@@ -161,6 +161,8 @@ pub(crate) struct Sealer {
     pub(crate) revision_last: Arc<AtomicU64>,
     /// Told of every new block, so it can merge level 0 down.
     pub(crate) compactions: Sender<CompactorJob>,
+    /// Kept from one seal's block write to the next (only the sealer thread locks it).
+    pub(crate) write_buffer: Mutex<WriteBuffer>,
 }
 
 impl Sealer {
@@ -286,13 +288,14 @@ impl Sealer {
     ) -> Result<Option<Arc<BlockFile>>> {
         let block_id = self.ids.block();
         let path = self.paths.block(block_id);
-        let block = BlockFile::write(
+        let block = BlockFile::write_with(
             &self.storage,
             self.block_reads,
             path,
             space.id,
             block_id,
             memtable,
+            &mut self.write_buffer.lock(),
         )?;
         let mut edits = Vec::with_capacity(2);
         if let Some(block) = &block {
