@@ -720,8 +720,8 @@ impl Db {
     /// thread.
     ///
     /// Backpressure: while the queued and in-flight writes hold `queue_bytes_max` (at most a
-    /// segment's frame; or the space's level 0 is at `l0_stop_writes`), `submit` blocks the calling thread until
-    /// there is room.
+    /// segment's frame), or the space's level 0 is at `l0_stop_writes`, `submit` blocks the
+    /// calling thread until there is room.
     ///
     /// ```
     /// use infinitedb::{Batch, Db, Options, Readable};
