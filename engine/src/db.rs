@@ -84,6 +84,24 @@ fn counters_after(recovered: &crate::recovery::Recovered) -> Arc<StatsCounters> 
 /// Bytes a queued write holds in the gate besides its records (its bookkeeping).
 const WRITE_OVERHEAD_BYTES: usize = 256;
 
+/// The bytes the write gate admits: `queue_bytes_max`, but no more than the writes whose
+/// records make one frame of a segment (the largest write accepted still fits).
+///
+/// Every write not yet durable in its hot segment holds its bytes in the gate. Under `NoSync`
+/// a write is in the live tail before its frame is logged, so a seal's switch may freeze
+/// records still queued for the log: they go to the space's next segment, and the seal waits
+/// for them to be logged before it writes its block (`sealer.rs`). The segment after that
+/// one is the seal's own recycled segment, so records that did not fit would wait for the
+/// seal while the seal waits for them. Bounded by the gate, they make at most one frame,
+/// which the switch's empty segment always takes in its first chain.
+fn gate_bytes_max(options: &Options) -> usize {
+    let one_frame = options
+        .frame_bytes_max()
+        .saturating_sub(FRAME_HEADER_BYTES)
+        .saturating_add(WRITE_OVERHEAD_BYTES);
+    options.queue_bytes_max.min(one_frame)
+}
+
 /// An open database. `Send + Sync`: share `&Db` (or `Arc<Db>`) between writer threads.
 ///
 /// ```
@@ -263,7 +281,7 @@ impl Db {
         let (sealer_jobs, sealer_receiver) = unbounded();
         let (compactions, compactor_jobs) = unbounded();
         let stats = counters_after(&recovered);
-        let gate = Arc::new(ByteGate::new(options.queue_bytes_max));
+        let gate = Arc::new(ByteGate::new(gate_bytes_max(&options)));
         let revision_last = Arc::new(AtomicU64::new(recovered.revision_last));
         let manifest = Arc::new(Mutex::new(recovered.manifest));
         let ids = Arc::new(recovered.ids);
@@ -296,6 +314,7 @@ impl Db {
             block_reads: options.block_reads,
             revision_last: revision_last.clone(),
             compactions: compactions.clone(),
+            write_buffer: Mutex::default(),
         };
         let visible = io_thread.visible.clone();
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));
@@ -704,9 +723,9 @@ impl Db {
     /// cancel the write. The batch is committed by the I/O thread, never on the caller's
     /// thread.
     ///
-    /// Backpressure: while the queued and in-flight writes hold `queue_bytes_max` (or the
-    /// space's level 0 is at `l0_stop_writes`), `submit` blocks the calling thread until
-    /// there is room; [`Db::submit_async`] waits as a task instead.
+    /// Backpressure: while the queued and in-flight writes hold `queue_bytes_max` (at most a
+    /// segment's frame), or the space's level 0 is at `l0_stop_writes`, `submit` blocks the
+    /// calling thread until there is room; [`Db::submit_async`] waits as a task instead.
     ///
     /// ```
     /// use infinitedb::{Batch, Db, Options, Readable};

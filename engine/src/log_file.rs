@@ -19,8 +19,10 @@
 //! - A cancelled or failed chain leaves `durable_bytes` alone, so the next chain rewrites from
 //!   the old durable end: the log stays a durable prefix. One chain in flight per log.
 //! - The buffers of durable chains are kept (a few, [`RECYCLED_BUFFERS_MAX`]) and reused for
-//!   later chains of the same length: an aligned allocation, its zeroing and the page faults
-//!   of fresh memory cost about 1 µs per commit on the development VM, on the commit path.
+//!   later chains that fit them (the smallest that does, its length set to the chain's): an
+//!   aligned allocation, its zeroing and the page faults of fresh memory cost about 1 µs per
+//!   small commit on the development VM, on the commit path, and a bulk group's tens of
+//!   MiB of fresh huge pages cost the I/O thread more than encoding the frame.
 //!   A reused buffer gets the same bytes a new one would: tail prefix, frame, zeros.
 
 use std::path::PathBuf;
@@ -210,13 +212,21 @@ impl LogFile {
                 .map(stamped_frame_bytes)
                 .sum::<usize>();
         let len_bytes = used_bytes.div_ceil(self.alignment_bytes) * self.alignment_bytes;
+        // The smallest kept buffer that holds the chain: a frame's size varies with its
+        // group, and a new buffer's pages are zero-filled by the kernel on first touch.
         let reusable = self
             .recycled
             .iter()
-            .position(|buf| buf.len() == len_bytes && buf.alignment() >= self.alignment_bytes);
+            .enumerate()
+            .filter(|(_, buf)| {
+                buf.capacity() >= len_bytes && len_bytes.is_multiple_of(buf.alignment())
+            })
+            .min_by_key(|(_, buf)| buf.capacity())
+            .map(|(index, _)| index);
         let mut buf = match reusable {
             Some(index) => {
                 let mut buf = self.recycled.swap_remove(index);
+                buf.set_len(len_bytes)?;
                 // The frame's sectors are all overwritten by the caller; the padding must be zero.
                 buf[used_bytes..].fill(0);
                 buf

@@ -276,6 +276,9 @@ impl Options {
 
     /// Bound on the bytes of writes queued or in flight; writers block beyond it (default
     /// 64 MiB). A single batch larger than this is refused with [`Error::BatchTooLarge`].
+    /// The bound in force is at most the largest frame of a segment
+    /// ([`Options::segment_bytes`]), whatever this asks: the records a seal freezes before
+    /// they are logged must fit the next segment (docs/design.md §4, "Backpressure").
     #[must_use]
     pub fn queue_bytes_max(mut self, bytes: usize) -> Self {
         self.queue_bytes_max = bytes;

@@ -4,7 +4,8 @@
 //!
 //! Invariants: a write holds its encoded bytes in the gate from before it is queued until the
 //! I/O thread is done with it (durable in its hot segment or failed), so queued plus in-flight
-//! write bytes never exceed `queue_bytes_max`; a writer blocks while the gate is full, except
+//! write bytes never exceed the gate's bound (`queue_bytes_max`, at most one segment frame's
+//! writes: `gate_bytes_max` in `db.rs`); a writer blocks while the gate is full, except
 //! that an empty gate always admits one write (no write larger than the gate is accepted, see
 //! `Options::validate` and `Db::write`). Every command but a write rings the doorbell; a
 //! write is queued quietly and its writer then offers to drive the commit itself

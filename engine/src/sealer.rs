@@ -45,7 +45,7 @@ use infinitedb_format::{BlockId, ManifestEdit, Revision, SegmentId};
 use parking_lot::Mutex;
 use uring_io::Storage;
 
-use crate::block_file::BlockFile;
+use crate::block_file::{BlockFile, WriteBuffer};
 use crate::compaction::CompactorJob;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
@@ -81,6 +81,12 @@ const LOGGED_WAIT_MAX: Duration = Duration::from_secs(10);
 /// log, so the block never holds a record that exists nowhere else: a crash between the
 /// block write and the manifest edit then leaves an unnamed block whose records recovery
 /// finds in the logs (it refuses to drop a block holding records found nowhere else).
+///
+/// The records not yet logged at the switch are in the space's new segment's first chain:
+/// the write gate bounds them to one frame (`gate_bytes_max` in `db.rs`), so they never wait
+/// for the next spare, which this seal makes. The wait's bound is for chains that do not
+/// complete: a device that stops answering, or a failed chain, whose batches then wait for
+/// the next segment (the timed-out seal makes a fresh spare, `Sealer::hold`).
 fn wait_until_logged(job: &SealJob) -> Result<()> {
     if !job.wait_logged {
         return Ok(());
@@ -155,6 +161,8 @@ pub(crate) struct Sealer {
     pub(crate) revision_last: Arc<AtomicU64>,
     /// Told of every new block, so it can merge level 0 down.
     pub(crate) compactions: Sender<CompactorJob>,
+    /// Kept from one seal's block write to the next (only the sealer thread locks it).
+    pub(crate) write_buffer: Mutex<WriteBuffer>,
 }
 
 impl Sealer {
@@ -242,6 +250,7 @@ impl Sealer {
                         records = job.memtable.len(),
                         error = trace::display(&error),
                     );
+                    StatsCounters::add(&self.stats.seal_failures, 1);
                     job.error = Some(Failure::from_error(error));
                     job.space.seal_failed.store(true, Ordering::Release);
                     job.space.notify_view_changed();
@@ -279,13 +288,14 @@ impl Sealer {
     ) -> Result<Option<Arc<BlockFile>>> {
         let block_id = self.ids.block();
         let path = self.paths.block(block_id);
-        let block = BlockFile::write(
+        let block = BlockFile::write_with(
             &self.storage,
             self.block_reads,
             path,
             space.id,
             block_id,
             memtable,
+            &mut self.write_buffer.lock(),
         )?;
         let mut edits = Vec::with_capacity(2);
         if let Some(block) = &block {

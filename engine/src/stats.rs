@@ -47,6 +47,9 @@ pub struct Stats {
     /// Seals completed (blocks written, or empty segments retired), counting the blocks
     /// `Db::open` seals from the live tail it recovers.
     pub seals: u64,
+    /// Seal attempts that failed (a block or manifest write error, or a `NoSync` live tail
+    /// not logged in time); the seal stays queued and is retried.
+    pub seal_failures: u64,
     /// Commit chains that failed (write or sync error).
     pub chain_failures: u64,
     /// Hot segments abandoned after a failure (poisoned and rolled).
@@ -232,6 +235,7 @@ pub(crate) struct StatsCounters {
     pub(crate) deadline_misses: AtomicU64,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) seals: AtomicU64,
+    pub(crate) seal_failures: AtomicU64,
     pub(crate) chain_failures: AtomicU64,
     pub(crate) segments_rolled: AtomicU64,
     pub(crate) batches: AtomicU64,
@@ -270,6 +274,7 @@ impl StatsCounters {
             deadline_misses: read(&self.deadline_misses),
             fsyncs: read(&self.fsyncs),
             seals: read(&self.seals),
+            seal_failures: read(&self.seal_failures),
             chain_failures: read(&self.chain_failures),
             segments_rolled: read(&self.segments_rolled),
             batches: read(&self.batches),

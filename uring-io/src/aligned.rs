@@ -2,8 +2,10 @@
 //! of a direct-I/O alignment, as O_DIRECT requires of user memory (open(2), "O_DIRECT").
 //!
 //! Invariants: `alignment` is a power of two ≥ [`MIN_ALIGNMENT`]; `len_bytes` is a non-zero
-//! multiple of `alignment`; every byte is initialised (zeroed at allocation), so no stale heap
-//! contents can leak into a file ("buffer bleed", TigerBeetle's TIGER_STYLE.md).
+//! multiple of `alignment`, at most `capacity_bytes` (the length allocated, which
+//! [`AlignedBuf::set_len`] never changes); every byte is initialised (zeroed at allocation),
+//! so no stale heap contents can leak into a file ("buffer bleed", TigerBeetle's
+//! TIGER_STYLE.md); bytes a shorter length hides keep what was written there.
 //!
 //! Buffers of [`HUGE_MAPPING_MIN_BYTES`] or more are their own anonymous mapping, 2 MiB-aligned
 //! and advised `MADV_HUGEPAGE`: a 1 MiB O_DIRECT write from 4 KiB pages needs 256 segments,
@@ -42,6 +44,8 @@ const HUGE_PAGE_BYTES: usize = 2 << 20;
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len_bytes: usize,
+    /// The length allocated: `len_bytes` may be set anywhere up to it.
+    capacity_bytes: usize,
     alignment: usize,
     /// The length of the buffer's own mapping when it has one (`munmap` on drop), else `None`
     /// (heap allocation, `dealloc` on drop).
@@ -86,6 +90,7 @@ impl AlignedBuf {
             return Ok(AlignedBuf {
                 ptr,
                 len_bytes,
+                capacity_bytes: len_bytes,
                 alignment,
                 mapping_bytes: Some(mapping_bytes),
             });
@@ -103,6 +108,7 @@ impl AlignedBuf {
         Ok(AlignedBuf {
             ptr,
             len_bytes,
+            capacity_bytes: len_bytes,
             alignment,
             mapping_bytes: None,
         })
@@ -124,6 +130,45 @@ impl AlignedBuf {
         self.len_bytes
     }
 
+    /// The length allocated: the most [`AlignedBuf::set_len`] accepts.
+    pub fn capacity(&self) -> usize {
+        self.capacity_bytes
+    }
+
+    /// Sets the length to `len_bytes` within the allocation, so one buffer serves writes of
+    /// different lengths without a new allocation (whose fresh pages the kernel zero-fills
+    /// on first touch). Bytes past the old length keep what was written there before.
+    ///
+    /// ```
+    /// use uring_io::AlignedBuf;
+    /// let mut buf = AlignedBuf::new(3 * 4096, 4096).unwrap();
+    /// buf.set_len(4096).unwrap();
+    /// assert_eq!((buf.len(), buf.capacity()), (4096, 3 * 4096));
+    /// assert!(buf.set_len(4 * 4096).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`IoError::Unaligned`] when `len_bytes` is not a non-zero multiple of the alignment
+    /// or is past the capacity (the length is then unchanged).
+    pub fn set_len(&mut self, len_bytes: usize) -> Result<()> {
+        if len_bytes == 0 || !len_bytes.is_multiple_of(self.alignment) {
+            return Err(IoError::Unaligned {
+                what: "length",
+                value: len_bytes as u64,
+                alignment: self.alignment as u64,
+            });
+        }
+        if len_bytes > self.capacity_bytes {
+            return Err(IoError::Unaligned {
+                what: "length past the capacity",
+                value: len_bytes as u64,
+                alignment: self.alignment as u64,
+            });
+        }
+        self.len_bytes = len_bytes;
+        Ok(())
+    }
+
     /// Always false: an `AlignedBuf` holds at least one alignment unit.
     pub fn is_empty(&self) -> bool {
         false
@@ -141,8 +186,9 @@ impl AlignedBuf {
 
     /// The bytes, read-only.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `len_bytes` initialised bytes owned by `self` (zeroed at
-        // allocation); the borrow of `self` keeps them alive and unaliased by `&mut`.
+        // SAFETY: `ptr` points to `capacity_bytes >= len_bytes` initialised bytes owned by
+        // `self` (zeroed at allocation); the borrow of `self` keeps them alive and unaliased
+        // by `&mut`.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len_bytes) }
     }
 
@@ -170,6 +216,7 @@ impl std::fmt::Debug for AlignedBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlignedBuf")
             .field("len_bytes", &self.len_bytes)
+            .field("capacity_bytes", &self.capacity_bytes)
             .field("alignment", &self.alignment)
             .finish_non_exhaustive()
     }
@@ -228,12 +275,13 @@ impl Drop for AlignedBuf {
             Some(mapping_bytes) => unsafe {
                 libc::munmap(self.ptr.as_ptr().cast(), mapping_bytes);
             },
-            // SAFETY: `ptr` was returned by `alloc_zeroed` with exactly this size and alignment
-            // (validated in `new`), and is freed only here, once.
+            // SAFETY: `ptr` was returned by `alloc_zeroed` with exactly this size (the
+            // capacity, which `set_len` never changes) and alignment (validated in `new`), and
+            // is freed only here, once.
             None => unsafe {
                 dealloc(
                     self.ptr.as_ptr(),
-                    Layout::from_size_align_unchecked(self.len_bytes, self.alignment),
+                    Layout::from_size_align_unchecked(self.capacity_bytes, self.alignment),
                 );
             },
         }

@@ -8,7 +8,8 @@
 //!
 //! Unsafe sites (keep this list current):
 //! - `aligned.rs`: allocation, slice views and deallocation of [`AlignedBuf`]; invariant: the
-//!   pointer, length and alignment come from one successful `alloc_zeroed`.
+//!   pointer, capacity and alignment come from one successful `alloc_zeroed` (or mapping),
+//!   and the length never passes the capacity.
 //! - `os/ring.rs`: `Ring::push_group` (an `unsafe fn`) is the only place SQEs enter a ring;
 //!   `run_deferred_task_work` enters with no SQEs and no argument. Invariant (the callers'
 //!   contract): every buffer, timespec and fd an SQE names outlives its CQE.

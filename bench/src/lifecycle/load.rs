@@ -266,7 +266,7 @@ fn add_histogram(total: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<()
 /// Adds the counters' growth from `before` to `after` (one open) to `total`.
 fn add_stats(total: &mut Stats, before: &Stats, after: &Stats) {
     type Field = fn(&mut Stats) -> &mut u64;
-    let fields: [Field; 18] = [
+    let fields: [Field; 19] = [
         |stats| &mut stats.groups_direct,
         |stats| &mut stats.groups_staged,
         |stats| &mut stats.records_direct,
@@ -274,6 +274,7 @@ fn add_stats(total: &mut Stats, before: &Stats, after: &Stats) {
         |stats| &mut stats.deadline_misses,
         |stats| &mut stats.fsyncs,
         |stats| &mut stats.seals,
+        |stats| &mut stats.seal_failures,
         |stats| &mut stats.chain_failures,
         |stats| &mut stats.segments_rolled,
         |stats| &mut stats.batches,

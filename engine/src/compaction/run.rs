@@ -14,7 +14,7 @@ use infinitedb_format::{BlockBuilder, RECORD_HEADER_BYTES, SpaceId};
 use uring_io::Storage;
 
 use super::retain::Retain;
-use crate::block_file::BlockFile;
+use crate::block_file::{BlockFile, WriteBuffer};
 use crate::error::Result;
 use crate::options::BlockReads;
 use crate::paths::DbPaths;
@@ -40,6 +40,8 @@ struct Writer<'a> {
     builder: Option<BlockBuilder>,
     builder_bytes: u64,
     written: Vec<Arc<BlockFile>>,
+    /// Kept from one output block's write to the next.
+    buffer: WriteBuffer,
 }
 
 impl Writer<'_> {
@@ -72,13 +74,14 @@ impl Writer<'_> {
         self.builder_bytes = 0;
         let built = builder.finish();
         let path = self.outputs.paths.block(built.footer.block_id);
-        // A block whose write fails removes its own file (`BlockFile::write_built`).
-        let block = BlockFile::write_built(
+        // A block whose write fails removes its own file (`BlockFile::write_built_with`).
+        let block = BlockFile::write_built_with(
             self.outputs.storage,
             self.outputs.reads,
             path,
             built,
             self.outputs.level,
+            &mut self.buffer,
         )?;
         self.written.push(Arc::new(block));
         Ok(())
@@ -123,6 +126,7 @@ pub(crate) fn write_outputs(
         builder: None,
         builder_bytes: 0,
         written: Vec::new(),
+        buffer: WriteBuffer::default(),
     };
     match merge_into(&mut writer, inputs, retain, cache) {
         Ok(()) => Ok(writer.written),
