@@ -106,17 +106,20 @@ fn a_batch_across_spaces_is_one_revision_visible_in_all() {
 #[test]
 fn snapshots_never_see_part_of_a_batch_across_spaces() {
     // Goal: atomic visibility. Method: a writer writes counters 1..=N into three spaces, one
-    // batch each, while a reader takes snapshots (and latest reads through one snapshot) and
-    // checks the three counters are equal every time.
+    // batch each, while a reader (started first) takes snapshots and checks the three
+    // counters are equal every time.
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options(BackendRequest::Auto)).unwrap();
     let spaces = three_spaces(&db);
     let done = AtomicBool::new(false);
     let writes = 300;
+    let started = std::sync::Barrier::new(2);
     let checked = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let mut checked = 0_u32;
-            while !done.load(Ordering::Acquire) {
+            started.wait();
+            loop {
+                let finished = done.load(Ordering::Acquire);
                 let snapshot = db.snapshot();
                 let seen = counters(&snapshot, spaces);
                 assert!(
@@ -125,16 +128,20 @@ fn snapshots_never_see_part_of_a_batch_across_spaces() {
                     snapshot.revision()
                 );
                 checked += 1;
+                if finished {
+                    return checked;
+                }
             }
-            checked
         });
+        // The writes start once the reader is running.
+        started.wait();
         for counter in 1..=writes {
             db.write(counter_batch(spaces, counter)).unwrap();
         }
         done.store(true, Ordering::Release);
         reader.join().unwrap()
     });
-    assert!(checked > 0);
+    println!("{checked} snapshots checked while {writes} batches were written");
     assert_eq!(
         counters(&db.snapshot(), spaces),
         [0, 1, 2].map(|_| Some(counter_value(writes)))
