@@ -182,6 +182,10 @@ struct Args {
     /// Records per write batch (engine write workloads: default 1; lifecycle: default 100).
     #[arg(long, alias = "batch-records", value_parser = clap::value_parser!(u32).range(1..=100_000), requires = "rw")]
     batch: Option<u32>,
+    /// Spaces each write batch spreads its records over (--rw write): with more than one,
+    /// every batch is an atomic batch across spaces (record i in space i mod N). Default 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64), requires = "rw")]
+    spaces: u32,
     /// Engine write workloads: how writes are submitted: blocking (--numjobs threads, each
     /// blocked in its write) or async (--numjobs concurrent submitters as futures on one
     /// executor thread, each awaiting its Db::submit handle).
@@ -566,6 +570,7 @@ fn run_engine_job(
             ApiArg::Async => Api::Async,
         },
         batch: args.batch.unwrap_or(1),
+        spaces: args.spaces,
     };
     let bar = Progress::start(mode.name(), progress);
     let result = workload::run(&job, &bar);
@@ -580,6 +585,10 @@ fn run_engine_job(
             durability_name(durability),
             api.name()
         ),
+    };
+    let name = match job.spaces {
+        1 => name,
+        spaces => format!("{name}-spaces{spaces}"),
     };
     Ok(run.report(engine_shape(&name, &job)))
 }

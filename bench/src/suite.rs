@@ -493,6 +493,7 @@ pub fn suite_engine_job(
         deadline: Some(infinitedb_deadline_default()),
         api: job.api,
         batch: job.batch,
+        spaces: 1,
         keys: if job.mode == EngineMode::Write {
             0
         } else {

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use infinitedb::{Batch, Bytes, Db, Durability, Options, SpaceId, Stats};
+use infinitedb::{Batch, Bytes, Db, Durability, Options, SpaceId, Stats, WriteOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uring_io::{BackendInfo, BackendRequest};
@@ -147,6 +147,9 @@ pub struct EngineJob {
     pub api: Api,
     /// Records per write batch (1: one put per write).
     pub batch: u32,
+    /// Spaces each write batch spreads its records over (1: batches of one space; more: every
+    /// batch is an atomic batch across spaces, record `i` in space `i % spaces`). Write mode.
+    pub spaces: u32,
     /// Size of the preloaded key set (read, randread, overwrite, mixed, query).
     pub keys: u64,
     /// Records a query box holds on average (query; [`query::QUERY_RECORDS_DEFAULT`]).
@@ -203,6 +206,15 @@ impl EngineJob {
                 "--api async submits writes: use it with --rw write or overwrite",
             ));
         }
+        if self.spaces == 0 || self.spaces > 64 {
+            return Err(BenchError::invalid("--spaces must be 1..=64"));
+        }
+        if self.spaces > 1 && (self.mode != EngineMode::Write || self.batch < self.spaces) {
+            return Err(BenchError::invalid(
+                "--spaces spreads each batch's records over spaces: use it with --rw write \
+                 and a --batch of at least that many records",
+            ));
+        }
         if self.mode == EngineMode::Query && self.query_records == 0 {
             return Err(BenchError::invalid("--query-records must be positive"));
         }
@@ -237,6 +249,10 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
     let temporary = crate::job::scratch_directory(&job.directory, "infinitedb-bench-")?;
     let db = Db::open(temporary.path().join("db"), job.options())?;
     let space = db.create_space(SPACE_NAME, job.dims, job.bits)?;
+    let mut spaces = vec![space];
+    for index in 1..job.spaces {
+        spaces.push(db.create_space(&format!("{SPACE_NAME}-{index}"), job.dims, job.bits)?);
+    }
     let points = Points::new(job.dims, job.bits);
     if job.mode.needs_preload() {
         preload(&db, space, &points, job)?;
@@ -246,7 +262,7 @@ pub fn run(job: &EngineJob, progress: &Progress) -> Result<EngineRun> {
         None => None,
     };
     let (measurement, records, before) =
-        run_threads(&db, space, &points, shape.as_ref(), job, progress)?;
+        run_threads(&db, &spaces, &points, shape.as_ref(), job, progress)?;
     if job.durability == Durability::NoSync {
         db.sync()?;
     }
@@ -424,7 +440,7 @@ impl Phases {
 /// scheduling delay of the threads' own switch, so the engine counters are approximate there).
 fn run_threads(
     db: &Db,
-    space: SpaceId,
+    spaces: &[SpaceId],
     points: &Points,
     shape: Option<&BoxShape>,
     job: &EngineJob,
@@ -449,10 +465,17 @@ fn run_threads(
                     let progress = progress.clone();
                     scope.spawn(move || {
                         vec![match shape {
-                            Some(shape) => {
-                                run_query_thread(db, space, shape, job, (thread, phases), &progress)
+                            Some(shape) => run_query_thread(
+                                db,
+                                spaces[0],
+                                shape,
+                                job,
+                                (thread, phases),
+                                &progress,
+                            ),
+                            None => {
+                                run_thread(db, spaces, points, job, (thread, phases), &progress)
                             }
-                            None => run_thread(db, space, points, job, (thread, phases), &progress),
                         }]
                     })
                 })
@@ -462,7 +485,7 @@ fn run_threads(
                     .map(|task| {
                         Box::pin(run_submitter(
                             db,
-                            space,
+                            spaces,
                             points,
                             job,
                             (task, phases),
@@ -528,7 +551,7 @@ enum Step {
 /// measured part's fresh writes follow the ramp's), each measured one timed.
 fn run_thread(
     db: &Db,
-    space: SpaceId,
+    spaces: &[SpaceId],
     points: &Points,
     job: &EngineJob,
     (thread, phases): (u32, Phases),
@@ -545,12 +568,12 @@ fn run_thread(
         let started = Instant::now();
         let moved = match step {
             Step::Put(key) => {
-                db.write(write_batch(points, space, job, key, &value))?;
+                db.write(write_batch(points, spaces, job, key, &value))?;
                 batch_bytes
             }
             Step::Get(key) => {
                 points.point(key, &mut point);
-                let found = db.get(space, &point)?;
+                let found = db.get(spaces[0], &point)?;
                 found.map_or(0, |found| found.len() as u64)
             }
         };
@@ -568,7 +591,7 @@ fn run_thread(
 /// its answer.
 async fn run_submitter(
     db: &Db,
-    space: SpaceId,
+    spaces: &[SpaceId],
     points: &Points,
     job: &EngineJob,
     (task, phases): (u32, Phases),
@@ -584,8 +607,11 @@ async fn run_submitter(
             return Err(BenchError::invalid("--api async submits writes only"));
         };
         let started = Instant::now();
-        db.submit(write_batch(points, space, job, key, &value))?
-            .await?;
+        db.submit_async(
+            write_batch(points, spaces, job, key, &value),
+            &WriteOptions::default(),
+        )?
+        .await?;
         if measured {
             result.record(started, batch_bytes);
         }
@@ -597,10 +623,16 @@ async fn run_submitter(
 
 /// The write of step key `key`: [`EngineJob::batch`] records sharing `value` (no copy per
 /// record), at keys `key × batch ..` (fresh writes) or those keys wrapped into the preloaded
-/// set (overwrites).
-fn write_batch(points: &Points, space: SpaceId, job: &EngineJob, key: u64, value: &Bytes) -> Batch {
+/// set (overwrites), record `i` in space `i % spaces.len()`.
+fn write_batch(
+    points: &Points,
+    spaces: &[SpaceId],
+    job: &EngineJob,
+    key: u64,
+    value: &Bytes,
+) -> Batch {
     let records = u64::from(job.batch);
-    let mut batch = Batch::new(space);
+    let mut batch = Batch::new(spaces[0]);
     let mut point = Vec::with_capacity(job.dims as usize);
     for offset in 0..records {
         let record_key = key * records + offset;
@@ -609,7 +641,8 @@ fn write_batch(points: &Points, space: SpaceId, job: &EngineJob, key: u64, value
             _ => record_key % job.keys.max(1),
         };
         points.point(record_key, &mut point);
-        batch.put(&point, value.clone());
+        let space = spaces[usize::try_from(offset).unwrap_or(0) % spaces.len()];
+        batch.put_in(space, &point, value.clone());
     }
     batch
 }
@@ -774,6 +807,7 @@ mod tests {
             ramp: Duration::ZERO,
             api: Api::Blocking,
             batch: 1,
+            spaces: 1,
         }
     }
 
@@ -821,6 +855,31 @@ mod tests {
         assert_eq!(run.measurement.ops, 256);
         assert_eq!(run.measurement.bytes, 320 * 1024);
         assert_eq!(run.figures.records_direct, 2560, "{:?}", run.figures);
+    }
+
+    #[test]
+    fn a_job_of_batches_across_spaces_commits_every_record_once_through_the_staging_log() {
+        // Goal: `--spaces` makes every batch one across spaces, decided by its staged copy.
+        // Method: 16 async submitters, batches of 10 records over 3 spaces, stopped at
+        // 320 KiB (256 batches); every record is acknowledged once, by the staged route.
+        let dir = tempfile::tempdir().unwrap();
+        let job = EngineJob {
+            api: Api::Async,
+            numjobs: 16,
+            batch: 10,
+            spaces: 3,
+            ..small_job(dir.path(), 320 * 1024)
+        };
+        let run = run(&job, &Progress::hidden()).unwrap();
+        assert_eq!(run.measurement.ops, 256);
+        assert_eq!(run.figures.records_staged, 2560, "{:?}", run.figures);
+        assert_eq!(run.figures.records_direct, 0, "{:?}", run.figures);
+        let refused = EngineJob {
+            spaces: 3,
+            batch: 2,
+            ..small_job(dir.path(), 1024)
+        };
+        assert!(refused.validate().is_err(), "fewer records than spaces");
     }
 
     #[test]
