@@ -822,9 +822,7 @@ impl<V: FnMut(SpaceId, u128, Revision, Option<bytes::Bytes>) -> Result<()>> Fram
                 Ok(())
             }
             (Some(group), Some(mut open))
-                if group.frames == open.group.frames
-                    && group.index == open.group.index + 1
-                    && revision == open.revision =>
+                if group.frames == open.group.frames && group.index == open.group.index + 1 =>
             {
                 open.records.extend(records);
                 open.group = group;
@@ -903,10 +901,7 @@ fn scan_stamped(
                 return Err(Error::corruption(path, offset as u64, detail));
             }
             StampedFrame::Torn(error) => {
-                let open = records
-                    .open
-                    .as_ref()
-                    .map(|open| (open.revision, open.group));
+                let open = records.open.as_ref().map(|open| open.group);
                 let later = frame_after_torn_write(bytes, offset, segment, open);
                 let error_at = error.offset();
                 let torn = end_of_log(bytes, path, (offset, error_at), segment, &error, later)?;
@@ -920,17 +915,17 @@ fn scan_stamped(
 /// The offset of the first valid frame of `segment` after the torn frame at `torn` that is not
 /// a later frame of the same write. A frame group is one write (docs/format.md, "Frame
 /// groups"), and a torn write may keep any of its sectors: a later frame of the group (an
-/// index above 0, the revision and size of `open`, the group read up to the torn frame, if
-/// any) may be valid behind a torn one. Any other valid frame after it means the torn frame
-/// is inside acknowledged history.
+/// index above 0 and above that of `open`, the group read up to the torn frame, if any, with
+/// the same frame count) may be valid behind a torn one. Any other valid frame after it means
+/// the torn frame is inside acknowledged history.
 fn frame_after_torn_write(
     bytes: &[u8],
     torn: usize,
     segment: SegmentId,
-    open: Option<(Revision, infinitedb_format::FrameGroup)>,
+    open: Option<infinitedb_format::FrameGroup>,
 ) -> Option<usize> {
     let mut scratch = Vec::new();
-    let mut group = open.map(|(revision, group)| (revision, group.frames, group.index));
+    let mut group = open;
     let mut from = torn + SECTOR_BYTES;
     loop {
         let found = find_stamped_frame_after(bytes, from, segment, FRAME_PAYLOAD_BYTES_MAX)?;
@@ -941,22 +936,16 @@ fn frame_after_torn_write(
         else {
             return Some(found);
         };
-        let revision = frame.header.first_revision;
         let of_the_write = frame.header.group.is_some_and(|found_group| {
             found_group.index >= 1
-                && group.is_none_or(|(open_revision, frames, index)| {
-                    open_revision == revision
-                        && frames == found_group.frames
-                        && index < found_group.index
+                && group.is_none_or(|open| {
+                    open.frames == found_group.frames && open.index < found_group.index
                 })
         });
         if !of_the_write {
             return Some(found);
         }
-        group = frame
-            .header
-            .group
-            .map(|found_group| (revision, found_group.frames, found_group.index));
+        group = frame.header.group;
         from = found + physical_bytes;
     }
 }

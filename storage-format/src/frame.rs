@@ -4,8 +4,8 @@
 //!
 //! Owns: the frame layout, its encoder and its decoder. Invariants (asserted by the encoder,
 //! checked as errors by the decoder): at least one record; revisions non-decreasing and within
-//! `first_revision..=last_revision`; a frame of a group holds one revision and its index is
-//! below its group's frame count (at least 2); `payload_bytes <= FRAME_PAYLOAD_BYTES_MAX`; the header
+//! `first_revision..=last_revision`; a frame of a group has an index below its group's frame
+//! count (at least 2); `payload_bytes <= FRAME_PAYLOAD_BYTES_MAX`; the header
 //! checksum covers header bytes 8..64 (which hold the payload checksum), the payload checksum
 //! covers the payload. Decoding borrows its input and never allocates.
 
@@ -53,10 +53,10 @@ pub const FRAME_PAYLOAD_BYTES_MAX: u32 = 64 * 1024 * 1024;
 const _: () = assert!(FRAME_HEADER_BYTES == 64);
 const _: () = assert!(FRAME_HEADER_BYTES.is_multiple_of(8));
 
-/// Where a frame stands in the group of frames that carries one batch of several spaces: one
-/// frame per space, all at the batch's revision, written one after the other in one write to
-/// the staging log. Recovery keeps the batch only if every frame of its group is valid
-/// (`docs/format.md`, "Frame groups").
+/// Where a frame stands in the group of frames that carries batches of several spaces: one
+/// frame per space, each with that space's records of the group's batches, written one after
+/// the other in one write to the staging log. Recovery keeps the group's batches only if
+/// every frame of it is valid (`docs/format.md`, "Frame groups").
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FrameGroup {
     /// How many frames the group has (at least 2: one per space of the batch).
@@ -126,8 +126,7 @@ pub fn encode_frame(
 /// `Some` (`docs/format.md`, "Frame groups").
 ///
 /// # Panics
-/// As [`encode_frame`], and for a group of fewer than 2 frames, an index outside it, or a
-/// group frame whose records do not share one revision.
+/// As [`encode_frame`], and for a group of fewer than 2 frames or an index outside it.
 pub fn encode_frame_of_group(
     segment_id: SegmentId,
     space_id: SpaceId,
@@ -168,10 +167,6 @@ pub fn encode_frame_of_group(
         assert!(
             group.frames >= 2 && group.index < group.frames,
             "a frame group has at least 2 frames, and the index is inside it"
-        );
-        assert!(
-            first.revision == last.revision,
-            "a group frame holds one revision"
         );
     }
     let header = FrameHeader {
@@ -238,7 +233,7 @@ fn encode_frame_header(header: &FrameHeader, payload_checksum: Checksum, out: &m
 /// 3. another segment id: `Foreign` (the payload is not looked at);
 /// 4. header fields: `payload_bytes <= payload_bytes_max` (before any payload access),
 ///    `record_count >= 1`, `first_revision <= last_revision`, the group fields (no group:
-///    both zero; a group: at least 2 frames, the index inside, one revision): `Corrupt`;
+///    both zero; a group: at least 2 frames, the index inside): `Corrupt`;
 /// 5. fewer bytes than header plus payload: `Incomplete`;
 /// 6. payload checksum wrong: `Corrupt`; then every record is validated: `Corrupt`.
 ///
@@ -432,15 +427,6 @@ fn validate_frame_header(header: &FrameHeader, payload_bytes_max: u32) -> Result
         kind,
         "last_revision",
         at_least,
-        last,
-        FRAME_LAST_REVISION_OFFSET,
-    )?;
-    let one_revision = Expected::Equal(u128::from(first));
-    ensure(
-        header.group.is_none() || header.last_revision.0 == first,
-        kind,
-        "last_revision",
-        one_revision,
         last,
         FRAME_LAST_REVISION_OFFSET,
     )
@@ -657,9 +643,9 @@ mod tests {
     }
 
     #[test]
-    fn group_frame_of_two_revisions_is_corrupt() {
-        // Goal: a group frame carries one batch, so one revision. Method: mark a frame of two
-        // revisions as a group frame under a valid header checksum.
+    fn a_group_frame_holds_several_revisions() {
+        // Goal: one space's records of several batches of a group share its frame. Method:
+        // encode a group frame of two revisions and decode it.
         let records = [
             RecordRef {
                 key: 1,
@@ -674,11 +660,14 @@ mod tests {
                 value: b"b",
             },
         ];
+        let group = FrameGroup {
+            frames: 2,
+            index: 0,
+        };
         let mut out = vec![0_u8; 4096];
-        encode_frame(SegmentId(1), SpaceId(1), &records, &mut out);
-        patch_header(&mut out, FRAME_GROUP_FRAMES_OFFSET, &2_u16.to_le_bytes());
-        let error = decode_frame(&out, SegmentId(1), FRAME_PAYLOAD_BYTES_MAX).unwrap_err();
-        assert_eq!(error.class(), DecodeClass::Corrupt);
-        assert_eq!(error.field(), "last_revision");
+        encode_frame_of_group(SegmentId(1), SpaceId(1), Some(group), &records, &mut out);
+        let frame = decode_frame(&out, SegmentId(1), FRAME_PAYLOAD_BYTES_MAX).unwrap();
+        assert_eq!(frame.header.group, Some(group));
+        assert_eq!(frame.records().collect::<Vec<_>>(), records);
     }
 }

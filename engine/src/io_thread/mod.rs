@@ -34,7 +34,7 @@ mod publish;
 mod spare;
 mod staging;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -332,26 +332,33 @@ pub(super) fn encode_chain(
     Ok((chain, log.durable_bytes() + written as u64))
 }
 
-/// Encodes the parts of the batch of several spaces `state` at `revision` as one group of
-/// frames of `log` (docs/format.md, "Frame groups"), one after the other in one chain buffer;
-/// returns it with the log's end once it is durable.
+/// Encodes the parts of the batches `revisions` (some of several spaces) as one group of
+/// frames of `log` (docs/format.md, "Frame groups"): one frame per space, in ascending space
+/// order, holding that space's parts in revision order, one after the other in one chain
+/// buffer; returns it with the log's end once it is durable.
 pub(super) fn encode_group_chain(
-    state: &BatchState,
-    revision: Revision,
+    batches: &HashMap<Revision, BatchState>,
+    revisions: &[Revision],
     log: &mut LogFile,
 ) -> crate::error::Result<(ChainBuffer, u64)> {
-    let parts: Vec<(SpaceId, Vec<RecordRef<'_>>)> = state
-        .parts
-        .iter()
-        .map(|part| {
+    let mut ordered: Vec<Revision> = revisions.to_vec();
+    ordered.sort_unstable();
+    let mut parts: BTreeMap<SpaceId, Vec<RecordRef<'_>>> = BTreeMap::new();
+    for revision in &ordered {
+        let Some(state) = batches.get(revision) else {
+            continue;
+        };
+        for part in &state.parts {
             let records = part.batch.records.iter();
-            let records = records.map(|record| record.as_record_ref(revision));
-            (part.batch.space, records.collect())
-        })
-        .collect();
+            parts
+                .entry(part.batch.space)
+                .or_default()
+                .extend(records.map(|record| record.as_record_ref(*revision)));
+        }
+    }
     let frames: Vec<usize> = parts
-        .iter()
-        .map(|(_, records)| frame_encoded_bytes(records))
+        .values()
+        .map(|records| frame_encoded_bytes(records))
         .collect();
     let mut chain = log.begin_chain(&frames)?;
     let frames_count = u16::try_from(parts.len()).unwrap_or(u16::MAX);

@@ -8,10 +8,12 @@
 //! yet, or disabled after a failure) batches of one space simply wait for their hot segment;
 //! batches of several spaces, which only the staging log decides, fail when it is disabled.
 
-use infinitedb_format::{FRAME_HEADER_BYTES, Revision, SegmentId};
+use std::collections::BTreeMap;
+
+use infinitedb_format::{FRAME_HEADER_BYTES, Revision, SegmentId, SpaceId};
 use uring_io::{ChainEvent, ChainOutcome, CommitChain};
 
-use super::{ChainRole, Decision, IoThread, Route, Staged};
+use super::{BatchState, ChainRole, Decision, IoThread, Route, Staged};
 use crate::error::Result;
 use crate::failure::Failure;
 use crate::log_file::LogFile;
@@ -36,8 +38,10 @@ impl IoThread {
         }
     }
 
-    /// The front queued batches of one space that fit one frame of the staging log, or the
-    /// batch of several spaces at the front, alone.
+    /// The front queued batches that fit one staging chain: those of one space, as one frame;
+    /// or, once a batch of several spaces is among them, batches of any spaces, as one frame
+    /// group (one frame per space, `encode_group_chain`), so concurrent batches across spaces
+    /// share one write and one flush.
     fn take_staging_revisions(&mut self) -> Vec<Revision> {
         while let Some(front) = self.staging.queue.front() {
             match self.batches.get(front) {
@@ -55,34 +59,35 @@ impl IoThread {
         let Some(log) = &self.staging.log else {
             return Vec::new();
         };
-        let mut frame_bytes = FRAME_HEADER_BYTES;
-        let mut space = None;
+        let mut frames: BTreeMap<SpaceId, usize> = BTreeMap::new();
+        let mut grouped = false;
         let mut revisions = Vec::new();
         for revision in &self.staging.queue {
             let Some(state) = self.batches.get(revision) else {
                 break;
             };
-            if state.is_group() {
-                let frames: Vec<usize> = state
-                    .parts
-                    .iter()
-                    .map(|part| FRAME_HEADER_BYTES + part.batch.encoded_bytes)
-                    .collect();
-                if revisions.is_empty() && log.fits_frames(&frames) {
-                    revisions.push(*revision);
-                }
+            let group = grouped || state.is_group();
+            if !group
+                && frames
+                    .keys()
+                    .any(|space| *space != state.parts[0].batch.space)
+            {
                 break;
             }
-            let part = &state.parts[0];
-            if space.is_some_and(|space| space != part.batch.space) {
+            let mut next = frames.clone();
+            for part in &state.parts {
+                *next.entry(part.batch.space).or_insert(FRAME_HEADER_BYTES) +=
+                    part.batch.encoded_bytes;
+            }
+            let sizes: Vec<usize> = next.values().copied().collect();
+            let too_large = sizes
+                .iter()
+                .any(|bytes| *bytes > self.config.frame_bytes_max);
+            if too_large || !log.fits_frames(&sizes) || next.len() > usize::from(u16::MAX) {
                 break;
             }
-            let next = frame_bytes + part.batch.encoded_bytes;
-            if next > self.config.frame_bytes_max || !log.fits(next) {
-                break;
-            }
-            space = Some(part.batch.space);
-            frame_bytes = next;
+            frames = next;
+            grouped = group;
             revisions.push(*revision);
         }
         revisions
@@ -94,10 +99,13 @@ impl IoThread {
         revisions: &[Revision],
     ) -> Option<(crate::log_file::ChainBuffer, u64)> {
         let log = self.staging.log.as_mut()?;
-        let state = self.batches.get(revisions.first()?)?;
-        let encoded = if state.is_group() {
-            super::encode_group_chain(state, *revisions.first()?, log)
+        let grouped = revisions
+            .iter()
+            .any(|revision| self.batches.get(revision).is_some_and(BatchState::is_group));
+        let encoded = if grouped {
+            super::encode_group_chain(&self.batches, revisions, log)
         } else {
+            let state = self.batches.get(revisions.first()?)?;
             let space_id = state.parts[0].batch.space;
             super::encode_chain(&self.batches, revisions, log, space_id)
         };
