@@ -1140,6 +1140,24 @@ mod tests {
 
     const SEGMENT: SegmentId = SegmentId(3);
 
+    /// Writes at `at` of `log` a frame of `space` holding one 600-byte put at `revision`, as
+    /// the frame `group` says of a group if it is `Some`; returns the bytes it takes.
+    fn put_frame(
+        log: &mut [u8],
+        at: usize,
+        (space, revision): (SpaceId, Revision),
+        group: Option<FrameGroup>,
+    ) -> usize {
+        let value = vec![b'v'; 600];
+        let records = [RecordRef {
+            key: u128::from(space.0),
+            revision,
+            kind: RecordKind::Put,
+            value: &value,
+        }];
+        encode_stamped_frame_of_group(SEGMENT, space, group, &records, at as u64, &mut log[at..])
+    }
+
     /// A log body (zeros for the header page) holding, in order, a frame of one space at
     /// revision 1, then the three frames of a group at revision 2 (spaces 1, 2, 3); returns
     /// it with each frame's offset.
@@ -1154,23 +1172,9 @@ mod tests {
             (SpaceId(3), Revision(2), Some(2)),
         ];
         for (space, revision, index) in frames {
-            let value = vec![b'v'; 600];
-            let records = [RecordRef {
-                key: u128::from(space.0),
-                revision,
-                kind: RecordKind::Put,
-                value: &value,
-            }];
             let group = index.map(|index| FrameGroup { frames: 3, index });
             offsets.push(at);
-            at += encode_stamped_frame_of_group(
-                SEGMENT,
-                space,
-                group,
-                &records,
-                at as u64,
-                &mut log[at..],
-            );
+            at += put_frame(&mut log, at, (space, revision), group);
         }
         (log, offsets)
     }
@@ -1239,45 +1243,16 @@ mod tests {
         // a log whose group frames come in the wrong order.
         let (mut log, offsets) = log_with_group();
         let end = offsets[3] + 2 * SECTOR_BYTES;
-        let value = [b'w'; 8];
-        let records = [RecordRef {
-            key: 9,
-            revision: Revision(3),
-            kind: RecordKind::Put,
-            value: &value,
-        }];
-        encode_stamped_frame_of_group(
-            SEGMENT,
-            SpaceId(1),
-            None,
-            &records,
-            end as u64,
-            &mut log[end..],
-        );
+        put_frame(&mut log, end, (SpaceId(1), Revision(3)), None);
         let mut torn_log = log.clone();
         torn_log[offsets[2]..offsets[2] + SECTOR_BYTES].fill(0);
         assert!(matches!(scan(&torn_log), Err(Error::Corruption { .. })));
 
         // The group's frames out of order: index 2 written where index 1 belongs.
         let (mut log, offsets) = log_with_group();
-        let value = vec![b'v'; 600];
         for (slot, index, space) in [(2, 2, SpaceId(3)), (3, 1, SpaceId(2))] {
-            let at = offsets[slot];
-            let records = [RecordRef {
-                key: u128::from(space.0),
-                revision: Revision(2),
-                kind: RecordKind::Put,
-                value: &value,
-            }];
             let group = Some(FrameGroup { frames: 3, index });
-            encode_stamped_frame_of_group(
-                SEGMENT,
-                space,
-                group,
-                &records,
-                at as u64,
-                &mut log[at..],
-            );
+            put_frame(&mut log, offsets[slot], (space, Revision(2)), group);
         }
         assert!(matches!(scan(&log), Err(Error::Corruption { .. })));
     }

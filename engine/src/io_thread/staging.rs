@@ -60,6 +60,8 @@ impl IoThread {
             return Vec::new();
         };
         let mut frames: BTreeMap<SpaceId, usize> = BTreeMap::new();
+        // The frame sizes the chain would have with the next batch (scratch, reused).
+        let mut sizes: Vec<usize> = Vec::new();
         let mut grouped = false;
         let mut revisions = Vec::new();
         for revision in &self.staging.queue {
@@ -74,19 +76,32 @@ impl IoThread {
             {
                 break;
             }
-            let mut next = frames.clone();
-            for part in &state.parts {
-                *next.entry(part.batch.space).or_insert(FRAME_HEADER_BYTES) +=
-                    part.batch.encoded_bytes;
-            }
-            let sizes: Vec<usize> = next.values().copied().collect();
+            let part_bytes = |space: &SpaceId| {
+                state
+                    .part(*space)
+                    .map_or(0, |part| part.batch.encoded_bytes)
+            };
+            sizes.clear();
+            sizes.extend(
+                frames
+                    .iter()
+                    .map(|(space, bytes)| bytes + part_bytes(space)),
+            );
+            let new_frames = state
+                .parts
+                .iter()
+                .filter(|part| !frames.contains_key(&part.batch.space));
+            sizes.extend(new_frames.map(|part| FRAME_HEADER_BYTES + part.batch.encoded_bytes));
             let too_large = sizes
                 .iter()
                 .any(|bytes| *bytes > self.config.frame_bytes_max);
-            if too_large || !log.fits_frames(&sizes) || next.len() > usize::from(u16::MAX) {
+            if too_large || !log.fits_frames(&sizes) || sizes.len() > usize::from(u16::MAX) {
                 break;
             }
-            frames = next;
+            for part in &state.parts {
+                *frames.entry(part.batch.space).or_insert(FRAME_HEADER_BYTES) +=
+                    part.batch.encoded_bytes;
+            }
             grouped = group;
             revisions.push(*revision);
         }
