@@ -19,7 +19,7 @@
 //!   `avg`, `max`, `p50`, `p90`, `p99`, `p99_9`, `p99_99`; per operation, submission to
 //!   completion), and `engine` (`null` for raw jobs, else `fsyncs`, `records_per_fsync`,
 //!   `groups_direct`, `groups_staged`, `records_direct`, `records_staged`, `deadline_misses`,
-//!   `seals`, `writes_led`, `device_write_bytes`, `device_mb_per_second`: the process's
+//!   `seals`, `device_write_bytes`, `device_mb_per_second`: the process's
 //!   `write_bytes` from `/proc/self/io` over the job, `device_read_bytes`: its `read_bytes`,
 //!   `cpu_seconds`: the process's CPU time over the job, `cpu_us_per_record`: per record
 //!   written or per operation),
@@ -195,8 +195,6 @@ pub struct EngineFigures {
     pub deadline_misses: u64,
     /// Seals completed.
     pub seals: u64,
-    /// Writes whose writer drove its own commit (the engine was idle).
-    pub writes_led: u64,
     /// Bytes the process sent to the block layer during the job (`/proc/self/io`).
     pub device_write_bytes: u64,
     /// `device_write_bytes` per second of the job, in 10^6 bytes.
@@ -459,7 +457,7 @@ impl JobReport {
         let _ = writeln!(
             out,
             "    engine: fsyncs={}, records/fsync={:.1}, groups direct/staged={}/{}, \
-             deadline misses={}, seals={}, writes led by their writer={}, device writes={} \
+             deadline misses={}, seals={}, device writes={} \
              ({:.1}MB/s), CPU {:.2}s ({:.2}µs/record)",
             engine.fsyncs,
             engine.records_per_fsync,
@@ -467,7 +465,6 @@ impl JobReport {
             engine.groups_staged,
             engine.deadline_misses,
             engine.seals,
-            engine.writes_led,
             format_bytes(engine.device_write_bytes),
             engine.device_mb_per_second,
             engine.cpu_seconds,

@@ -728,7 +728,6 @@ pub(crate) fn engine_figures(
         records_staged,
         deadline_misses: delta(after.deadline_misses, before.deadline_misses),
         seals: delta(after.seals, before.seals),
-        writes_led: delta(after.writes_led, before.writes_led),
         device_write_bytes: device_bytes,
         device_read_bytes: 0,
         block_page_reads: delta(after.block_page_reads, before.block_page_reads),

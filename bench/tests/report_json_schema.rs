@@ -111,7 +111,6 @@ fn an_engine_job_prints_the_documented_fields() {
         "records_staged",
         "deadline_misses",
         "seals",
-        "writes_led",
         "device_write_bytes",
         "device_mb_per_second",
         "device_read_bytes",

@@ -2,8 +2,8 @@
 //! and an orderly shutdown that drains every queued write (docs/design.md §3, §4).
 //!
 //! Threads: writers call into `&Db` from any thread and block on a one-shot reply; the I/O
-//! thread drives the commit queue (`io_thread`), except that a writer finding the engine idle
-//! commits its own group itself (`io_thread::driver`); one sealer thread writes blocks and
+//! thread alone drives the commit queue (`io_thread`), so no write runs kernel work on its
+//! caller's thread (`io_thread::driver`); one sealer thread writes blocks and
 //! prepares spare logs (`sealer`). `close` (and `Drop`, which never panics) sends `Shutdown`
 //! and joins both: the I/O thread first finishes every queued write, then the sealer its
 //! queued seals.
@@ -28,7 +28,7 @@ use crate::checkpoint::{CheckpointInfo, Destination, check_destination, write_co
 use crate::compaction::{Compactor, CompactorJob, Shape};
 use crate::directory::LockFileSeen;
 use crate::error::{Error, Result};
-use crate::io_thread::{Driver, IoConfig, IoThread};
+use crate::io_thread::{IoConfig, IoThread, driver};
 use crate::keyspace::Curve;
 use crate::levels::Levels;
 use crate::lock::{DirLock, LockMode};
@@ -42,7 +42,7 @@ use crate::options::Durability;
 use crate::options::{Options, WriteOptions};
 use crate::paths::{DbPaths, resolve_directory};
 use crate::pending::Pending;
-use crate::queue::{ByteGate, Command, CommandSender, Doorbell};
+use crate::queue::{ByteGate, Command, CommandSender, Doorbell, NewSpace, SpareSender};
 use crate::recovery::recover;
 use crate::sealer::{Ids, Sealer};
 use crate::space::{SpaceInfo, SpaceShared, SpaceView, space_infos};
@@ -122,7 +122,6 @@ pub struct Db {
     paths: DbPaths,
     options: Options,
     commands: CommandSender,
-    driver: Arc<Driver>,
     spaces: RwLock<HashMap<SpaceId, Arc<SpaceShared>>>,
     space_names: RwLock<HashMap<String, SpaceId>>,
     manifest: Arc<Mutex<Manifest>>,
@@ -277,7 +276,9 @@ impl Db {
         recovered: crate::recovery::Recovered,
     ) -> Result<Db> {
         let (command_sender, command_receiver) = unbounded();
-        let commands = CommandSender::new(command_sender, Arc::new(Doorbell::default()));
+        let doorbell = Arc::new(Doorbell::default());
+        let commands = CommandSender::new(command_sender, doorbell.clone());
+        let (spare_sender, spare_receiver) = unbounded();
         let (sealer_jobs, sealer_receiver) = unbounded();
         let (compactions, compactor_jobs) = unbounded();
         let stats = counters_after(&recovered);
@@ -291,6 +292,7 @@ impl Db {
             config,
             queue,
             command_receiver,
+            spare_receiver,
             sealer_jobs,
             gate.clone(),
             stats.clone(),
@@ -307,7 +309,7 @@ impl Db {
             paths: paths.clone(),
             manifest: manifest.clone(),
             ids: ids.clone(),
-            commands: commands.clone(),
+            spares: SpareSender::new(spare_sender, doorbell.clone()),
             jobs: sealer_receiver,
             stats: stats.clone(),
             segment_bytes: options.segment_bytes,
@@ -318,9 +320,7 @@ impl Db {
         };
         let visible = io_thread.visible.clone();
         let cache = Arc::new(PageCache::new(options.page_cache_bytes));
-        let driver = Arc::new(Driver::new(io_thread, commands.clone()));
-        let io_driver = driver.clone();
-        let io_handle = spawn("infinitedb-io", move || io_driver.run_io_thread())?;
+        let io_handle = spawn("infinitedb-io", move || driver::run(io_thread, &doorbell))?;
         let compactor = compactor_beside(&sealer, &options, &visible, compactor_jobs);
         let sealer_handle = spawn("infinitedb-sealer", move || sealer.run())?;
         let compactor_handle = start_compactor(compactor, &compactions, spaces.values())?;
@@ -329,7 +329,6 @@ impl Db {
             paths,
             options,
             commands,
-            driver,
             spaces: RwLock::new(spaces),
             space_names: RwLock::new(space_names),
             manifest,
@@ -484,11 +483,11 @@ impl Db {
         ));
         self.spaces.write().insert(space_id, shared.clone());
         self.space_names.write().insert(name.to_string(), space_id);
-        self.commands.send(Command::AddSpace {
+        self.commands.send(Command::AddSpace(Box::new(NewSpace {
             space: shared,
             active,
             spare,
-        })?;
+        })))?;
         Ok(space_id)
     }
 
@@ -676,15 +675,11 @@ impl Db {
 
     /// Writes a batch atomically under one revision, with the database's durability.
     ///
-    /// When no other write is in progress, the calling thread commits the batch itself (it
-    /// submits the write and waits for the device) instead of handing it to the I/O thread,
-    /// which saves two thread wake-ups per write; otherwise the batch joins the I/O thread's
-    /// next group. Either way it returns once the batch is durable (under `Sync`) and visible.
-    /// If the device stalls past the deadline, the batch is hedged onto the staging log and
-    /// the call returns when that copy is durable; the stalled write completes later, and the
-    /// kernel may then interrupt a blocking call this thread is making with `EINTR` once, as
-    /// a signal would (`engine/src/io_thread/driver.rs` explains when). [`Db::submit`] never
-    /// commits on the caller's thread.
+    /// The batch joins the I/O thread's next group; the call returns once the batch is
+    /// durable (under `Sync`) and visible. If the device stalls past the deadline, the batch
+    /// is hedged onto the staging log and the call returns when that copy is durable. The
+    /// calling thread only waits: the I/O thread alone submits and completes the device's
+    /// work, so nothing of the write runs on this thread or interrupts its other calls.
     ///
     /// # Errors
     /// As [`Db::put`], plus [`Error::EmptyBatch`] and [`Error::BatchTooLarge`].
@@ -710,9 +705,7 @@ impl Db {
     /// # Errors
     /// As [`Db::write`].
     pub fn write_with(&self, batch: Batch, options: &WriteOptions) -> Result<Revision> {
-        let answer = self.queue_write(batch, options, Queueing::Quietly)?;
-        // Commit it on this thread if the engine is idle (see `io_thread::driver`).
-        self.driver.lead_until(&|| answer.is_ready());
+        let answer = self.queue_write(batch, options)?;
         Pending::new(answer).wait()
     }
 
@@ -755,8 +748,7 @@ impl Db {
     /// # Errors
     /// As [`Db::submit`].
     pub fn submit_with(&self, batch: Batch, options: &WriteOptions) -> Result<Pending<Revision>> {
-        self.queue_write(batch, options, Queueing::Ring)
-            .map(Pending::new)
+        self.queue_write(batch, options).map(Pending::new)
     }
 
     /// Sequences a batch as [`Db::submit_with`] does, without blocking a thread for room: the
@@ -814,13 +806,12 @@ impl Db {
         &self,
         batch: Batch,
         options: &WriteOptions,
-        queueing: Queueing,
     ) -> Result<crate::reply::Answer<Result<Revision>>> {
         let parts = self.validate(batch)?;
         let gate_bytes = gate_bytes_of(&parts);
         self.wait_for_room(&parts, gate_bytes)?;
         let durability = options.durability.unwrap_or(self.options.durability);
-        self.send_write(parts, durability, gate_bytes, queueing)
+        self.send_write(parts, durability, gate_bytes)
     }
 
     /// Blocks until a write of `parts` may be queued (its spaces not behind), then takes its
@@ -839,7 +830,6 @@ impl Db {
         parts: Vec<KeyedBatch>,
         durability: Durability,
         gate_bytes: usize,
-        queueing: Queueing,
     ) -> Result<crate::reply::Answer<Result<Revision>>> {
         let (reply, answer) = crate::reply::reply_pair();
         let command = Command::Write {
@@ -848,11 +838,7 @@ impl Db {
             gate_bytes,
             reply,
         };
-        let queued = match queueing {
-            Queueing::Quietly => self.commands.send_quietly(command),
-            Queueing::Ring => self.commands.send(command),
-        };
-        if let Err(error) = queued {
+        if let Err(error) = self.commands.send(command) {
             self.gate.release(gate_bytes);
             return Err(error);
         }
@@ -1189,14 +1175,6 @@ impl Db {
 /// The bytes a write of `parts` holds in the gate: its records and its bookkeeping.
 pub(crate) fn gate_bytes_of(parts: &[KeyedBatch]) -> usize {
     parts.iter().map(|part| part.encoded_bytes).sum::<usize>() + WRITE_OVERHEAD_BYTES
-}
-
-/// How a write is queued: quietly when its writer then offers to drive the commit itself
-/// (`io_thread::driver`), ringing the I/O thread's doorbell when it does not.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Queueing {
-    Quietly,
-    Ring,
 }
 
 /// How far past its seal thresholds a space's live tail may grow while a seal of the space is

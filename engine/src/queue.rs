@@ -1,17 +1,19 @@
-//! The writer → I/O-thread queue: [`Command`]s on an unbounded channel ([`CommandSender`])
-//! whose memory is bounded by [`ByteGate`] (docs/design.md §4: backpressure, never unbounded
-//! memory), and the I/O thread's [`Doorbell`].
+//! The queues into the I/O thread: writers' and callers' [`Command`]s on an unbounded channel
+//! ([`CommandSender`]) whose memory is bounded by [`ByteGate`] (docs/design.md §4:
+//! backpressure, never unbounded memory); the sealer's [`Spare`] logs on a channel of their
+//! own ([`SpareSender`]), so a spare never waits behind writes; and the I/O thread's
+//! [`Doorbell`], which both ring.
 //!
 //! Invariants: a write holds its encoded bytes in the gate from before it is queued until the
 //! I/O thread is done with it (durable in its hot segment or failed), so queued plus in-flight
 //! write bytes never exceed the gate's bound (`queue_bytes_max`, at most one segment frame's
 //! writes: `gate_bytes_max` in `db.rs`); a writer blocks while the gate is full, except
 //! that an empty gate always admits one write (no write larger than the gate is accepted, see
-//! `Options::validate` and `Db::write`). Every command but a write rings the doorbell; a
-//! write is queued quietly and its writer then offers to drive the commit itself
-//! (`io_thread::driver`), which rings the doorbell if it leaves work behind.
+//! `Options::validate` and `Db::write`). Every command rings the doorbell, which wakes the
+//! I/O thread only if it is parked.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -48,33 +50,77 @@ pub(crate) enum Command {
     },
     /// Seal the space now and reply when the seal is done.
     Flush { space: SpaceId, reply: Reply<()> },
-    /// A new space with its first hot segment and a spare.
-    AddSpace {
-        space: Arc<SpaceShared>,
-        active: LogFile,
-        spare: LogFile,
-    },
-    /// A spare hot segment for `space` (from the sealer), or why none could be made.
-    Spare {
-        space: SpaceId,
-        log: Result<LogFile>,
-    },
-    /// A spare staging log (from the sealer), or why none could be made.
-    StagingSpare { log: Result<LogFile> },
+    /// A new space with its first hot segment and a spare (boxed: a command stays small).
+    AddSpace(Box<NewSpace>),
     /// Drain everything queued, then stop.
     Shutdown,
 }
 
+/// A space `create_space` made, for the I/O thread to write to.
+#[derive(Debug)]
+pub(crate) struct NewSpace {
+    pub(crate) space: Arc<SpaceShared>,
+    /// Its first hot segment.
+    pub(crate) active: LogFile,
+    pub(crate) spare: LogFile,
+}
+
+/// A log the sealer made for the I/O thread, on the sealer's own channel ([`SpareSender`]).
+#[derive(Debug)]
+pub(crate) enum Spare {
+    /// A spare hot segment for `space`, or why none could be made.
+    Segment {
+        space: SpaceId,
+        log: Result<LogFile>,
+    },
+    /// A spare staging log, or why none could be made.
+    Staging { log: Result<LogFile> },
+}
+
+/// The sealer's side of its channel to the I/O thread, with the I/O thread's doorbell.
+#[derive(Debug)]
+pub(crate) struct SpareSender {
+    sender: Sender<Spare>,
+    doorbell: Arc<Doorbell>,
+}
+
+impl SpareSender {
+    /// A sender over `sender`, ringing `doorbell`.
+    pub(crate) fn new(sender: Sender<Spare>, doorbell: Arc<Doorbell>) -> Self {
+        SpareSender { sender, doorbell }
+    }
+
+    /// Hands `spare` to the I/O thread. A thread gone (shut down) drops it: a log it never
+    /// received is still named by the manifest, and is scanned on the next open.
+    pub(crate) fn send(&self, spare: Spare) {
+        if self.sender.send(spare).is_ok() {
+            self.doorbell.ring();
+        }
+    }
+}
+
 /// Where the idle I/O thread sleeps until someone hands it work (see `io_thread::driver`).
+///
+/// Ringing costs one atomic load while the thread is awake: only a thread that finds it
+/// parked (or about to park) takes the lock and wakes it. The thread announces that it parks,
+/// then looks at its work once more before it sleeps; a sender queues its work, then looks at
+/// the announcement. Both steps are `SeqCst`, so at least one of them sees the other: either
+/// the thread finds the work or the sender wakes it.
 #[derive(Debug, Default)]
 pub(crate) struct Doorbell {
+    parked: AtomicBool,
     rung: Mutex<bool>,
     ringing: Condvar,
 }
 
 impl Doorbell {
-    /// Wakes the I/O thread (or makes its next [`Doorbell::wait`] return at once).
+    /// Wakes the I/O thread if it is parked (or makes its next [`Doorbell::wait`] return at
+    /// once). Called after the work it announces is queued.
     pub(crate) fn ring(&self) {
+        fence(Ordering::SeqCst);
+        if !self.parked.load(Ordering::SeqCst) {
+            return;
+        }
         let mut rung = self.rung.lock();
         *rung = true;
         self.ringing.notify_one();
@@ -83,6 +129,8 @@ impl Doorbell {
     /// Sleeps until rung or `until` (if any) passes, unless `has_work` says there is work
     /// already.
     pub(crate) fn wait(&self, until: Option<Instant>, has_work: impl Fn() -> bool) {
+        self.parked.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let mut rung = self.rung.lock();
         if !*rung && !has_work() {
             match until {
@@ -93,6 +141,7 @@ impl Doorbell {
             }
         }
         *rung = false;
+        self.parked.store(false, Ordering::SeqCst);
     }
 }
 
@@ -111,27 +160,11 @@ impl CommandSender {
 
     /// Queues `command` and rings the doorbell. `Error::Closed` once the I/O thread is gone.
     pub(crate) fn send(&self, command: Command) -> Result<()> {
-        self.send_quietly(command)?;
-        self.doorbell.ring();
-        Ok(())
-    }
-
-    /// Queues `command` without waking the I/O thread: the caller must then offer to drive
-    /// (`Driver::lead_until`), which wakes the I/O thread if the command is left to it.
-    pub(crate) fn send_quietly(&self, command: Command) -> Result<()> {
         self.sender
             .send(command)
-            .map_err(|_| crate::error::Error::Closed)
-    }
-
-    /// Whether no command is queued.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.sender.is_empty()
-    }
-
-    /// The doorbell this sender rings.
-    pub(crate) fn doorbell(&self) -> &Doorbell {
-        &self.doorbell
+            .map_err(|_| crate::error::Error::Closed)?;
+        self.doorbell.ring();
+        Ok(())
     }
 }
 

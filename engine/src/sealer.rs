@@ -54,7 +54,7 @@ use crate::manifest::Manifest;
 use crate::memtable::Memtable;
 use crate::options::BlockReads;
 use crate::paths::DbPaths;
-use crate::queue::{Command, CommandSender, Reply};
+use crate::queue::{Reply, Spare, SpareSender};
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
 use crate::trace;
@@ -152,7 +152,8 @@ pub(crate) struct Sealer {
     pub(crate) paths: DbPaths,
     pub(crate) manifest: Arc<Mutex<Manifest>>,
     pub(crate) ids: Arc<Ids>,
-    pub(crate) commands: CommandSender,
+    /// Spare logs for the I/O thread.
+    pub(crate) spares: SpareSender,
     pub(crate) jobs: Receiver<SealerJob>,
     pub(crate) stats: Arc<StatsCounters>,
     pub(crate) segment_bytes: u64,
@@ -198,14 +199,14 @@ impl Sealer {
                 SealerJob::PrepareSegment(space) => {
                     self.seal_backlog(&mut backlog);
                     let log = self.create_segment(&space);
-                    let _ = self.commands.send(Command::Spare {
+                    self.spares.send(Spare::Segment {
                         space: space.id,
                         log,
                     });
                 }
                 SealerJob::PrepareStaging => {
                     let log = self.create_staging();
-                    let _ = self.commands.send(Command::StagingSpare { log });
+                    self.spares.send(Spare::Staging { log });
                 }
                 SealerJob::RemoveStaging(log) | SealerJob::RemoveSpare(log) => {
                     // A failure leaves the file named by the manifest: it is scanned (and
@@ -235,7 +236,7 @@ impl Sealer {
                         waiter.send(Ok(()));
                     }
                     let spare = self.seal_recycle_segment(&space, job.log);
-                    let _ = self.commands.send(Command::Spare {
+                    self.spares.send(Spare::Segment {
                         space: space.id,
                         log: spare,
                     });
@@ -272,7 +273,7 @@ impl Sealer {
             waiter.send(Err(failure.to_error(&job.space.name)));
         }
         let log = self.create_segment(&job.space);
-        let _ = self.commands.send(Command::Spare {
+        self.spares.send(Spare::Segment {
             space: job.space.id,
             log,
         });

@@ -56,9 +56,6 @@ pub struct Stats {
     pub segments_rolled: u64,
     /// Batches sequenced.
     pub batches: u64,
-    /// Writes whose writer found the engine idle and drove the commit on its own thread
-    /// instead of handing it to the I/O thread (`Db::write`).
-    pub writes_led: u64,
     /// Compactions completed.
     pub compactions: u64,
     /// Compactions that failed (each is retried later).
@@ -239,7 +236,6 @@ pub(crate) struct StatsCounters {
     pub(crate) chain_failures: AtomicU64,
     pub(crate) segments_rolled: AtomicU64,
     pub(crate) batches: AtomicU64,
-    pub(crate) writes_led: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) compaction_failures: AtomicU64,
     pub(crate) compaction_bytes_read: AtomicU64,
@@ -278,7 +274,6 @@ impl StatsCounters {
             chain_failures: read(&self.chain_failures),
             segments_rolled: read(&self.segments_rolled),
             batches: read(&self.batches),
-            writes_led: read(&self.writes_led),
             compactions: read(&self.compactions),
             compaction_failures: read(&self.compaction_failures),
             compaction_bytes_read: read(&self.compaction_bytes_read),

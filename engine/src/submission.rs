@@ -14,7 +14,7 @@ use std::task::{Context, Poll, ready};
 use infinitedb_format::Revision;
 
 use crate::batch::KeyedBatch;
-use crate::db::{Db, Queueing, gate_bytes_of};
+use crate::db::{Db, gate_bytes_of};
 use crate::error::{Error, Result};
 use crate::options::Durability;
 use crate::pending::Pending;
@@ -89,9 +89,7 @@ impl<'db> Submission<'db> {
             } => {
                 let gate_bytes = gate_bytes_of(&parts);
                 self.db.wait_for_room(&parts, gate_bytes)?;
-                let answer = self
-                    .db
-                    .send_write(parts, durability, gate_bytes, Queueing::Ring)?;
+                let answer = self.db.send_write(parts, durability, gate_bytes)?;
                 Pending::new(answer).wait()
             }
             State::Queued(pending) => pending.wait(),
@@ -123,10 +121,7 @@ impl<'db> Submission<'db> {
         ready!(self.db.gate().poll_acquire(gate_bytes, cx));
         let parts = std::mem::take(parts);
         let durability = *durability;
-        match self
-            .db
-            .send_write(parts, durability, gate_bytes, Queueing::Ring)
-        {
+        match self.db.send_write(parts, durability, gate_bytes) {
             Ok(answer) => {
                 self.state = State::Queued(Pending::new(answer));
                 Poll::Ready(Ok(()))

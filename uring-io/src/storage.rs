@@ -137,7 +137,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// manifest edits. A failed sync poisons the file.
     fn write_durable(&self, file: &FileHandle, offset: u64, buf: &AlignedBuf) -> Result<()>;
 
-    /// A new commit queue, driven by one thread at a time (see [`CommitQueue`]).
+    /// A new commit queue, driven by one thread (see [`CommitQueue`]).
     fn commit_queue(&self) -> Result<Box<dyn CommitQueue>>;
 }
 
@@ -208,10 +208,11 @@ pub struct ChainEvent {
 /// Asynchronous commit chains. Several chains, to the same or to different files, may be in
 /// flight at once; the queue reports each chain's events in the order they happen.
 ///
-/// Calls take `&mut self`, so one thread drives the queue at a time, but that may be any
-/// thread, and the driver may change while chains are in flight: a chain submitted by one
-/// thread completes while another polls, whatever the submitter does meanwhile (the engine's
-/// writers commit their own groups and leave late chains to the I/O thread).
+/// One thread drives a queue for its whole life: the first to submit. Calls take `&mut self`;
+/// on io_uring the ring is bound to that thread (`SINGLE_ISSUER | DEFER_TASKRUN` where the
+/// kernel has it), and a chain's completion is processed only when that thread polls, so it
+/// never interrupts another thread (or that one, in another blocking call) like a signal.
+/// Move a queue to its thread before its first call.
 pub trait CommitQueue: Send {
     /// Submits a chain. Alignment is checked first ([`crate::IoError::Unaligned`], nothing
     /// submitted); a poisoned file gives [`crate::IoError::Poisoned`].

@@ -266,7 +266,7 @@ fn add_histogram(total: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<()
 /// Adds the counters' growth from `before` to `after` (one open) to `total`.
 fn add_stats(total: &mut Stats, before: &Stats, after: &Stats) {
     type Field = fn(&mut Stats) -> &mut u64;
-    let fields: [Field; 19] = [
+    let fields: [Field; 18] = [
         |stats| &mut stats.groups_direct,
         |stats| &mut stats.groups_staged,
         |stats| &mut stats.records_direct,
@@ -278,7 +278,6 @@ fn add_stats(total: &mut Stats, before: &Stats, after: &Stats) {
         |stats| &mut stats.chain_failures,
         |stats| &mut stats.segments_rolled,
         |stats| &mut stats.batches,
-        |stats| &mut stats.writes_led,
         |stats| &mut stats.compactions,
         |stats| &mut stats.compaction_failures,
         |stats| &mut stats.compaction_bytes_read,

@@ -1,6 +1,5 @@
 //! The I/O state machine, the one owner of the [`CommitQueue`] (docs/design.md §4 "Write path").
-//! One thread drives it at a time: the I/O thread, or a writer that found the engine idle and
-//! commits its own group (`driver.rs`); the state is the same whoever drives.
+//! The I/O thread alone drives it (`driver.rs`).
 //!
 //! Owns: sequencing (revisions), group commit, the direct route (hot segments), the staged
 //! route (staging log), acknowledgement and publication to the live tail, and the switch of a
@@ -10,8 +9,7 @@
 //! - `staging.rs`: the staging log: hedged copies and their chains.
 //! - `publish.rs`: acknowledgement in revision order, publication, sync barriers.
 //! - `spare.rs`: spare hot segments, and retrying them after a failure (disk full).
-//! - `driver.rs`: who drives this state machine: the I/O thread, or a writer committing its
-//!   own group while the thread is idle.
+//! - `driver.rs`: the I/O thread's loop, and how it sleeps while idle.
 //!
 //! A group is everything that arrived while the previous chain of a space was in flight: the
 //! loop drains the command channel, assigns revisions in arrival order, and submits for each
@@ -28,7 +26,7 @@
 //! its space, and is staged at once: it is decided by its staged copy (a frame group), and its
 //! parts enter hot chains only after that (see [`BatchState`]).
 
-mod driver;
+pub(crate) mod driver;
 mod hot;
 mod publish;
 mod spare;
@@ -52,13 +50,11 @@ use crate::failure::Failure;
 use crate::log_file::{ChainBuffer, LogFile};
 use crate::memtable::Memtable;
 use crate::options::Durability;
-use crate::queue::{ByteGate, Command, Reply};
+use crate::queue::{ByteGate, Command, NewSpace, Reply, Spare};
 use crate::sealer::SealerJob;
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
 use crate::trace;
-
-pub(crate) use driver::Driver;
 
 /// How long one poll of the commit queue waits for an event while chains are in flight; new
 /// writes wait at most this long to join a group of another space.
@@ -275,6 +271,8 @@ pub(crate) struct IoThread {
     pub(crate) config: IoConfig,
     pub(crate) queue: Box<dyn CommitQueue>,
     pub(crate) commands: Receiver<Command>,
+    /// Spare logs from the sealer, on a channel of their own.
+    pub(crate) spares: Receiver<Spare>,
     pub(crate) sealer: Sender<SealerJob>,
     pub(crate) gate: Arc<ByteGate>,
     pub(crate) stats: Arc<StatsCounters>,
@@ -393,6 +391,7 @@ impl IoThread {
         config: IoConfig,
         queue: Box<dyn CommitQueue>,
         commands: Receiver<Command>,
+        spares: Receiver<Spare>,
         sealer: Sender<SealerJob>,
         gate: Arc<ByteGate>,
         stats: Arc<StatsCounters>,
@@ -410,6 +409,7 @@ impl IoThread {
             config,
             queue,
             commands,
+            spares,
             sealer,
             gate,
             stats,
@@ -463,21 +463,15 @@ impl IoThread {
     /// flight) one wait of up to `POLL_WAIT` for chain events, and the acknowledgements they
     /// produced. Returns whether anything happened.
     ///
-    /// `leader` is `None` for the I/O thread. For a writer driving its own commit it says
-    /// whether that writer's batch is answered: then the turn does not wait, and a leader
-    /// never submits the next group along with the acknowledgements, so the chains it leaves
-    /// in flight when it returns are only those a deadline miss left behind (see `driver`).
-    ///
     /// The records of the batches submitted are inserted into their memtables after the
-    /// submit and before the wait, while the device works (`publish.rs`), and after the
-    /// previous group's writers are woken.
-    pub(crate) fn step(&mut self, leader: Option<&dyn Fn() -> bool>) -> bool {
+    /// submit and before the wait, while the device works (`publish.rs`); the next group goes
+    /// to the device before the previous group's writers are woken.
+    pub(crate) fn step(&mut self) -> bool {
         let mut progressed = self.receive_commands();
         progressed |= self.submit_chains();
         self.insert_submitted();
-        let answered = leader.is_some_and(|answered| answered());
-        if self.queue.in_flight() > 0 && !answered {
-            // The buffer is kept across turns, whoever drives: no allocation per commit.
+        if self.queue.in_flight() > 0 {
+            // The buffer is kept across turns: no allocation per commit.
             let mut events = std::mem::take(&mut self.events);
             if let Err(error) = self.queue.poll(Some(POLL_WAIT), &mut events) {
                 self.on_queue_error(&error.to_string());
@@ -489,11 +483,8 @@ impl IoThread {
             self.events = events;
         }
         if !self.acknowledgements.is_empty() {
-            if leader.is_none() {
-                // The next group goes to the device first, then its writers are woken.
-                self.receive_commands();
-                self.submit_chains();
-            }
+            self.receive_commands();
+            self.submit_chains();
             self.send_acknowledgements();
             self.insert_submitted();
         }
@@ -503,11 +494,6 @@ impl IoThread {
     /// Whether shut down with nothing left to do: the thread may finish.
     pub(crate) fn is_done(&self) -> bool {
         self.shutdown && self.batches.is_empty() && self.queue.in_flight() == 0
-    }
-
-    /// Whether a chain is in flight or a batch is still undecided: someone must go on driving.
-    pub(crate) fn has_work(&self) -> bool {
-        self.queue.in_flight() > 0 || !self.batches.is_empty()
     }
 
     /// Switches segments where wanted, then submits every chain that can go. Returns
@@ -520,9 +506,22 @@ impl IoThread {
         hot || staging
     }
 
-    /// Drains the command channel. Returns whether any command arrived.
+    /// Whether a command or a spare is waiting to be received.
+    pub(crate) fn has_input(&self) -> bool {
+        !self.commands.is_empty() || !self.spares.is_empty()
+    }
+
+    /// Drains the sealer's spares, then the command channel (a spare may let a switch, and
+    /// with it the writes behind it, go on). Returns whether anything arrived.
     fn receive_commands(&mut self) -> bool {
         let mut received = false;
+        while let Ok(spare) = self.spares.try_recv() {
+            match spare {
+                Spare::Segment { space, log } => self.on_spare(space, log),
+                Spare::Staging { log } => self.on_staging_spare(log),
+            }
+            received = true;
+        }
         loop {
             match self.commands.try_recv() {
                 Ok(command) => {
@@ -559,13 +558,14 @@ impl IoThread {
                 self.answer_sync_waiters();
             }
             Command::Flush { space, reply } => self.on_flush(space, reply),
-            Command::AddSpace {
-                space,
-                active,
-                spare,
-            } => self.add_space(space, active, Some(spare)),
-            Command::Spare { space, log } => self.on_spare(space, log),
-            Command::StagingSpare { log } => self.on_staging_spare(log),
+            Command::AddSpace(new) => {
+                let NewSpace {
+                    space,
+                    active,
+                    spare,
+                } = *new;
+                self.add_space(space, active, Some(spare));
+            }
             Command::Shutdown => self.shutdown = true,
         }
     }

@@ -327,7 +327,26 @@ fn logical_block_bytes(major: u32, minor: u32) -> usize {
 
 /// Tries each ring setup; `Ok((setup, note))` for the first that completes a NOP round trip
 /// with the features we need.
+///
+/// The probes run on a thread of their own: closing a ring queues exit work, as a signal, to
+/// every thread that submitted to it, so a probe on the caller's thread would later cut one
+/// of the caller's blocking calls short with `EINTR`.
 fn probe_ring() -> std::result::Result<(RingSetup, String), String> {
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("uring-io-probe".to_string())
+            .spawn_scoped(scope, probe_ring_here)
+        {
+            Ok(probe) => probe
+                .join()
+                .unwrap_or_else(|_| Err("io_uring probe thread panicked".to_string())),
+            Err(error) => Err(format!("io_uring probe thread: {error}")),
+        }
+    })
+}
+
+/// [`probe_ring`] on the calling thread.
+fn probe_ring_here() -> std::result::Result<(RingSetup, String), String> {
     let mut failures = Vec::new();
     for setup in RingSetup::PREFERENCE {
         match probe_ring_setup(setup) {

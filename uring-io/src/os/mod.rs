@@ -412,9 +412,14 @@ impl Storage for OsStorage {
     fn commit_queue(&self) -> Result<Box<dyn CommitQueue>> {
         let alignment = self.info.alignment_bytes;
         match self.ring_setup {
-            Some(_) if self.info.kind == BackendKind::Uring => Ok(Box::new(
-                uring_queue::UringCommitQueue::new(commit_sync_step()?, alignment, self.storage_id),
-            )),
+            Some(setup) if self.info.kind == BackendKind::Uring => {
+                Ok(Box::new(uring_queue::UringCommitQueue::new(
+                    commit_sync_step()?,
+                    setup,
+                    alignment,
+                    self.storage_id,
+                )))
+            }
             _ => Ok(Box::new(thread_queue::ThreadCommitQueue::new(
                 alignment,
                 self.storage_id,

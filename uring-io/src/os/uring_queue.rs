@@ -27,15 +27,14 @@
 //! - A QD1 chain costs two `io_uring_enter`s, like `pwrite` + `fdatasync`: `submit` enters once
 //!   to start it, and `poll` waits once for all of the round's CQEs (`completions_needed`); its
 //!   reaps enter only when the kernel flags pending task work or SQEs are queued.
-//! - The ring is a plain one (no `SINGLE_ISSUER`, `DEFER_TASKRUN` or `COOP_TASKRUN`), built
-//!   lazily: any thread may drive the queue in turn, even while chains are in flight. The
-//!   kernel runs a chain's completion task work on the thread that submitted it and, on a
-//!   plain ring, notifies that thread like a signal (`TWA_SIGNAL`: an interruptible sleep such
-//!   as a futex wait is interrupted), so a submitter that went on to other work, or to sleep,
-//!   does not hold the completion back from the thread now polling. The engine relies on this:
-//!   a writer may submit its own group and leave its chain to the I/O thread (`engine`'s
-//!   `io_thread::driver`). A submitter in an uninterruptible sleep delays the completion until
-//!   it wakes.
+//! - The ring is bound to the one thread that drives the queue: it is built lazily, by the
+//!   first call that needs it, with the setup detection settled on (`SINGLE_ISSUER |
+//!   DEFER_TASKRUN` where the kernel has it, else `COOP_TASKRUN`, else plain). Completion
+//!   task work then runs only when that thread waits in `poll` (or, with `COOP_TASKRUN`, at
+//!   its next kernel entry), never by interrupting it or any other thread like a signal. So
+//!   the thread that submits is the thread that polls: a chain left in flight by one thread
+//!   and polled by another would, on a single-issuer ring, be refused (`EEXIST`), and on a
+//!   plain ring interrupt its submitter (`TWA_SIGNAL`) when it completes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,6 +83,7 @@ struct InFlightChain {
 /// The io_uring commit queue (see the module docs).
 pub(crate) struct UringCommitQueue {
     sync: SyncStep,
+    setup: RingSetup,
     alignment: usize,
     storage_id: u64,
     ring: Option<Ring>,
@@ -93,10 +93,11 @@ pub(crate) struct UringCommitQueue {
 }
 
 impl UringCommitQueue {
-    /// A queue whose plain ring is built on first use.
-    pub(crate) fn new(sync: SyncStep, alignment: usize, storage_id: u64) -> Self {
+    /// A queue whose ring (with `setup`) is built on first use, by the thread that drives it.
+    pub(crate) fn new(sync: SyncStep, setup: RingSetup, alignment: usize, storage_id: u64) -> Self {
         UringCommitQueue {
             sync,
+            setup,
             alignment,
             storage_id,
             ring: None,
@@ -109,7 +110,7 @@ impl UringCommitQueue {
     /// The ring, built on first use.
     fn ring(&mut self) -> Result<&mut Ring> {
         if self.ring.is_none() {
-            let ring = Ring::new(RingSetup::Plain, QUEUE_SQ_ENTRIES, QUEUE_CQ_ENTRIES)
+            let ring = Ring::new(self.setup, QUEUE_SQ_ENTRIES, QUEUE_CQ_ENTRIES)
                 .map_err(|source| os_error("io_uring_setup", source))?;
             self.ring = Some(ring);
         }
