@@ -7,7 +7,8 @@
 //! - `mod.rs`: state, one turn of the loop (`step`), commands.
 //! - `hot.rs`: hot-segment chains, their events, failure roll and the seal switch.
 //! - `staging.rs`: the staging log: hedged copies and their chains.
-//! - `publish.rs`: acknowledgement in revision order, publication, sync barriers.
+//! - `publish.rs`: acknowledgement in revision order, publication.
+//! - `sync_barriers.rs`: the `sync` callers waiting, and the failures they must report.
 //! - `spare.rs`: spare hot segments, and retrying them after a failure (disk full).
 //! - `driver.rs`: the I/O thread's loop, and how it sleeps while idle.
 //!
@@ -31,6 +32,7 @@ mod hot;
 mod publish;
 mod spare;
 mod staging;
+mod sync_barriers;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -55,6 +57,7 @@ use crate::sealer::SealerJob;
 use crate::space::SpaceShared;
 use crate::stats::StatsCounters;
 use crate::trace;
+use sync_barriers::SyncBarriers;
 
 /// How long one poll of the commit queue waits for an event while chains are in flight; new
 /// writes wait at most this long to join a group of another space.
@@ -230,29 +233,6 @@ pub(crate) enum ChainRole {
     },
 }
 
-/// A caller blocked in `sync`: answered once every batch at or below `barrier` is decided.
-#[derive(Debug)]
-pub(crate) struct SyncWaiter {
-    /// The last revision sequenced when the `sync` arrived.
-    pub(crate) barrier: Revision,
-    /// The order in which the `sync` calls arrived (see `publish.rs`, sync barriers).
-    pub(crate) ticket: u64,
-    pub(crate) reply: Reply<()>,
-}
-
-/// A failed write under `Durability::NoSync` (already acknowledged), kept for the `sync`
-/// calls that must report it (see `publish.rs`, sync barriers).
-#[derive(Debug)]
-pub(crate) struct SyncFailure {
-    /// The failed write's revision (the lowest of its chain).
-    pub(crate) revision: Revision,
-    /// The name of its space.
-    pub(crate) space: String,
-    pub(crate) failure: Failure,
-    /// Once a `sync` has reported it: the first ticket that does not report it again.
-    pub(crate) reported_before: Option<u64>,
-}
-
 /// The staged route.
 #[derive(Debug, Default)]
 pub(crate) struct StagingState {
@@ -284,11 +264,8 @@ pub(crate) struct IoThread {
     pub(crate) staging: StagingState,
     pub(crate) chains: HashMap<ChainId, ChainRole>,
     pub(crate) undecided: BTreeSet<Revision>,
-    pub(crate) sync_waiters: Vec<SyncWaiter>,
-    /// Failures `sync` calls still have to report (`NoSync` only).
-    pub(crate) sync_failures: Vec<SyncFailure>,
-    /// The ticket of the next `sync` to arrive.
-    pub(crate) sync_tickets: u64,
+    /// The `sync` callers waiting, and the failures they must report.
+    pub(crate) barriers: SyncBarriers,
     /// Acknowledgements of published batches not yet sent (see `publish::send_acknowledgements`).
     pub(crate) acknowledgements: Vec<(Reply<Revision>, crate::error::Result<Revision>)>,
     pub(crate) shutdown: bool,
@@ -420,9 +397,7 @@ impl IoThread {
             staging,
             chains: HashMap::new(),
             undecided: BTreeSet::new(),
-            sync_waiters: Vec::new(),
-            sync_failures: Vec::new(),
-            sync_tickets: 0,
+            barriers: SyncBarriers::default(),
             acknowledgements: Vec::new(),
             shutdown: false,
             events: Vec::new(),
@@ -548,13 +523,7 @@ impl IoThread {
             Command::Sync { barrier, reply } => {
                 let last = self.last_revision();
                 let barrier = barrier.map_or(last, |barrier| barrier.min(last));
-                let ticket = self.sync_tickets;
-                self.sync_tickets += 1;
-                self.sync_waiters.push(SyncWaiter {
-                    barrier,
-                    ticket,
-                    reply,
-                });
+                self.barriers.arrive(barrier, reply);
                 self.answer_sync_waiters();
             }
             Command::Flush { space, reply } => self.on_flush(space, reply),
@@ -770,9 +739,7 @@ impl IoThread {
                 }
             }
         }
-        for waiter in self.sync_waiters.drain(..) {
-            waiter.reply.send(Err(Error::Closed));
-        }
+        self.barriers.close();
         for space in self.spaces.values_mut() {
             for waiter in space.flush_waiters.drain(..) {
                 waiter.send(Err(Error::Closed));

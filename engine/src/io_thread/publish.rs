@@ -2,20 +2,8 @@
 //! acknowledged strictly in revision order (docs/design.md §3 "acknowledgements are in revision
 //! order per space"): a `Sync` batch once one copy of it is durable, a `NoSync` batch once
 //! every batch before it is published (at once, unless a `Sync` batch of its space is still on
-//! its way); a failed batch gets its error in the same order. Also the `sync` barrier and
-//! batch retirement.
-//!
-//! Sync barriers: a `sync` gets a barrier (the last revision sequenced when it arrives, or the
-//! revision `wait_durable` names) and a ticket (its arrival order), and is answered once every
-//! batch at or below its barrier is decided. A failed `NoSync` write acknowledged already is
-//! kept as a
-//! [`SyncFailure`] at its revision. A `sync` fails with it if its barrier covers the
-//! revision and it arrived before the first `sync` that reported it was answered: every
-//! `sync` called before that answer learns of it, however many wait at once; one called
-//! after it does not report it again. Kept failures are few: an unreported failure at a
-//! lower revision makes one at a higher revision redundant (every barrier covering the
-//! higher covers the lower), and a reported one is dropped once no waiting `sync` arrived
-//! before its report.
+//! its way); a failed batch gets its error in the same order. Also batch retirement, and
+//! telling the sync barriers (`sync_barriers.rs`) what is decided.
 //!
 //! Inserting ahead of the decision: an unpublished batch's records go into the memtable
 //! while its hot chain is in flight ([`IoThread::insert_submitted`], run after the submit and
@@ -33,8 +21,7 @@ use std::sync::atomic::Ordering;
 
 use infinitedb_format::{Revision, SpaceId};
 
-use super::{BatchState, Decision, IoThread, Part, SpaceLog, SyncFailure};
-use crate::error::Error;
+use super::{BatchState, Decision, IoThread, Part, SpaceLog};
 use crate::failure::Failure;
 use crate::memtable::Memtable;
 use crate::options::Durability;
@@ -190,34 +177,19 @@ impl IoThread {
         }
     }
 
-    /// Keeps a failed write at `revision` of `space` for the `sync` calls that must report
-    /// it (see the module doc), unless an unreported failure at or below it already covers
-    /// every barrier it would.
+    /// Keeps a failed acknowledged write at `revision` of `space` for the `sync` calls that
+    /// must report it (`sync_barriers.rs`).
     pub(super) fn record_sync_failure(
         &mut self,
         revision: Revision,
         space: SpaceId,
         failure: &Failure,
     ) {
-        let covered = self
-            .sync_failures
-            .iter()
-            .any(|kept| kept.reported_before.is_none() && kept.revision <= revision);
-        if covered {
-            return;
-        }
-        self.sync_failures
-            .retain(|kept| kept.reported_before.is_some() || kept.revision < revision);
         let name = self.spaces.get(&space).map_or_else(
             || format!("#{}", space.0),
             |log| log.shared.name.to_string(),
         );
-        self.sync_failures.push(SyncFailure {
-            revision,
-            space: name,
-            failure: failure.clone(),
-            reported_before: None,
-        });
+        self.barriers.record_failure(revision, name, failure);
     }
 
     /// Removes a batch whose hot copy is durable and that needs nothing more.
@@ -233,52 +205,8 @@ impl IoThread {
         }
     }
 
-    /// Answers every `sync` whose writes are all durable (or failed): with the failure of
-    /// the lowest failed write its barrier covers that it must report (module doc), if any.
+    /// Answers every `sync` whose writes are all decided (`sync_barriers.rs`).
     pub(super) fn answer_sync_waiters(&mut self) {
-        let oldest_undecided = self
-            .undecided
-            .first()
-            .copied()
-            .unwrap_or(Revision(u64::MAX));
-        let mut index = 0;
-        let mut answered = false;
-        while index < self.sync_waiters.len() {
-            if self.sync_waiters[index].barrier >= oldest_undecided {
-                index += 1;
-                continue;
-            }
-            let waiter = self.sync_waiters.swap_remove(index);
-            answered = true;
-            let mut lowest: Option<(Revision, Error)> = None;
-            let covered = self.sync_failures.iter_mut().filter(|kept| {
-                kept.revision <= waiter.barrier
-                    && kept
-                        .reported_before
-                        .is_none_or(|before| waiter.ticket < before)
-            });
-            for kept in covered {
-                // Every sync that arrived so far still reports it; later ones do not.
-                kept.reported_before.get_or_insert(self.sync_tickets);
-                if lowest
-                    .as_ref()
-                    .is_none_or(|(revision, _)| kept.revision < *revision)
-                {
-                    lowest = Some((kept.revision, kept.failure.to_error(&kept.space)));
-                }
-            }
-            waiter.reply.send(match lowest {
-                Some((_, error)) => Err(error),
-                None => Ok(()),
-            });
-        }
-        if answered {
-            let first_waiting = self.sync_waiters.iter().map(|waiter| waiter.ticket).min();
-            self.sync_failures
-                .retain(|kept| match kept.reported_before {
-                    None => true,
-                    Some(before) => first_waiting.is_some_and(|first| first < before),
-                });
-        }
+        self.barriers.answer(self.undecided.first().copied());
     }
 }
