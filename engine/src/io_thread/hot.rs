@@ -178,7 +178,7 @@ impl IoThread {
         };
         match event.outcome {
             ChainOutcome::Durable => {
-                self.on_hot_durable(space, offset, end_bytes, &revisions, event.buf)
+                self.on_hot_durable(space, offset, end_bytes, revisions, event.buf)
             }
             ChainOutcome::Cancelled => {
                 // The region past the durable end is unknown; the next chain rewrites it.
@@ -212,7 +212,7 @@ impl IoThread {
         space_id: SpaceId,
         offset: u64,
         end_bytes: u64,
-        revisions: &[Revision],
+        revisions: Vec<Revision>,
         buf: Option<uring_io::AlignedBuf>,
     ) {
         StatsCounters::add(&self.stats.fsyncs, 1);
@@ -224,7 +224,7 @@ impl IoThread {
         }
         let mut first_records = 0_u64;
         let zero_deadline = self.config.deadline == Some(std::time::Duration::ZERO);
-        for revision in revisions {
+        for revision in &revisions {
             let Some(state) = self.batches.get_mut(revision) else {
                 continue;
             };
@@ -254,10 +254,23 @@ impl IoThread {
             StatsCounters::add(&self.stats.groups_direct, 1);
             StatsCounters::add(&self.stats.records_direct, first_records);
         }
-        self.publish_ready(space_id);
-        for revision in revisions {
-            self.retire_if_done(*revision);
+        // Published at the end of the turn's events, once the next group is on its way
+        // (`IoThread::step`).
+        self.durable_chains.push((space_id, revisions));
+    }
+
+    /// Publishes the spaces whose hot chains became durable this turn, retires what is done
+    /// and answers the `sync` callers whose barriers passed.
+    pub(super) fn publish_durable_chains(&mut self) {
+        let mut durable = std::mem::take(&mut self.durable_chains);
+        for (space_id, revisions) in durable.drain(..) {
+            self.publish_ready(space_id);
+            for revision in &revisions {
+                self.retire_if_done(*revision);
+            }
         }
+        // The buffer is kept: no allocation per commit.
+        self.durable_chains = durable;
         self.answer_sync_waiters();
     }
 

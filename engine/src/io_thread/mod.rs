@@ -271,6 +271,9 @@ pub(crate) struct IoThread {
     pub(crate) shutdown: bool,
     /// Scratch for the events of one poll (empty between turns).
     events: Vec<uring_io::ChainEvent>,
+    /// Hot chains (space, revisions) that became durable this turn, published once the next
+    /// group is submitted (empty between turns; see [`IoThread::step`]).
+    durable_chains: Vec<(SpaceId, Vec<Revision>)>,
     /// Parts (revision, space) submitted in hot chains whose records are not yet in the
     /// memtable (`Sync`; see `publish::IoThread::insert_submitted`).
     pub(super) submitted_uninserted: Vec<(Revision, SpaceId)>,
@@ -401,6 +404,7 @@ impl IoThread {
             acknowledgements: Vec::new(),
             shutdown: false,
             events: Vec::new(),
+            durable_chains: Vec::new(),
             submitted_uninserted: Vec::new(),
         }
     }
@@ -439,8 +443,9 @@ impl IoThread {
     /// produced. Returns whether anything happened.
     ///
     /// The records of the batches submitted are inserted into their memtables after the
-    /// submit and before the wait, while the device works (`publish.rs`); the next group goes
-    /// to the device before the previous group's writers are woken.
+    /// submit and before the wait, while the device works (`publish.rs`). When a hot chain
+    /// completes, the next group of its space goes to the device before the completed one is
+    /// published, and before its writers are woken.
     pub(crate) fn step(&mut self) -> bool {
         let mut progressed = self.receive_commands();
         progressed |= self.submit_chains();
@@ -456,6 +461,13 @@ impl IoThread {
                 self.on_event(event);
             }
             self.events = events;
+        }
+        if !self.durable_chains.is_empty() {
+            // The next group goes to the device before the durable ones are published: the
+            // publication's bookkeeping then overlaps the device's write and flush.
+            self.receive_commands();
+            self.submit_chains();
+            self.publish_durable_chains();
         }
         if !self.acknowledgements.is_empty() {
             self.receive_commands();
