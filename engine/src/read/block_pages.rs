@@ -108,6 +108,26 @@ fn decide(page: &CachedPage, key: Key, at: Revision) -> Option<Option<Version>> 
     }
 }
 
+/// What `block` says of `key` at `at` from its cache alone: `Some` as [`newest_in_block`]
+/// answers, when the page the key reaches is cached and decides; `None` when it is not cached
+/// or the key's versions may go on into the next page (then ask [`newest_in_block`]). Costs
+/// no device read and no filter probe.
+pub(crate) fn newest_in_cached_page(
+    block: &dyn PagedBlock,
+    key: Key,
+    at: Revision,
+    cache: &PageCache,
+) -> Option<Option<Version>> {
+    let first = block.index().first_run_reaching(key);
+    if first >= block.index().len() {
+        return Some(None);
+    }
+    cache
+        .probe(block.pages(), first, |page| decide(page, key, at))
+        .ok()
+        .flatten()
+}
+
 /// The newest version of `key` at or below `at` in `block`, reading pages from the first
 /// run that reaches the key while the key's versions may continue into the next (a point
 /// read costs one page read per block on a miss, none on a hit).

@@ -298,6 +298,19 @@ impl PageCache {
     where
         F: FnOnce(&Arc<CachedPage>) -> R,
     {
+        let answer = self.probe(table, position, read);
+        if answer.is_err() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    /// [`PageCache::with`] for a look that is not a read: a miss is not counted (the caller
+    /// may then not read the page at all, or reads it through `with`).
+    pub(crate) fn probe<R, F>(&self, table: &PageTable, position: usize, read: F) -> Result<R, F>
+    where
+        F: FnOnce(&Arc<CachedPage>) -> R,
+    {
         let held = table.slot(position).map(|slot| slot.lock());
         let answer = match held.as_ref().and_then(|held| held.as_ref()) {
             Some(page) => {
@@ -307,12 +320,9 @@ impl PageCache {
             None => Err(read),
         };
         drop(held);
-        let counter = if answer.is_ok() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        if answer.is_ok() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
         answer
     }
 
