@@ -350,7 +350,8 @@ fn run_handoff_job(config: &SuiteConfig, report: &mut Report) -> Result<BoundFig
     report.jobs.push(job_report);
     report.notes.push(
         "the hand-off row is a CPU bound with no I/O: 64 threads each parking until one \
-         coordinator answers its group, as every blocking put does; no target"
+         coordinator answers its group, as every blocking put does; 64 blocking writers aim \
+         at 0.7x of it"
             .to_string(),
     );
     Ok(figure)
