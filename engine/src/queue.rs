@@ -77,28 +77,6 @@ pub(crate) enum Spare {
     Staging { log: Result<LogFile> },
 }
 
-/// The sealer's side of its channel to the I/O thread, with the I/O thread's doorbell.
-#[derive(Debug)]
-pub(crate) struct SpareSender {
-    sender: Sender<Spare>,
-    doorbell: Arc<Doorbell>,
-}
-
-impl SpareSender {
-    /// A sender over `sender`, ringing `doorbell`.
-    pub(crate) fn new(sender: Sender<Spare>, doorbell: Arc<Doorbell>) -> Self {
-        SpareSender { sender, doorbell }
-    }
-
-    /// Hands `spare` to the I/O thread. A thread gone (shut down) drops it: a log it never
-    /// received is still named by the manifest, and is scanned on the next open.
-    pub(crate) fn send(&self, spare: Spare) {
-        if self.sender.send(spare).is_ok() {
-            self.doorbell.ring();
-        }
-    }
-}
-
 /// Where the idle I/O thread sleeps until someone hands it work (see `io_thread::driver`).
 ///
 /// Ringing costs one atomic load while the thread is awake: only a thread that finds it
@@ -145,28 +123,43 @@ impl Doorbell {
     }
 }
 
-/// The sending side of the command channel, with the I/O thread's doorbell.
-#[derive(Clone, Debug)]
-pub(crate) struct CommandSender {
-    sender: Sender<Command>,
+/// A sending side of one of the I/O thread's channels, with its doorbell: every send rings.
+#[derive(Debug)]
+pub(crate) struct RingingSender<T> {
+    sender: Sender<T>,
     doorbell: Arc<Doorbell>,
 }
 
-impl CommandSender {
+impl<T> Clone for RingingSender<T> {
+    fn clone(&self) -> Self {
+        RingingSender {
+            sender: self.sender.clone(),
+            doorbell: self.doorbell.clone(),
+        }
+    }
+}
+
+impl<T> RingingSender<T> {
     /// A sender over `sender`, ringing `doorbell`.
-    pub(crate) fn new(sender: Sender<Command>, doorbell: Arc<Doorbell>) -> Self {
-        CommandSender { sender, doorbell }
+    pub(crate) fn new(sender: Sender<T>, doorbell: Arc<Doorbell>) -> Self {
+        RingingSender { sender, doorbell }
     }
 
-    /// Queues `command` and rings the doorbell. `Error::Closed` once the I/O thread is gone.
-    pub(crate) fn send(&self, command: Command) -> Result<()> {
+    /// Queues `item` and rings the doorbell. `Error::Closed` once the I/O thread is gone.
+    pub(crate) fn send(&self, item: T) -> Result<()> {
         self.sender
-            .send(command)
+            .send(item)
             .map_err(|_| crate::error::Error::Closed)?;
         self.doorbell.ring();
         Ok(())
     }
 }
+
+/// The writers' and callers' channel to the I/O thread.
+pub(crate) type CommandSender = RingingSender<Command>;
+
+/// The sealer's channel to the I/O thread.
+pub(crate) type SpareSender = RingingSender<Spare>;
 
 /// A counting gate over queued bytes.
 #[derive(Debug)]

@@ -199,14 +199,14 @@ impl Sealer {
                 SealerJob::PrepareSegment(space) => {
                     self.seal_backlog(&mut backlog);
                     let log = self.create_segment(&space);
-                    self.spares.send(Spare::Segment {
+                    self.send_spare(Spare::Segment {
                         space: space.id,
                         log,
                     });
                 }
                 SealerJob::PrepareStaging => {
                     let log = self.create_staging();
-                    self.spares.send(Spare::Staging { log });
+                    self.send_spare(Spare::Staging { log });
                 }
                 SealerJob::RemoveStaging(log) | SealerJob::RemoveSpare(log) => {
                     // A failure leaves the file named by the manifest: it is scanned (and
@@ -236,7 +236,7 @@ impl Sealer {
                         waiter.send(Ok(()));
                     }
                     let spare = self.seal_recycle_segment(&space, job.log);
-                    self.spares.send(Spare::Segment {
+                    self.send_spare(Spare::Segment {
                         space: space.id,
                         log: spare,
                     });
@@ -262,6 +262,12 @@ impl Sealer {
         }
     }
 
+    /// Hands a spare to the I/O thread. A thread gone (shut down) drops it: a log it never
+    /// received is still named by the manifest, and is scanned on the next open.
+    fn send_spare(&self, spare: Spare) {
+        let _ = self.spares.send(spare);
+    }
+
     /// A seal that could not run now (it failed, or waits behind one that did, whose
     /// failure is `cause`): its `flush` callers get the error, and the I/O thread gets a
     /// fresh spare so writes go on. The seal is retried later.
@@ -273,7 +279,7 @@ impl Sealer {
             waiter.send(Err(failure.to_error(&job.space.name)));
         }
         let log = self.create_segment(&job.space);
-        self.spares.send(Spare::Segment {
+        self.send_spare(Spare::Segment {
             space: job.space.id,
             log,
         });

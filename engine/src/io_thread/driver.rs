@@ -16,9 +16,10 @@
 //! Invariants:
 //! - No command is stranded: every command (and every spare from the sealer) rings the
 //!   doorbell after it is queued, and the thread looks at both channels after it announces
-//!   that it parks (`Doorbell`), so it either sees the command or is woken. The idle thread sleeps until rung, or until its one timer
-//!   (a failed spare segment's retry) is due, with no periodic wake: a missed wake-up would
-//!   strand a command until the next one arrives, and the tests would hang.
+//!   that it parks (`Doorbell`), so it either sees the command or is woken. The idle thread
+//!   sleeps until rung, or until its one timer (a failed spare segment's retry) is due, with
+//!   no periodic wake: a missed wake-up would strand a command until the next one arrives,
+//!   and the tests would hang.
 //! - The state is dropped on this thread (after `IoThread::finish`), and with it the commit
 //!   queue: a ring is closed by the thread it is bound to.
 

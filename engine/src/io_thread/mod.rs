@@ -462,16 +462,14 @@ impl IoThread {
             }
             self.events = events;
         }
-        if !self.durable_chains.is_empty() {
-            // The next group goes to the device before the durable ones are published: the
-            // publication's bookkeeping then overlaps the device's write and flush.
+        if !self.durable_chains.is_empty() || !self.acknowledgements.is_empty() {
+            // The next group goes to the device first: the publication's bookkeeping and the
+            // writers' wake-ups then overlap its write and flush.
             self.receive_commands();
             self.submit_chains();
-            self.publish_durable_chains();
-        }
-        if !self.acknowledgements.is_empty() {
-            self.receive_commands();
-            self.submit_chains();
+            if !self.durable_chains.is_empty() {
+                self.publish_durable_chains();
+            }
             self.send_acknowledgements();
             self.insert_submitted();
         }

@@ -158,18 +158,19 @@ impl SpaceRead {
         let mut consulted = 0;
         let bottom = self.runs.len().saturating_sub(1);
         for (depth, run) in self.runs.iter().enumerate() {
+            let Some(position) = block_in_range(run, key, at) else {
+                continue;
+            };
+            let block = run[position].as_ref();
             if depth == bottom
-                && let Some(position) = block_in_range(run, key, at)
-                && let Some(decided) =
-                    newest_in_cached_page(run[position].as_ref(), key, at, &self.cache)
+                && let Some(decided) = newest_in_cached_page(block, key, at, &self.cache)
             {
                 return Ok((decided, consulted + 1));
             }
-            let Some(position) = self.consulted_block(run, key, at) else {
+            if !self.filter_may_hold(block, key) {
                 continue;
-            };
+            }
             consulted += 1;
-            let block = run[position].as_ref();
             if let Some(version) = newest_in_block(block, key, at, &self.cache)? {
                 return Ok((Some(version), consulted));
             }
@@ -187,11 +188,18 @@ impl SpaceRead {
         at: Revision,
     ) -> Option<usize> {
         let position = block_in_range(run, key, at)?;
-        if !run[position].may_hold(key) {
+        self.filter_may_hold(run[position].as_ref(), key)
+            .then_some(position)
+    }
+
+    /// Whether `block`'s filter lets `key` through; a skip is counted in
+    /// `Stats::filter_skips`.
+    fn filter_may_hold(&self, block: &dyn PagedBlock, key: Key) -> bool {
+        let may_hold = block.may_hold(key);
+        if !may_hold {
             StatsCounters::add(&self.stats.filter_skips, 1);
-            return None;
         }
-        Some(position)
+        may_hold
     }
 
     /// The values at `points` at `at` (`None`: absent or deleted), in their order. Keys the
